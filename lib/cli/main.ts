@@ -1,0 +1,280 @@
+/**
+ * The CLI: parses the command line with yargs, resolves configuration, calls
+ * the library, prints results (stdout) and logs (stderr), and maps errors to
+ * exit codes. The only module that writes to stdout or decides an exit code.
+ */
+import { existsSync } from 'node:fs';
+import dotenv from 'dotenv';
+import yargs, { type Argv } from 'yargs';
+import { parseDuration, resolveDatabaseUrl, type ResolvedUrl } from '../config.js';
+import { maskUrl, urlPassword } from '../db/url.js';
+import { ConfigError, EXIT, PgpairError, UsageError, type ExitCode } from '../errors.js';
+import { createLogger, scrubber, type LogLevel } from '../logger.js';
+import { PGPAIR_VERSION } from '../meta.js';
+import * as pgpair from '../migrator.js';
+import { runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
+
+interface GlobalArgs {
+  url?: string;
+  dir?: string;
+  table?: string;
+  json: boolean;
+  'log-level'?: string;
+  'lock-timeout'?: string;
+  'connect-timeout'?: string;
+  'env-file'?: string;
+  quiet: boolean;
+}
+
+interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: Record<string, string | undefined>;
+  cwd: string;
+}
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+type Invocation = { command: string; argv: Record<string, unknown> & GlobalArgs };
+
+function globalOptions(y: Argv): Argv {
+  return y
+    .option('url', { type: 'string', describe: 'database URL: postgres://user:pass@host:port/db, pglite:PATH or pglite:memory (default: DATABASE_URL, then the embedded pglite:.pgpair/dev)' })
+    .option('dir', { type: 'string', describe: 'migration directory (default: PGPAIR_DIR, then ./sql)' })
+    .option('table', { type: 'string', describe: 'history table, [schema.]name (default: PGPAIR_TABLE, then pgpair_history in the current schema)' })
+    .option('env-file', { type: 'string', describe: 'read DATABASE_URL and PGPAIR_* from this file instead of ./.env' })
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON document on stdout instead of text' })
+    .option('log-level', { type: 'string', choices: LEVELS, describe: 'stderr log level (default info, error with --quiet)' })
+    .option('lock-timeout', { type: 'string', describe: 'how long to wait for another run\'s migration lock (default 60s)' })
+    .option('connect-timeout', { type: 'string', describe: 'how long to wait for a connection (default 10s)' })
+    .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'print only errors (and the output of status/verify)' });
+}
+
+function runOptions(y: Argv): Argv {
+  return y
+    .option('statement-timeout', { type: 'string', describe: 'statement_timeout for migration SQL, e.g. 30s (default: server setting)' })
+    .option('migration-lock-timeout', { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic' });
+}
+
+function buildParser(args: string[], record: (inv: Invocation) => void, fail: (message: string) => void, width: number): Argv {
+  const handler = (command: string) => (argv: Record<string, unknown>) => record({ command, argv: argv as Invocation['argv'] });
+  return globalOptions(yargs(args))
+    .scriptName('pgpair')
+    .usage('pgpair: PostgreSQL migrations in plain SQL, as NNNN_slug.up.sql / NNNN_slug.down.sql pairs.\n\nUsage: pgpair <command> [options]')
+    .command(
+      'up [target]',
+      'apply pending migrations in version order, up to TARGET (a version or head; default head)',
+      (y) =>
+        runOptions(y)
+          .positional('target', { type: 'string', describe: 'version to stop at, or head' })
+          .option('steps', { type: 'number', describe: 'apply at most N migrations' })
+          .option('allow-out-of-order', { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' }),
+      handler('up'),
+    )
+    .command(
+      'down [target]',
+      'revert applied migrations newest first until TARGET is current (base reverts all); without TARGET, one step',
+      (y) =>
+        runOptions(y)
+          .positional('target', { type: 'string', describe: 'version to keep (revert everything above it), or base' })
+          .option('steps', { type: 'number', describe: 'revert at most N migrations' }),
+      handler('down'),
+    )
+    .command('status', 'show every migration: applied, pending, changed, missing or failed; how, when, by whom, how long', (y) => y, handler('status'))
+    .command(
+      'verify',
+      'exit 0 when files and history agree, 3 otherwise (changed, missing, failed, out of order), listing every problem',
+      (y) => y.option('strict', { type: 'boolean', default: false, describe: 'also fail when a migration is pending' }),
+      handler('verify'),
+    )
+    .command(
+      'stamp <target>',
+      'record the database as being at TARGET without running migration SQL (adopt a database built from schema.sql or another tool)',
+      (y) => y.positional('target', { type: 'string', describe: 'a version, head or base' }),
+      handler('stamp'),
+    )
+    .command(
+      'create <slug>',
+      'write the next <version>_<slug>.up.sql / .down.sql pair and print both paths',
+      (y) => y.positional('slug', { type: 'string', describe: 'name of the migration, e.g. add_users' }),
+      handler('create'),
+    )
+    .demandCommand(1, 'Name a command: up, down, status, verify, stamp or create.')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version(PGPAIR_VERSION)
+    .epilogue(
+      'Exit codes: 0 success; 1 failure at run time (SQL error, connection, lock timeout); 2 usage or configuration error; 3 verification failed.\nDocs: README.md',
+    )
+    .wrap(width)
+    .exitProcess(false)
+    .fail((message, error) => {
+      fail(message ?? error?.message ?? 'invalid command line');
+    });
+}
+
+function loadEnv(argv: GlobalArgs, io: Io): Record<string, string | undefined> {
+  const path = argv['env-file'] ?? '.env';
+  if (argv['env-file'] !== undefined && !existsSync(path)) {
+    throw new ConfigError(`--env-file ${path} does not exist.`);
+  }
+  const fromFile: Record<string, string> = {};
+  if (existsSync(path)) {
+    const result = dotenv.config({ path, processEnv: fromFile, quiet: true, override: true });
+    if (result.error) throw new ConfigError(`Cannot read ${path}: ${result.error.message}`);
+  }
+  // The real environment wins over the file, as with dotenv's default.
+  return { ...fromFile, ...io.env };
+}
+
+function optionalDuration(value: string | undefined, option: string): number | undefined {
+  return value === undefined ? undefined : parseDuration(value, option);
+}
+
+export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCode> {
+  let invocation: Invocation | null = null;
+  let usageFailure: string | null = null;
+  let output = '';
+  const parser = buildParser(
+    args,
+    (inv) => {
+      invocation = inv;
+    },
+    (message) => {
+      usageFailure = message;
+    },
+    Math.min(100, process.stdout.columns ?? 100),
+  );
+  try {
+    await parser.parseAsync(args, {}, (_err, _argv, text) => {
+      output = text;
+    });
+  } catch (error) {
+    usageFailure ??= error instanceof Error ? error.message : String(error);
+  }
+  if (usageFailure !== null) {
+    io.stderr(`pgpair: ${usageFailure}\nRun pgpair --help for the commands and options.\n`);
+    return EXIT.usage;
+  }
+  if (!invocation) {
+    // --help or --version: yargs produced the text.
+    if (output) io.stdout(`${output}\n`);
+    return EXIT.ok;
+  }
+  return dispatch(invocation, io);
+}
+
+async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
+  const { command, argv } = invocation;
+  const json = argv.json;
+  let secrets: string[] = [];
+  let scrub = (text: string) => text;
+  const out = (text: string) => io.stdout(scrub(text));
+  const err = (text: string) => io.stderr(scrub(text));
+  const level = (argv['log-level'] ?? (argv.quiet ? 'error' : 'info')) as LogLevel;
+  let logger = createLogger({ level, secrets });
+  try {
+    const env = loadEnv(argv, io);
+    const dir = argv.dir ?? env.PGPAIR_DIR ?? pgpair.DEFAULT_DIR;
+    if (command === 'create') {
+      const created = await pgpair.create({ dir, slug: String(argv.slug) });
+      if (json) out(`${JSON.stringify({ ok: true, ...created })}\n`);
+      else out(`${created.up}\n${created.down}\n`);
+      return EXIT.ok;
+    }
+    const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
+    const password = urlPassword(resolved.url) ?? env.PGPASSWORD ?? null;
+    secrets = password ? [password] : [];
+    scrub = scrubber(secrets);
+    logger = createLogger({ level, secrets });
+    if (resolved.source === 'embedded default') {
+      logger.info(`no DATABASE_URL set: using the embedded development database ${resolved.url} (set DATABASE_URL or --url for a real server)`);
+    }
+    const base: pgpair.BaseOptions = {
+      url: resolved.url,
+      dir,
+      table: argv.table ?? env.PGPAIR_TABLE ?? pgpair.DEFAULT_TABLE,
+      logger,
+      connectTimeout: (optionalDuration(argv['connect-timeout'], '--connect-timeout') ?? 10_000) / 1000,
+    };
+    const database = maskUrl(resolved.url);
+    switch (command) {
+      case 'status': {
+        const report = await pgpair.status(base);
+        const problems = (await import('../status.js')).verifyProblems(report);
+        if (json) out(`${JSON.stringify(statusJson(report, { database }), null, 2)}\n`);
+        else out(`${statusText(report, database, problems)}\n`);
+        return EXIT.ok;
+      }
+      case 'verify': {
+        const result = await pgpair.verify({ ...base, strict: Boolean(argv.strict) });
+        if (json) out(`${JSON.stringify({ ok: result.ok, problems: result.problems, current: result.report.current, head: result.report.head }, null, 2)}\n`);
+        else if (result.ok) {
+          if (!argv.quiet) out(`ok: files and history agree (current ${result.report.current ?? 'base'}, head ${result.report.head ?? 'none'})\n`);
+        } else {
+          out(`${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}:\n${result.problems.map((p) => `  ${p.message}`).join('\n')}\n`);
+        }
+        return result.ok ? EXIT.ok : EXIT.verification;
+      }
+      case 'up':
+      case 'down':
+      case 'stamp': {
+        const run: pgpair.RunOptions = {
+          ...base,
+          lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
+          ...(argv['statement-timeout'] !== undefined ? { statementTimeoutMs: parseDuration(String(argv['statement-timeout']), '--statement-timeout') } : {}),
+          ...(argv['migration-lock-timeout'] !== undefined
+            ? { migrationLockTimeoutMs: parseDuration(String(argv['migration-lock-timeout']), '--migration-lock-timeout') }
+            : {}),
+          onStep: (step) => {
+            if (!json && !argv.quiet) out(`${stepLine(step, command)}\n`);
+          },
+        };
+        const steps = argv.steps === undefined ? undefined : Number(argv.steps);
+        if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a whole number of at least 1 (got ${String(argv.steps)}).`);
+        const target = argv.target === undefined ? undefined : String(argv.target);
+        const result =
+          command === 'up'
+            ? await pgpair.up({ ...run, ...(target !== undefined ? { target } : {}), ...(steps !== undefined ? { steps } : {}), allowOutOfOrder: Boolean(argv['allow-out-of-order']) })
+            : command === 'down'
+              ? await pgpair.down({ ...run, ...(target !== undefined ? { target } : {}), ...(steps !== undefined ? { steps } : {}) })
+              : await pgpair.stamp({ ...run, target: target! });
+        if (json) out(`${JSON.stringify(runJson(result), null, 2)}\n`);
+        else if (!argv.quiet) out(`${runSummary(result)}\n`);
+        return EXIT.ok;
+      }
+      default:
+        throw new UsageError(`Unknown command ${command}.`);
+    }
+  } catch (error) {
+    return reportError(error, { json, out, err, logger });
+  }
+}
+
+function reportError(
+  error: unknown,
+  ctx: { json: boolean; out: (t: string) => void; err: (t: string) => void; logger: { debug: (o: object, m: string) => void } },
+): ExitCode {
+  if (error instanceof PgpairError) {
+    if (ctx.json) ctx.out(`${JSON.stringify({ ok: false, error: error.toJSON() }, null, 2)}\n`);
+    ctx.err(`error: ${error.message}\n`);
+    return error.exitCode;
+  }
+  // Not one of ours: a bug or an unexpected failure. Say so plainly; the stack only at debug level.
+  const message = error instanceof Error ? error.message : String(error);
+  ctx.logger.debug({ err: error }, 'unexpected error');
+  if (ctx.json) ctx.out(`${JSON.stringify({ ok: false, error: { code: 'E_INTERNAL', message } }, null, 2)}\n`);
+  ctx.err(`error: unexpected failure: ${message}\nRun again with --log-level debug for details, and report it if it persists.\n`);
+  return EXIT.failure;
+}
+
+function defaultIo(): Io {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}

@@ -1,0 +1,97 @@
+/** Human and JSON renderings of results. Pure: returns strings; main.ts writes them. */
+import { shortChecksum } from '../checksum.js';
+import type { RunResult } from '../migrator.js';
+import type { StatusReport } from '../status.js';
+import type { VerifyProblem } from '../errors.js';
+
+function iso(date: Date | null): string | null {
+  return date ? date.toISOString() : null;
+}
+
+/** The `status --json` document of SPEC section 5. */
+export function statusJson(report: StatusReport, extra: Record<string, unknown> = {}) {
+  return {
+    ...extra,
+    current: report.current,
+    head: report.head,
+    migrations: report.migrations.map((m) => ({
+      version: m.version,
+      name: m.name,
+      state: m.state,
+      how: m.how,
+      appliedAt: iso(m.appliedAt),
+      appliedBy: m.appliedBy,
+      durationMs: m.durationMs,
+      transactional: m.transactional,
+      reversible: m.reversible,
+      upChecksum: m.migration?.up.checksum ?? null,
+      recordedChecksum: m.row?.upChecksum ?? null,
+      downChanged: m.downChanged,
+      ...(m.row && m.row.state !== 'ok' ? { error: m.row.error, statementsDone: m.row.statementsDone, statementsTotal: m.row.statementsTotal } : {}),
+    })),
+  };
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+function when(date: Date | null): string {
+  return date ? date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '';
+}
+
+export function statusText(report: StatusReport, database: string, problems: VerifyProblem[]): string {
+  const lines = [`database: ${database}`, `current:  ${report.current ?? 'base (nothing applied)'}`, `head:     ${report.head ?? '(no migration files)'}`, ''];
+  if (report.migrations.length === 0) {
+    lines.push('No migrations yet: pgpair create SLUG writes the first pair.');
+  } else {
+    lines.push(
+      table(
+        ['VERSION', 'NAME', 'STATE', 'HOW', 'APPLIED AT', 'BY', 'DURATION', 'NOTES'],
+        report.migrations.map((m) => {
+          const notes: string[] = [];
+          if (!m.transactional) notes.push('no-transaction');
+          if (m.migration && !m.reversible) notes.push('irreversible');
+          if (m.downChanged) notes.push('down file changed');
+          if (m.state === 'changed') notes.push(`checksum ${shortChecksum(m.row?.upChecksum)} → ${shortChecksum(m.migration?.up.checksum)}`);
+          if (m.row && m.row.state !== 'ok') notes.push(m.row.state === 'running' ? 'interrupted' : (m.row.error ?? '').split('\n')[0] ?? '');
+          return [m.version, m.name, m.state, m.how ?? '', when(m.appliedAt), m.appliedBy ?? '', m.durationMs === null ? '' : `${m.durationMs} ms`, notes.join('; ')];
+        }),
+      ),
+    );
+  }
+  const counts = new Map<string, number>();
+  for (const m of report.migrations) counts.set(m.state, (counts.get(m.state) ?? 0) + 1);
+  if (report.migrations.length > 0) {
+    lines.push('', [...counts].map(([state, n]) => `${n} ${state}`).join(', '));
+  }
+  if (problems.length > 0) lines.push('', 'Problems (pgpair verify fails):', ...problems.map((p) => `  ${p.message}`));
+  return lines.join('\n');
+}
+
+const VERBS: Record<string, string> = { up: 'applied', down: 'reverted', stamp: 'stamped', unstamp: 'unstamped' };
+
+export function stepLine(step: { action: string; version: string; name: string; durationMs: number }, command: string): string {
+  const duration = command === 'stamp' ? '' : ` (${step.durationMs} ms)`;
+  return `${VERBS[step.action] ?? step.action} ${step.version}_${step.name}${duration}`;
+}
+
+export function runSummary(result: RunResult): string {
+  const at = result.to ?? 'base';
+  if (result.steps.length === 0) {
+    if (result.command === 'up') return result.to === null ? 'nothing to apply (no migration files)' : `already at ${at}; nothing to apply`;
+    if (result.command === 'down') return `already at ${at}; nothing to revert`;
+    return `already at ${at}; nothing to record`;
+  }
+  const total = result.steps.reduce((sum, s) => sum + s.durationMs, 0);
+  const n = result.steps.length;
+  const what = result.command === 'up' ? 'applied' : result.command === 'down' ? 'reverted' : 'recorded';
+  const timing = result.command === 'stamp' ? ', no migration SQL ran' : ` in ${total} ms`;
+  return `now at ${at} (${n} migration${n === 1 ? '' : 's'} ${what}${timing})`;
+}
+
+export function runJson(result: RunResult) {
+  return { ok: true, command: result.command, from: result.from, to: result.to, steps: result.steps, database: result.database };
+}

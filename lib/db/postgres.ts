@@ -1,0 +1,225 @@
+/**
+ * postgres:// and postgresql:// through postgres.js, on one dedicated
+ * connection (max: 1) that is never silently replaced: session state such as
+ * the advisory lock must not vanish behind a transparent reconnect.
+ */
+import postgres from 'postgres';
+import { ConnectionError } from '../errors.js';
+import { pgErrorFields } from './errors.js';
+import type { Connection, ConnectOptions, Driver, Queryable, Row, ServerInfo } from './types.js';
+import { maskUrl, urlPassword } from './url.js';
+
+type Sql = postgres.Sql<Record<string, never>>;
+type TxSql = postgres.TransactionSql<Record<string, never>>;
+
+function scrub(text: string, secret: string | null): string {
+  return secret ? text.split(secret).join('***') : text;
+}
+
+/** Turns socket-level failures (refused, timeout, closed) into a ConnectionError that names the masked URL. */
+function connectionFailure(error: unknown, displayUrl: string, secret: string | null): ConnectionError | null {
+  if (pgErrorFields(error)) return null;
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = scrub(typeof e?.message === 'string' ? e.message : String(error), secret);
+  const reasons: Record<string, string> = {
+    ECONNREFUSED: 'the server refused the connection (is PostgreSQL running, and on that host and port?)',
+    ENOTFOUND: 'the host name could not be resolved',
+    EAI_AGAIN: 'the host name could not be resolved',
+    CONNECT_TIMEOUT: 'the connection timed out',
+    CONNECTION_CLOSED: 'the connection was closed by the server',
+    CONNECTION_ENDED: 'the connection was closed',
+    CONNECTION_DESTROYED: 'the connection was closed',
+    ECONNRESET: 'the connection was reset',
+    EPIPE: 'the connection was broken',
+  };
+  const reason = reasons[code];
+  if (!reason && !/connect|socket|ECONN|closed|ended|destroyed/i.test(message)) return null;
+  return new ConnectionError(displayUrl, `Cannot talk to the database at ${displayUrl}: ${reason ?? message}.`);
+}
+
+class PostgresConnection implements Connection {
+  readonly scheme = 'postgres';
+  lost = false;
+  server!: ServerInfo;
+  private closing = false;
+  private connected = false;
+
+  constructor(
+    private readonly sql: Sql,
+    readonly displayUrl: string,
+    private readonly secret: string | null,
+  ) {}
+
+  markClosed(): void {
+    if (this.connected && !this.closing) this.lost = true;
+  }
+
+  async init(): Promise<void> {
+    const rows = await this.run(() =>
+      this.sql.unsafe(
+        `SELECT current_setting('server_version_num')::int AS num, version() AS version, current_database() AS database,
+                current_user AS "user", current_schema() AS schema, pg_backend_pid() AS pid`,
+        [],
+      ),
+    );
+    const row = rows[0] as unknown as { num: number; version: string; database: string; user: string; schema: string | null; pid: number };
+    this.connected = true;
+    this.server = { versionNum: row.num, version: row.version, database: row.database, user: row.user, schema: row.schema, backendPid: row.pid };
+  }
+
+  /** Every call goes through here: a lost session fails loudly, socket errors become ConnectionErrors. */
+  private async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.lost) throw this.lostError();
+    try {
+      return await fn();
+    } catch (error) {
+      const failure = connectionFailure(error, this.displayUrl, this.secret);
+      if (failure) {
+        if (this.connected) this.lost = true;
+        throw this.connected ? this.lostError(failure.message) : failure;
+      }
+      throw error;
+    }
+  }
+
+  private lostError(detail?: string): ConnectionError {
+    return new ConnectionError(
+      this.displayUrl,
+      `Lost the connection to ${this.displayUrl}${detail ? ` (${detail.replace(/\.$/, '')})` : ''}. The migration in progress was rolled back by the server; run pgpair status to see where the database stands.`,
+    );
+  }
+
+  private queryable(target: Sql | TxSql): Queryable {
+    return {
+      query: <T extends Row = Row>(text: string, params: readonly unknown[] = []) =>
+        this.run(async () => (await target.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: false })) as unknown as T[]),
+      exec: (text: string) =>
+        this.run(async () => {
+          await target.unsafe(text);
+        }),
+      copyFrom: (statement: string, data: AsyncIterable<string> | string) => this.run(() => copyFrom(target, statement, data)),
+    };
+  }
+
+  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.queryable(this.sql).query<T>(text, params);
+  }
+  exec(text: string): Promise<void> {
+    return this.queryable(this.sql).exec(text);
+  }
+  copyFrom(statement: string, data: AsyncIterable<string> | string): Promise<void> {
+    return this.queryable(this.sql).copyFrom(statement, data);
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.run(() => this.sql.begin((tx) => fn(this.queryable(tx))) as Promise<T>);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    try {
+      await this.sql.end({ timeout: 5 });
+    } catch {
+      // Closing is best effort; the server ends the session (and its lock) when the socket goes.
+    }
+  }
+}
+
+/**
+ * COPY … FROM STDIN. postgres.js hands back a Writable once the server is
+ * ready; an error the server sends after the data ended would otherwise be
+ * lost and leave the pipeline waiting forever (postgres.js #1173), so the
+ * query's own reject is observed as well as the stream.
+ */
+async function copyFrom(target: Sql | TxSql, statement: string, data: AsyncIterable<string> | string): Promise<void> {
+  const query = target.unsafe(statement) as unknown as postgres.PendingQuery<Row[]> & { reject: (e: unknown) => void };
+  let failServer: (error: unknown) => void = () => {};
+  const serverFailed = new Promise<never>((_, reject) => {
+    failServer = reject;
+  });
+  serverFailed.catch(() => {});
+  const originalReject = query.reject;
+  query.reject = (error: unknown) => {
+    failServer(error);
+    originalReject(error);
+  };
+  const stream = (await query.writable()) as import('node:stream').Writable;
+  const finished = new Promise<void>((resolve, reject) => {
+    stream.once('finish', resolve);
+    stream.once('error', reject);
+    stream.once('close', () => {
+      if (!stream.writableFinished) reject(new Error('COPY stream closed before the server accepted the data'));
+    });
+  });
+  finished.catch(() => {});
+  const write = async (chunk: string) => {
+    if (!stream.write(chunk)) {
+      await Promise.race([new Promise<void>((resolve) => stream.once('drain', resolve)), finished, serverFailed]);
+    }
+  };
+  try {
+    if (typeof data === 'string') {
+      if (data.length > 0) await write(data);
+    } else {
+      for await (const chunk of data) {
+        if (stream.destroyed) break;
+        await write(chunk);
+      }
+    }
+    stream.end();
+    await Promise.race([finished, serverFailed]);
+  } catch (error) {
+    if (!stream.destroyed) stream.destroy(error instanceof Error ? error : new Error(String(error)));
+    // The server's own error says more than the stream's.
+    await Promise.race([serverFailed, new Promise((resolve) => setTimeout(resolve, 50))]).catch((serverError) => {
+      throw serverError;
+    });
+    throw error;
+  }
+}
+
+export const postgresDriver: Driver = {
+  schemes: ['postgres', 'postgresql'],
+  async connect(options: ConnectOptions): Promise<Connection> {
+    const displayUrl = maskUrl(options.url);
+    const secret = urlPassword(options.url);
+    let connection: PostgresConnection | null = null;
+    let sql: Sql;
+    try {
+      sql = postgres(options.url, {
+        max: 1,
+        idle_timeout: 0,
+        max_lifetime: null,
+        connect_timeout: options.connectTimeout ?? 10,
+        prepare: false,
+        fetch_types: false,
+        onnotice: (notice) =>
+          options.onNotice?.({
+            severity: String(notice.severity ?? 'NOTICE'),
+            message: String(notice.message ?? ''),
+            detail: notice.detail as string | undefined,
+            hint: notice.hint as string | undefined,
+            where: notice.where as string | undefined,
+          }),
+        onclose: () => connection?.markClosed(),
+        connection: { application_name: 'pgpair' },
+      }) as unknown as Sql;
+    } catch (error) {
+      const message = scrub(error instanceof Error ? error.message : String(error), secret);
+      throw new ConnectionError(displayUrl, `Invalid database URL ${displayUrl}: ${message}. Use postgres://user:password@host:port/database.`);
+    }
+    connection = new PostgresConnection(sql, displayUrl, secret);
+    try {
+      await connection.init();
+    } catch (error) {
+      await connection.close();
+      const fields = pgErrorFields(error);
+      if (fields) {
+        throw new ConnectionError(displayUrl, `Cannot connect to ${displayUrl}: ${scrub(fields.message, secret)}${fields.sqlstate ? ` [${fields.sqlstate}]` : ''}.`);
+      }
+      throw error;
+    }
+    return connection;
+  },
+};

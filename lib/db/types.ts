@@ -1,0 +1,83 @@
+/**
+ * The driver boundary. Everything above lib/db/ talks to a database through
+ * these interfaces only; one module per URL scheme implements them.
+ */
+import type { PgErrorFields } from '../errors.js';
+
+export type Row = Record<string, unknown>;
+
+export interface Queryable {
+  /**
+   * Runs exactly one statement with bound parameters (extended protocol) and
+   * returns its rows. Values come back as the driver decodes them: text,
+   * booleans and integers as JS values, bigint and numeric as strings,
+   * timestamps as Date.
+   */
+  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * Runs SQL text that may hold several statements (simple protocol, no
+   * parameters), as psql would send a file. Error positions refer to `text`.
+   */
+  exec(text: string): Promise<void>;
+  /**
+   * Runs one `COPY … FROM STDIN` statement and streams `data` (the lines that
+   * psql would send, without the terminating `\.`) to it. Resolves when the
+   * server has accepted all of it; rejects with the server's error otherwise.
+   */
+  copyFrom(statement: string, data: AsyncIterable<string> | string): Promise<void>;
+}
+
+export interface Notice {
+  severity: string;
+  message: string;
+  detail?: string | undefined;
+  hint?: string | undefined;
+  where?: string | undefined;
+}
+
+export interface ConnectOptions {
+  url: string;
+  /** Receives NOTICE/WARNING/INFO messages. Without it they are dropped, never printed. */
+  onNotice?: (notice: Notice) => void;
+  /** Seconds to wait for a connection. */
+  connectTimeout?: number;
+}
+
+export interface ServerInfo {
+  /** server_version_num, e.g. 150004. */
+  versionNum: number;
+  version: string;
+  database: string;
+  user: string;
+  schema: string | null;
+  backendPid: number;
+}
+
+/**
+ * One dedicated session. Session state (the advisory lock, SET) lives as long
+ * as the connection; when the connection is lost, `lost` becomes true and every
+ * later call rejects with a ConnectionError instead of silently reconnecting.
+ */
+export interface Connection extends Queryable {
+  readonly scheme: string;
+  /** The URL with any password masked: safe to print. */
+  readonly displayUrl: string;
+  readonly server: ServerInfo;
+  readonly lost: boolean;
+  /**
+   * Runs `fn` inside BEGIN … COMMIT; rolls back when it throws and rethrows.
+   * Queries made through `tx` belong to the transaction.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Closes the session; never throws. */
+  close(): Promise<void>;
+}
+
+/** A driver-neutral view of an error a driver threw, or null when it is not a PostgreSQL error. */
+export type ErrorFieldsReader = (error: unknown) => PgErrorFields | null;
+
+export interface Driver {
+  /** URL schemes it serves, e.g. ['postgres', 'postgresql']. */
+  schemes: string[];
+  connect(options: ConnectOptions): Promise<Connection>;
+}

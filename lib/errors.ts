@@ -1,0 +1,246 @@
+/**
+ * Every error pgpair throws on purpose is a PgpairError: a stable `code`, the
+ * process exit code the CLI uses for it, a message that states the fact and
+ * the fix, and the data behind it. The CLI renders them in one place.
+ */
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, verification: 3 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export class PgpairError extends Error {
+  readonly code: string;
+  readonly exitCode: ExitCode;
+  constructor(code: string, message: string, exitCode: ExitCode) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+  /** Data for `--json` output; subclasses add their fields. */
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** A bad command line, option or configuration value. Exit 2. */
+export class UsageError extends PgpairError {
+  constructor(message: string) {
+    super('E_USAGE', message, EXIT.usage);
+  }
+}
+
+export class ConfigError extends PgpairError {
+  constructor(message: string) {
+    super('E_CONFIG', message, EXIT.usage);
+  }
+}
+
+export interface FileProblem {
+  /** The file as the user would type it (directory included). */
+  file: string;
+  /** 1-based line, when the problem is inside the file. */
+  line?: number;
+  column?: number;
+  message: string;
+}
+
+/** The migration directory is not a valid set of migrations. Every problem is listed. Exit 2. */
+export class DirectoryError extends PgpairError {
+  readonly dir: string;
+  readonly problems: FileProblem[];
+  constructor(dir: string, problems: FileProblem[]) {
+    const lines = problems.map((p) => `  ${p.file}${p.line ? `:${p.line}${p.column ? `:${p.column}` : ''}` : ''}: ${p.message}`);
+    super(
+      'E_DIRECTORY',
+      `${problems.length} problem${problems.length === 1 ? '' : 's'} in migration directory ${dir}; fix ${problems.length === 1 ? 'it' : 'them'} and run again:\n${lines.join('\n')}`,
+      EXIT.usage,
+    );
+    this.dir = dir;
+    this.problems = problems;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), dir: this.dir, problems: this.problems };
+  }
+}
+
+/** A TARGET that names no known version, or one that the command cannot reach. Exit 2. */
+export class TargetError extends PgpairError {
+  readonly target: string;
+  constructor(target: string, message: string) {
+    super('E_TARGET', message, EXIT.usage);
+    this.target = target;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), target: this.target };
+  }
+}
+
+export type VerifyProblemKind = 'changed' | 'missing' | 'failed' | 'running' | 'out-of-order' | 'pending';
+
+export interface VerifyProblem {
+  kind: VerifyProblemKind;
+  version: string;
+  name: string | null;
+  file: string | null;
+  message: string;
+  recordedChecksum?: string;
+  actualChecksum?: string;
+}
+
+/** Files and history disagree (changed, missing, failed, out of order). Exit 3. */
+export class VerificationError extends PgpairError {
+  readonly problems: VerifyProblem[];
+  constructor(problems: VerifyProblem[], what = 'Files and history disagree') {
+    super('E_VERIFY', `${what}:\n${problems.map((p) => `  ${p.message}`).join('\n')}`, EXIT.verification);
+    this.problems = problems;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), problems: this.problems };
+  }
+}
+
+/** `down` would cross a migration that has no down file. Nothing was run. Exit 1. */
+export class IrreversibleError extends PgpairError {
+  readonly version: string;
+  readonly file: string;
+  constructor(version: string, file: string, message: string) {
+    super('E_IRREVERSIBLE', message, EXIT.failure);
+    this.version = version;
+    this.file = file;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), version: this.version, file: this.file };
+  }
+}
+
+export interface LockHolder {
+  pid: number;
+  applicationName: string | null;
+  user: string | null;
+  clientAddr: string | null;
+  /** When the holder's session started (ISO-8601). */
+  since: string | null;
+  state: string | null;
+}
+
+/** Another run holds the migration lock longer than --lock-timeout. Exit 1. */
+export class LockTimeoutError extends PgpairError {
+  readonly holder: LockHolder | null;
+  readonly waitedMs: number;
+  constructor(holder: LockHolder | null, waitedMs: number) {
+    const who = holder
+      ? `pid ${holder.pid}${holder.applicationName ? ` (${holder.applicationName})` : ''}${holder.user ? ` user ${holder.user}` : ''}${holder.clientAddr ? ` from ${holder.clientAddr}` : ''}${holder.since ? `, connected since ${holder.since}` : ''}`
+      : 'a session that has since gone';
+    super(
+      'E_LOCK_TIMEOUT',
+      `Timed out after ${(waitedMs / 1000).toFixed(1)}s waiting for the migration lock, held by ${who}. Wait for that run to finish, or stop it (SELECT pg_terminate_backend(${holder?.pid ?? 'PID'})) if it is stuck; --lock-timeout sets how long to wait.`,
+      EXIT.failure,
+    );
+    this.holder = holder;
+    this.waitedMs = waitedMs;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), holder: this.holder, waitedMs: this.waitedMs };
+  }
+}
+
+/** The database could not be reached, or the connection was lost. The message never holds a password. Exit 1. */
+export class ConnectionError extends PgpairError {
+  readonly target: string;
+  constructor(target: string, message: string) {
+    super('E_CONNECTION', message, EXIT.failure);
+    this.target = target;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), target: this.target };
+  }
+}
+
+/** Fields of a PostgreSQL error, whichever driver raised it. */
+export interface PgErrorFields {
+  sqlstate: string | null;
+  severity: string | null;
+  message: string;
+  detail: string | null;
+  hint: string | null;
+  where: string | null;
+  /** 1-based character position into the text sent, as PostgreSQL reports it. */
+  position: number | null;
+  internalPosition: number | null;
+  internalQuery: string | null;
+}
+
+/** A statement of a migration failed. Whatever ran in its transaction was rolled back. Exit 1. */
+export class MigrationFailedError extends PgpairError {
+  readonly version: string;
+  /** The migration's slug (not `name`, which Error reserves for the class name). */
+  readonly slug: string;
+  readonly direction: 'up' | 'down';
+  readonly file: string;
+  readonly line: number | null;
+  readonly column: number | null;
+  /** 1-based statement number, where statements were run one by one. */
+  readonly statement: number | null;
+  readonly pg: PgErrorFields;
+  readonly excerpt: string | null;
+  readonly rolledBack: boolean;
+  constructor(init: {
+    version: string;
+    name: string;
+    direction: 'up' | 'down';
+    file: string;
+    line: number | null;
+    column: number | null;
+    statement: number | null;
+    pg: PgErrorFields;
+    excerpt: string | null;
+    rolledBack: boolean;
+    next: string;
+  }) {
+    const where = `${init.file}${init.line ? `:${init.line}${init.column ? `:${init.column}` : ''}` : ''}`;
+    const state = init.pg.sqlstate ? ` [${init.pg.sqlstate}]` : '';
+    const parts = [`${where}: ${init.pg.severity ?? 'ERROR'}${state}: ${init.pg.message}`];
+    if (init.pg.detail) parts.push(`DETAIL: ${init.pg.detail}`);
+    if (init.pg.hint) parts.push(`HINT: ${init.pg.hint}`);
+    if (init.pg.where) parts.push(`CONTEXT: ${init.pg.where}`);
+    if (init.excerpt) parts.push(init.excerpt);
+    parts.push(init.next);
+    super('E_MIGRATION_FAILED', parts.join('\n'), EXIT.failure);
+    this.version = init.version;
+    this.slug = init.name;
+    this.direction = init.direction;
+    this.file = init.file;
+    this.line = init.line;
+    this.column = init.column;
+    this.statement = init.statement;
+    this.pg = init.pg;
+    this.excerpt = init.excerpt;
+    this.rolledBack = init.rolledBack;
+  }
+  override toJSON() {
+    return {
+      ...super.toJSON(),
+      version: this.version,
+      name: this.slug,
+      direction: this.direction,
+      file: this.file,
+      line: this.line,
+      column: this.column,
+      statement: this.statement,
+      rolledBack: this.rolledBack,
+      ...this.pg,
+    };
+  }
+}
+
+/** A database error outside any migration file (history table, permissions…). Exit 1. */
+export class DatabaseError extends PgpairError {
+  readonly pg: PgErrorFields;
+  constructor(context: string, pg: PgErrorFields) {
+    super('E_DATABASE', `${context}: ${pg.message}${pg.sqlstate ? ` [${pg.sqlstate}]` : ''}${pg.detail ? `\nDETAIL: ${pg.detail}` : ''}${pg.hint ? `\nHINT: ${pg.hint}` : ''}`, EXIT.failure);
+    this.pg = pg;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), ...this.pg };
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Pure: turns the entries of a migration directory into a validated set of
+ * migrations, or one DirectoryError that lists every problem at once.
+ */
+import { checksum, normaliseSql } from './checksum.js';
+import { DirectoryError, type FileProblem } from './errors.js';
+import { compareVersions, versionKey } from './version.js';
+
+export const BASE_SCHEMA_FILE = 'schema.sql';
+export const FILE_PATTERN = '<version>_<slug>.up.sql / <version>_<slug>.down.sql (version: digits, e.g. 0001_create_users.up.sql)';
+
+/** One file as read from the directory. `text` is absent when it could not be decoded. */
+export interface DirectoryEntry {
+  name: string;
+  text?: string;
+  /** Why the file could not be read as UTF-8 text, when it could not. */
+  readError?: string;
+}
+
+export interface MigrationFile {
+  /** Path as shown to the user: the directory joined with the file name. */
+  path: string;
+  name: string;
+  /** Normalised text: BOM removed, line endings LF. This is what runs. */
+  text: string;
+  checksum: string;
+}
+
+export interface Migration {
+  /** As spelled in the file name, e.g. "0003". */
+  version: string;
+  /** Canonical key: no leading zeros. Used to match history rows. */
+  key: string;
+  slug: string;
+  up: MigrationFile;
+  /** null: the migration is irreversible. */
+  down: MigrationFile | null;
+}
+
+export interface MigrationSet {
+  dir: string;
+  /** Sorted by version, ascending. */
+  migrations: Migration[];
+  /** `schema.sql`, the optional base schema. */
+  schema: MigrationFile | null;
+}
+
+const NAME = /^([0-9]+)_(.+)\.(up|down)\.sql$/;
+
+interface ParsedName {
+  name: string;
+  version: string;
+  slug: string;
+  direction: 'up' | 'down';
+}
+
+export function parseFileName(name: string): ParsedName | null {
+  const match = NAME.exec(name);
+  if (!match) return null;
+  const [, version, slug, direction] = match as unknown as [string, string, string, 'up' | 'down'];
+  if (!/^[^\s/\\]+$/.test(slug)) return null;
+  return { name, version, slug, direction };
+}
+
+function joinPath(dir: string, name: string): string {
+  if (dir === '' || dir === '.') return name;
+  return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
+}
+
+function toFile(dir: string, entry: DirectoryEntry & { text: string }): MigrationFile {
+  const text = normaliseSql(entry.text);
+  return { path: joinPath(dir, entry.name), name: entry.name, text, checksum: checksum(entry.text) };
+}
+
+/** Problems inside a file's text that make it unusable before any SQL is parsed. */
+function textProblems(path: string, text: string): FileProblem[] {
+  const nul = text.indexOf('\u0000');
+  if (nul === -1) return [];
+  const before = text.slice(0, nul);
+  const line = before.split('\n').length;
+  return [{ file: path, line, message: 'contains a NUL byte, which PostgreSQL cannot accept in SQL text; is this a binary file?' }];
+}
+
+/**
+ * Validates a directory listing. `entries` holds every file of the directory
+ * (not subdirectories). Hidden files (starting with '.') and files that do not
+ * end in `.sql` are ignored; every other `.sql` file must match the pattern.
+ */
+export function parseMigrationDirectory(dir: string, entries: readonly DirectoryEntry[]): MigrationSet {
+  const problems: FileProblem[] = [];
+  let schema: MigrationFile | null = null;
+  const byKey = new Map<string, { up: ParsedName[]; down: ParsedName[] }>();
+  const texts = new Map<string, DirectoryEntry>();
+
+  for (const entry of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (entry.name.startsWith('.')) continue;
+    if (!/\.sql$/i.test(entry.name)) continue;
+    const path = joinPath(dir, entry.name);
+    if (entry.readError !== undefined || entry.text === undefined) {
+      problems.push({ file: path, message: entry.readError ?? 'could not be read' });
+      continue;
+    }
+    problems.push(...textProblems(path, entry.text));
+    if (entry.name === BASE_SCHEMA_FILE) {
+      schema = toFile(dir, entry as DirectoryEntry & { text: string });
+      continue;
+    }
+    const parsed = parseFileName(entry.name);
+    if (!parsed) {
+      problems.push({ file: path, message: `file name does not match ${FILE_PATTERN}; rename it, or move it out of the directory` });
+      continue;
+    }
+    texts.set(entry.name, entry);
+    const key = versionKey(parsed.version);
+    const slot = byKey.get(key) ?? { up: [], down: [] };
+    slot[parsed.direction].push(parsed);
+    byKey.set(key, slot);
+  }
+
+  const migrations: Migration[] = [];
+  for (const [key, slot] of byKey) {
+    const all = [...slot.up, ...slot.down];
+    let ok = true;
+    for (const direction of ['up', 'down'] as const) {
+      const files = slot[direction];
+      if (files.length > 1) {
+        ok = false;
+        const names = files.map((f) => joinPath(dir, f.name));
+        problems.push({
+          file: names[0]!,
+          message: `version ${files[0]!.version} has ${files.length} ${direction} files (${names.join(', ')}); two branches probably created the same version, so renumber one of them`,
+        });
+      }
+    }
+    const slugs = [...new Set(all.map((f) => f.slug))];
+    if (slugs.length > 1 && slot.up.length <= 1 && slot.down.length <= 1) {
+      ok = false;
+      problems.push({
+        file: joinPath(dir, all[0]!.name),
+        message: `version ${all[0]!.version} has two names (${all.map((f) => joinPath(dir, f.name)).join(', ')}); the up and down files of a version must share one slug`,
+      });
+    }
+    const spellings = [...new Set(all.map((f) => f.version))];
+    if (spellings.length > 1 && slugs.length === 1 && slot.up.length <= 1 && slot.down.length <= 1) {
+      ok = false;
+      problems.push({
+        file: joinPath(dir, all[0]!.name),
+        message: `version ${spellings.join(' and ')} are the same version spelled differently (${all.map((f) => joinPath(dir, f.name)).join(', ')}); use one spelling`,
+      });
+    }
+    if (slot.up.length === 0) {
+      ok = false;
+      const down = slot.down[0]!;
+      problems.push({
+        file: joinPath(dir, down.name),
+        message: `down file without its up file; add ${down.version}_${down.slug}.up.sql or remove this file`,
+      });
+    }
+    if (!ok) continue;
+    const up = slot.up[0]!;
+    const down = slot.down[0];
+    migrations.push({
+      version: up.version,
+      key,
+      slug: up.slug,
+      up: toFile(dir, texts.get(up.name) as DirectoryEntry & { text: string }),
+      down: down ? toFile(dir, texts.get(down.name) as DirectoryEntry & { text: string }) : null,
+    });
+  }
+
+  if (problems.length > 0) {
+    problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    throw new DirectoryError(dir, problems);
+  }
+  migrations.sort((a, b) => compareVersions(a.version, b.version));
+  return { dir, migrations, schema };
+}

@@ -1,0 +1,161 @@
+/**
+ * The history table and its append-only log: their DDL and the statements
+ * that read and write them. Statements are plain text with $n parameters so
+ * the executor binds values and the script renderer can show the same SQL.
+ */
+import type { Queryable } from './db/types.js';
+import { quoteIdent, type TableName } from './ident.js';
+
+export type How = 'executed' | 'stamped' | 'script';
+export type RowState = 'ok' | 'running' | 'failed';
+export type LogAction = 'up' | 'down' | 'stamp' | 'unstamp' | 'repair' | 'failed';
+
+export interface HistoryRow {
+  /** Canonical version key (no leading zeros). */
+  key: string;
+  /** The version as spelled in the file name when it was recorded. */
+  version: string;
+  name: string;
+  upChecksum: string;
+  downChecksum: string | null;
+  how: How;
+  state: RowState;
+  transactional: boolean;
+  /** For non-transactional migrations: statements completed so far. */
+  statementsDone: number | null;
+  statementsTotal: number | null;
+  error: string | null;
+  appliedAt: Date;
+  appliedBy: string;
+  durationMs: number | null;
+  pgpairVersion: string;
+}
+
+/** Fully qualified, quoted names of the history table and its log. */
+export interface HistoryTables {
+  schema: string;
+  history: string;
+  log: string;
+  /** Unquoted `schema.table`, for messages and the lock key. */
+  display: string;
+  logName: string;
+  historyName: string;
+}
+
+export function historyTables(table: TableName, currentSchema: string): HistoryTables {
+  const schema = table.schema ?? currentSchema;
+  const logName = `${table.name}_log`;
+  return {
+    schema,
+    history: `${quoteIdent(schema)}.${quoteIdent(table.name)}`,
+    log: `${quoteIdent(schema)}.${quoteIdent(logName)}`,
+    display: `${schema}.${table.name}`,
+    historyName: table.name,
+    logName,
+  };
+}
+
+/** The DDL that creates both tables; run once, in one transaction, under the migration lock. */
+export function createHistorySql(t: HistoryTables): string {
+  const guard = quoteIdent(`${t.logName}_append_only`);
+  const guardFn = `${quoteIdent(t.schema)}.${guard}`;
+  return `SET LOCAL client_min_messages = warning;
+CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)};
+CREATE TABLE IF NOT EXISTS ${t.history} (
+  version text PRIMARY KEY,
+  version_label text NOT NULL,
+  name text NOT NULL,
+  up_checksum text NOT NULL,
+  down_checksum text,
+  how text NOT NULL CHECK (how IN ('executed', 'stamped', 'script')),
+  state text NOT NULL CHECK (state IN ('ok', 'running', 'failed')),
+  transactional boolean NOT NULL DEFAULT true,
+  statements_done integer,
+  statements_total integer,
+  error text,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  applied_by text NOT NULL DEFAULT current_user,
+  duration_ms integer,
+  pgpair_version text NOT NULL
+);
+COMMENT ON TABLE ${t.history} IS 'pgpair migration history: one row per applied or stamped version. Change it only through pgpair (stamp, repair).';
+CREATE TABLE IF NOT EXISTS ${t.log} (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  action text NOT NULL,
+  version text,
+  name text,
+  checksum text,
+  how text,
+  duration_ms integer,
+  detail text,
+  db_user text NOT NULL DEFAULT current_user,
+  application_name text DEFAULT current_setting('application_name', true),
+  pgpair_version text NOT NULL
+);
+COMMENT ON TABLE ${t.log} IS 'pgpair audit log: every up, down, stamp, repair and failure, append-only.';
+CREATE OR REPLACE FUNCTION ${guardFn}() RETURNS trigger LANGUAGE plpgsql AS $pgpair$
+BEGIN
+  RAISE EXCEPTION 'the pgpair log %.% is append-only', TG_TABLE_SCHEMA, TG_TABLE_NAME;
+END
+$pgpair$;
+DROP TRIGGER IF EXISTS ${guard} ON ${t.log};
+CREATE TRIGGER ${guard} BEFORE UPDATE OR DELETE OR TRUNCATE ON ${t.log} FOR EACH STATEMENT EXECUTE FUNCTION ${guardFn}();
+`;
+}
+
+export function historyExistsSql(): string {
+  return `SELECT to_regclass($1) IS NOT NULL AS exists`;
+}
+
+export function selectHistorySql(t: HistoryTables): string {
+  return `SELECT version, version_label, name, up_checksum, down_checksum, how, state, transactional, statements_done,
+       statements_total, error, applied_at, applied_by, duration_ms, pgpair_version FROM ${t.history}`;
+}
+
+/** $1 key, $2 label, $3 name, $4 up checksum, $5 down checksum, $6 how, $7 state, $8 transactional, $9 statements done, $10 total, $11 error, $12 duration ms, $13 pgpair version */
+export function insertHistorySql(t: HistoryTables): string {
+  return `INSERT INTO ${t.history} (version, version_label, name, up_checksum, down_checksum, how, state, transactional,
+  statements_done, statements_total, error, duration_ms, pgpair_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
+}
+
+/** $1 key. */
+export function deleteHistorySql(t: HistoryTables): string {
+  return `DELETE FROM ${t.history} WHERE version = $1`;
+}
+
+/** $1 action, $2 version label, $3 name, $4 checksum, $5 how, $6 duration ms, $7 detail, $8 pgpair version */
+export function insertLogSql(t: HistoryTables): string {
+  return `INSERT INTO ${t.log} (action, version, name, checksum, how, duration_ms, detail, pgpair_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`;
+}
+
+function toRow(raw: Record<string, unknown>): HistoryRow {
+  const intOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    key: String(raw.version),
+    version: String(raw.version_label),
+    name: String(raw.name),
+    upChecksum: String(raw.up_checksum),
+    downChecksum: raw.down_checksum === null ? null : String(raw.down_checksum),
+    how: raw.how as How,
+    state: raw.state as RowState,
+    transactional: raw.transactional === true || raw.transactional === 't',
+    statementsDone: intOrNull(raw.statements_done),
+    statementsTotal: intOrNull(raw.statements_total),
+    error: raw.error === null || raw.error === undefined ? null : String(raw.error),
+    appliedAt: raw.applied_at instanceof Date ? raw.applied_at : new Date(String(raw.applied_at)),
+    appliedBy: String(raw.applied_by),
+    durationMs: intOrNull(raw.duration_ms),
+    pgpairVersion: String(raw.pgpair_version),
+  };
+}
+
+/** All history rows, or [] when the table does not exist yet (nothing is created by reading). */
+export async function readHistory(db: Queryable, t: HistoryTables): Promise<{ exists: boolean; rows: HistoryRow[] }> {
+  const [probe] = await db.query<{ exists: boolean }>(historyExistsSql(), [t.history]);
+  if (!probe?.exists) return { exists: false, rows: [] };
+  const rows = await db.query(selectHistorySql(t));
+  return { exists: true, rows: rows.map(toRow) };
+}

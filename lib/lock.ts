@@ -1,0 +1,90 @@
+/**
+ * The migration lock: a session-level advisory lock whose key is derived, on
+ * the server, from the database name and the history table's qualified name,
+ * so that runs against the same history serialise and runs against different
+ * histories do not. `--sql` scripts compute the same key the same way.
+ */
+import type { Logger } from 'pino';
+import type { Connection, Queryable } from './db/types.js';
+import { LockTimeoutError, type LockHolder } from './errors.js';
+import type { HistoryTables } from './history.js';
+
+/** SQL expression for the lock key; $1 is the history table's display name (schema.table). */
+export const LOCK_KEY_SQL = `hashtextextended('pgpair:' || current_database() || ':' || $1, 0)`;
+
+export async function lockKey(db: Queryable, tables: HistoryTables): Promise<string> {
+  const [row] = await db.query<{ key: string }>(`SELECT ${LOCK_KEY_SQL}::text AS key`, [tables.display]);
+  return row!.key;
+}
+
+/** Who holds the advisory lock with this key, if anyone (pg_locks splits the 64-bit key into classid/objid). */
+export async function lockHolder(db: Queryable, key: string): Promise<LockHolder | null> {
+  const value = BigInt.asUintN(64, BigInt(key));
+  const classid = (value >> 32n).toString();
+  const objid = (value & 0xffffffffn).toString();
+  const rows = await db.query<{ pid: number; application_name: string | null; usename: string | null; client_addr: string | null; backend_start: Date | null; state: string | null }>(
+    `SELECT a.pid, a.application_name, a.usename::text AS usename, host(a.client_addr) AS client_addr, a.backend_start, a.state
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+        AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      LIMIT 1`,
+    [classid, objid],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    pid: Number(row.pid),
+    applicationName: row.application_name || null,
+    user: row.usename,
+    clientAddr: row.client_addr,
+    since: row.backend_start ? new Date(row.backend_start).toISOString() : null,
+    state: row.state,
+  };
+}
+
+export interface LockOptions {
+  timeoutMs: number;
+  logger: Logger;
+  /** Between attempts; jittered so that many waiting runs do not poll in step. */
+  pollMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `fn` while holding the migration lock; always releases it. Waits by
+ * polling pg_try_advisory_lock (a blocking pg_advisory_lock could not be given
+ * up after a timeout without cancelling it from a second connection).
+ */
+export async function withLock<T>(db: Connection, tables: HistoryTables, options: LockOptions, fn: () => Promise<T>): Promise<T> {
+  const key = await lockKey(db, tables);
+  const started = Date.now();
+  const pollMs = options.pollMs ?? 200;
+  let announced = false;
+  for (;;) {
+    const [row] = await db.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [key]);
+    if (row?.locked) break;
+    const waited = Date.now() - started;
+    if (waited >= options.timeoutMs) {
+      throw new LockTimeoutError(await lockHolder(db, key), waited);
+    }
+    if (!announced) {
+      announced = true;
+      const holder = await lockHolder(db, key);
+      options.logger.info({ holder, lock: tables.display }, `waiting for the migration lock on ${tables.display}${holder ? `, held by pid ${holder.pid} (${holder.applicationName ?? 'unknown'})` : ''}`);
+    }
+    await sleep(Math.min(pollMs * (0.5 + Math.random()), Math.max(0, options.timeoutMs - waited)));
+  }
+  options.logger.debug({ lock: tables.display, waitedMs: Date.now() - started }, 'migration lock acquired');
+  try {
+    return await fn();
+  } finally {
+    if (!db.lost) {
+      try {
+        await db.query(`SELECT pg_advisory_unlock($1::bigint)`, [key]);
+      } catch (error) {
+        options.logger.warn({ err: error }, 'could not release the migration lock; it is released when the session ends');
+      }
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * pino on stderr: readable lines on a terminal, JSON lines otherwise. Every
+ * line passes through a scrubber so that a password never reaches the log.
+ */
+import { createRequire } from 'node:module';
+import pino, { type Logger } from 'pino';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** Strings to mask wherever they appear (passwords). */
+  secrets?: string[];
+  /** Force pretty or JSON output; default: pretty when stderr is a terminal. */
+  pretty?: boolean;
+}
+
+export function scrubber(secrets: readonly string[]): (text: string) => string {
+  const list = secrets.filter((s) => s.length > 0);
+  if (list.length === 0) return (text) => text;
+  return (text) => {
+    let out = text;
+    for (const secret of list) {
+      out = out.split(secret).join('***');
+      const encoded = encodeURIComponent(secret);
+      if (encoded !== secret) out = out.split(encoded).join('***');
+      const json = JSON.stringify(secret).slice(1, -1);
+      if (json !== secret) out = out.split(json).join('***');
+    }
+    return out;
+  };
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const scrub = scrubber(options.secrets ?? []);
+  const pretty = options.pretty ?? process.stderr.isTTY === true;
+  const base = { level: options.level, base: undefined, hooks: { streamWrite: scrub } };
+  if (pretty && options.level !== 'silent') {
+    // Loaded only on a terminal: JSON logging in CI and deploys pays nothing for it.
+    const require = createRequire(import.meta.url);
+    const pinoPretty = require('pino-pretty') as (opts: object) => NodeJS.WritableStream;
+    return pino(base, pinoPretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }) as never);
+  }
+  return pino(base, pino.destination({ fd: 2, sync: true }));
+}

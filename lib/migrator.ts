@@ -1,0 +1,239 @@
+/**
+ * Orchestration: read files → connect → lock → read history → plan → execute.
+ * These functions are the library API; they return data and throw
+ * PgpairErrors, and never print or exit.
+ */
+import pino, { type Logger } from 'pino';
+import { connect } from './db/index.js';
+import type { Connection, Notice } from './db/types.js';
+import { ConfigError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
+import { executePlan, wrapDatabaseError, type StepResult } from './executor.js';
+import type { MigrationSet } from './files.js';
+import { createHistorySql, historyTables, readHistory, type HistoryTables } from './history.js';
+import { parseTableName, type TableName } from './ident.js';
+import { withLock } from './lock.js';
+import { planDown, planStamp, planUp, parseTarget, type Plan, type Target } from './plan.js';
+import { ensureDirectory, readMigrations, writeNewFile } from './source.js';
+import { computeStatus, verifyProblems, type StatusReport } from './status.js';
+import { versionKey } from './version.js';
+
+export const DEFAULT_DIR = 'sql';
+export const DEFAULT_TABLE = 'pgpair_history';
+export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+
+export interface BaseOptions {
+  /** Database URL: postgres://…, postgresql://…, pglite:PATH or pglite:memory. */
+  url: string;
+  /** Migration directory; default `sql`. */
+  dir?: string;
+  /** History table, `[schema.]name`; default `pgpair_history` in the current schema. */
+  table?: string;
+  /** pino logger for progress, notices and lock waits; default: silent. */
+  logger?: Logger;
+  /** Seconds to wait for a connection; default 10. */
+  connectTimeout?: number;
+}
+
+export interface RunOptions extends BaseOptions {
+  /** How long to wait for another run's migration lock; default 60 000 ms. */
+  lockTimeoutMs?: number;
+  /** statement_timeout for migration SQL, ms. */
+  statementTimeoutMs?: number;
+  /** lock_timeout for migration SQL, ms: DDL waiting on a busy table fails fast. */
+  migrationLockTimeoutMs?: number;
+  /** Called after each migration is applied, reverted or stamped. */
+  onStep?: (result: StepResult) => void;
+}
+
+export interface RunResult {
+  command: Plan['command'];
+  /** Current version before the run, as spelled; null for base. */
+  from: string | null;
+  /** Current version after the run. */
+  to: string | null;
+  steps: StepResult[];
+  database: string;
+}
+
+const silent = pino({ level: 'silent' });
+
+function tableOf(options: BaseOptions): TableName {
+  const text = options.table ?? DEFAULT_TABLE;
+  const table = parseTableName(text);
+  if (!table) throw new ConfigError(`Invalid history table name "${text}": use name or schema.name (quote parts with "…" if they hold dots).`);
+  return table;
+}
+
+function toTarget(target: string | Target | undefined): Target | undefined {
+  return typeof target === 'string' ? parseTarget(target) : target;
+}
+
+interface Session {
+  db: Connection;
+  tables: HistoryTables;
+  files: MigrationSet;
+  logger: Logger;
+  /** The migration whose SQL is running, for notices. */
+  running: { version: string; name: string } | null;
+}
+
+/** Reads the directory first (so file errors come before any database work), then connects; always closes. */
+async function withSession<T>(options: BaseOptions, fn: (session: Session) => Promise<T>): Promise<T> {
+  const logger = options.logger ?? silent;
+  const table = tableOf(options);
+  const files = await readMigrations(options.dir ?? DEFAULT_DIR);
+  const session: Partial<Session> & { running: Session['running'] } = { running: null, files, logger };
+  const onNotice = (notice: Notice) => {
+    const from = session.running ? `${session.running.version}_${session.running.name}` : undefined;
+    const level = notice.severity === 'WARNING' ? 'warn' : notice.severity === 'DEBUG' || notice.severity === 'LOG' ? 'debug' : 'info';
+    logger[level]({ migration: from, severity: notice.severity, detail: notice.detail, hint: notice.hint }, `${from ? `${from}: ` : ''}${notice.severity}: ${notice.message}`);
+  };
+  const db = await connect({ url: options.url, onNotice, connectTimeout: options.connectTimeout ?? 10 });
+  try {
+    if (db.server.schema === null && table.schema === null) {
+      throw new ConfigError(`The connection has no current schema (search_path names no existing schema), so pgpair cannot place its history table; pass --table schema.${table.name}.`);
+    }
+    session.db = db;
+    session.tables = historyTables(table, db.server.schema ?? 'public');
+    return await fn(session as Session);
+  } finally {
+    await db.close();
+  }
+}
+
+async function ensureHistory(session: Session): Promise<void> {
+  const { exists } = await readHistory(session.db, session.tables);
+  if (exists) return;
+  try {
+    await session.db.transaction((tx) => tx.exec(createHistorySql(session.tables)));
+  } catch (error) {
+    throw wrapDatabaseError(error, `Cannot create the history table ${session.tables.display}`);
+  }
+  session.logger.info({ table: session.tables.display }, `created history table ${session.tables.display} and its log ${session.tables.schema}.${session.tables.logName}`);
+}
+
+async function currentStatus(session: Session): Promise<StatusReport> {
+  const { rows } = await readHistory(session.db, session.tables);
+  return computeStatus(session.files.migrations, rows);
+}
+
+/** Lock, make sure the history exists, plan from the freshly read state, execute. */
+async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan): Promise<RunResult> {
+  return withSession(options, async (session) => {
+    const lockOptions = { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger };
+    return withLock(session.db, session.tables, lockOptions, async () => {
+      await ensureHistory(session);
+      const plan = makePlan(await currentStatus(session));
+      const steps = await executePlan(session.db, session.tables, plan, {
+        logger: session.logger,
+        ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
+        ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
+        onStepStart: (step) => {
+          session.running = { version: step.version, name: step.name };
+        },
+        onStep: (result) => {
+          session.running = null;
+          options.onStep?.(result);
+        },
+      });
+      return { command: plan.command, from: plan.from, to: plan.to, steps, database: session.db.displayUrl };
+    });
+  });
+}
+
+export interface UpOptions extends RunOptions {
+  /** A version, 'head' (default) or 'base'. */
+  target?: string | Target;
+  steps?: number;
+  allowOutOfOrder?: boolean;
+}
+
+/** Applies pending migrations up to the target. Throws VerificationError (exit 3) when files and history disagree. */
+export function up(options: UpOptions): Promise<RunResult> {
+  const target = toTarget(options.target);
+  return run(options, (report) =>
+    planUp(report, {
+      ...(target !== undefined ? { target } : {}),
+      ...(options.steps !== undefined ? { steps: options.steps } : {}),
+      allowOutOfOrder: options.allowOutOfOrder ?? false,
+    }),
+  );
+}
+
+export interface DownOptions extends RunOptions {
+  /** Revert until this version is current; 'base' reverts all. Without target and steps: one step. */
+  target?: string | Target;
+  steps?: number;
+}
+
+export function down(options: DownOptions): Promise<RunResult> {
+  const target = toTarget(options.target);
+  return run(options, (report) =>
+    planDown(report, { ...(target !== undefined ? { target } : {}), ...(options.steps !== undefined ? { steps: options.steps } : {}) }),
+  );
+}
+
+export interface StampOptions extends RunOptions {
+  target: string | Target;
+}
+
+/** Records the database as being at the target without running any migration SQL. */
+export function stamp(options: StampOptions): Promise<RunResult> {
+  const target = toTarget(options.target)!;
+  return run(options, (report) => planStamp(report, target));
+}
+
+/** Every migration with its state. Read-only: creates nothing, takes no lock. */
+export function status(options: BaseOptions): Promise<StatusReport> {
+  return withSession(options, currentStatus);
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  problems: VerifyProblem[];
+  report: StatusReport;
+}
+
+/** Compares files and history; `strict` also counts pending versions. Never throws for disagreement: see `ok`. */
+export async function verify(options: BaseOptions & { strict?: boolean }): Promise<VerifyResult> {
+  const report = await status(options);
+  const problems = verifyProblems(report, { strict: options.strict ?? false });
+  return { ok: problems.length === 0, problems, report };
+}
+
+/** Like verify, but throws VerificationError when there is a problem. */
+export async function assertVerified(options: BaseOptions & { strict?: boolean }): Promise<StatusReport> {
+  const result = await verify(options);
+  if (!result.ok) throw new VerificationError(result.problems);
+  return result.report;
+}
+
+export interface CreateResult {
+  version: string;
+  up: string;
+  down: string;
+}
+
+const SLUG = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Writes the next `<version>_<slug>.up.sql` / `.down.sql` pair: newest version + 1, keeping its zero-padded width. */
+export async function create(options: { dir?: string; slug: string }): Promise<CreateResult> {
+  const dir = options.dir ?? DEFAULT_DIR;
+  if (!SLUG.test(options.slug) || /\.(up|down)$/.test(options.slug) || options.slug.endsWith('.sql')) {
+    throw new UsageError(`Invalid migration name "${options.slug}": use letters, digits, '_', '-' and '.', starting with a letter or digit (e.g. add_users).`);
+  }
+  await ensureDirectory(dir);
+  const files = await readMigrations(dir);
+  const newest = files.migrations[files.migrations.length - 1];
+  let version = '0001';
+  if (newest) {
+    const next = (BigInt(versionKey(newest.version)) + 1n).toString();
+    version = next.padStart(newest.version.length, '0');
+  }
+  const base = `${dir.replace(/\/+$/, '')}/${version}_${options.slug}`;
+  const upPath = `${base}.up.sql`;
+  const downPath = `${base}.down.sql`;
+  await writeNewFile(upPath, `-- ${version}_${options.slug}: apply.\n-- Runs in one transaction together with its history row.\n\n`);
+  await writeNewFile(downPath, `-- ${version}_${options.slug}: revert what the up file did.\n-- Delete this file if the migration cannot be reverted.\n\n`);
+  return { version, up: upPath, down: downPath };
+}

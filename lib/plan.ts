@@ -1,0 +1,148 @@
+/**
+ * Pure: (status of files and history, request) → the steps to take, or a
+ * typed error when the request cannot or must not be carried out. Nothing
+ * here touches a database; the executor and the script renderer both consume
+ * the same Plan.
+ */
+import { IrreversibleError, TargetError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
+import type { Migration } from './files.js';
+import type { HistoryRow } from './history.js';
+import { verifyProblems, type StatusReport } from './status.js';
+import { compareVersions, isVersion, versionKey } from './version.js';
+
+export type Step =
+  | { action: 'up'; migration: Migration }
+  | { action: 'down'; migration: Migration; row: HistoryRow }
+  | { action: 'stamp'; migration: Migration }
+  | { action: 'unstamp'; row: HistoryRow };
+
+export interface Plan {
+  command: 'up' | 'down' | 'stamp';
+  /** The current version before the plan runs (as spelled), null for base. */
+  from: string | null;
+  /** The current version once every step has run, null for base. */
+  to: string | null;
+  steps: Step[];
+}
+
+export type Target = 'head' | 'base' | { version: string };
+
+export function parseTarget(text: string): Target {
+  const value = text.trim();
+  if (value === 'head' || value === 'base') return value;
+  if (isVersion(value)) return { version: value };
+  throw new UsageError(`Invalid target "${text}": use a version number (e.g. 0003), head (the newest file) or base (nothing applied).`);
+}
+
+function checkSteps(steps: number | undefined): void {
+  if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) {
+    throw new UsageError(`--steps must be a whole number of at least 1 (got ${steps}).`);
+  }
+}
+
+/** The key the target stands for: null = base. Versions must be known (a file, or a history row when allowRecorded). */
+function resolveTarget(report: StatusReport, target: Target, allowRecorded: boolean): string | null {
+  if (target === 'base') return null;
+  if (target === 'head') return report.head === null ? null : versionKey(report.head);
+  const key = versionKey(target.version);
+  const known = report.migrations.find((m) => m.key === key && (m.migration || allowRecorded));
+  if (!known) {
+    const versions = report.migrations.filter((m) => m.migration).map((m) => m.version);
+    const hint = versions.length > 0 ? ` Known versions: ${versions.length > 12 ? `${versions.slice(0, 3).join(', ')} … ${versions.slice(-3).join(', ')}` : versions.join(', ')}.` : ' The migration directory is empty.';
+    throw new TargetError(target.version, `No migration has version ${target.version}.${hint}`);
+  }
+  return key;
+}
+
+function labelOf(report: StatusReport, key: string | null): string | null {
+  if (key === null) return null;
+  return report.migrations.find((m) => m.key === key)?.version ?? key;
+}
+
+/** The newest recorded key after the steps, as spelled. */
+function resultingCurrent(report: StatusReport, steps: Step[]): string | null {
+  const recorded = new Map(report.migrations.filter((m) => m.row).map((m) => [m.key, m.version]));
+  for (const step of steps) {
+    if (step.action === 'up' || step.action === 'stamp') recorded.set(step.migration.key, step.migration.version);
+    else recorded.delete(step.row.key);
+  }
+  const keys = [...recorded.keys()].sort(compareVersions);
+  const newest = keys[keys.length - 1];
+  return newest === undefined ? null : recorded.get(newest)!;
+}
+
+export interface UpRequest {
+  target?: Target;
+  steps?: number;
+  allowOutOfOrder?: boolean;
+}
+
+export function planUp(report: StatusReport, request: UpRequest = {}): Plan {
+  checkSteps(request.steps);
+  const problems = verifyProblems(report, { allowOutOfOrder: request.allowOutOfOrder ?? false });
+  if (problems.length > 0) throw new VerificationError(problems, 'pgpair up refuses to run until files and history agree');
+  const target = request.target ?? 'head';
+  if (target === 'base') throw new TargetError('base', 'up base would apply nothing; to revert everything use pgpair down base.');
+  const targetKey = resolveTarget(report, target, false);
+  const currentKey = report.current === null ? null : versionKey(report.current);
+  if (targetKey !== null && currentKey !== null && compareVersions(targetKey, currentKey) < 0) {
+    throw new TargetError(labelOf(report, targetKey)!, `Target ${labelOf(report, targetKey)} is older than the current version ${report.current}; use pgpair down ${labelOf(report, targetKey)} to go back.`);
+  }
+  let pending = report.migrations.filter((m) => m.state === 'pending' && targetKey !== null && compareVersions(m.key, targetKey) <= 0);
+  if (request.steps !== undefined) pending = pending.slice(0, request.steps);
+  const steps: Step[] = pending.map((m) => ({ action: 'up', migration: m.migration! }));
+  return { command: 'up', from: report.current, to: resultingCurrent(report, steps), steps };
+}
+
+export interface DownRequest {
+  target?: Target;
+  steps?: number;
+}
+
+export function planDown(report: StatusReport, request: DownRequest = {}): Plan {
+  checkSteps(request.steps);
+  const unresolved = verifyProblems(report).filter((p) => p.kind === 'failed' || p.kind === 'running');
+  if (unresolved.length > 0) throw new VerificationError(unresolved, 'pgpair down refuses to run while a version is failed');
+  const target = request.target ?? 'base';
+  const steps = request.steps ?? (request.target === undefined ? 1 : undefined);
+  const targetKey = resolveTarget(report, target, true);
+  let toRevert = report.migrations
+    .filter((m) => m.row && (targetKey === null || compareVersions(m.key, targetKey) > 0))
+    .reverse();
+  if (steps !== undefined) toRevert = toRevert.slice(0, steps);
+
+  const missing: VerifyProblem[] = toRevert
+    .filter((m) => !m.migration)
+    .map((m) => ({
+      kind: 'missing',
+      version: m.version,
+      name: m.name,
+      file: null,
+      message: `${m.version}_${m.name}: cannot be reverted because its files are gone from the directory. Restore ${m.version}_${m.name}.down.sql (and .up.sql), or use the right --dir.`,
+    }));
+  if (missing.length > 0) throw new VerificationError(missing, 'pgpair down cannot revert what it has no files for');
+  const irreversible = toRevert.find((m) => !m.migration!.down);
+  if (irreversible) {
+    const m = irreversible.migration!;
+    throw new IrreversibleError(
+      m.version,
+      m.up.path,
+      `Cannot revert ${m.version}_${m.slug}: it has no down file (${m.up.path.replace(/\.up\.sql$/, '.down.sql')}), so it is irreversible. Nothing was reverted. Write the down file, or stop above it (pgpair down ${m.version}).`,
+    );
+  }
+  const planned: Step[] = toRevert.map((m) => ({ action: 'down', migration: m.migration!, row: m.row! }));
+  return { command: 'down', from: report.current, to: resultingCurrent(report, planned), steps: planned };
+}
+
+export function planStamp(report: StatusReport, target: Target): Plan {
+  const targetKey = resolveTarget(report, target, false);
+  const above = (key: string) => targetKey === null || compareVersions(key, targetKey) > 0;
+  const steps: Step[] = [];
+  for (const m of [...report.migrations].reverse()) {
+    if (m.row && above(m.key)) steps.push({ action: 'unstamp', row: m.row });
+  }
+  for (const m of report.migrations) {
+    if (!m.row && m.migration && !above(m.key)) steps.push({ action: 'stamp', migration: m.migration });
+  }
+  return { command: 'stamp', from: report.current, to: resultingCurrent(report, steps), steps };
+}
