@@ -1,0 +1,132 @@
+/**
+ * Positions in SQL text. Three coordinate systems meet here:
+ * - JavaScript strings are indexed in UTF-16 code units (0-based);
+ * - PostgreSQL reports error positions as 1-based character (code point) offsets into the query
+ *   text it received;
+ * - people read 1-based lines and columns, where a column counts characters (code points), so an
+ *   emoji or an accented letter is one column.
+ *
+ * Pure: no I/O.
+ */
+
+function isHighSurrogate(unit: number): boolean {
+  return unit >= 0xd800 && unit <= 0xdbff;
+}
+
+function isLowSurrogate(unit: number): boolean {
+  return unit >= 0xdc00 && unit <= 0xdfff;
+}
+
+function clampIndex(text: string, index: number): number {
+  if (!Number.isFinite(index) || index <= 0) return 0;
+  return Math.min(Math.floor(index), text.length);
+}
+
+/**
+ * Number of code points in text[from, to). A lone surrogate counts as one code point, and a
+ * surrogate pair cut in half by `to` counts its first half as one.
+ */
+function countCodePoints(text: string, from: number, to: number): number {
+  let count = 0;
+  for (let i = from; i < to; i++) {
+    count++;
+    if (isHighSurrogate(text.charCodeAt(i)) && i + 1 < to && isLowSurrogate(text.charCodeAt(i + 1))) i++;
+  }
+  return count;
+}
+
+/**
+ * PostgreSQL reports error positions as 1-based character (code point) offsets into the query text
+ * it received. Convert such a position in `text` to a 0-based UTF-16 index (clamped to text
+ * length). Positions below 1 (or not a number) map to 0.
+ */
+export function codePointPositionToIndex(text: string, position: number): number {
+  if (!Number.isFinite(position) || position <= 1) return 0;
+  let remaining = Math.floor(position) - 1;
+  let index = 0;
+  while (remaining > 0 && index < text.length) {
+    const unit = text.charCodeAt(index);
+    index += isHighSurrogate(unit) && isLowSurrogate(text.charCodeAt(index + 1)) ? 2 : 1;
+    remaining--;
+  }
+  return index;
+}
+
+/** 0-based UTF-16 index in `text` → 1-based line and 1-based column in code points. */
+export function lineColumnAt(text: string, index: number): { line: number; column: number } {
+  return createLineLocator(text)(index);
+}
+
+/**
+ * A fast repeated form of `lineColumnAt` for one text: lines are indexed once, and columns are
+ * counted incrementally when successive lookups move forward on the same line (the lexer asks for
+ * every statement's start in order, and a minified dump can be one very long line).
+ */
+export function createLineLocator(text: string): (index: number) => { line: number; column: number } {
+  const lineStarts: number[] = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+
+  let cachedLine = -1;
+  let cachedIndex = 0;
+  let cachedColumn = 1;
+
+  return (rawIndex: number) => {
+    const index = clampIndex(text, rawIndex);
+    // Last line start <= index.
+    let low = 0;
+    let high = lineStarts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if ((lineStarts[middle] ?? 0) <= index) low = middle;
+      else high = middle - 1;
+    }
+    const lineStart = lineStarts[low] ?? 0;
+    let column: number;
+    // Resuming the count in the middle of a surrogate pair would count its low half twice.
+    const cacheUsable = low === cachedLine && index >= cachedIndex
+      && !(isLowSurrogate(text.charCodeAt(cachedIndex)) && isHighSurrogate(text.charCodeAt(cachedIndex - 1)));
+    if (cacheUsable) {
+      column = cachedColumn + countCodePoints(text, cachedIndex, index);
+    } else {
+      column = 1 + countCodePoints(text, lineStart, index);
+    }
+    cachedLine = low;
+    cachedIndex = index;
+    cachedColumn = column;
+    return { line: low + 1, column };
+  };
+}
+
+/**
+ * A short excerpt for error messages: up to `before` lines before (default 2) and `after`
+ * (default 1) after the given 1-based line, each prefixed with a right-aligned line number gutter
+ * like ` 12 | `, and a caret line `    |     ^` under the given 1-based column (tabs in the source
+ * line are preserved in the caret line's padding so the caret lines up). Line and column are
+ * clamped to the text. Returns a string without trailing newline.
+ */
+export function excerpt(text: string, line: number, column: number,
+  opts: { before?: number; after?: number } = {}): string {
+  const lines = text.split('\n').map((source) => (source.endsWith('\r') ? source.slice(0, -1) : source));
+  // A final newline does not start another line worth showing.
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  const before = Math.max(0, Math.floor(opts.before ?? 2));
+  const after = Math.max(0, Math.floor(opts.after ?? 1));
+  const target = Math.min(Math.max(1, Math.floor(Number.isFinite(line) ? line : 1)), lines.length);
+  const first = Math.max(1, target - before);
+  const last = Math.min(lines.length, target + after);
+  const width = String(last).length;
+  const blankGutter = ` ${' '.repeat(width)} |`;
+
+  const rendered: string[] = [];
+  for (let number = first; number <= last; number++) {
+    const source = lines[number - 1] ?? '';
+    rendered.push(`${` ${String(number).padStart(width)} |`}${source === '' ? '' : ` ${source}`}`);
+    if (number === target) {
+      const codePoints = Array.from(source);
+      const col = Math.min(Math.max(1, Math.floor(Number.isFinite(column) ? column : 1)), codePoints.length + 1);
+      const padding = codePoints.slice(0, col - 1).map((ch) => (ch === '\t' ? '\t' : ' ')).join('');
+      rendered.push(`${blankGutter} ${padding}^`);
+    }
+  }
+  return rendered.join('\n');
+}
