@@ -1,0 +1,727 @@
+/**
+ * SQL statement splitter for migration files, following psql's lexer (src/fe_utils/psqlscan.l):
+ * a file is split where psql would send a statement to the server, so that a file behaves the same
+ * under `psql -v ON_ERROR_STOP=1 -f FILE` and under pgpair.
+ *
+ * Pure: no I/O. Never throws, whatever the input.
+ */
+import { createLineLocator } from './position.js';
+
+export interface SqlStatement {
+  /**
+   * Exact source text of the statement: from its first token (leading whitespace and comments that
+   * precede the statement are NOT included) up to and including the terminating ';' if there is
+   * one (a last statement without ';' runs to the end of its last token). For COPY ... FROM stdin,
+   * text is only the COPY command itself, up to and including its ';'.
+   */
+  text: string;
+  /** 0-based UTF-16 offset of `text` in the input string. */
+  offset: number;
+  /** 1-based line and 1-based column (counted in Unicode code points) where `text` starts. */
+  line: number;
+  column: number;
+  /**
+   * Upper-cased leading words of the statement (at most 6, skipping comments), stopping at the
+   * first token that is not an unquoted word, e.g. ['CREATE','UNIQUE','INDEX','CONCURRENTLY','IF',
+   * 'NOT']. Identifiers that happen to be there are included (`ALTER TABLE T ...`).
+   */
+  keywords: string[];
+  /**
+   * Present for `COPY ... FROM STDIN`: the data that follows the statement, starting on the line
+   * after the COPY statement, up to but excluding the terminator line `\.`; data lines verbatim
+   * with their '\n'. offset/line = where the data begins. terminated=false when the input ended
+   * without a `\.` line (an error for the caller to report).
+   */
+  copyData?: { text: string; offset: number; line: number; terminated: boolean };
+}
+
+export interface Directives {
+  /** `-- pgpair:no-transaction` present in the leading comment block of the file. */
+  noTransaction: boolean;
+  /** Other known `-- pgpair:NAME VALUE` directives in that block, e.g. {version: '12'}. */
+  values: Record<string, string>;
+  /**
+   * Comments that look like `-- pgpair:...` but name an unknown directive, are malformed, or appear
+   * after the first statement: {line, text}, text being the comment as written (trimmed).
+   */
+  unknown: { line: number; text: string }[];
+}
+
+export interface LexProblem { line: number; column: number; message: string }
+
+export interface LexResult {
+  statements: SqlStatement[];
+  directives: Directives;
+  /**
+   * psql meta-commands (a backslash outside strings, comments and COPY data), except the
+   * `\restrict KEY` / `\unrestrict KEY` lines that pg_dump >= 17.6 writes between statements;
+   * unterminated strings, quoted identifiers, dollar quotes and block comments; text after a
+   * `COPY ... FROM stdin;` on its line.
+   */
+  problems: LexProblem[];
+}
+
+/** Directive names pgpair understands; any other `-- pgpair:NAME` is reported as unknown. */
+export const KNOWN_DIRECTIVES = ['no-transaction', 'version'] as const;
+
+/** Maximum number of leading words kept in SqlStatement.keywords. */
+const KEYWORD_LIMIT = 6;
+
+// ---------------------------------------------------------------------------------------------
+// Tokens. Character classes are psqlscan.l's, applied to UTF-16 code units: every unit >= 0x80
+// stands in for the bytes \200-\377 that PostgreSQL allows in identifiers and dollar-quote tags.
+
+type TokenKind =
+  | 'space' | 'lineComment' | 'blockComment'
+  | 'word' | 'quotedIdent' | 'string' | 'dollarString' | 'number' | 'param'
+  | 'semicolon' | 'openParen' | 'closeParen' | 'metaCommand' | 'other';
+
+interface Token { kind: TokenKind; start: number; end: number; unterminated?: boolean }
+
+const CH = {
+  tab: 9, newline: 10, verticalTab: 11, formFeed: 12, carriageReturn: 13, space: 32,
+  doubleQuote: 34, dollar: 36, ampersand: 38, quote: 39, openParen: 40, closeParen: 41, star: 42,
+  dash: 45, dot: 46, slash: 47, zero: 48, nine: 57, semicolon: 59, backslash: 92, underscore: 95,
+} as const;
+
+function isSpace(unit: number): boolean {
+  return unit === CH.space || (unit >= CH.tab && unit <= CH.carriageReturn);
+}
+function isDigit(unit: number): boolean {
+  return unit >= CH.zero && unit <= CH.nine;
+}
+function isIdentStart(unit: number): boolean {
+  return (unit >= 65 && unit <= 90) || (unit >= 97 && unit <= 122) || unit === CH.underscore || unit >= 0x80;
+}
+function isIdentCont(unit: number): boolean {
+  return isIdentStart(unit) || isDigit(unit) || unit === CH.dollar;
+}
+function isDollarTagCont(unit: number): boolean {
+  return isIdentStart(unit) || isDigit(unit);
+}
+
+/** Scans the token that starts at `start` (< sql.length). */
+function scanToken(sql: string, start: number): Token {
+  const unit = sql.charCodeAt(start);
+  const next = sql.charCodeAt(start + 1);
+
+  if (isSpace(unit)) {
+    let end = start + 1;
+    while (end < sql.length && isSpace(sql.charCodeAt(end))) end++;
+    return { kind: 'space', start, end };
+  }
+  if (unit === CH.dash && next === CH.dash) {
+    let end = start + 2;
+    while (end < sql.length && sql.charCodeAt(end) !== CH.newline && sql.charCodeAt(end) !== CH.carriageReturn) end++;
+    return { kind: 'lineComment', start, end };
+  }
+  if (unit === CH.slash && next === CH.star) return scanBlockComment(sql, start);
+  if (unit === CH.quote) return scanQuoted(sql, start, start, 'string', false);
+  if (unit === CH.doubleQuote) return scanQuoted(sql, start, start, 'quotedIdent', false);
+  if (unit === CH.dollar) return scanDollar(sql, start);
+  if (isIdentStart(unit)) {
+    const lower = unit | 0x20;
+    // Prefixed literals E'', B'', X'', N'', U&'' and U&"" (only at a token start: in `namE'x'`
+    // the E belongs to the identifier).
+    if (next === CH.quote) {
+      if (lower === 0x65) return scanQuoted(sql, start, start + 1, 'string', true);
+      if (lower === 0x62 || lower === 0x78 || lower === 0x6e) return scanQuoted(sql, start, start + 1, 'string', false);
+    }
+    if (lower === 0x75 && next === CH.ampersand) {
+      const third = sql.charCodeAt(start + 2);
+      if (third === CH.quote) return scanQuoted(sql, start, start + 2, 'string', false);
+      if (third === CH.doubleQuote) return scanQuoted(sql, start, start + 2, 'quotedIdent', false);
+    }
+    let end = start + 1;
+    while (end < sql.length && isIdentCont(sql.charCodeAt(end))) end++;
+    return { kind: 'word', start, end };
+  }
+  if (isDigit(unit) || (unit === CH.dot && isDigit(next))) return scanNumber(sql, start);
+  if (unit === CH.semicolon) return { kind: 'semicolon', start, end: start + 1 };
+  if (unit === CH.openParen) return { kind: 'openParen', start, end: start + 1 };
+  if (unit === CH.closeParen) return { kind: 'closeParen', start, end: start + 1 };
+  if (unit === CH.backslash) {
+    // psql reads a meta-command and its arguments up to the end of the line.
+    let end = start + 1;
+    while (end < sql.length && sql.charCodeAt(end) !== CH.newline) end++;
+    return { kind: 'metaCommand', start, end };
+  }
+  return { kind: 'other', start, end: start + 1 };
+}
+
+/** Nested C-style comment: PostgreSQL lets `/* ... /* ... *\/ ... *\/` nest. */
+function scanBlockComment(sql: string, start: number): Token {
+  let depth = 1;
+  let i = start + 2;
+  while (i < sql.length) {
+    const unit = sql.charCodeAt(i);
+    if (unit === CH.slash && sql.charCodeAt(i + 1) === CH.star) {
+      depth++;
+      i += 2;
+    } else if (unit === CH.star && sql.charCodeAt(i + 1) === CH.slash) {
+      i += 2;
+      if (--depth === 0) return { kind: 'blockComment', start, end: i };
+    } else {
+      i++;
+    }
+  }
+  return { kind: 'blockComment', start, end: sql.length, unterminated: true };
+}
+
+/**
+ * A quoted string or identifier whose opening quote is at `quoteAt` (the token may begin earlier
+ * with a prefix such as E or U&). A doubled quote stands for itself; with `backslashEscapes`
+ * (E'' strings) a backslash also escapes the next character. An E'' string may continue after a
+ * newline (`E'a'\n'b'`), and the continuation keeps the backslash rules, so it is followed here.
+ */
+function scanQuoted(sql: string, start: number, quoteAt: number, kind: 'string' | 'quotedIdent',
+  backslashEscapes: boolean): Token {
+  const quote = sql.charCodeAt(quoteAt);
+  let i = quoteAt + 1;
+  for (;;) {
+    if (i >= sql.length) return { kind, start, end: sql.length, unterminated: true };
+    const unit = sql.charCodeAt(i);
+    if (backslashEscapes && unit === CH.backslash) {
+      i += 2;
+    } else if (unit === quote) {
+      if (sql.charCodeAt(i + 1) === quote) {
+        i += 2;
+        continue;
+      }
+      const continued = backslashEscapes ? stringContinuation(sql, i + 1) : -1;
+      if (continued === -1) return { kind, start, end: i + 1 };
+      i = continued;
+    } else {
+      i++;
+    }
+  }
+}
+
+/**
+ * SQL's string continuation: after a closing quote, whitespace containing at least one newline
+ * (and `--` comments) followed by a quote continues the literal. Returns the index just after that
+ * quote, or -1.
+ */
+function stringContinuation(sql: string, from: number): number {
+  let i = from;
+  let sawNewline = false;
+  for (;;) {
+    const unit = sql.charCodeAt(i);
+    if (unit === CH.newline || unit === CH.carriageReturn) {
+      sawNewline = true;
+      i++;
+    } else if (isSpace(unit)) {
+      i++;
+    } else if (unit === CH.dash && sql.charCodeAt(i + 1) === CH.dash) {
+      while (i < sql.length && sql.charCodeAt(i) !== CH.newline && sql.charCodeAt(i) !== CH.carriageReturn) i++;
+      // A comment after the newline must itself end with a newline to be part of the whitespace.
+      if (sawNewline && i >= sql.length) return -1;
+    } else if (unit === CH.quote && sawNewline) {
+      return i + 1;
+    } else {
+      return -1;
+    }
+  }
+}
+
+/** `$1` parameters, `$tag$...$tag$` dollar quotes, or a lone `$`. */
+function scanDollar(sql: string, start: number): Token {
+  const next = sql.charCodeAt(start + 1);
+  if (isDigit(next)) {
+    let end = start + 2;
+    while (end < sql.length && isDigit(sql.charCodeAt(end))) end++;
+    // `$1abc` is junk to PostgreSQL, but one token: its `$`s start no quote.
+    while (end < sql.length && isIdentCont(sql.charCodeAt(end))) end++;
+    return { kind: 'param', start, end };
+  }
+  let tagEnd = start + 1;
+  if (isIdentStart(next)) {
+    tagEnd++;
+    while (tagEnd < sql.length && isDollarTagCont(sql.charCodeAt(tagEnd))) tagEnd++;
+  }
+  if (sql.charCodeAt(tagEnd) !== CH.dollar) return { kind: 'other', start, end: start + 1 };
+  const delimiter = sql.slice(start, tagEnd + 1);
+  const close = sql.indexOf(delimiter, tagEnd + 1);
+  if (close === -1) return { kind: 'dollarString', start, end: sql.length, unterminated: true };
+  return { kind: 'dollarString', start, end: close + delimiter.length };
+}
+
+/** A numeric literal, including junk glued to it (`1abc`), so that its letters are no keyword. */
+function scanNumber(sql: string, start: number): Token {
+  let end = start;
+  const digits = (): void => {
+    while (end < sql.length && (isDigit(sql.charCodeAt(end)) || sql.charCodeAt(end) === CH.underscore)) end++;
+  };
+  digits();
+  if (sql.charCodeAt(end) === CH.dot && sql.charCodeAt(end + 1) !== CH.dot) {
+    end++;
+    digits();
+  }
+  const exponent = sql.charCodeAt(end) | 0x20;
+  if (exponent === 0x65) {
+    const sign = sql.charCodeAt(end + 1);
+    const signed = sign === 43 || sign === CH.dash;
+    if (isDigit(sql.charCodeAt(end + (signed ? 2 : 1)))) {
+      end += signed ? 2 : 1;
+      digits();
+    }
+  }
+  if (end < sql.length && isIdentStart(sql.charCodeAt(end))) {
+    while (end < sql.length && isIdentCont(sql.charCodeAt(end))) end++;
+  }
+  return { kind: 'number', start, end };
+}
+
+function asciiUpper(word: string): string {
+  return word.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Splitting.
+
+/**
+ * State of the statement being read. psql ends a statement at a ';' outside parentheses, and, in
+ * CREATE [OR REPLACE] FUNCTION/PROCEDURE statements, outside BEGIN ... END (and CASE ... END
+ * nested in them) so that `BEGIN ATOMIC` bodies stay whole. The heuristic is psql's own.
+ */
+class StatementReader {
+  readonly keywords: string[] = [];
+  lastEnd: number;
+  parenDepth = 0;
+  beginDepth = 0;
+  copyFromStdin = false;
+  private collectingKeywords = true;
+  private firstWord: string | undefined;
+  private previousWord: string | undefined;
+  private wordCount = 0;
+  /** psql's `identifiers[4]`: first letter of create/function/procedure/or/replace by position. */
+  private readonly routineMarks: string[] = [];
+
+  constructor(readonly start: number) {
+    this.lastEnd = start;
+  }
+
+  get endsHere(): boolean {
+    return this.parenDepth === 0 && this.beginDepth === 0;
+  }
+
+  feed(token: Token, sql: string): void {
+    this.lastEnd = token.end;
+    if (token.kind !== 'word') {
+      this.collectingKeywords = false;
+      this.previousWord = undefined;
+      if (token.kind === 'openParen') this.parenDepth++;
+      else if (token.kind === 'closeParen' && this.parenDepth > 0) this.parenDepth--;
+      return;
+    }
+    const upper = asciiUpper(sql.slice(token.start, token.end));
+    if (this.collectingKeywords && this.keywords.length < KEYWORD_LIMIT) this.keywords.push(upper);
+    this.firstWord ??= upper;
+    if (this.firstWord === 'COPY' && this.parenDepth === 0 && this.previousWord === 'FROM' && upper === 'STDIN') {
+      this.copyFromStdin = true;
+    }
+    this.previousWord = this.parenDepth === 0 ? upper : undefined;
+    this.trackRoutineBody(upper);
+  }
+
+  private trackRoutineBody(upper: string): void {
+    if (this.wordCount < 4 && ['CREATE', 'FUNCTION', 'PROCEDURE', 'OR', 'REPLACE'].includes(upper)) {
+      this.routineMarks[this.wordCount] = upper.charAt(0);
+    }
+    this.wordCount++;
+    const [first, second, third, fourth] = this.routineMarks;
+    const isRoutine = first === 'C' && (second === 'F' || second === 'P'
+      || (second === 'O' && third === 'R' && (fourth === 'F' || fourth === 'P')));
+    if (!isRoutine || this.parenDepth !== 0) return;
+    if (upper === 'BEGIN') this.beginDepth++;
+    else if (upper === 'CASE' && this.beginDepth >= 1) this.beginDepth++;
+    else if (upper === 'END' && this.beginDepth > 0) this.beginDepth--;
+  }
+}
+
+const DIRECTIVE_LIKE = /^--\s*pgpair\s*:/i;
+const DIRECTIVE = /^--\s*pgpair:([a-z][a-z0-9_-]*)(?:[ \t]+(\S(?:.*\S)?))?[ \t]*$/i;
+const HARMLESS_META_COMMANDS = new Set(['restrict', 'unrestrict']);
+
+/**
+ * Splits SQL text into statements the way psql would send them, with their positions, the COPY
+ * data that follows `COPY ... FROM stdin;`, the pgpair directives of the leading comment block,
+ * and every lexical problem found. Never throws.
+ */
+export function splitStatements(sql: string): LexResult {
+  const text = asText(sql);
+  const locate = createLineLocator(text);
+  const statements: SqlStatement[] = [];
+  const problems: LexProblem[] = [];
+  const directives: Directives = { noTransaction: false, values: {}, unknown: [] };
+  const problem = (index: number, message: string): void => {
+    problems.push({ ...locate(index), message });
+  };
+
+  let reader: StatementReader | undefined;
+  let sawStatement = false;
+  // A byte order mark is no SQL (to PostgreSQL it would be an identifier character).
+  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+
+  const finish = (current: StatementReader, end: number): SqlStatement => {
+    const where = locate(current.start);
+    const statement: SqlStatement = {
+      text: text.slice(current.start, end),
+      offset: current.start,
+      line: where.line,
+      column: where.column,
+      keywords: current.keywords,
+    };
+    statements.push(statement);
+    return statement;
+  };
+
+  while (pos < text.length) {
+    const token = scanToken(text, pos);
+    pos = token.end;
+    switch (token.kind) {
+      case 'space':
+        break;
+      case 'lineComment':
+        readDirective(text.slice(token.start, token.end), locate(token.start).line, !sawStatement, directives);
+        break;
+      case 'blockComment':
+        if (token.unterminated) problem(token.start, 'unterminated /* comment: the comment that starts here is never closed with */');
+        break;
+      case 'metaCommand': {
+        const command = /^\\([A-Za-z]+|.?)/.exec(text.slice(token.start, token.end))?.[1] ?? '';
+        if (reader === undefined && HARMLESS_META_COMMANDS.has(command)) break;
+        problem(token.start, metaCommandMessage(command, reader !== undefined));
+        break;
+      }
+      case 'semicolon':
+        if (reader === undefined) break; // empty statement
+        reader.feed(token, text);
+        if (!reader.endsHere) break;
+        {
+          const statement = finish(reader, token.end);
+          if (reader.copyFromStdin) pos = readCopyData(text, pos, statement, locate, problem);
+        }
+        reader = undefined;
+        break;
+      default:
+        if (reader === undefined) {
+          reader = new StatementReader(token.start);
+          sawStatement = true;
+        }
+        reader.feed(token, text);
+        if (token.unterminated) problem(token.start, unterminatedMessage(token.kind));
+    }
+  }
+  if (reader !== undefined) {
+    const statement = finish(reader, reader.lastEnd);
+    if (reader.copyFromStdin) {
+      statement.copyData = { text: '', offset: text.length, line: locate(text.length).line, terminated: false };
+    }
+  }
+  return { statements, directives, problems };
+}
+
+/** The input as a string; a caller ignoring the types gets a result, not an exception. */
+function asText(input: unknown): string {
+  if (typeof input === 'string') return input;
+  try {
+    return String(input);
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Reads the data of a `COPY ... FROM stdin;` whose ';' ends just before `pos`, as psql does: the
+ * rest of the COPY line is still SQL, the data starts on the next line and ends at a line that is
+ * exactly `\.`. Returns where lexing resumes.
+ */
+function readCopyData(sql: string, pos: number, statement: SqlStatement,
+  locate: (index: number) => { line: number; column: number },
+  problem: (index: number, message: string) => void): number {
+  const newline = sql.indexOf('\n', pos);
+  const lineEnd = newline === -1 ? sql.length : newline;
+  const rest = /^[ \t\f\v\r]*(?:--[^\n]*)?$/.exec(sql.slice(pos, lineEnd));
+  if (rest === null) {
+    const firstText = pos + (/^[ \t\f\v\r]*/.exec(sql.slice(pos, lineEnd))?.[0].length ?? 0);
+    problem(firstText, 'text after COPY ... FROM stdin; on the same line: put it on its own line after the \\. that ends the COPY data');
+  }
+  const dataStart = newline === -1 ? sql.length : newline + 1;
+  let lineStart = dataStart;
+  while (lineStart < sql.length) {
+    const next = sql.indexOf('\n', lineStart);
+    const end = next === -1 ? sql.length : next;
+    const line = sql.slice(lineStart, end);
+    if (line === '\\.' || line === '\\.\r') {
+      statement.copyData = { text: sql.slice(dataStart, lineStart), offset: dataStart, line: locate(dataStart).line, terminated: true };
+      return next === -1 ? sql.length : next + 1;
+    }
+    lineStart = next === -1 ? sql.length : next + 1;
+  }
+  statement.copyData = { text: sql.slice(dataStart), offset: dataStart, line: locate(dataStart).line, terminated: false };
+  return sql.length;
+}
+
+function readDirective(comment: string, line: number, leading: boolean, directives: Directives): void {
+  if (!DIRECTIVE_LIKE.test(comment)) return;
+  const text = comment.trim();
+  const match = DIRECTIVE.exec(text);
+  const name = match?.[1]?.toLowerCase();
+  const value = match?.[2];
+  if (leading && name === 'no-transaction' && value === undefined) {
+    directives.noTransaction = true;
+  } else if (leading && name === 'version' && value !== undefined) {
+    directives.values[name] = value;
+  } else {
+    directives.unknown.push({ line, text });
+  }
+}
+
+function unterminatedMessage(kind: TokenKind): string {
+  switch (kind) {
+    case 'quotedIdent': return 'unterminated quoted identifier: the " that starts here is never closed';
+    case 'dollarString': return 'unterminated dollar-quoted string: the $...$ quote that starts here is never closed';
+    default: return "unterminated quoted string: the ' that starts here is never closed";
+  }
+}
+
+function metaCommandMessage(command: string, insideStatement: boolean): string {
+  if (command === '.') {
+    return 'a \\. line outside COPY data: \\. only ends the data of a COPY ... FROM stdin';
+  }
+  const where = insideStatement ? ' inside a statement' : '';
+  return `psql meta-command \\${command}${where} is not supported: migrations must be plain SQL `
+    + '(only the \\restrict and \\unrestrict lines that pg_dump writes are accepted)';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classification.
+
+interface Significant { kind: TokenKind; upper: string; depth: number }
+
+/** The statement's tokens without whitespace and comments, words upper-cased, with paren depth. */
+function significantTokens(text: string): Significant[] {
+  const tokens: Significant[] = [];
+  let depth = 0;
+  let pos = 0;
+  while (pos < text.length) {
+    const token = scanToken(text, pos);
+    pos = token.end;
+    if (token.kind === 'space' || token.kind === 'lineComment' || token.kind === 'blockComment') continue;
+    if (token.kind === 'closeParen' && depth > 0) depth--;
+    tokens.push({ kind: token.kind, upper: asciiUpper(text.slice(token.start, token.end)), depth });
+    if (token.kind === 'openParen') depth++;
+  }
+  return tokens;
+}
+
+function isWord(token: Significant | undefined, ...words: string[]): boolean {
+  return token !== undefined && token.kind === 'word' && (words.length === 0 || words.includes(token.upper));
+}
+
+/** Index of the first word at paren depth 0 from `from` on that is one of `words`, or -1. */
+function findTopLevelWord(tokens: Significant[], from: number, ...words: string[]): number {
+  for (let i = from; i < tokens.length; i++) {
+    const token = tokens[i];
+    if (token !== undefined && token.depth === 0 && isWord(token, ...words)) return i;
+  }
+  return -1;
+}
+
+/**
+ * Options in a parenthesised list starting at `open` (the '(' token): `name [= value]` or
+ * `name value`, comma separated. Names are upper-cased; a missing value is 'TRUE'; quoted values
+ * are unquoted and upper-cased.
+ */
+function optionList(tokens: Significant[], open: number): Map<string, string> {
+  const options = new Map<string, string>();
+  if (tokens[open]?.kind !== 'openParen') return options;
+  const depth = (tokens[open]?.depth ?? 0) + 1;
+  let i = open + 1;
+  while (i < tokens.length) {
+    const name = tokens[i];
+    if (name === undefined || name.depth < depth || name.kind === 'closeParen') break;
+    let value = 'TRUE';
+    let j = i + 1;
+    if (tokens[j]?.upper === '=') j++;
+    const candidate = tokens[j];
+    if (candidate !== undefined && candidate.depth === depth && candidate.upper !== ',' && candidate.kind !== 'closeParen') {
+      value = candidate.kind === 'string' ? candidate.upper.replace(/^[A-Z&]*'|'$/g, '') : candidate.upper;
+      j++;
+    }
+    options.set(name.kind === 'quotedIdent' ? name.upper.slice(1, -1) : name.upper, value);
+    while (j < tokens.length && (tokens[j]?.depth ?? 0) >= depth && tokens[j]?.upper !== ',' && tokens[j]?.kind !== 'closeParen') j++;
+    i = tokens[j]?.upper === ',' ? j + 1 : j;
+  }
+  return options;
+}
+
+/** PostgreSQL's defGetBoolean, for the false side: false/off/0 and prefixes of false. */
+function isFalse(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  return value === 'OFF' || value === '0' || (value.length > 0 && 'FALSE'.startsWith(value));
+}
+
+/** Options after a top-level `WITH (` from `from` on. */
+function withOptions(tokens: Significant[], from: number): Map<string, string> {
+  const withAt = findTopLevelWord(tokens, from, 'WITH');
+  return withAt === -1 ? new Map() : optionList(tokens, withAt + 1);
+}
+
+const notInTransaction = (what: string): string => `${what} cannot run inside a transaction block`;
+
+/**
+ * Why this statement cannot run inside a transaction block (PostgreSQL's PreventInTransactionBlock
+ * would reject it), or null. Decided from the statement text alone; where PostgreSQL decides at
+ * run time (DROP SUBSCRIPTION of a subscription with a slot, CLUSTER or REINDEX TABLE of a
+ * partitioned table) the syntactic cases are classified conservatively or not at all, as documented
+ * per case. `serverVersionNum` (e.g. 150004) matters only for ALTER TYPE ... ADD VALUE before 12.
+ */
+export function nonTransactionalReason(stmt: SqlStatement, serverVersionNum?: number): string | null {
+  const tokens = significantTokens(stmt.text);
+  const first = tokens[0];
+  const word = (i: number, ...words: string[]): boolean => isWord(tokens[i], ...words);
+  if (first === undefined || first.kind !== 'word') return null;
+
+  switch (first.upper) {
+    case 'VACUUM':
+      return notInTransaction('VACUUM');
+    case 'CREATE': {
+      const indexAt = word(1, 'UNIQUE') ? 2 : 1;
+      if (word(indexAt, 'INDEX') && word(indexAt + 1, 'CONCURRENTLY')) return notInTransaction('CREATE INDEX CONCURRENTLY');
+      if (word(1, 'DATABASE')) return notInTransaction('CREATE DATABASE');
+      if (word(1, 'TABLESPACE')) return notInTransaction('CREATE TABLESPACE');
+      if (word(1, 'SUBSCRIPTION')) {
+        // A replication slot is created unless create_slot = false (or connect = false).
+        const options = withOptions(tokens, 2);
+        if (isFalse(options.get('CREATE_SLOT')) || isFalse(options.get('CONNECT'))) return null;
+        return notInTransaction('CREATE SUBSCRIPTION ... WITH (create_slot = true)');
+      }
+      return null;
+    }
+    case 'DROP':
+      if (word(1, 'INDEX') && word(2, 'CONCURRENTLY')) return notInTransaction('DROP INDEX CONCURRENTLY');
+      if (word(1, 'DATABASE')) return notInTransaction('DROP DATABASE');
+      if (word(1, 'TABLESPACE')) return notInTransaction('DROP TABLESPACE');
+      // Whether the subscription has a slot is only known at run time; most have one.
+      if (word(1, 'SUBSCRIPTION')) return `${notInTransaction('DROP SUBSCRIPTION')} when the subscription has a replication slot`;
+      return null;
+    case 'REINDEX':
+      return reindexReason(tokens);
+    case 'CLUSTER': {
+      // CLUSTER [VERBOSE] | CLUSTER (options) without a table name re-clusters every table.
+      let i = 1;
+      if (tokens[i]?.kind === 'openParen') {
+        while (i < tokens.length && !(tokens[i]?.kind === 'closeParen' && tokens[i]?.depth === 0)) i++;
+        i++;
+      }
+      if (word(i, 'VERBOSE')) i++;
+      const rest = tokens.slice(i).filter((token) => token.kind !== 'semicolon');
+      return rest.length === 0 ? notInTransaction('CLUSTER without a table name') : null;
+    }
+    case 'DISCARD':
+      return word(1, 'ALL') ? notInTransaction('DISCARD ALL') : null;
+    case 'COMMIT':
+    case 'ROLLBACK':
+      return word(1, 'PREPARED') ? notInTransaction(`${first.upper} PREPARED`) : null;
+    case 'ALTER':
+      return alterReason(tokens, serverVersionNum);
+    default:
+      return null;
+  }
+}
+
+function reindexReason(tokens: Significant[]): string | null {
+  let i = 1;
+  let concurrently = false;
+  if (tokens[i]?.kind === 'openParen') {
+    const options = optionList(tokens, i);
+    concurrently = options.has('CONCURRENTLY') && !isFalse(options.get('CONCURRENTLY'));
+    while (i < tokens.length && !(tokens[i]?.kind === 'closeParen' && tokens[i]?.depth === 0)) i++;
+    i++;
+  }
+  const target = tokens[i];
+  if (!isWord(target)) return null;
+  const kind = target?.upper ?? '';
+  if (kind === 'SCHEMA' || kind === 'DATABASE' || kind === 'SYSTEM') return notInTransaction(`REINDEX ${kind}`);
+  if (concurrently || isWord(tokens[i + 1], 'CONCURRENTLY')) return notInTransaction('REINDEX CONCURRENTLY');
+  return null;
+}
+
+function alterReason(tokens: Significant[], serverVersionNum: number | undefined): string | null {
+  const object = tokens[1];
+  if (!isWord(object)) return null;
+  switch (object?.upper) {
+    case 'SYSTEM':
+      return notInTransaction('ALTER SYSTEM');
+    case 'TABLE': {
+      const detach = findTopLevelWord(tokens, 2, 'DETACH');
+      if (detach !== -1 && isWord(tokens[detach + 1], 'PARTITION') && findTopLevelWord(tokens, detach + 2, 'CONCURRENTLY') !== -1) {
+        return notInTransaction('ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY');
+      }
+      return null;
+    }
+    case 'DATABASE': {
+      // ALTER DATABASE name SET TABLESPACE t (also spelled with WITH, or bare) moves the database.
+      const optionAt = isWord(tokens[3], 'SET', 'WITH') ? 4 : 3;
+      return isWord(tokens[optionAt], 'TABLESPACE') ? notInTransaction('ALTER DATABASE ... SET TABLESPACE') : null;
+    }
+    case 'SUBSCRIPTION':
+      return alterSubscriptionReason(tokens);
+    case 'TYPE': {
+      if (serverVersionNum === undefined || serverVersionNum >= 120000) return null;
+      const add = findTopLevelWord(tokens, 2, 'ADD');
+      return add !== -1 && isWord(tokens[add + 1], 'VALUE')
+        ? `${notInTransaction('ALTER TYPE ... ADD VALUE')} before PostgreSQL 12`
+        : null;
+    }
+    default:
+      return null;
+  }
+}
+
+/** ALTER SUBSCRIPTION name ..., as in AlterSubscription() of subscriptioncmds.c. */
+function alterSubscriptionReason(tokens: Significant[]): string | null {
+  const action = tokens[3];
+  if (!isWord(action)) return null;
+  if (action?.upper === 'REFRESH') return notInTransaction('ALTER SUBSCRIPTION ... REFRESH PUBLICATION');
+  if (['SET', 'ADD', 'DROP'].includes(action?.upper ?? '') && isWord(tokens[4], 'PUBLICATION')) {
+    // These refresh the subscription by default (refresh = true).
+    return isFalse(withOptions(tokens, 5).get('REFRESH')) ? null : notInTransaction('ALTER SUBSCRIPTION ... PUBLICATION with refresh');
+  }
+  if (action?.upper === 'SET' && tokens[4]?.kind === 'openParen') {
+    // Changing failover, or turning two_phase off, alters the replication slot, which cannot be undone.
+    const options = optionList(tokens, 4);
+    if (options.has('FAILOVER')) return notInTransaction('ALTER SUBSCRIPTION ... SET (failover)');
+    if (isFalse(options.get('TWO_PHASE'))) return notInTransaction('ALTER SUBSCRIPTION ... SET (two_phase = false)');
+  }
+  return null;
+}
+
+/**
+ * True when the file manages its own transaction: it has a top-level BEGIN / START TRANSACTION /
+ * COMMIT / END / ROLLBACK / ABORT / PREPARE TRANSACTION / COMMIT PREPARED / ROLLBACK PREPARED
+ * statement. `ROLLBACK TO SAVEPOINT` works inside pgpair's transaction and does not count; BEGIN
+ * ATOMIC and PL/pgSQL BEGIN are inside statements and never start one.
+ */
+export function managesOwnTransaction(statements: SqlStatement[]): boolean {
+  return statements.some(({ keywords: [first, second, third] }) => {
+    switch (first) {
+      case 'BEGIN':
+        return second !== 'ATOMIC';
+      case 'START':
+        return second === 'TRANSACTION';
+      case 'COMMIT':
+      case 'END':
+      case 'ABORT':
+        return true;
+      case 'ROLLBACK':
+        return !(second === 'TO' || ((second === 'WORK' || second === 'TRANSACTION') && third === 'TO'));
+      case 'PREPARE':
+        return second === 'TRANSACTION';
+      default:
+        return false;
+    }
+  });
+}
