@@ -1,0 +1,184 @@
+/** The CLI surface: help, usage errors, create, configuration and secrets. */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { runCli, workdir, workdirFromFixture } from '../helpers/cli.js';
+import { scratchDatabase, type Scratch } from '../helpers/db.js';
+
+describe('help and usage errors', () => {
+  it('--help explains every command and exits 0 on stdout', async () => {
+    const r = await runCli(['--help'], { cwd: workdir() });
+    assert.equal(r.code, 0, r.stderr);
+    for (const command of ['up', 'down', 'status', 'verify', 'stamp', 'create']) assert.match(r.stdout, new RegExp(`pgpair ${command}`));
+    assert.match(r.stdout, /Exit codes: 0 success; 1 failure/);
+    assert.equal(r.stderr, '');
+  });
+
+  it('<command> --help explains the command options', async () => {
+    const r = await runCli(['up', '--help'], { cwd: workdir() });
+    assert.equal(r.code, 0);
+    for (const option of ['--steps', '--allow-out-of-order', '--statement-timeout', '--migration-lock-timeout', '--lock-timeout', '--url', '--dir', '--table', '--json']) {
+      assert.ok(r.stdout.includes(option), `up --help lacks ${option}`);
+    }
+  });
+
+  it('unknown commands, unknown options and missing arguments are usage errors (exit 2) on stderr', async () => {
+    const cwd = workdir();
+    for (const args of [['upp'], ['up', '--stepz', '2'], ['stamp'], [], ['up', '--steps', '0', '--url', 'postgres://127.0.0.1:1/x']]) {
+      const r = await runCli(args, { cwd });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '', args.join(' '));
+      assert.ok(r.stderr.length > 0);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+
+  it('an invalid target is a usage error', async () => {
+    const r = await runCli(['up', 'latest', '--url', 'postgres://127.0.0.1:1/x'], { cwd: workdirFromFixture('basic') });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Invalid target "latest"/);
+  });
+});
+
+describe('create', () => {
+  it('writes 0001 in an empty directory, then the next version, and prints both paths', async () => {
+    const cwd = workdir();
+    const first = await runCli(['create', 'add_users'], { cwd });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout, 'sql/0001_add_users.up.sql\nsql/0001_add_users.down.sql\n');
+    const second = await runCli(['create', 'add-posts.v2'], { cwd });
+    assert.equal(second.stdout, 'sql/0002_add-posts.v2.up.sql\nsql/0002_add-posts.v2.down.sql\n');
+    assert.deepEqual(readdirSync(join(cwd, 'sql')).sort(), ['0001_add_users.down.sql', '0001_add_users.up.sql', '0002_add-posts.v2.down.sql', '0002_add-posts.v2.up.sql']);
+  });
+
+  it('keeps the zero-padded width of existing files and honours --dir', async () => {
+    const cwd = workdir({ 'db/000009_a.up.sql': '', 'db/20240101120000_legacy.up.sql': '' });
+    writeFileSync(join(cwd, 'db', '000009_a.up.sql'), '');
+    const r = await runCli(['create', 'next_one', '--dir', 'db'], { cwd });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.split('\n')[0], 'db/20240101120001_next_one.up.sql');
+    const padded = workdir({ 'sql/000009_a.up.sql': '' });
+    const p = await runCli(['create', 'b'], { cwd: padded });
+    assert.equal(p.stdout.split('\n')[0], 'sql/000010_b.up.sql');
+  });
+
+  it('refuses a bad slug (exit 2) and writes nothing', async () => {
+    const cwd = workdir();
+    const r = await runCli(['create', 'bad name'], { cwd });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Invalid migration name "bad name"/);
+    assert.equal(existsSync(join(cwd, 'sql', '0001_bad name.up.sql')), false);
+  });
+});
+
+describe('configuration and secrets', () => {
+  let db: Scratch;
+  beforeEach(async () => {
+    db = await scratchDatabase();
+  });
+  afterEach(async () => db.drop());
+
+  it('takes DATABASE_URL from .env, the environment over .env, and --url over both', async () => {
+    const cwd = workdirFromFixture('basic');
+    writeFileSync(join(cwd, '.env'), `DATABASE_URL=${db.url}\n`);
+    const fromFile = await runCli(['status', '--json'], { cwd });
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.equal(JSON.parse(fromFile.stdout).head, '0003');
+    writeFileSync(join(cwd, '.env'), `DATABASE_URL=postgres://127.0.0.1:1/nowhere\n`);
+    const envWins = await runCli(['status', '--json'], { cwd, env: { DATABASE_URL: db.url } });
+    assert.equal(envWins.code, 0, envWins.stderr);
+    const urlWins = await runCli(['status', '--json', '--url', db.url], { cwd, env: { DATABASE_URL: 'postgres://127.0.0.1:1/nowhere' } });
+    assert.equal(urlWins.code, 0, urlWins.stderr);
+    writeFileSync(join(cwd, 'other.env'), `DATABASE_URL=${db.url}\nPGPAIR_TABLE=from_env_file\n`);
+    const envFile = await runCli(['up', '--env-file', 'other.env'], { cwd });
+    assert.equal(envFile.code, 0, envFile.stderr);
+    const rows = await db.sql.unsafe(`SELECT count(*)::int AS n FROM from_env_file`);
+    assert.equal(rows[0]!.n, 3);
+    const missing = await runCli(['status', '--env-file', 'nope.env'], { cwd });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--env-file nope\.env does not exist/);
+  });
+
+  it('with CI or NODE_ENV=production and no URL, refuses with exit 2 and says how to set DATABASE_URL', async () => {
+    for (const env of [{ CI: 'true' }, { NODE_ENV: 'production' }]) {
+      const r = await runCli(['up'], { cwd: workdirFromFixture('basic'), env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /DATABASE_URL/);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  it('never prints the password: not in results, JSON, debug logs, or connection errors', async () => {
+    const password = 'Sup3r-S3cret_pw';
+    const withPassword = new URL(db.url);
+    withPassword.password = password;
+    const urlWithPassword = withPassword.toString();
+    const cwd = workdirFromFixture('basic');
+    const outputs: string[] = [];
+    for (const args of [
+      ['up', '--log-level', 'debug'],
+      ['status', '--log-level', 'debug'],
+      ['status', '--json', '--log-level', 'trace'],
+      ['verify', '--json'],
+      ['down', 'base', '--json', '--log-level', 'debug'],
+    ]) {
+      const r = await runCli([...args, '--url', urlWithPassword], { cwd });
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      outputs.push(r.stdout, r.stderr);
+    }
+    const badHost = new URL(urlWithPassword);
+    badHost.port = '1';
+    const refused = await runCli(['up', '--url', badHost.toString(), '--json', '--log-level', 'debug'], { cwd });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /Cannot talk to the database at postgres:\/\/[^ ]*:\*\*\*@127\.0\.0\.1:1\//);
+    outputs.push(refused.stdout, refused.stderr);
+    const viaEnv = await runCli(['status'], { cwd, env: { DATABASE_URL: urlWithPassword } });
+    outputs.push(viaEnv.stdout, viaEnv.stderr);
+    const all = outputs.join('\n');
+    assert.ok(all.includes('***'), 'the masked URL is shown');
+    assert.equal(all.includes(password), false, 'the password leaked');
+    assert.equal(all.includes(encodeURIComponent(password)), false);
+  });
+
+  it('a server that accepts but never answers fails with exit 1 after the connect timeout', async () => {
+    // A local listener that never speaks the protocol stands in for an unreachable host.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const r = await runCli(['status', '--url', `postgres://u:pw@127.0.0.1:${port}/x`, '--connect-timeout', '1'], { cwd: workdirFromFixture('basic'), timeoutMs: 20_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`Cannot talk to the database at postgres://u:\\*\\*\\*@127\\.0\\.0\\.1:${port}/x: the connection timed out`));
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('an unsupported URL scheme is a configuration error', async () => {
+    const r = await runCli(['status', '--url', 'mysql://u:pw@h/db'], { cwd: workdirFromFixture('basic') });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Unsupported database URL mysql:\/\/u:\*\*\*@h\/db/);
+  });
+});
+
+describe('the library', () => {
+  it('is what the CLI is built on: typed functions returning data', async () => {
+    const db = await scratchDatabase();
+    try {
+      const lib = await import('../../lib/index.js');
+      const dir = join(workdirFromFixture('basic'), 'sql');
+      const result = await lib.up({ url: db.url, dir, target: '0002' });
+      assert.deepEqual(result.steps.map((s) => s.version), ['0001', '0002']);
+      assert.equal(result.to, '0002');
+      const report = await lib.status({ url: db.url, dir });
+      assert.deepEqual(report.migrations.map((m) => m.state), ['applied', 'applied', 'pending']);
+      await assert.rejects(lib.up({ url: db.url, dir, target: '0001' }), (e: unknown) => e instanceof lib.TargetError && e.exitCode === 2);
+      writeFileSync(join(dir, '0001_create_users.up.sql'), readFileSync(join(dir, '0001_create_users.up.sql'), 'utf8') + '\n-- edited\n');
+      await assert.rejects(lib.up({ url: db.url, dir }), (e: unknown) => e instanceof lib.VerificationError && e.problems[0]!.kind === 'changed');
+    } finally {
+      await db.drop();
+    }
+  });
+});
