@@ -246,25 +246,20 @@ function scanDollar(sql: string, start: number): Token {
   return { kind: 'dollarString', start, end: close + delimiter.length };
 }
 
+function skipDigits(sql: string, from: number): number {
+  let end = from;
+  while (end < sql.length && (isDigit(sql.charCodeAt(end)) || sql.charCodeAt(end) === CH.underscore)) end++;
+  return end;
+}
+
 /** A numeric literal, including junk glued to it (`1abc`), so that its letters are no keyword. */
 function scanNumber(sql: string, start: number): Token {
-  let end = start;
-  const digits = (): void => {
-    while (end < sql.length && (isDigit(sql.charCodeAt(end)) || sql.charCodeAt(end) === CH.underscore)) end++;
-  };
-  digits();
-  if (sql.charCodeAt(end) === CH.dot && sql.charCodeAt(end + 1) !== CH.dot) {
-    end++;
-    digits();
-  }
-  const exponent = sql.charCodeAt(end) | 0x20;
-  if (exponent === 0x65) {
+  let end = skipDigits(sql, start);
+  if (sql.charCodeAt(end) === CH.dot && sql.charCodeAt(end + 1) !== CH.dot) end = skipDigits(sql, end + 1);
+  if ((sql.charCodeAt(end) | 0x20) === 0x65) {
     const sign = sql.charCodeAt(end + 1);
-    const signed = sign === 43 || sign === CH.dash;
-    if (isDigit(sql.charCodeAt(end + (signed ? 2 : 1)))) {
-      end += signed ? 2 : 1;
-      digits();
-    }
+    const exponentDigits = end + (sign === 43 || sign === CH.dash ? 2 : 1);
+    if (isDigit(sql.charCodeAt(exponentDigits))) end = skipDigits(sql, exponentDigits);
   }
   if (end < sql.length && isIdentStart(sql.charCodeAt(end))) {
     while (end < sql.length && isIdentCont(sql.charCodeAt(end))) end++;
@@ -272,8 +267,9 @@ function scanNumber(sql: string, start: number): Token {
   return { kind: 'number', start, end };
 }
 
+/** Upper case as PostgreSQL folds keywords: ASCII letters only. */
 function asciiUpper(word: string): string {
-  return word.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+  return /[^\x00-\x7f]/.test(word) ? word.replace(/[a-z]+/g, (letters) => letters.toUpperCase()) : word.toUpperCase();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,8 +292,10 @@ class StatementReader {
   private wordCount = 0;
   /** psql's `identifiers[4]`: first letter of create/function/procedure/or/replace by position. */
   private readonly routineMarks: string[] = [];
+  private isRoutine = false;
 
-  constructor(readonly start: number) {
+  /** `where` is the line and column of `start`, located when the statement begins. */
+  constructor(readonly start: number, readonly where: { line: number; column: number }) {
     this.lastEnd = start;
   }
 
@@ -314,8 +312,11 @@ class StatementReader {
       else if (token.kind === 'closeParen' && this.parenDepth > 0) this.parenDepth--;
       return;
     }
-    const upper = asciiUpper(sql.slice(token.start, token.end));
-    if (this.collectingKeywords && this.keywords.length < KEYWORD_LIMIT) this.keywords.push(upper);
+    // Long words (identifiers) are neither keywords that matter here nor worth upper-casing.
+    const upper = token.end - token.start <= 12 ? asciiUpper(sql.slice(token.start, token.end)) : '';
+    if (this.collectingKeywords && this.keywords.length < KEYWORD_LIMIT) {
+      this.keywords.push(upper === '' ? asciiUpper(sql.slice(token.start, token.end)) : upper);
+    }
     this.firstWord ??= upper;
     if (this.firstWord === 'COPY' && this.parenDepth === 0 && this.previousWord === 'FROM' && upper === 'STDIN') {
       this.copyFromStdin = true;
@@ -325,14 +326,14 @@ class StatementReader {
   }
 
   private trackRoutineBody(upper: string): void {
-    if (this.wordCount < 4 && ['CREATE', 'FUNCTION', 'PROCEDURE', 'OR', 'REPLACE'].includes(upper)) {
-      this.routineMarks[this.wordCount] = upper.charAt(0);
+    if (this.wordCount < 4) {
+      if (['CREATE', 'FUNCTION', 'PROCEDURE', 'OR', 'REPLACE'].includes(upper)) this.routineMarks[this.wordCount] = upper.charAt(0);
+      const [first, second, third, fourth] = this.routineMarks;
+      this.isRoutine = first === 'C' && (second === 'F' || second === 'P'
+        || (second === 'O' && third === 'R' && (fourth === 'F' || fourth === 'P')));
     }
     this.wordCount++;
-    const [first, second, third, fourth] = this.routineMarks;
-    const isRoutine = first === 'C' && (second === 'F' || second === 'P'
-      || (second === 'O' && third === 'R' && (fourth === 'F' || fourth === 'P')));
-    if (!isRoutine || this.parenDepth !== 0) return;
+    if (!this.isRoutine || this.parenDepth !== 0) return;
     if (upper === 'BEGIN') this.beginDepth++;
     else if (upper === 'CASE' && this.beginDepth >= 1) this.beginDepth++;
     else if (upper === 'END' && this.beginDepth > 0) this.beginDepth--;
@@ -364,12 +365,11 @@ export function splitStatements(sql: string): LexResult {
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
 
   const finish = (current: StatementReader, end: number): SqlStatement => {
-    const where = locate(current.start);
     const statement: SqlStatement = {
       text: text.slice(current.start, end),
       offset: current.start,
-      line: where.line,
-      column: where.column,
+      line: current.where.line,
+      column: current.where.column,
       keywords: current.keywords,
     };
     statements.push(statement);
@@ -382,9 +382,11 @@ export function splitStatements(sql: string): LexResult {
     switch (token.kind) {
       case 'space':
         break;
-      case 'lineComment':
-        readDirective(text.slice(token.start, token.end), locate(token.start).line, !sawStatement, directives);
+      case 'lineComment': {
+        const comment = text.slice(token.start, token.end);
+        if (DIRECTIVE_LIKE.test(comment)) readDirective(comment, locate(token.start).line, !sawStatement, directives);
         break;
+      }
       case 'blockComment':
         if (token.unterminated) problem(token.start, 'unterminated /* comment: the comment that starts here is never closed with */');
         break;
@@ -394,19 +396,18 @@ export function splitStatements(sql: string): LexResult {
         problem(token.start, metaCommandMessage(command, reader !== undefined));
         break;
       }
-      case 'semicolon':
-        if (reader === undefined) break; // empty statement
+      case 'semicolon': {
+        if (reader === undefined) break; // an empty statement
         reader.feed(token, text);
         if (!reader.endsHere) break;
-        {
-          const statement = finish(reader, token.end);
-          if (reader.copyFromStdin) pos = readCopyData(text, pos, statement, locate, problem);
-        }
+        const statement = finish(reader, token.end);
+        if (reader.copyFromStdin) pos = readCopyData(text, pos, statement, locate, problem);
         reader = undefined;
         break;
+      }
       default:
         if (reader === undefined) {
-          reader = new StatementReader(token.start);
+          reader = new StatementReader(token.start, locate(token.start));
           sawStatement = true;
         }
         reader.feed(token, text);
@@ -463,8 +464,8 @@ function readCopyData(sql: string, pos: number, statement: SqlStatement,
   return sql.length;
 }
 
+/** Records a `-- pgpair:...` comment; `leading` when it precedes the first statement. */
 function readDirective(comment: string, line: number, leading: boolean, directives: Directives): void {
-  if (!DIRECTIVE_LIKE.test(comment)) return;
   const text = comment.trim();
   const match = DIRECTIVE.exec(text);
   const name = match?.[1]?.toLowerCase();
