@@ -63,6 +63,9 @@ describe('splitStatements: boundaries and positions', () => {
   it('does not split on ";" inside parentheses, like psql, and never lets depth go negative', () => {
     assert.deepEqual(texts('SELECT (1; 2); SELECT 3;'), ['SELECT (1; 2);', 'SELECT 3;']);
     assert.deepEqual(texts('SELECT 1); SELECT 2;'), ['SELECT 1);', 'SELECT 2;']);
+    // Valid SQL needs it: a rule with several actions.
+    assert.deepEqual(texts('CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); NOTIFY t); SELECT 2;'),
+      ['CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); NOTIFY t);', 'SELECT 2;']);
   });
 
   it('treats CR as whitespace and counts lines by LF', () => {
