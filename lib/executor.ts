@@ -1,21 +1,29 @@
 /**
- * Carries out a Plan on a connection. Each migration runs in its own
- * transaction together with its history row and log entry; a stamp runs as
- * one transaction. Errors from migration SQL are mapped back to FILE:LINE:COL.
+ * Carries out a Plan on a connection.
+ * - A transactional migration runs statement by statement inside one
+ *   transaction together with its history row and log entry.
+ * - A non-transactional one (or one with its own BEGIN/COMMIT) runs outside
+ *   any pgpair transaction; its history row is written first as `running`,
+ *   its progress recorded after each statement, and it ends `ok` or `failed`.
+ * - A stamp records rows only, in one transaction.
+ * Errors from migration SQL are mapped back to FILE:LINE:COLUMN.
  */
 import type { Logger } from 'pino';
-import type { Connection, Queryable } from './db/types.js';
+import { analyzeFile, type FileAnalysis } from './analyze.js';
 import { pgErrorFields } from './db/errors.js';
-import { ConnectionError, DatabaseError, MigrationFailedError, PgpairError } from './errors.js';
+import type { Connection, Queryable } from './db/types.js';
+import { DatabaseError, DirectoryError, MigrationFailedError, PgpairError, type FileProblem } from './errors.js';
 import type { Migration, MigrationFile } from './files.js';
 import { deleteHistorySql, insertHistorySql, insertLogSql, type HistoryTables } from './history.js';
+import type { SqlStatement } from './lexer.js';
 import { PGPAIR_VERSION } from './meta.js';
 import type { Plan, Step } from './plan.js';
 import { codePointPositionToIndex, excerpt, lineColumnAt } from './position.js';
 
 export interface ExecuteOptions {
   logger: Logger;
-  /** PostgreSQL statement_timeout for migration SQL, in ms (0 or undefined: server default). */
+  serverVersionNum: number;
+  /** PostgreSQL statement_timeout for migration SQL, in ms (undefined: server default). */
   statementTimeoutMs?: number;
   /** PostgreSQL lock_timeout for migration SQL, in ms. */
   migrationLockTimeoutMs?: number;
@@ -30,102 +38,205 @@ export interface StepResult {
   version: string;
   name: string;
   durationMs: number;
+  /** How the SQL ran: in pgpair's transaction, statement by statement outside one, or as written with its own BEGIN/COMMIT. */
+  mode?: FileAnalysis['mode'];
 }
 
 function nameOf(step: Step): { version: string; name: string } {
   return step.action === 'unstamp' ? { version: step.row.version, name: step.row.name } : { version: step.migration.version, name: step.migration.slug };
 }
 
-/** Maps a server error raised by `sent` (which starts at `offset` in the file) to a MigrationFailedError. */
-export function migrationError(
-  error: unknown,
-  context: { migration: Migration; direction: 'up' | 'down'; file: MigrationFile; sent: string; offset: number; statement: number | null; next: string },
-): PgpairError {
-  if (error instanceof PgpairError) return error;
-  const pg = pgErrorFields(error);
-  if (!pg) throw error;
-  let index: number | null = null;
-  if (pg.position !== null) {
-    index = context.offset + codePointPositionToIndex(context.sent, pg.position);
-  } else if (pg.internalPosition !== null && pg.internalQuery) {
-    const at = context.sent.indexOf(pg.internalQuery);
-    if (at !== -1) index = context.offset + at + codePointPositionToIndex(pg.internalQuery, pg.internalPosition);
+/** A statement failed; carries what is needed to point at it in the file. */
+class StatementFailure extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly index: number,
+    readonly statement: SqlStatement,
+  ) {
+    super('statement failed');
   }
-  if (index === null && context.statement !== null) index = context.offset;
-  const where = index === null ? null : lineColumnAt(context.file.text, index);
+}
+
+/** Where in the file a server error points: its position, a function body's internal position, a COPY data line, or the statement itself. */
+function locate(file: MigrationFile, statement: SqlStatement, error: unknown): { line: number; column: number } {
+  const pg = pgErrorFields(error);
+  if (pg?.position != null) return lineColumnAt(file.text, statement.offset + codePointPositionToIndex(statement.text, pg.position));
+  if (pg?.internalPosition != null && pg.internalQuery) {
+    const at = statement.text.indexOf(pg.internalQuery);
+    if (at !== -1) return lineColumnAt(file.text, statement.offset + at + codePointPositionToIndex(pg.internalQuery, pg.internalPosition));
+  }
+  const copyLine = statement.copyData && pg?.where ? /\bCOPY [^,]+, line (\d+)/.exec(pg.where) : null;
+  if (copyLine && statement.copyData) return { line: statement.copyData.line + Number(copyLine[1]) - 1, column: 1 };
+  return { line: statement.line, column: statement.column };
+}
+
+function failure(
+  error: unknown,
+  ctx: { migration: Migration; direction: 'up' | 'down'; file: MigrationFile; analysis: FileAnalysis; rolledBack: boolean; next: string },
+): unknown {
+  if (!(error instanceof StatementFailure)) return error;
+  const pg = pgErrorFields(error.cause);
+  if (!pg) return error.cause;
+  const where = locate(ctx.file, error.statement, error.cause);
+  const numbered = ctx.analysis.mode !== 'transaction' || ctx.analysis.statements.length > 1;
   return new MigrationFailedError({
-    version: context.migration.version,
-    name: context.migration.slug,
-    direction: context.direction,
-    file: context.file.path,
-    line: where?.line ?? null,
-    column: where?.column ?? null,
-    statement: context.statement,
+    version: ctx.migration.version,
+    name: ctx.migration.slug,
+    direction: ctx.direction,
+    file: ctx.file.path,
+    line: where.line,
+    column: where.column,
+    statement: numbered ? error.index + 1 : null,
     pg,
-    excerpt: where ? excerpt(context.file.text, where.line, where.column) : null,
-    rolledBack: true,
-    next: context.next,
+    excerpt: excerpt(ctx.file.text, where.line, where.column),
+    rolledBack: ctx.rolledBack,
+    next: ctx.next,
   });
 }
 
-async function setGuards(tx: Queryable, options: ExecuteOptions): Promise<void> {
+/** Runs the statements of a file in order; COPY data is streamed. `after` runs after each statement (progress). */
+async function runStatements(q: Queryable, analysis: FileAnalysis, after?: (done: number) => Promise<void>): Promise<void> {
+  for (const [index, statement] of analysis.statements.entries()) {
+    try {
+      if (statement.copyData) await q.copyFrom(statement.text, statement.copyData.text);
+      else await q.exec(statement.text);
+    } catch (error) {
+      if (error instanceof PgpairError) throw error;
+      throw new StatementFailure(error, index, statement);
+    }
+    if (after) await after(index + 1);
+  }
+}
+
+function guardSettings(options: ExecuteOptions): [string, string][] {
   const settings: [string, string][] = [];
-  if (options.statementTimeoutMs) settings.push(['statement_timeout', `${options.statementTimeoutMs}ms`]);
-  if (options.migrationLockTimeoutMs) settings.push(['lock_timeout', `${options.migrationLockTimeoutMs}ms`]);
-  for (const [name, value] of settings) await tx.query(`SELECT set_config($1, $2, true)`, [name, value]);
+  if (options.statementTimeoutMs !== undefined) settings.push(['statement_timeout', `${options.statementTimeoutMs}ms`]);
+  if (options.migrationLockTimeoutMs !== undefined) settings.push(['lock_timeout', `${options.migrationLockTimeoutMs}ms`]);
+  return settings;
 }
 
-async function log(tx: Queryable, tables: HistoryTables, action: string, m: { version: string; name: string; checksum: string | null; how: string | null; durationMs: number | null; detail?: string | null }) {
-  await tx.query(insertLogSql(tables), [action, m.version, m.name, m.checksum, m.how, m.durationMs, m.detail ?? null, PGPAIR_VERSION]);
+async function setGuards(q: Queryable, options: ExecuteOptions, local: boolean): Promise<void> {
+  for (const [name, value] of guardSettings(options)) await q.query(`SELECT set_config($1, $2, $3)`, [name, value, local]);
 }
 
-function historyValues(migration: Migration, how: 'executed' | 'stamped', durationMs: number | null, transactional = true): unknown[] {
-  return [migration.key, migration.version, migration.slug, migration.up.checksum, migration.down?.checksum ?? null, how, 'ok', transactional, null, null, null, durationMs, PGPAIR_VERSION];
+async function resetGuards(q: Queryable, options: ExecuteOptions): Promise<void> {
+  for (const [name] of guardSettings(options)) await q.exec(`RESET ${name}`);
 }
 
-async function runUp(db: Connection, tables: HistoryTables, migration: Migration, options: ExecuteOptions, next: string): Promise<number> {
+async function log(q: Queryable, tables: HistoryTables, action: string, m: { version: string; name: string; checksum: string | null; how: string | null; durationMs: number | null; detail?: string | null }) {
+  await q.query(insertLogSql(tables), [action, m.version, m.name, m.checksum, m.how, m.durationMs, m.detail ?? null, PGPAIR_VERSION]);
+}
+
+export function historyValues(
+  migration: Migration,
+  how: 'executed' | 'stamped' | 'script',
+  init: { state?: 'ok' | 'running'; transactional?: boolean; durationMs?: number | null; done?: number | null; total?: number | null } = {},
+): unknown[] {
+  return [
+    migration.key,
+    migration.version,
+    migration.slug,
+    migration.up.checksum,
+    migration.down?.checksum ?? null,
+    how,
+    init.state ?? 'ok',
+    init.transactional ?? true,
+    init.done ?? null,
+    init.total ?? null,
+    null,
+    init.durationMs ?? null,
+    PGPAIR_VERSION,
+  ];
+}
+
+const elapsed = (started: number) => Math.round(performance.now() - started);
+
+/** Transactional up or down: the statements, the history change and the log entry commit together or not at all. */
+async function runInTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, next: string): Promise<number> {
+  const file = direction === 'up' ? migration.up : migration.down!;
   let durationMs = 0;
   try {
     await db.transaction(async (tx) => {
-      await setGuards(tx, options);
+      await setGuards(tx, options, true);
       const started = performance.now();
-      await tx.exec(migration.up.text);
-      durationMs = Math.round(performance.now() - started);
-      await tx.query(insertHistorySql(tables), historyValues(migration, 'executed', durationMs));
-      await log(tx, tables, 'up', { version: migration.version, name: migration.slug, checksum: migration.up.checksum, how: 'executed', durationMs });
+      await runStatements(tx, analysis);
+      durationMs = elapsed(started);
+      if (direction === 'up') {
+        await tx.query(insertHistorySql(tables), historyValues(migration, 'executed', { durationMs }));
+      } else {
+        const removed = await tx.query(`${deleteHistorySql(tables)} RETURNING version`, [migration.key]);
+        if (removed.length !== 1) throw new Error(`the history row of ${migration.version} vanished while it was being reverted`);
+      }
+      await log(tx, tables, direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs });
     });
   } catch (error) {
-    throw migrationError(error, { migration, direction: 'up', file: migration.up, sent: migration.up.text, offset: 0, statement: null, next });
+    throw failure(error, { migration, direction, file, analysis, rolledBack: true, next });
   }
   return durationMs;
 }
 
-async function runDown(db: Connection, tables: HistoryTables, migration: Migration, options: ExecuteOptions, next: string): Promise<number> {
-  const file = migration.down!;
-  let durationMs = 0;
+/** After a failed statement outside pgpair's transaction: leave any transaction the file opened, so the history can be written. */
+async function leaveAbortedTransaction(db: Connection): Promise<void> {
   try {
-    await db.transaction(async (tx) => {
-      await setGuards(tx, options);
-      const started = performance.now();
-      await tx.exec(file.text);
-      durationMs = Math.round(performance.now() - started);
-      const removed = await tx.query(`${deleteHistorySql(tables)} RETURNING version`, [migration.key]);
-      if (removed.length !== 1) throw new Error(`history row of ${migration.version} vanished while it was being reverted`);
-      await log(tx, tables, 'down', { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs });
-    });
+    await db.query('SELECT 1');
   } catch (error) {
-    throw migrationError(error, { migration, direction: 'down', file, sent: file.text, offset: 0, statement: null, next });
+    if (pgErrorFields(error)?.sqlstate === '25P02') await db.exec('ROLLBACK');
+    else throw error;
   }
+}
+
+/**
+ * Non-transactional up or down. The history row says `running` while the
+ * statements run (so a crash leaves a visible trace), counts finished
+ * statements, and ends `ok` (or deleted, for down) or `failed` with the error.
+ */
+async function runOutsideTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, next: string): Promise<number> {
+  const file = direction === 'up' ? migration.up : migration.down!;
+  const total = analysis.statements.length;
+  const history = tables.history;
+  if (direction === 'up') {
+    await db.query(insertHistorySql(tables), historyValues(migration, 'executed', { state: 'running', transactional: false, done: 0, total }));
+  } else {
+    await db.query(`UPDATE ${history} SET state = 'running', statements_done = 0, statements_total = $2, error = NULL WHERE version = $1`, [migration.key, total]);
+  }
+  const started = performance.now();
+  try {
+    await setGuards(db, options, false);
+    await runStatements(db, analysis, (done) => db.query(`UPDATE ${history} SET statements_done = $2 WHERE version = $1`, [migration.key, done]).then(() => {}));
+    await resetGuards(db, options);
+  } catch (error) {
+    const mapped = failure(error, { migration, direction, file, analysis, rolledBack: false, next });
+    if (db.lost) throw mapped;
+    await leaveAbortedTransaction(db);
+    await resetGuards(db, options).catch(() => {});
+    const statement = error instanceof StatementFailure ? error.index + 1 : null;
+    const summary = mapped instanceof MigrationFailedError ? `${direction} failed at statement ${statement} of ${total} (${file.path}:${mapped.line}): ${mapped.pg.message}` : `${direction} failed: ${(mapped as Error).message}`;
+    await db.transaction(async (tx) => {
+      await tx.query(`UPDATE ${history} SET state = 'failed', error = $2, duration_ms = $3 WHERE version = $1`, [migration.key, summary, elapsed(started)]);
+      await log(tx, tables, 'failed', { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs: elapsed(started), detail: summary });
+    });
+    throw mapped;
+  }
+  const durationMs = elapsed(started);
+  await db.transaction(async (tx) => {
+    if (direction === 'up') {
+      await tx.query(`UPDATE ${history} SET state = 'ok', statements_done = $2, duration_ms = $3 WHERE version = $1`, [migration.key, total, durationMs]);
+    } else {
+      await tx.query(deleteHistorySql(tables), [migration.key]);
+    }
+    await log(tx, tables, direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs, detail: analysis.reason });
+  });
   return durationMs;
 }
 
 /** Records stamp/unstamp steps, all in one transaction: none of them runs migration SQL. */
-async function runStamp(db: Connection, tables: HistoryTables, steps: Step[]): Promise<void> {
+async function runStamp(db: Connection, tables: HistoryTables, steps: Step[], options: ExecuteOptions): Promise<void> {
   await db.transaction(async (tx) => {
     for (const step of steps) {
       if (step.action === 'stamp') {
         const m = step.migration;
-        await tx.query(insertHistorySql(tables), historyValues(m, 'stamped', null));
+        const transactional = analyzeFile(m.up, options.serverVersionNum).mode === 'transaction';
+        await tx.query(insertHistorySql(tables), historyValues(m, 'stamped', { transactional }));
         await log(tx, tables, 'stamp', { version: m.version, name: m.slug, checksum: m.up.checksum, how: 'stamped', durationMs: null });
       } else if (step.action === 'unstamp') {
         const row = step.row;
@@ -136,11 +247,28 @@ async function runStamp(db: Connection, tables: HistoryTables, steps: Step[]): P
   });
 }
 
-function describeRemaining(done: StepResult[], plan: Plan, failedAt: number): string {
+function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis: FileAnalysis): string {
   const step = plan.steps[failedAt]!;
   const { version } = nameOf(step);
-  const before = done.length > 0 ? ` ${done.map((d) => d.version).join(', ')} ${done.length === 1 ? 'was' : 'were'} ${plan.command === 'up' ? 'applied' : 'reverted'} before it and ${done.length === 1 ? 'stays' : 'stay'} so.` : '';
-  return `Nothing of ${version} was ${plan.command === 'up' ? 'applied' : 'reverted'} (its transaction was rolled back).${before} Fix the file and run pgpair ${plan.command} again.`;
+  const verb = plan.command === 'up' ? 'applied' : 'reverted';
+  const before = done.length > 0 ? ` ${done.map((d) => d.version).join(', ')} ${done.length === 1 ? 'was' : 'were'} ${verb} before it and ${done.length === 1 ? 'stays' : 'stay'} so.` : '';
+  if (analysis.mode === 'transaction') {
+    return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} Fix the file and run pgpair ${plan.command} again.`;
+  }
+  return `${version} ran outside a transaction (${analysis.reason}), so the statements before the failing one stay done; it is now marked failed.${before} Finish or undo it by hand, then run pgpair repair --applied ${version} or pgpair repair --reverted ${version}.`;
+}
+
+/** Problems in the files about to run (meta-commands, unterminated quotes or COPY data, unknown directives): all reported before anything runs. */
+function checkFiles(plan: Plan, options: ExecuteOptions): void {
+  const problems: FileProblem[] = [];
+  for (const step of plan.steps) {
+    if (step.action === 'up') problems.push(...analyzeFile(step.migration.up, options.serverVersionNum).problems);
+    if (step.action === 'down') problems.push(...analyzeFile(step.migration.down!, options.serverVersionNum).problems);
+  }
+  if (problems.length > 0) {
+    const dir = plan.steps[0] && plan.steps[0].action !== 'unstamp' ? plan.steps[0].migration.up.path.replace(/\/[^/]*$/, '') : '.';
+    throw new DirectoryError(dir, problems);
+  }
 }
 
 export async function executePlan(db: Connection, tables: HistoryTables, plan: Plan, options: ExecuteOptions): Promise<StepResult[]> {
@@ -148,7 +276,7 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
   if (plan.command === 'stamp') {
     if (plan.steps.length === 0) return results;
     try {
-      await runStamp(db, tables, plan.steps);
+      await runStamp(db, tables, plan.steps, options);
     } catch (error) {
       throw wrapDatabaseError(error, 'Recording the stamp failed; nothing was recorded');
     }
@@ -159,18 +287,21 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
     }
     return results;
   }
+  checkFiles(plan, options);
   for (const [index, step] of plan.steps.entries()) {
+    if (step.action !== 'up' && step.action !== 'down') throw new Error(`unexpected ${step.action} step in a ${plan.command} plan`);
     const { version, name } = nameOf(step);
-    options.logger.debug({ version, name, action: step.action }, `${step.action} ${version}_${name}`);
+    const file = step.action === 'up' ? step.migration.up : step.migration.down!;
+    const analysis = analyzeFile(file, options.serverVersionNum);
+    options.logger.debug({ version, name, action: step.action, mode: analysis.mode, reason: analysis.reason }, `${step.action} ${version}_${name}`);
     options.onStepStart?.({ action: step.action, version, name });
-    const next = describeRemaining(results, plan, index);
-    let durationMs: number;
-    if (step.action === 'up') durationMs = await runUp(db, tables, step.migration, options, next);
-    else if (step.action === 'down') durationMs = await runDown(db, tables, step.migration, options, next);
-    else throw new Error(`unexpected ${step.action} step in a ${plan.command} plan`);
-    const result: StepResult = { action: step.action, version, name, durationMs };
+    const next = whatHappened(results, plan, index, analysis);
+    const durationMs =
+      analysis.mode === 'transaction'
+        ? await runInTransaction(db, tables, step.migration, step.action, analysis, options, next)
+        : await runOutsideTransaction(db, tables, step.migration, step.action, analysis, options, next);
+    const result: StepResult = { action: step.action, version, name, durationMs, mode: analysis.mode };
     results.push(result);
-    options.logger.debug({ ...result }, `${step.action} ${version}_${name} done`);
     options.onStep?.(result);
   }
   return results;
@@ -179,5 +310,5 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
 export function wrapDatabaseError(error: unknown, context: string): unknown {
   if (error instanceof PgpairError) return error;
   const pg = pgErrorFields(error);
-  return pg ? new DatabaseError(context, pg) : error instanceof ConnectionError ? error : error;
+  return pg ? new DatabaseError(context, pg) : error;
 }

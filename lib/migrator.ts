@@ -4,6 +4,7 @@
  * PgpairErrors, and never print or exit.
  */
 import pino, { type Logger } from 'pino';
+import { analyzeFile } from './analyze.js';
 import { connect } from './db/index.js';
 import type { Connection, Notice } from './db/types.js';
 import { ConfigError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
@@ -114,7 +115,8 @@ async function ensureHistory(session: Session): Promise<void> {
 
 async function currentStatus(session: Session): Promise<StatusReport> {
   const { rows } = await readHistory(session.db, session.tables);
-  return computeStatus(session.files.migrations, rows);
+  const versionNum = session.db.server.versionNum;
+  return computeStatus(session.files.migrations, rows, (m) => analyzeFile(m.up, versionNum).mode === 'transaction');
 }
 
 /** Lock, make sure the history exists, plan from the freshly read state, execute. */
@@ -126,6 +128,7 @@ async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan
       const plan = makePlan(await currentStatus(session));
       const steps = await executePlan(session.db, session.tables, plan, {
         logger: session.logger,
+        serverVersionNum: session.db.server.versionNum,
         ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
         ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
         onStepStart: (step) => {

@@ -1,0 +1,72 @@
+/**
+ * Pure: what a migration file will do when run — its statements, whether it
+ * runs in pgpair's transaction, and problems that must stop it before
+ * anything runs (psql meta-commands, unterminated quotes, unknown directives).
+ */
+import type { FileProblem } from './errors.js';
+import type { MigrationFile } from './files.js';
+import { managesOwnTransaction, nonTransactionalReason, splitStatements, type SqlStatement } from './lexer.js';
+
+export type RunMode =
+  /** Every statement in one transaction with the history row. */
+  | 'transaction'
+  /** Statement by statement outside any transaction, progress recorded (`-- pgpair:no-transaction` or detected). */
+  | 'no-transaction'
+  /** The file holds its own BEGIN/COMMIT: run as written, never wrapped in a second transaction. */
+  | 'own-transaction';
+
+export interface FileAnalysis {
+  statements: SqlStatement[];
+  mode: RunMode;
+  /** Why the mode is not 'transaction', e.g. "line 3: CREATE INDEX CONCURRENTLY cannot run inside a transaction block". */
+  reason: string | null;
+  /** `-- pgpair:NAME VALUE` directives of the file. */
+  directives: Record<string, string>;
+  problems: FileProblem[];
+}
+
+const cache = new WeakMap<MigrationFile, Map<number, FileAnalysis>>();
+
+export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): FileAnalysis {
+  const byVersion = cache.get(file) ?? new Map<number, FileAnalysis>();
+  cache.set(file, byVersion);
+  const known = byVersion.get(serverVersionNum);
+  if (known) return known;
+  const lexed = splitStatements(file.text);
+  const problems: FileProblem[] = lexed.problems.map((p) => ({ file: file.path, line: p.line, column: p.column, message: p.message }));
+  for (const unknown of lexed.directives.unknown) {
+    problems.push({
+      file: file.path,
+      line: unknown.line,
+      message: `"${unknown.text}" is not a pgpair directive here (known: -- pgpair:no-transaction, -- pgpair:version N, in the comments at the top of the file); fix the typo or make it an ordinary comment`,
+    });
+  }
+  for (const statement of lexed.statements) {
+    if (statement.copyData && !statement.copyData.terminated) {
+      problems.push({ file: file.path, line: statement.line, column: statement.column, message: 'COPY … FROM stdin data does not end with a line holding only \\.; add it after the last data line' });
+    }
+  }
+  let mode: RunMode = 'transaction';
+  let reason: string | null = null;
+  if (managesOwnTransaction(lexed.statements)) {
+    mode = 'own-transaction';
+    reason = 'the file holds its own BEGIN/COMMIT and runs as written';
+  } else if (lexed.directives.noTransaction) {
+    mode = 'no-transaction';
+    reason = 'the file starts with -- pgpair:no-transaction';
+  } else {
+    for (const statement of lexed.statements) {
+      const why = nonTransactionalReason(statement, serverVersionNum);
+      if (why) {
+        mode = 'no-transaction';
+        reason = `line ${statement.line}: ${why}`;
+        break;
+      }
+    }
+  }
+  const values: Record<string, string> = { ...lexed.directives.values };
+  if (lexed.directives.noTransaction) values['no-transaction'] = '';
+  const analysis: FileAnalysis = { statements: lexed.statements, mode, reason, directives: values, problems };
+  byVersion.set(serverVersionNum, analysis);
+  return analysis;
+}
