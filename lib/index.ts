@@ -3,8 +3,8 @@
  * that return data and throw typed errors (see errors.ts). They never print
  * and never exit; pass a pino logger to see progress.
  */
-export { up, down, stamp, status, verify, assertVerified, create, DEFAULT_DIR, DEFAULT_TABLE, DEFAULT_LOCK_TIMEOUT_MS } from './migrator.js';
-export type { BaseOptions, RunOptions, UpOptions, DownOptions, StampOptions, RunResult, VerifyResult, CreateResult } from './migrator.js';
+export { up, down, stamp, status, verify, assertVerified, create, repair, DEFAULT_DIR, DEFAULT_TABLE, DEFAULT_LOCK_TIMEOUT_MS } from './migrator.js';
+export type { BaseOptions, RunOptions, UpOptions, DownOptions, StampOptions, RunResult, VerifyResult, CreateResult, RepairOptions, RepairResult } from './migrator.js';
 export type { StepResult } from './executor.js';
 export { readMigrations } from './source.js';
 export { parseMigrationDirectory, parseFileName } from './files.js';

@@ -99,7 +99,17 @@ function buildParser(args: string[], record: (inv: Invocation) => void, fail: (m
       (y) => y.positional('slug', { type: 'string', describe: 'name of the migration, e.g. add_users' }),
       handler('create'),
     )
-    .demandCommand(1, 'Name a command: up, down, status, verify, stamp or create.')
+    .command(
+      'repair',
+      'after a person fixed the database by hand: resolve a failed version (--applied or --reverted), or accept an edited file (--accept)',
+      (y) =>
+        y
+          .option('applied', { type: 'string', describe: 'VERSION failed or was interrupted, and you finished it by hand: record it as applied' })
+          .option('reverted', { type: 'string', describe: 'VERSION failed or was interrupted, and you undid it by hand: remove it from the history' })
+          .option('accept', { type: 'string', describe: 'VERSION was edited after it was applied and the edit is harmless: record the current checksums' }),
+      handler('repair'),
+    )
+    .demandCommand(1, 'Name a command: up, down, status, verify, stamp, create or repair.')
     .strict()
     .recommendCommands()
     .help()
@@ -243,6 +253,24 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
               : await pgpair.stamp({ ...run, target: target! });
         if (json) out(`${JSON.stringify(runJson(result), null, 2)}\n`);
         else if (!argv.quiet) out(`${runSummary(result)}\n`);
+        return EXIT.ok;
+      }
+      case 'repair': {
+        const result = await pgpair.repair({
+          ...base,
+          lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
+          ...(argv.applied !== undefined ? { applied: String(argv.applied) } : {}),
+          ...(argv.reverted !== undefined ? { reverted: String(argv.reverted) } : {}),
+          ...(argv.accept !== undefined ? { accept: String(argv.accept) } : {}),
+        });
+        const said =
+          result.action === 'applied'
+            ? `recorded ${result.version}_${result.name} as applied (was ${result.before.state})`
+            : result.action === 'reverted'
+              ? `removed ${result.version}_${result.name} from the history (was ${result.before.state})`
+              : `accepted the current files of ${result.version}_${result.name} (checksum was ${result.before.upChecksum.slice(0, 19)}…)`;
+        if (json) out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
+        else if (!argv.quiet) out(`${said}\n`);
         return EXIT.ok;
       }
       default:

@@ -111,10 +111,17 @@ describe('configuration and secrets', () => {
   });
 
   it('never prints the password: not in results, JSON, debug logs, or connection errors', async () => {
+    // A role of our own with a password, so the check holds on trust and password-auth servers alike.
     const password = 'Sup3r-S3cret_pw';
+    const role = `${db.name}_secret`;
+    await db.sql.unsafe(`CREATE ROLE "${role}" LOGIN PASSWORD '${password}'`);
+    await db.sql.unsafe(`ALTER DATABASE "${db.name}" OWNER TO "${role}"`);
+    await db.sql.unsafe(`GRANT ALL ON SCHEMA public TO "${role}"`);
     const withPassword = new URL(db.url);
+    withPassword.username = role;
     withPassword.password = password;
     const urlWithPassword = withPassword.toString();
+    try {
     const cwd = workdirFromFixture('basic');
     const outputs: string[] = [];
     for (const args of [
@@ -136,10 +143,19 @@ describe('configuration and secrets', () => {
     outputs.push(refused.stdout, refused.stderr);
     const viaEnv = await runCli(['status'], { cwd, env: { DATABASE_URL: urlWithPassword } });
     outputs.push(viaEnv.stdout, viaEnv.stderr);
+    const wrong = new URL(urlWithPassword);
+    wrong.password = `${password}-wrong`;
+    const denied = await runCli(['status', '--url', wrong.toString(), '--log-level', 'debug'], { cwd });
+    outputs.push(denied.stdout, denied.stderr);
     const all = outputs.join('\n');
     assert.ok(all.includes('***'), 'the masked URL is shown');
     assert.equal(all.includes(password), false, 'the password leaked');
     assert.equal(all.includes(encodeURIComponent(password)), false);
+    } finally {
+      await db.sql.unsafe(`ALTER DATABASE "${db.name}" OWNER TO CURRENT_USER`).catch(() => {});
+      await db.sql.unsafe(`DROP OWNED BY "${role}"`).catch(() => {});
+      await db.sql.unsafe(`DROP ROLE IF EXISTS "${role}"`).catch(() => {});
+    }
   });
 
   it('a server that accepts but never answers fails with exit 1 after the connect timeout', async () => {
