@@ -233,6 +233,21 @@ export class MigrationFailedError extends PgpairError {
   }
 }
 
+/** The run was stopped by a signal (Ctrl-C, SIGTERM) or an AbortSignal. Exit 1. */
+export class InterruptedError extends PgpairError {
+  readonly reason: string;
+  /** The version whose work was in progress, if any. */
+  readonly version: string | null;
+  constructor(reason: string, version: string | null, message: string) {
+    super('E_INTERRUPTED', message, EXIT.failure);
+    this.reason = reason;
+    this.version = version;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), reason: this.reason, version: this.version };
+  }
+}
+
 /** A database error outside any migration file (history table, permissions…). Exit 1. */
 export class DatabaseError extends PgpairError {
   readonly pg: PgErrorFields;

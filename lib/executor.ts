@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { analyzeFile, type FileAnalysis } from './analyze.js';
 import { pgErrorFields } from './db/errors.js';
 import type { Connection, Queryable } from './db/types.js';
-import { DatabaseError, DirectoryError, MigrationFailedError, PgpairError, type FileProblem } from './errors.js';
+import { DatabaseError, DirectoryError, InterruptedError, MigrationFailedError, PgpairError, type FileProblem } from './errors.js';
 import type { Migration, MigrationFile } from './files.js';
 import { deleteHistorySql, insertHistorySql, insertLogSql, type HistoryTables } from './history.js';
 import type { SqlStatement } from './lexer.js';
@@ -27,6 +27,8 @@ export interface ExecuteOptions {
   statementTimeoutMs?: number;
   /** PostgreSQL lock_timeout for migration SQL, in ms. */
   migrationLockTimeoutMs?: number;
+  /** Aborting stops the run: the statement in progress is cancelled by the caller, the transaction rolls back, no further step starts. */
+  signal?: AbortSignal;
   /** Called before each step starts. */
   onStepStart?: (step: { action: Step['action']; version: string; name: string }) => void;
   /** Called after each step completes. */
@@ -95,8 +97,9 @@ function failure(
 }
 
 /** Runs the statements of a file in order; COPY data is streamed. `after` runs after each statement (progress). */
-async function runStatements(q: Queryable, analysis: FileAnalysis, after?: (done: number) => Promise<void>): Promise<void> {
+async function runStatements(q: Queryable, analysis: FileAnalysis, signal: AbortSignal | undefined, after?: (done: number) => Promise<void>): Promise<void> {
   for (const [index, statement] of analysis.statements.entries()) {
+    if (signal?.aborted) throw new StatementFailure(new Error('interrupted'), index, statement);
     try {
       if (statement.copyData) await q.copyFrom(statement.text, statement.copyData.text);
       else await q.exec(statement.text);
@@ -159,7 +162,7 @@ async function runInTransaction(db: Connection, tables: HistoryTables, migration
     await db.transaction(async (tx) => {
       await setGuards(tx, options, true);
       const started = performance.now();
-      await runStatements(tx, analysis);
+      await runStatements(tx, analysis, options.signal);
       durationMs = elapsed(started);
       if (direction === 'up') {
         await tx.query(insertHistorySql(tables), historyValues(migration, 'executed', { durationMs }));
@@ -170,9 +173,25 @@ async function runInTransaction(db: Connection, tables: HistoryTables, migration
       await log(tx, tables, direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs });
     });
   } catch (error) {
+    if (options.signal?.aborted) throw interrupted(options.signal, migration, direction, analysis, error);
     throw failure(error, { migration, direction, file, analysis, rolledBack: true, next });
   }
   return durationMs;
+}
+
+function signalName(signal: AbortSignal): string {
+  return typeof signal.reason === 'string' ? signal.reason : 'an abort signal';
+}
+
+/** The error for a step that was stopped by a signal: what happened to it, and what to do next. */
+function interrupted(signal: AbortSignal, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, error?: unknown): InterruptedError {
+  const at = error instanceof StatementFailure ? ` at statement ${error.index + 1} of ${analysis.statements.length}` : '';
+  const label = `${migration.version}_${migration.slug}`;
+  const message =
+    analysis.mode === 'transaction'
+      ? `Interrupted by ${signalName(signal)} during ${direction} ${label}${at}: its transaction was rolled back, so nothing of it was ${direction === 'up' ? 'applied' : 'reverted'}. The migration lock was released; run pgpair ${direction} again to continue.`
+      : `Interrupted by ${signalName(signal)} during ${direction} ${label}${at}; it runs outside a transaction, so the statements before that stay done and it is marked failed. Finish or undo it by hand, then run pgpair repair --applied ${migration.version} or --reverted ${migration.version}.`;
+  return new InterruptedError(signalName(signal), migration.version, message);
 }
 
 /** After a failed statement outside pgpair's transaction: leave any transaction the file opened, so the history can be written. */
@@ -202,15 +221,15 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
   const started = performance.now();
   try {
     await setGuards(db, options, false);
-    await runStatements(db, analysis, (done) => db.query(`UPDATE ${history} SET statements_done = $2 WHERE version = $1`, [migration.key, done]).then(() => {}));
+    await runStatements(db, analysis, options.signal, (done) => db.query(`UPDATE ${history} SET statements_done = $2 WHERE version = $1`, [migration.key, done]).then(() => {}));
     await resetGuards(db, options);
   } catch (error) {
-    const mapped = failure(error, { migration, direction, file, analysis, rolledBack: false, next });
-    if (db.lost) throw mapped;
+    const mapped = options.signal?.aborted ? interrupted(options.signal, migration, direction, analysis, error) : failure(error, { migration, direction, file, analysis, rolledBack: false, next });
+    if (db.lost) throw lostDuring(mapped, migration, analysis);
     await leaveAbortedTransaction(db);
     await resetGuards(db, options).catch(() => {});
     const statement = error instanceof StatementFailure ? error.index + 1 : null;
-    const summary = mapped instanceof MigrationFailedError ? `${direction} failed at statement ${statement} of ${total} (${file.path}:${mapped.line}): ${mapped.pg.message}` : `${direction} failed: ${(mapped as Error).message}`;
+    const summary = mapped instanceof InterruptedError ? `${direction} interrupted by ${mapped.reason}${error instanceof StatementFailure ? ` at statement ${error.index + 1} of ${total}` : ''}` : mapped instanceof MigrationFailedError ? `${direction} failed at statement ${statement} of ${total} (${file.path}:${mapped.line}): ${mapped.pg.message}` : `${direction} failed: ${(mapped as Error).message}`;
     await db.transaction(async (tx) => {
       await tx.query(`UPDATE ${history} SET state = 'failed', error = $2, duration_ms = $3 WHERE version = $1`, [migration.key, summary, elapsed(started)]);
       await log(tx, tables, 'failed', { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs: elapsed(started), detail: summary });
@@ -289,6 +308,14 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
   }
   checkFiles(plan, options);
   for (const [index, step] of plan.steps.entries()) {
+    if (options.signal?.aborted) {
+      const done = results.map((r) => r.version).join(', ');
+      throw new InterruptedError(
+        signalName(options.signal),
+        null,
+        `Interrupted by ${signalName(options.signal)} before ${nameOf(step).version}_${nameOf(step).name}${done ? `; ${done} ${plan.command === 'up' ? 'applied' : 'reverted'} before it` : ''}. Run pgpair ${plan.command} again to continue.`,
+      );
+    }
     if (step.action !== 'up' && step.action !== 'down') throw new Error(`unexpected ${step.action} step in a ${plan.command} plan`);
     const { version, name } = nameOf(step);
     const file = step.action === 'up' ? step.migration.up : step.migration.down!;
@@ -305,6 +332,13 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
     options.onStep?.(result);
   }
   return results;
+}
+
+/** A lost connection during a non-transactional step: the history row stays `running`, and the user must be told so. */
+function lostDuring(error: unknown, migration: Migration, analysis: FileAnalysis): unknown {
+  if (!(error instanceof PgpairError) || error.code !== 'E_CONNECTION') return error;
+  error.message = `${error.message.replace(/ The server rolled back.*$/, '')} ${migration.version}_${migration.slug} was running outside a transaction (${analysis.reason}); its history row says running, and pgpair status shows it as failed. Check what was done, then run pgpair repair --applied ${migration.version} or --reverted ${migration.version}.`;
+  return error;
 }
 
 export function wrapDatabaseError(error: unknown, context: string): unknown {

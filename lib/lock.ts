@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Connection, Queryable } from './db/types.js';
-import { LockTimeoutError, type LockHolder } from './errors.js';
+import { InterruptedError, LockTimeoutError, type LockHolder } from './errors.js';
 import type { HistoryTables } from './history.js';
 
 /** SQL expression for the lock key; $1 is the history table's display name (schema.table). */
@@ -47,6 +47,8 @@ export interface LockOptions {
   logger: Logger;
   /** Between attempts; jittered so that many waiting runs do not poll in step. */
   pollMs?: number;
+  /** Stops waiting when aborted. */
+  signal?: AbortSignal;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,6 +66,9 @@ export async function withLock<T>(db: Connection, tables: HistoryTables, options
   for (;;) {
     const [row] = await db.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [key]);
     if (row?.locked) break;
+    if (options.signal?.aborted) {
+      throw new InterruptedError(String(options.signal.reason ?? 'abort'), null, `Interrupted by ${String(options.signal.reason ?? 'an abort signal')} while waiting for the migration lock on ${tables.display}; nothing was done.`);
+    }
     const waited = Date.now() - started;
     if (waited >= options.timeoutMs) {
       throw new LockTimeoutError(await lockHolder(db, key), waited);

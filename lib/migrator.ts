@@ -44,6 +44,13 @@ export interface RunOptions extends BaseOptions {
   migrationLockTimeoutMs?: number;
   /** Called after each migration is applied, reverted or stamped. */
   onStep?: (result: StepResult) => void;
+  /**
+   * Aborting it stops the run safely: the statement in progress is cancelled
+   * on the server, its transaction rolls back, the lock is released, and the
+   * call rejects with an InterruptedError. The abort reason (e.g. 'SIGINT') is
+   * named in the message.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -122,13 +129,19 @@ async function currentStatus(session: Session): Promise<StatusReport> {
 /** Lock, make sure the history exists, plan from the freshly read state, execute. */
 async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan): Promise<RunResult> {
   return withSession(options, async (session) => {
-    const lockOptions = { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger };
+    const lockOptions = { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger, ...(options.signal ? { signal: options.signal } : {}) };
+    const onAbort = () => {
+      session.logger.warn(`${String(options.signal?.reason ?? 'abort')}: stopping; the statement in progress is cancelled and its transaction rolled back`);
+      void session.db.cancel();
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     return withLock(session.db, session.tables, lockOptions, async () => {
       await ensureHistory(session);
       const plan = makePlan(await currentStatus(session));
       const steps = await executePlan(session.db, session.tables, plan, {
         logger: session.logger,
         serverVersionNum: session.db.server.versionNum,
+        ...(options.signal ? { signal: options.signal } : {}),
         ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
         ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
         onStepStart: (step) => {
@@ -140,7 +153,7 @@ async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan
         },
       });
       return { command: plan.command, from: plan.from, to: plan.to, steps, database: session.db.displayUrl };
-    });
+    }).finally(() => options.signal?.removeEventListener('abort', onAbort));
   });
 }
 

@@ -241,6 +241,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
           onStep: (step) => {
             if (!json && !argv.quiet) out(`${stepLine(step, command)}\n`);
           },
+          signal: interruptions(logger),
         };
         const steps = argv.steps === undefined ? undefined : Number(argv.steps);
         if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a whole number of at least 1 (got ${String(argv.steps)}).`);
@@ -279,6 +280,26 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
   } catch (error) {
     return reportError(error, { json, out, err, logger });
   }
+}
+
+/**
+ * The first SIGINT/SIGTERM aborts the run (the library cancels the statement
+ * in progress, rolls back, releases the lock and rejects); a second one exits
+ * at once.
+ */
+function interruptions(logger: { warn: (m: string) => void }): AbortSignal {
+  const controller = new AbortController();
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(name, () => {
+      if (controller.signal.aborted) {
+        process.stderr.write(`pgpair: second ${name}, exiting at once; the server rolls back the open transaction and releases the lock when the session ends\n`);
+        process.exit(EXIT.failure);
+      }
+      controller.abort(name);
+    });
+  }
+  void logger;
+  return controller.signal;
 }
 
 function reportError(

@@ -10,14 +10,13 @@ import type { Connection, ConnectOptions, Driver, Queryable, Row, ServerInfo } f
 import { maskUrl, urlPassword } from './url.js';
 
 type Sql = postgres.Sql<Record<string, never>>;
-type TxSql = postgres.TransactionSql<Record<string, never>>;
 
 function scrub(text: string, secret: string | null): string {
   return secret ? text.split(secret).join('***') : text;
 }
 
 /** Turns socket-level failures (refused, timeout, closed) into a ConnectionError that names the masked URL. */
-function connectionFailure(error: unknown, displayUrl: string, secret: string | null): ConnectionError | null {
+function connectionFailure(error: unknown, displayUrl: string, secret: string | null): (ConnectionError & { reason: string }) | null {
   if (pgErrorFields(error)) return null;
   const e = error as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
@@ -35,7 +34,7 @@ function connectionFailure(error: unknown, displayUrl: string, secret: string | 
   };
   const reason = reasons[code];
   if (!reason && !/connect|socket|ECONN|closed|ended|destroyed/i.test(message)) return null;
-  return new ConnectionError(displayUrl, `Cannot talk to the database at ${displayUrl}: ${reason ?? message}.`);
+  return Object.assign(new ConnectionError(displayUrl, `Cannot talk to the database at ${displayUrl}: ${reason ?? message}.`), { reason: reason ?? message });
 }
 
 class PostgresConnection implements Connection {
@@ -47,6 +46,7 @@ class PostgresConnection implements Connection {
 
   constructor(
     private readonly sql: Sql,
+    private readonly url: string,
     readonly displayUrl: string,
     private readonly secret: string | null,
   ) {}
@@ -77,7 +77,7 @@ class PostgresConnection implements Connection {
       const failure = connectionFailure(error, this.displayUrl, this.secret);
       if (failure) {
         if (this.connected) this.lost = true;
-        throw this.connected ? this.lostError(failure.message) : failure;
+        throw this.connected ? this.lostError(failure.reason) : failure;
       }
       throw error;
     }
@@ -86,11 +86,11 @@ class PostgresConnection implements Connection {
   private lostError(detail?: string): ConnectionError {
     return new ConnectionError(
       this.displayUrl,
-      `Lost the connection to ${this.displayUrl}${detail ? ` (${detail.replace(/\.$/, '')})` : ''}. The migration in progress was rolled back by the server; run pgpair status to see where the database stands.`,
+      `Lost the connection to ${this.displayUrl}${detail ? ` (${detail.replace(/\.$/, '')})` : ''}. The server rolled back any transaction in progress and released the migration lock; run pgpair status to see where the database stands.`,
     );
   }
 
-  private queryable(target: Sql | TxSql): Queryable {
+  private queryable(target: Sql): Queryable {
     return {
       query: <T extends Row = Row>(text: string, params: readonly unknown[] = []) =>
         this.run(async () => (await target.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: false })) as unknown as T[]),
@@ -112,8 +112,43 @@ class PostgresConnection implements Connection {
     return this.queryable(this.sql).copyFrom(statement, data);
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.run(() => this.sql.begin((tx) => fn(this.queryable(tx))) as Promise<T>);
+  /**
+   * BEGIN/COMMIT on the one connection, rather than sql.begin(): when the
+   * server ends the session mid-transaction, sql.begin() writes its ROLLBACK
+   * to the dead socket and postgres.js crashes the process with an uncaught
+   * TypeError (postgres.js #1208/#1154). Here a lost session is never written to.
+   */
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const q = this.queryable(this.sql);
+    await q.exec('BEGIN');
+    let result: T;
+    try {
+      result = await fn(q);
+    } catch (error) {
+      if (!this.lost) {
+        try {
+          await q.exec('ROLLBACK');
+        } catch {
+          // The original error matters more; a failed ROLLBACK means the session is gone anyway.
+        }
+      }
+      throw error;
+    }
+    await q.exec('COMMIT');
+    return result;
+  }
+
+  /** Asks the server to cancel the statement running on this session, from a second short-lived connection. */
+  async cancel(): Promise<void> {
+    if (this.lost || !this.connected) return;
+    const side = postgres(this.url, { max: 1, connect_timeout: 5, onnotice: () => {}, fetch_types: false, connection: { application_name: 'pgpair-cancel' } });
+    try {
+      await side.unsafe('SELECT pg_cancel_backend($1)', [this.server.backendPid]);
+    } catch {
+      // Best effort: if the cancel cannot be sent, the statement simply runs to its end.
+    } finally {
+      await side.end({ timeout: 1 }).catch(() => {});
+    }
   }
 
   async close(): Promise<void> {
@@ -132,7 +167,7 @@ class PostgresConnection implements Connection {
  * lost and leave the pipeline waiting forever (postgres.js #1173), so the
  * query's own reject is observed as well as the stream.
  */
-async function copyFrom(target: Sql | TxSql, statement: string, data: AsyncIterable<string> | string): Promise<void> {
+async function copyFrom(target: Sql, statement: string, data: AsyncIterable<string> | string): Promise<void> {
   const query = target.unsafe(statement) as unknown as postgres.PendingQuery<Row[]> & { reject: (e: unknown) => void };
   let failServer: (error: unknown) => void = () => {};
   const serverFailed = new Promise<never>((_, reject) => {
@@ -209,7 +244,7 @@ export const postgresDriver: Driver = {
       const message = scrub(error instanceof Error ? error.message : String(error), secret);
       throw new ConnectionError(displayUrl, `Invalid database URL ${displayUrl}: ${message}. Use postgres://user:password@host:port/database.`);
     }
-    connection = new PostgresConnection(sql, displayUrl, secret);
+    connection = new PostgresConnection(sql, options.url, displayUrl, secret);
     try {
       await connection.init();
     } catch (error) {

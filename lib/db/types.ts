@@ -69,6 +69,8 @@ export interface Connection extends Queryable {
    * Queries made through `tx` belong to the transaction.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Asks the server to cancel the statement in progress (used on SIGINT/SIGTERM); never throws. No-op where unsupported. */
+  cancel(): Promise<void>;
   /** Closes the session; never throws. */
   close(): Promise<void>;
 }
