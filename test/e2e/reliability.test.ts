@@ -1,0 +1,270 @@
+/**
+ * Fault injection: processes killed at random moments, sessions terminated by
+ * the server, signals, racing runs. After each fault the schema and the
+ * history must agree exactly, the lock must be free, and a rerun must finish.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { BIN, cleanEnv, runCli, workdir } from '../helpers/cli.js';
+import { scratchDatabase, type Scratch } from '../helpers/db.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** N migrations; each creates table t_i (with an index and a row) and records nothing else, so the schema tells what ran. */
+function corpus(n: number, options: { idempotent?: boolean } = {}): Record<string, string> {
+  const files: Record<string, string> = {};
+  const ifNot = options.idempotent ? 'IF NOT EXISTS ' : '';
+  for (let i = 1; i <= n; i++) {
+    const v = String(i).padStart(4, '0');
+    files[`sql/${v}_t${i}.up.sql`] = options.idempotent
+      ? `CREATE TABLE ${ifNot}t_${i} (id int PRIMARY KEY, label text);\n`
+      : `CREATE TABLE t_${i} (id int PRIMARY KEY, label text);\nCREATE INDEX t_${i}_label ON t_${i} (label);\nINSERT INTO t_${i} VALUES (1, 'x');\n`;
+    files[`sql/${v}_t${i}.down.sql`] = `DROP TABLE ${options.idempotent ? 'IF EXISTS ' : ''}t_${i};\n`;
+  }
+  return files;
+}
+
+/** Every recorded version is fully applied and nothing applied is unrecorded; no row is running/failed; returns the recorded count. */
+async function assertConsistent(db: Scratch, n: number): Promise<number> {
+  const history = await db.sql.unsafe(`SELECT to_regclass('pgpair_history') IS NOT NULL AS present`);
+  const recorded = new Set<number>();
+  if (history[0]!.present) {
+    const rows = await db.sql.unsafe(`SELECT version::int AS v, state FROM pgpair_history`);
+    for (const row of rows) {
+      assert.equal(row.state, 'ok', `version ${row.v} is ${row.state}`);
+      recorded.add(Number(row.v));
+    }
+  }
+  const present = await db.sql.unsafe(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 't\\_%'`);
+  const applied = new Set(present.map((r) => Number(String(r.relname).slice(2))));
+  for (let i = 1; i <= n; i++) {
+    assert.equal(applied.has(i), recorded.has(i), `t_${i}: table ${applied.has(i) ? 'exists' : 'missing'} but version ${recorded.has(i) ? 'recorded' : 'not recorded'}`);
+    if (applied.has(i)) {
+      const rows = await db.sql.unsafe(`SELECT count(*)::int AS n FROM t_${i}`);
+      assert.equal(rows[0]!.n, 1, `t_${i} is half applied`);
+    }
+  }
+  return recorded.size;
+}
+
+/** The server ends a killed client's session asynchronously: wait (bounded) until no advisory lock is held. */
+async function assertLockFree(db: Scratch): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const [row] = await db.sql.unsafe(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = current_database()`);
+    if (row!.n === 0) return;
+    await sleep(50);
+  }
+  assert.fail('the migration lock is still held 5 s after the run ended');
+}
+
+function killAfter(args: string[], cwd: string, delayMs: number, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--', BIN, ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill(signal), delayMs);
+    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      clearTimeout(guard);
+      resolve({ code, signal: sig, stdout, stderr });
+    });
+  });
+}
+
+describe('crash safety (SIGKILL at random moments)', () => {
+  let db: Scratch;
+  before(async () => {
+    db = await scratchDatabase();
+  });
+  after(async () => db.drop());
+
+  it('after every kill of up and of down, schema and history agree, the lock is free, and a rerun completes', async () => {
+    const n = 30;
+    const cwd = workdir(corpus(n));
+    const url = ['--url', db.url];
+    // Deterministic pseudo-random delays spread over start-up, connecting, locking and applying.
+    let seed = 20261122;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let kills = 0;
+    let killedMidRun = 0;
+    for (let round = 0; round < 60; round++) {
+      const direction = round % 3 === 2 ? 'down' : 'up';
+      const args = direction === 'up' ? ['up', ...url] : ['down', 'base', ...url];
+      const result = await killAfter(args, cwd, 150 + Math.floor(random() * 600), 'SIGKILL');
+      kills++;
+      if (result.signal === 'SIGKILL') killedMidRun++;
+      else assert.equal(result.code, 0, result.stderr);
+      await assertLockFree(db);
+      await assertConsistent(db, n);
+    }
+    const finish = await runCli(['up', ...url], { cwd });
+    assert.equal(finish.code, 0, finish.stderr);
+    assert.equal(await assertConsistent(db, n), n);
+    const back = await runCli(['down', 'base', ...url], { cwd });
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(await assertConsistent(db, n), 0);
+    assert.ok(kills >= 50);
+    assert.ok(killedMidRun >= 30, `only ${killedMidRun} of ${kills} kills landed while a run was in progress`);
+    process.stderr.write(`crash safety: ${kills} kills, ${killedMidRun} mid-run, 0 inconsistencies\n`);
+  });
+});
+
+describe('lost connections', () => {
+  let db: Scratch;
+  before(async () => {
+    db = await scratchDatabase();
+  });
+  after(async () => db.drop());
+
+  async function terminatePgpairSessions(): Promise<number> {
+    for (let i = 0; i < 100; i++) {
+      const rows = await db.sql.unsafe(`SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgpair' AND state = 'active' AND query NOT ILIKE '%pg_try_advisory_lock%'`);
+      if (rows.length > 0) return rows.length;
+      await sleep(50);
+    }
+    return 0;
+  }
+
+  it('terminating the backend mid-migration, mid-COPY and while waiting for the lock ends with exit 1 and a clear message, never a crash', async () => {
+    const copyRows = Array.from({ length: 200_000 }, (_, i) => `${i}\trow ${i}`).join('\n');
+    const cwd = workdir({
+      'sql/0001_slow.up.sql': 'CREATE TABLE slow (id int);\nSELECT pg_sleep(3);\n',
+      'sql/0002_copy.up.sql': `CREATE TABLE bulk (id int, label text);\nCOPY bulk FROM stdin;\n${copyRows}\n\\.\nSELECT pg_sleep(3);\n`,
+    });
+    for (const expectTable of ['slow', 'bulk']) {
+      const run = runCli(['up', '--url', db.url], { cwd });
+      assert.ok((await terminatePgpairSessions()) > 0, 'found the session to terminate');
+      const r = await run;
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /Lost the connection to postgres:\/\/.*The server rolled back any transaction in progress and released the migration lock/);
+      assert.doesNotMatch(r.stderr, /TypeError|\n\s+at /);
+      const exists = await db.sql.unsafe(`SELECT to_regclass($1) IS NOT NULL AS e`, [expectTable]);
+      assert.equal(exists[0]!.e, false, `${expectTable} was rolled back`);
+      await assertLockFree(db);
+      if (expectTable === 'slow') {
+        const fix = await runCli(['up', '0001', '--url', db.url], { cwd });
+        assert.equal(fix.code, 0, fix.stderr);
+      }
+    }
+    // While waiting for the lock.
+    const holder = await scratchHolder(db);
+    try {
+      const run = runCli(['up', '--url', db.url, '--lock-timeout', '30s'], { cwd });
+      let waiting: { pid: number }[] = [];
+      for (let i = 0; i < 100 && waiting.length === 0; i++) {
+        await sleep(50);
+        waiting = (await db.sql.unsafe(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgpair'`)) as unknown as { pid: number }[];
+      }
+      assert.equal(waiting.length, 1);
+      await sleep(300);
+      await db.sql.unsafe(`SELECT pg_terminate_backend($1)`, [waiting[0]!.pid]);
+      const r = await run;
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /Lost the connection/);
+      assert.doesNotMatch(r.stderr, /TypeError|\n\s+at /);
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('a server that refuses connections gives a clear error at once', async () => {
+    const r = await runCli(['up', '--url', 'postgres://u:hunter2@127.0.0.1:1/db'], { cwd: workdir(corpus(1)) });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Cannot talk to the database at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/db: the server refused the connection/);
+    assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);
+  });
+});
+
+/**
+ * Replays the append-only log in order: an up or stamp of a version already
+ * recorded, or a down/unstamp of one that is not, means two runs interleaved.
+ * The replayed set must equal the history.
+ */
+async function assertLogReplays(db: Scratch): Promise<void> {
+  const log = await db.sql.unsafe(`SELECT action, version::int AS v FROM pgpair_history_log ORDER BY id`);
+  const recorded = new Set<number>();
+  for (const entry of log) {
+    const v = Number(entry.v);
+    if (entry.action === 'up' || entry.action === 'stamp') {
+      assert.ok(!recorded.has(v), `${entry.action} of ${v} while it was recorded: applied twice`);
+      recorded.add(v);
+    } else if (entry.action === 'down' || entry.action === 'unstamp') {
+      assert.ok(recorded.has(v), `${entry.action} of ${v} while it was not recorded`);
+      recorded.delete(v);
+    }
+  }
+  const history = (await db.sql.unsafe(`SELECT version::int AS v FROM pgpair_history`)).map((r) => Number(r.v));
+  assert.deepEqual([...recorded].sort((a, b) => a - b), history.sort((a, b) => a - b));
+}
+
+async function scratchHolder(db: Scratch) {
+  const { default: postgres } = await import('postgres');
+  const holder = postgres(db.url, { max: 1, onnotice: () => {} });
+  await holder.unsafe(`SELECT pg_advisory_lock(hashtextextended('pgpair:' || current_database() || ':' || 'public.pgpair_history', 0))`);
+  return holder;
+}
+
+describe('signals', () => {
+  let db: Scratch;
+  before(async () => {
+    db = await scratchDatabase();
+  });
+  after(async () => db.drop());
+
+  it('SIGINT or SIGTERM rolls back the migration in progress, releases the lock, exits 1 saying where it stopped', async () => {
+    const cwd = workdir({
+      'sql/0001_fast.up.sql': 'CREATE TABLE fast (id int);\n',
+      'sql/0002_slow.up.sql': 'CREATE TABLE slow (id int);\nSELECT pg_sleep(20);\n',
+    });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const started = Date.now();
+      const r = await killAfter(['up', '--url', db.url], cwd, 1500, signal);
+      assert.ok(Date.now() - started < 10_000, 'stopped promptly, did not wait for pg_sleep(20)');
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`Interrupted by ${signal} during up 0002_slow at statement 2 of 2: its transaction was rolled back`));
+      const [state] = await db.sql.unsafe(`SELECT (SELECT count(*) FROM pgpair_history)::int AS history, to_regclass('slow') IS NULL AS rolled_back`);
+      assert.deepEqual({ ...state }, { history: 1, rolled_back: true });
+      await assertLockFree(db);
+    }
+  });
+});
+
+describe('racing runs', () => {
+  let db: Scratch;
+  before(async () => {
+    db = await scratchDatabase();
+  });
+  after(async () => db.drop());
+
+  it('sixteen up processes, and up racing down and stamp, never apply twice or leave the history inconsistent', async () => {
+    const n = 20;
+    const url = ['--url', db.url, '--lock-timeout', '120s'];
+    const cwd = workdir(corpus(n));
+    const sixteen = await Promise.all(Array.from({ length: 16 }, () => runCli(['up', '--json', ...url], { cwd, timeoutMs: 180_000 })));
+    for (const r of sixteen) assert.equal(r.code, 0, r.stderr);
+    assert.equal(sixteen.reduce((sum, r) => sum + JSON.parse(r.stdout).steps.length, 0), n);
+    assert.equal(await assertConsistent(db, n), n);
+    await assertLogReplays(db);
+    // stamp moves the record without running SQL, so the racing corpus is idempotent: every interleaving must succeed.
+    const racing = workdir(corpus(n, { idempotent: true }));
+    await runCli(['stamp', 'base', ...url], { cwd: racing });
+    for (let round = 0; round < 4; round++) {
+      const race = await Promise.all([
+        runCli(['down', 'base', ...url], { cwd: racing, timeoutMs: 180_000 }),
+        runCli(['up', ...url], { cwd: racing, timeoutMs: 180_000 }),
+        runCli(['stamp', '0010', ...url], { cwd: racing, timeoutMs: 180_000 }),
+        runCli(['up', '0015', ...url], { cwd: racing, timeoutMs: 180_000 }),
+        runCli(['down', '--steps', '3', ...url], { cwd: racing, timeoutMs: 180_000 }),
+      ]);
+      // Each run did its job, or refused cleanly because another moved the database past its target (exit 2).
+      for (const r of race) assert.ok(r.code === 0 || (r.code === 2 && /older than the current version/.test(r.stderr)), `exit ${r.code} signal ${r.signal}: ${r.stdout}${r.stderr}`);
+      await assertLogReplays(db);
+    }
+    await assertLockFree(db);
+  });
+});
