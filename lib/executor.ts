@@ -14,9 +14,8 @@ import { pgErrorFields } from './db/errors.js';
 import type { Connection, Queryable } from './db/types.js';
 import { DatabaseError, DirectoryError, InterruptedError, MigrationFailedError, PgpairError, type FileProblem } from './errors.js';
 import type { Migration, MigrationFile } from './files.js';
-import { deleteHistorySql, insertHistorySql, insertLogSql, type HistoryTables } from './history.js';
+import { deleteHistorySql, historyValues, insertHistorySql, insertLogSql, logValues, markFailedSql, markOkSql, markRunningSql, progressSql, type HistoryTables } from './history.js';
 import type { SqlStatement } from './lexer.js';
-import { PGPAIR_VERSION } from './meta.js';
 import type { Plan, Step } from './plan.js';
 import { codePointPositionToIndex, excerpt, lineColumnAt } from './position.js';
 
@@ -127,29 +126,7 @@ async function resetGuards(q: Queryable, options: ExecuteOptions): Promise<void>
 }
 
 async function log(q: Queryable, tables: HistoryTables, action: string, m: { version: string; name: string; checksum: string | null; how: string | null; durationMs: number | null; detail?: string | null }) {
-  await q.query(insertLogSql(tables), [action, m.version, m.name, m.checksum, m.how, m.durationMs, m.detail ?? null, PGPAIR_VERSION]);
-}
-
-export function historyValues(
-  migration: Migration,
-  how: 'executed' | 'stamped' | 'script',
-  init: { state?: 'ok' | 'running'; transactional?: boolean; durationMs?: number | null; done?: number | null; total?: number | null } = {},
-): unknown[] {
-  return [
-    migration.key,
-    migration.version,
-    migration.slug,
-    migration.up.checksum,
-    migration.down?.checksum ?? null,
-    how,
-    init.state ?? 'ok',
-    init.transactional ?? true,
-    init.done ?? null,
-    init.total ?? null,
-    null,
-    init.durationMs ?? null,
-    PGPAIR_VERSION,
-  ];
+  await q.query(insertLogSql(tables), logValues(action, m));
 }
 
 const elapsed = (started: number) => Math.round(performance.now() - started);
@@ -212,16 +189,15 @@ async function leaveAbortedTransaction(db: Connection): Promise<void> {
 async function runOutsideTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, next: string): Promise<number> {
   const file = direction === 'up' ? migration.up : migration.down!;
   const total = analysis.statements.length;
-  const history = tables.history;
   if (direction === 'up') {
     await db.query(insertHistorySql(tables), historyValues(migration, 'executed', { state: 'running', transactional: false, done: 0, total }));
   } else {
-    await db.query(`UPDATE ${history} SET state = 'running', statements_done = 0, statements_total = $2, error = NULL WHERE version = $1`, [migration.key, total]);
+    await db.query(markRunningSql(tables), [migration.key, total]);
   }
   const started = performance.now();
   try {
     await setGuards(db, options, false);
-    await runStatements(db, analysis, options.signal, (done) => db.query(`UPDATE ${history} SET statements_done = $2 WHERE version = $1`, [migration.key, done]).then(() => {}));
+    await runStatements(db, analysis, options.signal, (done) => db.query(progressSql(tables), [migration.key, done]).then(() => {}));
     await resetGuards(db, options);
   } catch (error) {
     const mapped = options.signal?.aborted ? interrupted(options.signal, migration, direction, analysis, error) : failure(error, { migration, direction, file, analysis, rolledBack: false, next });
@@ -231,7 +207,7 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
     const statement = error instanceof StatementFailure ? error.index + 1 : null;
     const summary = mapped instanceof InterruptedError ? `${direction} interrupted by ${mapped.reason}${error instanceof StatementFailure ? ` at statement ${error.index + 1} of ${total}` : ''}` : mapped instanceof MigrationFailedError ? `${direction} failed at statement ${statement} of ${total} (${file.path}:${mapped.line}): ${mapped.pg.message}` : `${direction} failed: ${(mapped as Error).message}`;
     await db.transaction(async (tx) => {
-      await tx.query(`UPDATE ${history} SET state = 'failed', error = $2, duration_ms = $3 WHERE version = $1`, [migration.key, summary, elapsed(started)]);
+      await tx.query(markFailedSql(tables), [migration.key, summary, elapsed(started)]);
       await log(tx, tables, 'failed', { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs: elapsed(started), detail: summary });
     });
     throw mapped;
@@ -239,7 +215,7 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
   const durationMs = elapsed(started);
   await db.transaction(async (tx) => {
     if (direction === 'up') {
-      await tx.query(`UPDATE ${history} SET state = 'ok', statements_done = $2, duration_ms = $3 WHERE version = $1`, [migration.key, total, durationMs]);
+      await tx.query(markOkSql(tables), [migration.key, total, durationMs]);
     } else {
       await tx.query(deleteHistorySql(tables), [migration.key]);
     }

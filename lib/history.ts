@@ -4,7 +4,9 @@
  * the executor binds values and the script renderer can show the same SQL.
  */
 import type { Queryable } from './db/types.js';
+import type { Migration } from './files.js';
 import { quoteIdent, type TableName } from './ident.js';
+import { PGPAIR_VERSION } from './meta.js';
 
 export type How = 'executed' | 'stamped' | 'script';
 export type RowState = 'ok' | 'running' | 'failed';
@@ -31,25 +33,32 @@ export interface HistoryRow {
   pgpairVersion: string;
 }
 
-/** Fully qualified, quoted names of the history table and its log. */
+/** Quoted names of the history table and its log, qualified by their schema when it is known. */
 export interface HistoryTables {
-  schema: string;
+  /**
+   * The schema of both tables. null only in `--sql` scripts made without a
+   * database connection and without `--table schema.name`: the names are then
+   * left unqualified, so they resolve in the current schema of the session
+   * that runs the script, as pgpair's default does.
+   */
+  schema: string | null;
   history: string;
   log: string;
-  /** Unquoted `schema.table`, for messages and the lock key. */
+  /** Unquoted `schema.table` (just `table` when the schema is null), for messages and the lock key. */
   display: string;
   logName: string;
   historyName: string;
 }
 
-export function historyTables(table: TableName, currentSchema: string): HistoryTables {
+export function historyTables(table: TableName, currentSchema: string | null): HistoryTables {
   const schema = table.schema ?? currentSchema;
   const logName = `${table.name}_log`;
+  const qualify = (name: string) => (schema === null ? quoteIdent(name) : `${quoteIdent(schema)}.${quoteIdent(name)}`);
   return {
     schema,
-    history: `${quoteIdent(schema)}.${quoteIdent(table.name)}`,
-    log: `${quoteIdent(schema)}.${quoteIdent(logName)}`,
-    display: `${schema}.${table.name}`,
+    history: qualify(table.name),
+    log: qualify(logName),
+    display: schema === null ? table.name : `${schema}.${table.name}`,
     historyName: table.name,
     logName,
   };
@@ -58,10 +67,10 @@ export function historyTables(table: TableName, currentSchema: string): HistoryT
 /** The DDL that creates both tables; run once, in one transaction, under the migration lock. */
 export function createHistorySql(t: HistoryTables): string {
   const guard = quoteIdent(`${t.logName}_append_only`);
-  const guardFn = `${quoteIdent(t.schema)}.${guard}`;
+  const guardFn = t.schema === null ? guard : `${quoteIdent(t.schema)}.${guard}`;
+  const createSchema = t.schema === null ? '' : `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)};\n`;
   return `SET LOCAL client_min_messages = warning;
-CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)};
-CREATE TABLE IF NOT EXISTS ${t.history} (
+${createSchema}CREATE TABLE IF NOT EXISTS ${t.history} (
   version text PRIMARY KEY,
   version_label text NOT NULL,
   name text NOT NULL,
@@ -129,6 +138,74 @@ export function deleteHistorySql(t: HistoryTables): string {
 export function insertLogSql(t: HistoryTables): string {
   return `INSERT INTO ${t.log} (action, version, name, checksum, how, duration_ms, detail, pgpair_version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`;
+}
+
+/** Before a non-transactional down runs: $1 key, $2 statements in the file. */
+export function markRunningSql(t: HistoryTables): string {
+  return `UPDATE ${t.history} SET state = 'running', statements_done = 0, statements_total = $2, error = NULL WHERE version = $1`;
+}
+
+/** After each statement of a non-transactional migration: $1 key, $2 statements done. */
+export function progressSql(t: HistoryTables): string {
+  return `UPDATE ${t.history} SET statements_done = $2 WHERE version = $1`;
+}
+
+/** A non-transactional up finished: $1 key, $2 statements done (all), $3 duration ms. */
+export function markOkSql(t: HistoryTables): string {
+  return `UPDATE ${t.history} SET state = 'ok', statements_done = $2, duration_ms = $3 WHERE version = $1`;
+}
+
+/** A non-transactional migration failed: $1 key, $2 error summary, $3 duration ms. */
+export function markFailedSql(t: HistoryTables): string {
+  return `UPDATE ${t.history} SET state = 'failed', error = $2, duration_ms = $3 WHERE version = $1`;
+}
+
+/**
+ * A value the server computes while a `--sql` script runs, where pgpair would
+ * bind a value it measured (a duration). Only the script renderer passes one;
+ * it is written into the script as is.
+ */
+export class SqlExpression {
+  constructor(readonly sql: string) {}
+}
+
+export type Duration = number | null | SqlExpression;
+
+/** The parameters of insertHistorySql for a migration, in order. */
+export function historyValues(
+  migration: Migration,
+  how: How,
+  init: { state?: 'ok' | 'running'; transactional?: boolean; durationMs?: Duration; done?: number | null; total?: number | null } = {},
+): unknown[] {
+  return [
+    migration.key,
+    migration.version,
+    migration.slug,
+    migration.up.checksum,
+    migration.down?.checksum ?? null,
+    how,
+    init.state ?? 'ok',
+    init.transactional ?? true,
+    init.done ?? null,
+    init.total ?? null,
+    null,
+    init.durationMs ?? null,
+    PGPAIR_VERSION,
+  ];
+}
+
+export interface LogEntry {
+  version: string;
+  name: string;
+  checksum: string | null;
+  how: string | SqlExpression | null;
+  durationMs: Duration;
+  detail?: string | null;
+}
+
+/** The parameters of insertLogSql, in order. */
+export function logValues(action: string, entry: LogEntry): unknown[] {
+  return [action, entry.version, entry.name, entry.checksum, entry.how, entry.durationMs, entry.detail ?? null, PGPAIR_VERSION];
 }
 
 function toRow(raw: Record<string, unknown>): HistoryRow {
