@@ -1,52 +1,319 @@
 /**
- * pglite:PATH and pglite:memory: an embedded PostgreSQL (PGlite) in this
- * process. PGlite is single-user: a directory can be open in one process at a
- * time, so a lock file next to the data refuses a second process with a clear
- * error instead of letting two of them corrupt it.
+ * pglite:PATH and pglite:memory: an embedded PostgreSQL (PGlite, PostgreSQL
+ * compiled to WebAssembly) inside this process; nothing to install or start.
+ *
+ * Imported only for pglite: URLs (lib/db/index.ts), and PGlite itself only
+ * when a connection is opened: it costs about a second to load.
+ *
+ * What this module adds to PGlite, and why:
+ * - PGlite serves one process at a time, and two processes on one data
+ *   directory corrupt it. A lock file beside the directory (DIR.lock) refuses a
+ *   second process with an error naming the pid that holds it.
+ * - PGlite opens whatever directory it is given: a directory of other files
+ *   would get a database written into it, and a damaged one fails with
+ *   "Aborted()". The directory is checked first, and failures say what to do.
+ * - A statement runs synchronously in this thread, so a statement that waits
+ *   for input never returns: `COPY … FROM STDIN` must come through copyFrom
+ *   (PGlite reads COPY data from an attached blob), never through exec/query.
+ * - Errors keep PGlite's DatabaseError (SQLSTATE in `code`, `position`,
+ *   `internalPosition`, `internalQuery`, `where`, …), which db/errors.ts reads;
+ *   anything else PGlite throws means the instance is dead (`lost`).
  */
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import type { PGlite } from '@electric-sql/pglite';
-import { ConnectionError } from '../errors.js';
-import type { Connection, ConnectOptions, Driver, Queryable, Row, ServerInfo } from './types.js';
+import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { PGlite, QueryOptions } from '@electric-sql/pglite';
+import { ConfigError, ConnectionError } from '../errors.js';
+import { pgErrorFields } from './errors.js';
+import type { Connection, ConnectOptions, Driver, Notice, Queryable, Row, ServerInfo } from './types.js';
 
+type Target = { memory: true; display: string } | { memory: false; display: string; dir: string };
 
-function pidAlive(pid: number): boolean {
+function parseTarget(url: string): Target {
+  const rest = url.replace(/^pglite:(\/\/)?/i, '');
+  if (rest === 'memory' || rest === ':memory:') return { memory: true, display: 'pglite:memory' };
+  if (rest === '') throw new ConfigError(`The URL "${url}" names no database: use pglite:PATH (a directory, created if missing) or pglite:memory.`);
+  return { memory: false, display: `pglite:${rest}`, dir: resolve(rest) };
+}
+
+// ---------------------------------------------------------------------------
+// The directory lock
+
+/** Directories this process has open: a pid in a lock file equal to ours is stale unless listed here. */
+const openHere = new Set<string>();
+
+interface LockInfo {
+  pid: number;
+  host: string | null;
+  /** Process start time (Linux: /proc/PID/stat field 22), to tell a reused pid from the holder. */
+  start: string | null;
+}
+
+async function processStart(pid: number): Promise<string | null> {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 is "(comm)" and may hold spaces; count fields after its closing parenthesis.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
   }
 }
 
+function parseLock(text: string): LockInfo | null {
+  try {
+    const value = JSON.parse(text) as Partial<LockInfo>;
+    if (typeof value.pid === 'number' && Number.isInteger(value.pid) && value.pid > 0) {
+      return { pid: value.pid, host: typeof value.host === 'string' ? value.host : null, start: typeof value.start === 'string' ? value.start : null };
+    }
+  } catch {
+    // not ours, or cut short: treated as stale
+  }
+  return null;
+}
+
+/** Whether the process that wrote `lock` still runs (on this machine: other hosts cannot be checked and count as running). */
+async function holderRunning(lock: LockInfo, dir: string): Promise<boolean> {
+  if (lock.host !== null && lock.host !== hostname()) return true;
+  if (lock.pid === process.pid) return openHere.has(dir);
+  try {
+    process.kill(lock.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // The pid runs; if it started at another time than the writer did, it was reused.
+  const start = lock.start === null ? null : await processStart(lock.pid);
+  return start === null || start === lock.start;
+}
+
 /**
- * Takes the lock file beside the data directory (`DIR.lock`; inside it would
- * disturb initdb), replacing one left by a process that is gone.
+ * Takes DIR.lock (beside the directory: PGlite copies a fresh database into
+ * DIR, and a file of ours inside would be in its way). The file is written
+ * under a temporary name and linked into place, so that it never exists
+ * half-written; a stale one (its process is gone) is moved aside atomically
+ * and checked again before it is removed, so that two processes replacing
+ * the same stale lock cannot both win.
  */
 async function lockDirectory(dir: string, display: string): Promise<() => Promise<void>> {
   const path = `${dir}.lock`;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return async () => {
-        await rm(path, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+  const mine: LockInfo = { pid: process.pid, host: hostname(), start: await processStart(process.pid) };
+  const text = `${JSON.stringify(mine)}\n`;
+  const unique = `${process.pid}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}`;
+  const temporary = `${path}.${unique}.tmp`;
+  await writeFile(temporary, text, { mode: 0o644 });
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await link(temporary, path);
+        openHere.add(dir);
+        return async () => {
+          openHere.delete(dir);
+          await rm(path, { force: true });
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const seen = await readFile(path, 'utf8').catch(() => null);
+      if (seen === null) continue;
+      const holder = parseLock(seen);
+      if (holder && (await holderRunning(holder, dir))) {
+        const who = holder.pid === process.pid ? 'this process (it is already open here)' : `another process (pid ${holder.pid}${holder.host && holder.host !== hostname() ? ` on ${holder.host}` : ''})`;
         throw new ConnectionError(
           display,
-          `The embedded database ${display} is in use by another process (pid ${pid}). PGlite serves one process at a time: wait for it to finish, or use a PostgreSQL server for concurrent runs.`,
+          `The embedded database ${display} is in use by ${who}. PGlite serves one process at a time: wait for that run to finish, or use a PostgreSQL server (DATABASE_URL=postgres://…) for concurrent runs. If no such process is running, delete ${path}.`,
         );
       }
-      await rm(path, { force: true });
+      const aside = `${path}.${unique}.stale`;
+      try {
+        await rename(path, aside);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      if ((await readFile(aside, 'utf8').catch(() => null)) !== seen) {
+        // Another process replaced the stale lock between our read and our rename: put its lock back.
+        await link(aside, path).catch(() => {});
+      }
+      await rm(aside, { force: true });
+    }
+    throw new ConnectionError(display, `Could not take the lock ${path} on the embedded database ${display}; delete it if no pgpair process is running.`);
+  } finally {
+    await unlink(temporary).catch(() => {});
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The data directory
+
+/** Names PostgreSQL keeps at the top of a data directory (initdb, PGlite). */
+const PGDATA_ENTRY = /^(PG_VERSION|base|global|pg_[a-z_]+|postgresql(\.auto)?\.conf|postmaster\.(pid|opts)|current_logfiles|log)$/;
+
+type DirectoryState = { kind: 'new' } | { kind: 'database'; version: string } | { kind: 'interrupted'; entries: string[] };
+
+/**
+ * What is at DIR. PGlite copies a new database into the directory after
+ * initdb, PG_VERSION among the last files; a directory holding only data
+ * directory entries but no PG_VERSION is such a copy cut short (Ctrl-C on a
+ * first run) and is safe to clear. Anything else without PG_VERSION is not a
+ * database and is refused: PGlite would write one among the files.
+ */
+async function inspectDirectory(dir: string, display: string): Promise<DirectoryState> {
+  let entries: string[];
+  try {
+    const info = await stat(dir);
+    if (!info.isDirectory()) {
+      throw new ConnectionError(display, `${display} names ${dir}, which is a file: pglite:PATH needs a directory (it is created when missing).`);
+    }
+    entries = await readdir(dir);
+  } catch (error) {
+    if (error instanceof ConnectionError) throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'new' };
+    throw new ConnectionError(display, `Cannot read the embedded database directory ${dir}: ${(error as Error).message}.`);
+  }
+  if (entries.length === 0) return { kind: 'new' };
+  if (entries.includes('PG_VERSION')) {
+    const version = (await readFile(join(dir, 'PG_VERSION'), 'utf8').catch(() => '')).trim();
+    return { kind: 'database', version };
+  }
+  const foreign = entries.filter((name) => !PGDATA_ENTRY.test(name));
+  if (foreign.length === 0) return { kind: 'interrupted', entries };
+  const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? ', …' : '');
+  throw new ConnectionError(
+    display,
+    `${dir} is not a PGlite database directory: it holds other files (${shown}) and no PG_VERSION. Point pglite: at a new or empty directory (it is created when missing), e.g. pglite:.pgpair/dev.`,
+  );
+}
+
+/** Creates the parent of DIR; a new .pgpair/ gets a .gitignore so that the database stays out of commits. */
+async function prepareParent(dir: string, display: string): Promise<void> {
+  const parent = dirname(dir);
+  try {
+    const created = await mkdir(parent, { recursive: true });
+    // Only the default location (pglite:.pgpair/dev): elsewhere the user chose the place and decides about git.
+    if (created !== undefined && basename(parent) === '.pgpair') {
+      await writeFile(join(parent, '.gitignore'), `# Created by pgpair: ${basename(dir)} is an embedded development database.\n*\n`, { flag: 'wx' }).catch(() => {});
+    }
+  } catch (error) {
+    throw new ConnectionError(display, `Cannot create the directory ${parent} for the embedded database ${display}: ${(error as Error).message}.`);
+  }
+}
+
+function openFailure(display: string, dir: string, state: DirectoryState, error: unknown): ConnectionError {
+  const reason = error instanceof Error ? error.message || error.name : String(error);
+  if (state.kind === 'database') {
+    return new ConnectionError(
+      display,
+      `Cannot open the embedded database ${display}: PGlite failed with "${reason}". The directory ${dir} is damaged, or was made by another PGlite version (its PG_VERSION says ${state.version || 'nothing'}). It is a development database: move it aside (mv ${dir} ${dir}.broken) and run again to start a new one.`,
+    );
+  }
+  return new ConnectionError(display, `Cannot create the embedded database ${display} in ${dir}: PGlite failed with "${reason}".`);
+}
+
+// ---------------------------------------------------------------------------
+// COPY … FROM STDIN
+
+interface Word {
+  upper: string;
+  start: number;
+  end: number;
+  depth: number;
+}
+
+/**
+ * The statements of `text` (SQL, possibly several statements) as lists of
+ * their bare words, skipping comments, quoted strings and identifiers and
+ * dollar-quoted bodies. Enough to recognise COPY … FROM STDIN; the real
+ * splitting is lib/lexer.ts's.
+ */
+function statementWords(text: string): Word[][] {
+  const statements: Word[][] = [[]];
+  let depth = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i]!;
+    if (c === '-' && text[i + 1] === '-') {
+      const eol = text.indexOf('\n', i);
+      i = eol === -1 ? n : eol + 1;
+    } else if (c === '/' && text[i + 1] === '*') {
+      let nest = 1;
+      i += 2;
+      while (i < n && nest > 0) {
+        if (text[i] === '/' && text[i + 1] === '*') (nest++, (i += 2));
+        else if (text[i] === '*' && text[i + 1] === '/') (nest--, (i += 2));
+        else i++;
+      }
+    } else if (c === "'" || c === '"') {
+      const escapes = c === "'" && /[eE]/.test(text[i - 1] ?? '') && !/[\w$]/.test(text[i - 2] ?? '');
+      i++;
+      while (i < n) {
+        if (escapes && text[i] === '\\') i += 2;
+        else if (text[i] === c && text[i + 1] === c) i += 2;
+        else if (text[i] === c) break;
+        else i++;
+      }
+      i++;
+    } else if (c === '$' && !/[\w$]/.test(text[i - 1] ?? '') && /^\$([A-Za-z_][\w]*)?\$/.test(text.slice(i, i + 66))) {
+      const tag = /^\$([A-Za-z_][\w]*)?\$/.exec(text.slice(i, i + 66))![0];
+      const close = text.indexOf(tag, i + tag.length);
+      i = close === -1 ? n : close + tag.length;
+    } else if (/[A-Za-z_]/.test(c)) {
+      const start = i;
+      while (i < n && /[\w$]/.test(text[i]!)) i++;
+      statements[statements.length - 1]!.push({ upper: text.slice(start, i).toUpperCase(), start, end: i, depth });
+    } else {
+      if (c === '(') depth++;
+      else if (c === ')') depth = Math.max(0, depth - 1);
+      else if (c === ';') {
+        statements.push([]);
+        depth = 0;
+      }
+      i++;
     }
   }
-  throw new ConnectionError(display, `Could not lock the embedded database ${display}; remove ${path} if no pgpair process is running.`);
+  return statements;
+}
+
+/** The STDIN word of each `COPY … FROM STDIN` statement in `text`. */
+function copyFromStdin(text: string): Word[] {
+  if (!/stdin/i.test(text)) return [];
+  const found: Word[] = [];
+  for (const words of statementWords(text)) {
+    if (words[0]?.upper !== 'COPY') continue;
+    const top = words.filter((w) => w.depth === 0);
+    const at = top.findIndex((w, k) => w.upper === 'STDIN' && top[k - 1]?.upper === 'FROM');
+    if (at !== -1) found.push(top[at]!);
+  }
+  return found;
+}
+
+/** An error in the shape db/errors.ts reads, for what PGlite cannot do. */
+class PgliteRefusal extends Error {
+  readonly severity = 'ERROR';
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly position: string | undefined,
+    readonly hint: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** 1-based code point position of UTF-16 `index` in `text`, as PostgreSQL counts. */
+function codePointPosition(text: string, index: number): number {
+  return Array.from(text.slice(0, index)).length + 1;
+}
+
+/** Refuses COPY … FROM STDIN outside copyFrom: PGlite would wait for the data forever, in this thread. */
+function refuseCopyFromStdin(text: string): void {
+  const stdin = copyFromStdin(text)[0];
+  if (!stdin) return;
+  throw new PgliteRefusal(
+    'COPY … FROM STDIN needs its data sent with it, and this statement came without it',
+    '0A000',
+    String(codePointPosition(text, stdin.start)),
+    'In a migration file, put the data lines right after the COPY statement, ended by a line holding only \\.',
+  );
 }
 
 async function collect(data: AsyncIterable<string> | string): Promise<string> {
@@ -56,84 +323,131 @@ async function collect(data: AsyncIterable<string> | string): Promise<string> {
   return text;
 }
 
-type NoticeOption = { onNotice?: (notice: PgliteNotice) => void };
-interface PgliteNotice {
-  severity?: string;
-  message?: string;
-  detail?: string;
-  hint?: string;
-  where?: string;
-}
+// ---------------------------------------------------------------------------
+// The connection
 
-/** PGlite takes a notice handler per query, so every call carries it. */
-function noticeOption(options: ConnectOptions): NoticeOption {
-  const sink = options.onNotice;
-  if (!sink) return {};
-  return {
-    onNotice: (n) => sink({ severity: n.severity ?? 'NOTICE', message: n.message ?? '', detail: n.detail, hint: n.hint, where: n.where }),
-  };
-}
+type Runner = Pick<PGlite, 'query' | 'exec'>;
 
-function queryable(target: Pick<PGlite, 'query' | 'exec'>, notices: NoticeOption): Queryable {
-  return {
-    async query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-      const result = await target.query<T>(text, params as unknown[], notices);
-      return result.rows;
-    },
-    async exec(text: string): Promise<void> {
-      await target.exec(text, notices);
-    },
-    async copyFrom(statement: string, data: AsyncIterable<string> | string): Promise<void> {
-      // PGlite reads COPY data from an attached blob rather than the wire protocol.
-      const rewritten = statement.replace(/\bFROM\s+STDIN\b/i, `FROM '/dev/blob'`);
-      const blob = new Blob([await collect(data)]);
-      await target.query(rewritten, [], { ...notices, blob });
-    },
-  };
-}
+/** int8 as text, like the interface promises (PGlite would give a number, or a BigInt past 2^53). */
+const PARSERS: NonNullable<QueryOptions['parsers']> = { 20: (value: string) => value };
 
 class PgliteConnection implements Connection {
   readonly scheme = 'pglite';
-  readonly lost = false;
+  lost = false;
   server!: ServerInfo;
-  private readonly q: Queryable;
+  private closed = false;
+  private readonly options: QueryOptions;
 
   constructor(
     private readonly db: PGlite,
     readonly displayUrl: string,
-    private readonly unlock: () => Promise<void>,
-    private readonly notices: NoticeOption,
+    private readonly release: () => Promise<void>,
+    onNotice: ((notice: Notice) => void) | undefined,
   ) {
-    this.q = queryable(db, notices);
+    // Without a handler PGlite drops notices (it prints them only in debug mode, which is never set here).
+    this.options = {
+      parsers: PARSERS,
+      ...(onNotice
+        ? { onNotice: (n) => onNotice({ severity: n.severity ?? 'NOTICE', message: n.message ?? '', detail: n.detail, hint: n.hint, where: n.where }) }
+        : {}),
+    };
   }
 
   async init(): Promise<void> {
-    const [row] = await this.q.query<{ num: number; version: string; database: string; user: string; schema: string | null; pid: number }>(
+    await this.query(`SELECT set_config('application_name', 'pgpair', false)`);
+    const [row] = await this.query<{ num: number; version: string; database: string; user: string; schema: string | null; pid: number }>(
       `SELECT current_setting('server_version_num')::int AS num, version() AS version, current_database() AS database,
               current_user AS "user", current_schema() AS schema, pg_backend_pid() AS pid`,
     );
     this.server = { versionNum: row!.num, version: row!.version, database: row!.database, user: row!.user, schema: row!.schema, backendPid: row!.pid };
   }
 
-  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]> {
-    return this.q.query<T>(text, params);
+  /** Every call goes through here: PostgreSQL errors pass unchanged; anything else means PGlite itself failed. */
+  private async run<T>(fn: (db: Runner) => Promise<T>): Promise<T> {
+    if (this.lost || this.closed) throw this.lostError();
+    try {
+      return await fn(this.db);
+    } catch (error) {
+      if (pgErrorFields(error)) throw error;
+      this.lost = true;
+      throw this.lostError(error instanceof Error ? error.message || error.name : String(error));
+    }
   }
-  exec(text: string): Promise<void> {
-    return this.q.exec(text);
+
+  private lostError(detail?: string): ConnectionError {
+    if (this.closed && !detail) return new ConnectionError(this.displayUrl, `The embedded database ${this.displayUrl} was already closed.`);
+    return new ConnectionError(
+      this.displayUrl,
+      `The embedded database ${this.displayUrl} stopped working${detail ? ` (${detail.replace(/\.$/, '')})` : ''}. What was in progress is rolled back when it is next opened; run pgpair status to see where it stands.`,
+    );
   }
-  copyFrom(statement: string, data: AsyncIterable<string> | string): Promise<void> {
-    return this.q.copyFrom(statement, data);
+
+  async query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    refuseCopyFromStdin(text);
+    return this.run(async (db) => (await db.query<T>(text, params as unknown[], this.options)).rows);
   }
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => fn(queryable(tx, this.notices)));
+
+  async exec(text: string): Promise<void> {
+    refuseCopyFromStdin(text);
+    await this.run((db) => db.exec(text, this.options));
   }
+
+  /** PGlite reads COPY data from a blob attached to the query, as the file '/dev/blob'. */
+  async copyFrom(statement: string, data: AsyncIterable<string> | string): Promise<void> {
+    const stdin = copyFromStdin(statement)[0];
+    if (!stdin) throw new PgliteRefusal('copyFrom needs a COPY … FROM STDIN statement', '42601', undefined, undefined);
+    const source = `'/dev/blob'`;
+    const rewritten = statement.slice(0, stdin.start) + source + statement.slice(stdin.end);
+    const blob = new Blob([await collect(data)]);
+    try {
+      await this.run((db) => db.query(rewritten, [], { ...this.options, blob }));
+    } catch (error) {
+      // Positions past the file name refer to the rewritten text: shift them back onto the statement.
+      const e = error as { position?: unknown };
+      if (pgErrorFields(error) && typeof e.position === 'string') {
+        const at = codePointPosition(statement, stdin.start);
+        const shift = source.length - (stdin.end - stdin.start);
+        const position = Number(e.position);
+        if (position >= at + source.length) e.position = String(position - shift);
+        else if (position > at) e.position = String(at);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * BEGIN … COMMIT on the session, as the server driver does. (PGlite's own
+   * transaction() holds a mutex: a query made outside `tx` while it runs would
+   * wait forever.)
+   */
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    await this.exec('BEGIN');
+    let result: T;
+    try {
+      result = await fn(this);
+    } catch (error) {
+      if (!this.lost && this.db.isInTransaction()) await this.run((db) => db.exec('ROLLBACK')).catch(() => {});
+      throw error;
+    }
+    const [commit] = await this.run((db) => db.exec('COMMIT', this.options));
+    if (commit?.command === 'ROLLBACK') {
+      throw new PgliteRefusal('the transaction was rolled back instead of committed, after an error that was caught', '25P02', undefined, undefined);
+    }
+    return result;
+  }
+
+  /** A statement runs synchronously in this thread and cannot be interrupted; a run stops between statements. */
+  async cancel(): Promise<void> {}
+
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     try {
       if (!this.db.closed) await this.db.close();
     } catch {
-      // best effort
+      // PGlite could not shut down cleanly: what was committed is on disk, the rest is rolled back on the next open.
     } finally {
-      await this.unlock();
+      await this.release().catch(() => {});
     }
   }
 }
@@ -141,31 +455,37 @@ class PgliteConnection implements Connection {
 export const pgliteDriver: Driver = {
   schemes: ['pglite'],
   async connect(options: ConnectOptions): Promise<Connection> {
-    const target = options.url.replace(/^pglite:(\/\/)?/i, '');
-    const memory = target === '' || target === 'memory' || target === ':memory:';
-    const display = memory ? 'pglite:memory' : `pglite:${target}`;
-    let unlock = async () => {};
-    let dataDir: string | undefined;
-    if (!memory) {
-      dataDir = resolve(target);
+    const target = parseTarget(options.url);
+    let release = async () => {};
+    let state: DirectoryState = { kind: 'new' };
+    if (!target.memory) {
+      await prepareParent(target.dir, target.display);
+      release = await lockDirectory(target.dir, target.display);
       try {
-        await mkdir(dirname(dataDir), { recursive: true });
+        state = await inspectDirectory(target.dir, target.display);
+        if (state.kind === 'interrupted') {
+          for (const entry of state.entries) await rm(join(target.dir, entry), { recursive: true, force: true });
+        }
       } catch (error) {
-        throw new ConnectionError(display, `Cannot create the embedded database directory ${target}: ${(error as Error).message}.`);
+        await release();
+        throw error;
       }
-      unlock = await lockDirectory(dataDir, display);
     }
     let db: PGlite;
     try {
       const { PGlite } = await import('@electric-sql/pglite');
-      db = await PGlite.create(dataDir);
+      db = await PGlite.create(target.memory ? undefined : target.dir);
     } catch (error) {
-      await unlock();
-      throw new ConnectionError(display, `Cannot open the embedded database ${display}: ${(error as Error).message}. If the directory holds something else, point pglite: at an empty directory.`);
+      await release();
+      throw target.memory ? new ConnectionError(target.display, `Cannot start the embedded database: PGlite failed with "${(error as Error).message}".`) : openFailure(target.display, target.dir, state, error);
     }
-    const connection = new PgliteConnection(db, display, unlock, noticeOption(options));
-    await connection.init();
+    const connection = new PgliteConnection(db, target.display, release, options.onNotice);
+    try {
+      await connection.init();
+    } catch (error) {
+      await connection.close();
+      throw error instanceof ConnectionError ? error : new ConnectionError(target.display, `Cannot use the embedded database ${target.display}: ${(error as Error).message}.`);
+    }
     return connection;
   },
 };
-
