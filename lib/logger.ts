@@ -15,12 +15,24 @@ export interface LoggerOptions {
   pretty?: boolean;
 }
 
+/**
+ * Masks secrets wherever they appear. A very short password (under 4
+ * characters) would turn ordinary words into *** if masked everywhere, so it
+ * is masked where a password is written: in `:PASSWORD@` and `password=…`.
+ */
 export function scrubber(secrets: readonly string[]): (text: string) => string {
   const list = secrets.filter((s) => s.length > 0);
   if (list.length === 0) return (text) => text;
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return (text) => {
     let out = text;
     for (const secret of list) {
+      if (secret.length < 4) {
+        for (const form of new Set([secret, encodeURIComponent(secret)])) {
+          out = out.replace(new RegExp(`:${escape(form)}@`, 'g'), ':***@').replace(new RegExp(`(password=)${escape(form)}(?![^&\\s])`, 'gi'), '$1***');
+        }
+        continue;
+      }
       out = out.split(secret).join('***');
       const encoded = encodeURIComponent(secret);
       if (encoded !== secret) out = out.split(encoded).join('***');

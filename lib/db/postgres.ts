@@ -4,7 +4,7 @@
  * the advisory lock must not vanish behind a transparent reconnect.
  */
 import postgres from 'postgres';
-import { ConnectionError } from '../errors.js';
+import { ConfigError, ConnectionError } from '../errors.js';
 import { pgErrorFields } from './errors.js';
 import type { Connection, ConnectOptions, Driver, Queryable, Row, ServerInfo } from './types.js';
 import { maskUrl, urlPassword } from './url.js';
@@ -242,7 +242,7 @@ export const postgresDriver: Driver = {
       }) as unknown as Sql;
     } catch (error) {
       const message = scrub(error instanceof Error ? error.message : String(error), secret);
-      throw new ConnectionError(displayUrl, `Invalid database URL ${displayUrl}: ${message}. Use postgres://user:password@host:port/database.`);
+      throw new ConfigError(`Invalid database URL ${displayUrl}: ${message}. Use postgres://user:password@host:port/database.`);
     }
     connection = new PostgresConnection(sql, options.url, displayUrl, secret);
     try {
