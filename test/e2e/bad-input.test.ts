@@ -2,17 +2,17 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { PgpairError, up } from '../../lib/index.js';
 import { runCli, workdir } from '../helpers/cli.js';
 import { scratchDatabase, type Scratch } from '../helpers/db.js';
 
 let db: Scratch;
-before(async () => {
+beforeEach(async () => {
   db = await scratchDatabase();
 });
-after(async () => db.drop());
+afterEach(async () => db.drop());
 
 const noStack = (text: string) => assert.doesNotMatch(text, /\n\s+at [^\n]+:\d+:\d+\)?\n|TypeError|ReferenceError/);
 
@@ -119,7 +119,6 @@ describe('bad file contents', () => {
     assert.equal(r.code, 0, r.stderr);
     const [count] = await db.sql.unsafe(`SELECT count(*)::int AS n FROM huge`);
     assert.equal(count!.n, rows);
-    await db.sql.unsafe(`DROP TABLE huge; DROP TABLE huge_history; DROP TABLE huge_history_log; DROP FUNCTION huge_history_log_append_only() CASCADE`);
   });
 });
 

@@ -143,6 +143,15 @@ describe('configuration and secrets', () => {
     outputs.push(refused.stdout, refused.stderr);
     const viaEnv = await runCli(['status'], { cwd, env: { DATABASE_URL: urlWithPassword } });
     outputs.push(viaEnv.stdout, viaEnv.stderr);
+    // An SQL error, a lock timeout, stamp and repair, at debug level and in JSON.
+    const broken = workdir({ 'sql/0001_bad.up.sql': `CREATE TABLE leak_check (note text DEFAULT '${'x'}');\nSELECT nosuch;\n` });
+    const sqlError = await runCli(['up', '--json', '--log-level', 'debug', '--url', urlWithPassword, '--table', 'other_hist'], { cwd: broken });
+    assert.equal(sqlError.code, 1, sqlError.stderr);
+    outputs.push(sqlError.stdout, sqlError.stderr);
+    for (const args of [['stamp', 'head', '--json'], ['stamp', 'base', '--log-level', 'trace'], ['repair', '--accept', '0001'], ['verify', '--strict']]) {
+      const r = await runCli([...args, '--url', urlWithPassword], { cwd });
+      outputs.push(r.stdout, r.stderr);
+    }
     const wrong = new URL(urlWithPassword);
     wrong.password = `${password}-wrong`;
     const denied = await runCli(['status', '--url', wrong.toString(), '--log-level', 'debug'], { cwd });
