@@ -5,7 +5,8 @@
  */
 import type { FileProblem } from './errors.js';
 import type { MigrationFile } from './files.js';
-import { managesOwnTransaction, nonTransactionalReason, splitStatements, type SqlStatement } from './lexer.js';
+import { managesOwnTransaction, nonTransactionalReason } from './classify.js';
+import { splitStatements, type SqlStatement } from './lexer.js';
 
 export type RunMode =
   /** Every statement in one transaction with the history row. */

@@ -71,12 +71,12 @@ const KEYWORD_LIMIT = 6;
 // Tokens. Character classes are psqlscan.l's, applied to UTF-16 code units: every unit >= 0x80
 // stands in for the bytes \200-\377 that PostgreSQL allows in identifiers and dollar-quote tags.
 
-type TokenKind =
+export type TokenKind =
   | 'space' | 'lineComment' | 'blockComment'
   | 'word' | 'quotedIdent' | 'string' | 'dollarString' | 'number' | 'param'
   | 'semicolon' | 'openParen' | 'closeParen' | 'metaCommand' | 'other';
 
-interface Token { kind: TokenKind; start: number; end: number; unterminated?: boolean }
+export interface Token { kind: TokenKind; start: number; end: number; unterminated?: boolean }
 
 const CH = {
   tab: 9, newline: 10, verticalTab: 11, formFeed: 12, carriageReturn: 13, space: 32,
@@ -101,7 +101,7 @@ function isDollarTagCont(unit: number): boolean {
 }
 
 /** Scans the token that starts at `start` (< sql.length). */
-function scanToken(sql: string, start: number): Token {
+export function scanToken(sql: string, start: number): Token {
   const unit = sql.charCodeAt(start);
   const next = sql.charCodeAt(start + 1);
 
@@ -268,7 +268,7 @@ function scanNumber(sql: string, start: number): Token {
 }
 
 /** Upper case as PostgreSQL folds keywords: ASCII letters only. */
-function asciiUpper(word: string): string {
+export function asciiUpper(word: string): string {
   return /[^\x00-\x7f]/.test(word) ? word.replace(/[a-z]+/g, (letters) => letters.toUpperCase()) : word.toUpperCase();
 }
 
@@ -494,235 +494,4 @@ function metaCommandMessage(command: string, insideStatement: boolean): string {
   const where = insideStatement ? ' inside a statement' : '';
   return `psql meta-command \\${command}${where} is not supported: migrations must be plain SQL `
     + '(only the \\restrict and \\unrestrict lines that pg_dump writes are accepted)';
-}
-
-// ---------------------------------------------------------------------------------------------
-// Classification.
-
-interface Significant { kind: TokenKind; upper: string; depth: number }
-
-/** The statement's tokens without whitespace and comments, words upper-cased, with paren depth. */
-function significantTokens(text: string): Significant[] {
-  const tokens: Significant[] = [];
-  let depth = 0;
-  let pos = 0;
-  while (pos < text.length) {
-    const token = scanToken(text, pos);
-    pos = token.end;
-    if (token.kind === 'space' || token.kind === 'lineComment' || token.kind === 'blockComment') continue;
-    if (token.kind === 'closeParen' && depth > 0) depth--;
-    tokens.push({ kind: token.kind, upper: asciiUpper(text.slice(token.start, token.end)), depth });
-    if (token.kind === 'openParen') depth++;
-  }
-  return tokens;
-}
-
-function isWord(token: Significant | undefined, ...words: string[]): boolean {
-  return token !== undefined && token.kind === 'word' && (words.length === 0 || words.includes(token.upper));
-}
-
-/** Index of the first word at paren depth 0 from `from` on that is one of `words`, or -1. */
-function findTopLevelWord(tokens: Significant[], from: number, ...words: string[]): number {
-  for (let i = from; i < tokens.length; i++) {
-    const token = tokens[i];
-    if (token !== undefined && token.depth === 0 && isWord(token, ...words)) return i;
-  }
-  return -1;
-}
-
-/**
- * Options in a parenthesised list starting at `open` (the '(' token): `name [= value]` or
- * `name value`, comma separated. Names are upper-cased; a missing value is 'TRUE'; quoted values
- * are unquoted and upper-cased.
- */
-function optionList(tokens: Significant[], open: number): Map<string, string> {
-  const options = new Map<string, string>();
-  if (tokens[open]?.kind !== 'openParen') return options;
-  const depth = (tokens[open]?.depth ?? 0) + 1;
-  let i = open + 1;
-  while (i < tokens.length) {
-    const name = tokens[i];
-    if (name === undefined || name.depth < depth || name.kind === 'closeParen') break;
-    let value = 'TRUE';
-    let j = i + 1;
-    if (tokens[j]?.upper === '=') j++;
-    const candidate = tokens[j];
-    if (candidate !== undefined && candidate.depth === depth && candidate.upper !== ',' && candidate.kind !== 'closeParen') {
-      value = candidate.kind === 'string' ? candidate.upper.replace(/^[A-Z&]*'|'$/g, '') : candidate.upper;
-      j++;
-    }
-    options.set(name.kind === 'quotedIdent' ? name.upper.slice(1, -1) : name.upper, value);
-    while (j < tokens.length && (tokens[j]?.depth ?? 0) >= depth && tokens[j]?.upper !== ',' && tokens[j]?.kind !== 'closeParen') j++;
-    i = tokens[j]?.upper === ',' ? j + 1 : j;
-  }
-  return options;
-}
-
-/** PostgreSQL's defGetBoolean, for the false side: false/off/0 and prefixes of false. */
-function isFalse(value: string | undefined): boolean {
-  if (value === undefined) return false;
-  return value === 'OFF' || value === '0' || (value.length > 0 && 'FALSE'.startsWith(value));
-}
-
-/** Options after a top-level `WITH (` from `from` on. */
-function withOptions(tokens: Significant[], from: number): Map<string, string> {
-  const withAt = findTopLevelWord(tokens, from, 'WITH');
-  return withAt === -1 ? new Map() : optionList(tokens, withAt + 1);
-}
-
-const notInTransaction = (what: string): string => `${what} cannot run inside a transaction block`;
-
-/**
- * Why this statement cannot run inside a transaction block (PostgreSQL's PreventInTransactionBlock
- * would reject it), or null. Decided from the statement text alone; where PostgreSQL decides at
- * run time (DROP SUBSCRIPTION of a subscription with a slot, CLUSTER or REINDEX TABLE of a
- * partitioned table) the syntactic cases are classified conservatively or not at all, as documented
- * per case. `serverVersionNum` (e.g. 150004) matters only for ALTER TYPE ... ADD VALUE before 12.
- */
-export function nonTransactionalReason(stmt: SqlStatement, serverVersionNum?: number): string | null {
-  const tokens = significantTokens(stmt.text);
-  const first = tokens[0];
-  const word = (i: number, ...words: string[]): boolean => isWord(tokens[i], ...words);
-  if (first === undefined || first.kind !== 'word') return null;
-
-  switch (first.upper) {
-    case 'VACUUM':
-      return notInTransaction('VACUUM');
-    case 'CREATE': {
-      const indexAt = word(1, 'UNIQUE') ? 2 : 1;
-      if (word(indexAt, 'INDEX') && word(indexAt + 1, 'CONCURRENTLY')) return notInTransaction('CREATE INDEX CONCURRENTLY');
-      if (word(1, 'DATABASE')) return notInTransaction('CREATE DATABASE');
-      if (word(1, 'TABLESPACE')) return notInTransaction('CREATE TABLESPACE');
-      if (word(1, 'SUBSCRIPTION')) {
-        // A replication slot is created unless create_slot = false (or connect = false).
-        const options = withOptions(tokens, 2);
-        if (isFalse(options.get('CREATE_SLOT')) || isFalse(options.get('CONNECT'))) return null;
-        return notInTransaction('CREATE SUBSCRIPTION ... WITH (create_slot = true)');
-      }
-      return null;
-    }
-    case 'DROP':
-      if (word(1, 'INDEX') && word(2, 'CONCURRENTLY')) return notInTransaction('DROP INDEX CONCURRENTLY');
-      if (word(1, 'DATABASE')) return notInTransaction('DROP DATABASE');
-      if (word(1, 'TABLESPACE')) return notInTransaction('DROP TABLESPACE');
-      // Whether the subscription has a slot is only known at run time; most have one.
-      if (word(1, 'SUBSCRIPTION')) return `${notInTransaction('DROP SUBSCRIPTION')} when the subscription has a replication slot`;
-      return null;
-    case 'REINDEX':
-      return reindexReason(tokens);
-    case 'CLUSTER': {
-      // CLUSTER [VERBOSE] | CLUSTER (options) without a table name re-clusters every table.
-      let i = 1;
-      if (tokens[i]?.kind === 'openParen') {
-        while (i < tokens.length && !(tokens[i]?.kind === 'closeParen' && tokens[i]?.depth === 0)) i++;
-        i++;
-      }
-      if (word(i, 'VERBOSE')) i++;
-      const rest = tokens.slice(i).filter((token) => token.kind !== 'semicolon');
-      return rest.length === 0 ? notInTransaction('CLUSTER without a table name') : null;
-    }
-    case 'DISCARD':
-      return word(1, 'ALL') ? notInTransaction('DISCARD ALL') : null;
-    case 'COMMIT':
-    case 'ROLLBACK':
-      return word(1, 'PREPARED') ? notInTransaction(`${first.upper} PREPARED`) : null;
-    case 'ALTER':
-      return alterReason(tokens, serverVersionNum);
-    default:
-      return null;
-  }
-}
-
-function reindexReason(tokens: Significant[]): string | null {
-  let i = 1;
-  let concurrently = false;
-  if (tokens[i]?.kind === 'openParen') {
-    const options = optionList(tokens, i);
-    concurrently = options.has('CONCURRENTLY') && !isFalse(options.get('CONCURRENTLY'));
-    while (i < tokens.length && !(tokens[i]?.kind === 'closeParen' && tokens[i]?.depth === 0)) i++;
-    i++;
-  }
-  const target = tokens[i];
-  if (!isWord(target)) return null;
-  const kind = target?.upper ?? '';
-  if (kind === 'SCHEMA' || kind === 'DATABASE' || kind === 'SYSTEM') return notInTransaction(`REINDEX ${kind}`);
-  if (concurrently || isWord(tokens[i + 1], 'CONCURRENTLY')) return notInTransaction('REINDEX CONCURRENTLY');
-  return null;
-}
-
-function alterReason(tokens: Significant[], serverVersionNum: number | undefined): string | null {
-  const object = tokens[1];
-  if (!isWord(object)) return null;
-  switch (object?.upper) {
-    case 'SYSTEM':
-      return notInTransaction('ALTER SYSTEM');
-    case 'TABLE': {
-      const detach = findTopLevelWord(tokens, 2, 'DETACH');
-      if (detach !== -1 && isWord(tokens[detach + 1], 'PARTITION') && findTopLevelWord(tokens, detach + 2, 'CONCURRENTLY') !== -1) {
-        return notInTransaction('ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY');
-      }
-      return null;
-    }
-    case 'DATABASE': {
-      // ALTER DATABASE name SET TABLESPACE t (also spelled with WITH, or bare) moves the database.
-      const optionAt = isWord(tokens[3], 'SET', 'WITH') ? 4 : 3;
-      return isWord(tokens[optionAt], 'TABLESPACE') ? notInTransaction('ALTER DATABASE ... SET TABLESPACE') : null;
-    }
-    case 'SUBSCRIPTION':
-      return alterSubscriptionReason(tokens);
-    case 'TYPE': {
-      if (serverVersionNum === undefined || serverVersionNum >= 120000) return null;
-      const add = findTopLevelWord(tokens, 2, 'ADD');
-      return add !== -1 && isWord(tokens[add + 1], 'VALUE')
-        ? `${notInTransaction('ALTER TYPE ... ADD VALUE')} before PostgreSQL 12`
-        : null;
-    }
-    default:
-      return null;
-  }
-}
-
-/** ALTER SUBSCRIPTION name ..., as in AlterSubscription() of subscriptioncmds.c. */
-function alterSubscriptionReason(tokens: Significant[]): string | null {
-  const action = tokens[3];
-  if (!isWord(action)) return null;
-  if (action?.upper === 'REFRESH') return notInTransaction('ALTER SUBSCRIPTION ... REFRESH PUBLICATION');
-  if (['SET', 'ADD', 'DROP'].includes(action?.upper ?? '') && isWord(tokens[4], 'PUBLICATION')) {
-    // These refresh the subscription by default (refresh = true).
-    return isFalse(withOptions(tokens, 5).get('REFRESH')) ? null : notInTransaction('ALTER SUBSCRIPTION ... PUBLICATION with refresh');
-  }
-  if (action?.upper === 'SET' && tokens[4]?.kind === 'openParen') {
-    // Changing failover, or turning two_phase off, alters the replication slot, which cannot be undone.
-    const options = optionList(tokens, 4);
-    if (options.has('FAILOVER')) return notInTransaction('ALTER SUBSCRIPTION ... SET (failover)');
-    if (isFalse(options.get('TWO_PHASE'))) return notInTransaction('ALTER SUBSCRIPTION ... SET (two_phase = false)');
-  }
-  return null;
-}
-
-/**
- * True when the file manages its own transaction: it has a top-level BEGIN / START TRANSACTION /
- * COMMIT / END / ROLLBACK / ABORT / PREPARE TRANSACTION / COMMIT PREPARED / ROLLBACK PREPARED
- * statement. `ROLLBACK TO SAVEPOINT` works inside pgpair's transaction and does not count; BEGIN
- * ATOMIC and PL/pgSQL BEGIN are inside statements and never start one.
- */
-export function managesOwnTransaction(statements: SqlStatement[]): boolean {
-  return statements.some(({ keywords: [first, second, third] }) => {
-    switch (first) {
-      case 'BEGIN':
-        return second !== 'ATOMIC';
-      case 'START':
-        return second === 'TRANSACTION';
-      case 'COMMIT':
-      case 'END':
-      case 'ABORT':
-        return true;
-      case 'ROLLBACK':
-        return !(second === 'TO' || ((second === 'WORK' || second === 'TRANSACTION') && third === 'TO'));
-      case 'PREPARE':
-        return second === 'TRANSACTION';
-      default:
-        return false;
-    }
-  });
 }

@@ -2,9 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import {
-  managesOwnTransaction, nonTransactionalReason, splitStatements, type LexResult, type SqlStatement,
-} from '../../lib/lexer.js';
+import { managesOwnTransaction, nonTransactionalReason } from '../../lib/classify.js';
+import { splitStatements, type LexResult, type SqlStatement } from '../../lib/lexer.js';
 import { lineColumnAt } from '../../lib/position.js';
 
 /** Splits and checks the invariants every result must satisfy, so each test also checks them. */
