@@ -19,6 +19,7 @@
  *   `internalPosition`, `internalQuery`, `where`, …), which db/errors.ts reads;
  *   anything else PGlite throws means the instance is dead (`lost`).
  */
+import { unlinkSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -105,9 +106,20 @@ async function lockDirectory(dir: string, display: string): Promise<() => Promis
       try {
         await link(temporary, path);
         openHere.add(dir);
+        // Removed synchronously, and on process.exit() too (a second Ctrl-C exits at once): the next run
+        // would replace a stale lock, but need not.
+        const remove = () => {
+          try {
+            unlinkSync(path);
+          } catch {
+            // already gone
+          }
+        };
+        process.once('exit', remove);
         return async () => {
           openHere.delete(dir);
-          await rm(path, { force: true });
+          remove();
+          process.removeListener('exit', remove);
         };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -333,6 +345,8 @@ const PARSERS: NonNullable<QueryOptions['parsers']> = { 20: (value: string) => v
 
 class PgliteConnection implements Connection {
   readonly scheme = 'pglite';
+  /** In-process: there is no round trip to save. */
+  readonly pipelining = false;
   lost = false;
   server!: ServerInfo;
   private closed = false;
