@@ -134,26 +134,65 @@ const elapsed = (started: number) => Math.round(performance.now() - started);
 /** Transactional up or down: the statements, the history change and the log entry commit together or not at all. */
 async function runInTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, next: string): Promise<number> {
   const file = direction === 'up' ? migration.up : migration.down!;
+  const pipelined = db.pipelining && !analysis.statements.some((s) => s.copyData);
   let durationMs = 0;
+  let recorded: Promise<unknown>[] = [];
   try {
     await db.transaction(async (tx) => {
-      await setGuards(tx, options, true);
       const started = performance.now();
-      await runStatements(tx, analysis, options.signal);
-      durationMs = elapsed(started);
-      if (direction === 'up') {
-        await tx.query(insertHistorySql(tables), historyValues(migration, 'executed', { durationMs }));
+      if (pipelined) {
+        await runStatementsPipelined(tx, analysis, guardSettings(options));
       } else {
+        await setGuards(tx, options, true);
+        await runStatements(tx, analysis, options.signal);
+      }
+      durationMs = elapsed(started);
+      if (direction === 'down' && !pipelined) {
         const removed = await tx.query(`${deleteHistorySql(tables)} RETURNING version`, [migration.key]);
         if (removed.length !== 1) throw new Error(`the history row of ${migration.version} vanished while it was being reverted`);
       }
-      await log(tx, tables, direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs });
+      const history =
+        direction === 'up'
+          ? tx.query(insertHistorySql(tables), historyValues(migration, 'executed', { durationMs }))
+          : pipelined
+            ? tx.query(`${deleteHistorySql(tables)} RETURNING version`, [migration.key]).then((removed) => {
+                if (removed.length !== 1) throw new Error(`the history row of ${migration.version} vanished while it was being reverted`);
+              })
+            : Promise.resolve();
+      const logged = log(tx, tables, direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs });
+      recorded = [history, logged].map((p) => p.then(() => null, (error: unknown) => error));
+      // Without pipelining, wait here; with it, the history row, the log entry and COMMIT travel together.
+      if (!pipelined) await settleRecorded(recorded);
     });
+    // An error in the history statements aborted the transaction, and PostgreSQL turned COMMIT into ROLLBACK.
+    await settleRecorded(recorded);
   } catch (error) {
     if (options.signal?.aborted) throw interrupted(options.signal, migration, direction, analysis, error);
     throw failure(error, { migration, direction, file, analysis, rolledBack: true, next });
   }
   return durationMs;
+}
+
+async function settleRecorded(recorded: Promise<unknown>[]): Promise<void> {
+  for (const outcome of await Promise.all(recorded)) if (outcome) throw outcome;
+}
+
+/**
+ * Sends the guards and every statement without waiting for each answer (the
+ * connection keeps them in order), then waits once. The first failing
+ * statement is the one reported; the ones after it fail only because the
+ * transaction is aborted.
+ */
+async function runStatementsPipelined(tx: Queryable, analysis: FileAnalysis, guards: [string, string][]): Promise<void> {
+  const setup = guards.map(([name, value]) => tx.query(`SELECT set_config($1, $2, true)`, [name, value]).then(() => null, (error: unknown) => error));
+  const outcomes = analysis.statements.map((statement, index) =>
+    tx.exec(statement.text).then(
+      () => null,
+      (error: unknown) => (error instanceof PgpairError ? error : new StatementFailure(error, index, statement)),
+    ),
+  );
+  for (const outcome of await Promise.all(setup)) if (outcome) throw outcome;
+  for (const outcome of await Promise.all(outcomes)) if (outcome) throw outcome;
 }
 
 function signalName(signal: AbortSignal): string {
@@ -283,29 +322,38 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
     return results;
   }
   checkFiles(plan, options);
-  for (const [index, step] of plan.steps.entries()) {
-    if (options.signal?.aborted) {
-      const done = results.map((r) => r.version).join(', ');
-      throw new InterruptedError(
-        signalName(options.signal),
-        null,
-        `Interrupted by ${signalName(options.signal)} before ${nameOf(step).version}_${nameOf(step).name}${done ? `; ${done} ${plan.command === 'up' ? 'applied' : 'reverted'} before it` : ''}. Run pgpair ${plan.command} again to continue.`,
-      );
+  // Each migration commits asynchronously (no WAL flush wait per migration); one synchronous commit at the end
+  // makes them all durable before the run reports success. A server crash in between can only lose whole,
+  // recorded migrations, never part of one: each one's SQL and history row are in the same transaction.
+  const relaxed = db.pipelining && plan.steps.length > 1;
+  if (relaxed) await db.exec('SET synchronous_commit = off');
+  try {
+    for (const [index, step] of plan.steps.entries()) {
+      if (options.signal?.aborted) {
+        const done = results.map((r) => r.version).join(', ');
+        throw new InterruptedError(
+          signalName(options.signal),
+          null,
+          `Interrupted by ${signalName(options.signal)} before ${nameOf(step).version}_${nameOf(step).name}${done ? `; ${done} ${plan.command === 'up' ? 'applied' : 'reverted'} before it` : ''}. Run pgpair ${plan.command} again to continue.`,
+        );
+      }
+      if (step.action !== 'up' && step.action !== 'down') throw new Error(`unexpected ${step.action} step in a ${plan.command} plan`);
+      const { version, name } = nameOf(step);
+      const file = step.action === 'up' ? step.migration.up : step.migration.down!;
+      const analysis = analyzeFile(file, options.serverVersionNum);
+      options.logger.debug({ version, name, action: step.action, mode: analysis.mode, reason: analysis.reason }, `${step.action} ${version}_${name}`);
+      options.onStepStart?.({ action: step.action, version, name });
+      const next = whatHappened(results, plan, index, analysis);
+      const durationMs =
+        analysis.mode === 'transaction'
+          ? await runInTransaction(db, tables, step.migration, step.action, analysis, options, next)
+          : await runOutsideTransaction(db, tables, step.migration, step.action, analysis, options, next);
+      const result: StepResult = { action: step.action, version, name, durationMs, mode: analysis.mode };
+      results.push(result);
+      options.onStep?.(result);
     }
-    if (step.action !== 'up' && step.action !== 'down') throw new Error(`unexpected ${step.action} step in a ${plan.command} plan`);
-    const { version, name } = nameOf(step);
-    const file = step.action === 'up' ? step.migration.up : step.migration.down!;
-    const analysis = analyzeFile(file, options.serverVersionNum);
-    options.logger.debug({ version, name, action: step.action, mode: analysis.mode, reason: analysis.reason }, `${step.action} ${version}_${name}`);
-    options.onStepStart?.({ action: step.action, version, name });
-    const next = whatHappened(results, plan, index, analysis);
-    const durationMs =
-      analysis.mode === 'transaction'
-        ? await runInTransaction(db, tables, step.migration, step.action, analysis, options, next)
-        : await runOutsideTransaction(db, tables, step.migration, step.action, analysis, options, next);
-    const result: StepResult = { action: step.action, version, name, durationMs, mode: analysis.mode };
-    results.push(result);
-    options.onStep?.(result);
+  } finally {
+    if (relaxed && !db.lost) await flushCommits(db, results.length > 0, options.logger);
   }
   return results;
 }
@@ -315,6 +363,19 @@ function lostDuring(error: unknown, migration: Migration, analysis: FileAnalysis
   if (!(error instanceof PgpairError) || error.code !== 'E_CONNECTION') return error;
   error.message = `${error.message.replace(/ The server rolled back.*$/, '')} ${migration.version}_${migration.slug} was running outside a transaction (${analysis.reason}); its history row says running, and pgpair status shows it as failed. Check what was done, then run pgpair repair --applied ${migration.version} or --reverted ${migration.version}.`;
   return error;
+}
+
+/** Restores the session's synchronous_commit and, when anything committed, waits until it is on disk. */
+async function flushCommits(db: Connection, committed: boolean, logger: Logger): Promise<void> {
+  try {
+    if (committed) await db.transaction(async (tx) => {
+      await tx.exec('SET LOCAL synchronous_commit = on');
+      await tx.query('SELECT txid_current()');
+    });
+    await db.exec('RESET synchronous_commit');
+  } catch (error) {
+    logger.warn({ err: error }, 'could not confirm that the last migrations are flushed to disk');
+  }
 }
 
 export function wrapDatabaseError(error: unknown, context: string): unknown {

@@ -39,6 +39,7 @@ function connectionFailure(error: unknown, displayUrl: string, secret: string | 
 
 class PostgresConnection implements Connection {
   readonly scheme = 'postgres';
+  readonly pipelining = true;
   lost = false;
   server!: ServerInfo;
   private closing = false;
@@ -120,10 +121,13 @@ class PostgresConnection implements Connection {
    */
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const q = this.queryable(this.sql);
-    await q.exec('BEGIN');
+    // Not awaited: BEGIN travels with the first statements. It can only fail with the connection, and then so do they.
+    const begin = q.exec('BEGIN');
+    begin.catch(() => {});
     let result: T;
     try {
       result = await fn(q);
+      await begin;
     } catch (error) {
       if (!this.lost) {
         try {

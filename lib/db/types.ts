@@ -65,6 +65,11 @@ export interface Connection extends Queryable {
   readonly server: ServerInfo;
   readonly lost: boolean;
   /**
+   * True when queries issued without waiting are sent at once and answered in
+   * order (a network round trip saved per query); false for in-process drivers.
+   */
+  readonly pipelining: boolean;
+  /**
    * Runs `fn` inside BEGIN … COMMIT; rolls back when it throws and rethrows.
    * Queries made through `tx` belong to the transaction.
    */

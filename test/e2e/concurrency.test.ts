@@ -32,7 +32,7 @@ describe('concurrency', () => {
     const [counts] = await db.sql.unsafe(`SELECT (SELECT count(*) FROM applied_once)::int AS rows, (SELECT count(*) FROM pgpair_history)::int AS history,
       (SELECT count(*) FROM pgpair_history_log WHERE action = 'up')::int AS log`);
     assert.deepEqual({ ...counts }, { rows: 12, history: 13, log: 13 });
-    const locks = await db.sql.unsafe(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`);
+    const locks = await db.sql.unsafe(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = current_database()`);
     assert.equal(locks[0]!.n, 0, 'every run released the lock');
   });
 
