@@ -1,0 +1,363 @@
+/**
+ * The embedded database (issue 4): every command on pglite:PATH and
+ * pglite:memory through the real CLI, the zero-setup default, one process per
+ * directory, directories that are not databases, and the example sql/.
+ *
+ * No server needed. PGlite costs about a second per process (four or more to
+ * create a database), so a database made once in `before` is copied where a
+ * test needs an existing one, and the groups run two at a time.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { PGlite } from '@electric-sql/pglite';
+import { BIN, ROOT, cleanEnv, runCli, workdir, type CliResult } from '../helpers/cli.js';
+
+const EMBEDDED_NOTE = /no DATABASE_URL set: using the embedded development database pglite:\.pgpair\/dev/;
+
+/** A CLI run that must end by itself: a handle left open after close would hold the process until the timeout kills it. */
+async function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
+  const result = await runCli(args, { cwd, env, timeoutMs: 30_000 });
+  assert.equal(result.signal, null, `pgpair ${args.join(' ')} did not exit by itself\n${result.stderr}`);
+  return result;
+}
+
+/** Opens a PGlite directory in this process (after the CLI has exited), runs `fn`, closes it. */
+async function withDatabase<T>(dir: string, fn: (db: PGlite) => Promise<T>): Promise<T> {
+  const db = await PGlite.create(dir);
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function select<T>(db: PGlite, sql: string, params: unknown[] = []): Promise<T[]> {
+  return (await db.query<T>(sql, params)).rows;
+}
+
+/** Tables, columns, constraints, indexes, functions, triggers, comments and seed data, pgpair's own tables left out. */
+async function schemaSnapshot(db: PGlite): Promise<unknown> {
+  const own = `NOT LIKE 'pgpair\\_%'`;
+  return {
+    columns: await select(db, `SELECT table_name, column_name, data_type, is_nullable, column_default, is_identity
+      FROM information_schema.columns WHERE table_schema = 'public' AND table_name ${own} ORDER BY table_name, ordinal_position`),
+    constraints: await select(db, `SELECT conrelid::regclass::text AS rel, conname, pg_get_constraintdef(oid) AS def
+      FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text ${own} ORDER BY 1, 2`),
+    indexes: await select(db, `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename ${own} ORDER BY 1`),
+    functions: await select(db, `SELECT proname, pg_get_functiondef(oid) AS def FROM pg_proc
+      WHERE pronamespace = 'public'::regnamespace AND proname ${own} ORDER BY 1`),
+    triggers: await select(db, `SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger
+      WHERE NOT tgisinternal AND tgrelid::regclass::text ${own} ORDER BY 1`),
+    comments: await select(db, `SELECT classoid::regclass::text AS catalog, objsubid, description FROM pg_description d
+      WHERE (classoid = 'pg_class'::regclass AND objoid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname ${own}))
+         OR (classoid = 'pg_proc'::regclass AND objoid IN (SELECT oid FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname ${own}))
+      ORDER BY 1, 2, 3`),
+    tags: await select(db, `SELECT id, name FROM tags ORDER BY id`),
+  };
+}
+
+let template: string;
+
+/** A copy of an existing (closed) PGlite database at `cwd/relative`. */
+function existingDatabase(cwd: string, relative = '.pgpair/dev'): string {
+  const dir = join(cwd, relative);
+  mkdirSync(join(dir, '..'), { recursive: true });
+  cpSync(template, dir, { recursive: true });
+  return dir;
+}
+
+/** A working directory holding a copy of the repository's example migrations. */
+function exampleProject(): string {
+  const cwd = workdir();
+  cpSync(join(ROOT, 'sql'), join(cwd, 'sql'), { recursive: true });
+  return cwd;
+}
+
+const EXAMPLES = ['0001_create_users', '0002_create_posts', '0003_slugify', '0004_seed_tags', '0005_posts_published_index'];
+
+describe('pgpair on PGlite', { concurrency: 2 }, () => {
+  before(async () => {
+    template = join(workdir(), 'template');
+    await (await PGlite.create(template)).close();
+  });
+  after(() => rmSync(template, { recursive: true, force: true }));
+
+  describe('zero-setup first run on the example migrations', { concurrency: 1 }, () => {
+    const cwd = exampleProject();
+    const dir = join(cwd, '.pgpair', 'dev');
+    let migrated: unknown;
+
+    it('up with no URL creates pglite:.pgpair/dev, says so on stderr, and applies every example', async () => {
+      const r = await cli(['up'], cwd);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, EMBEDDED_NOTE);
+      const lines = r.stdout.trim().split('\n');
+      assert.deepEqual(lines.slice(0, -1).map((l) => l.replace(/ \(\d+ ms\)$/, '')), EXAMPLES.map((m) => `applied ${m}`));
+      assert.match(lines.at(-1)!, /^now at 0005 \(5 migrations applied in \d+ ms\)$/);
+      assert.equal(readFileSync(join(dir, 'PG_VERSION'), 'utf8').trim().length > 0, true);
+      assert.equal(existsSync(`${dir}.lock`), false, 'the lock file is removed on exit');
+      assert.match(readFileSync(join(cwd, '.pgpair', '.gitignore'), 'utf8'), /^\*$/m, 'the database stays out of git');
+    });
+
+    it('status --json reports them applied and executed; the database holds what they built', async () => {
+      const r = await cli(['status', '--json'], cwd);
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout);
+      assert.equal(report.current, '0005');
+      assert.deepEqual(
+        report.migrations.map((m: { version: string; name: string; state: string; how: string; transactional: boolean }) => [m.version, m.state, m.how, m.transactional]),
+        [['0001', 'applied', 'executed', true], ['0002', 'applied', 'executed', true], ['0003', 'applied', 'executed', true], ['0004', 'applied', 'executed', true], ['0005', 'applied', 'executed', false]],
+      );
+      await withDatabase(dir, async (db) => {
+        const [fn] = await select<{ slug: string }>(db, `SELECT slugify($1) AS slug`, ["It's a  Release!"]);
+        assert.equal(fn!.slug, 'it-s-a-release');
+        const [index] = await select<{ indisvalid: boolean }>(db, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'posts_published_idx'::regclass`);
+        assert.equal(index!.indisvalid, true);
+        const history = await select<{ version_label: string; how: string; state: string; applied_by: string }>(db, `SELECT version_label, how, state, applied_by FROM pgpair_history ORDER BY version`);
+        assert.deepEqual(history.map((h) => [h.version_label, h.how, h.state]), EXAMPLES.map((m) => [m.slice(0, 4), 'executed', 'ok']));
+        migrated = await schemaSnapshot(db);
+      });
+    });
+
+    it('sql/schema.sql loaded into a new database and stamped gives the same schema as up', async () => {
+      const other = workdir();
+      cpSync(join(ROOT, 'sql'), join(other, 'sql'), { recursive: true });
+      const otherDir = existingDatabase(other);
+      const schema = readFileSync(join(ROOT, 'sql', 'schema.sql'), 'utf8');
+      assert.match(schema.split('\n')[0]!, /^-- pgpair:version 0005$/);
+      await withDatabase(otherDir, (db) => db.exec(schema));
+      const r = await cli(['stamp', 'head'], other);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^now at 0005 \(5 migrations recorded, no migration SQL ran\)$/m);
+      await withDatabase(otherDir, async (db) => assert.deepEqual(await schemaSnapshot(db), migrated));
+    });
+
+    it('down, stamp, verify and create work on it too', async () => {
+      const down = await cli(['down', '0002'], cwd);
+      assert.equal(down.code, 0, down.stderr);
+      assert.deepEqual(down.stdout.trim().split('\n').slice(0, 3).map((l) => l.replace(/ \(\d+ ms\)$/, '')), ['reverted 0005_posts_published_index', 'reverted 0004_seed_tags', 'reverted 0003_slugify']);
+      const stamp = await cli(['stamp', 'head'], cwd);
+      assert.equal(stamp.code, 0, stamp.stderr);
+      assert.match(stamp.stdout, /stamped 0003_slugify\nstamped 0004_seed_tags\nstamped 0005_posts_published_index\n/);
+      const verify = await cli(['verify'], cwd);
+      assert.equal(verify.code, 0, verify.stderr);
+      assert.match(verify.stdout, /^ok: files and history agree \(current 0005, head 0005\)/);
+      const create = await cli(['create', 'add_comments'], cwd);
+      assert.equal(create.code, 0, create.stderr);
+      assert.equal(create.stdout, 'sql/0006_add_comments.up.sql\nsql/0006_add_comments.down.sql\n');
+      const strict = await cli(['verify', '--strict'], cwd);
+      assert.equal(strict.code, 3, strict.stderr);
+      assert.match(strict.stdout, /0006/);
+      await withDatabase(dir, async (db) => {
+        const history = await select<{ version_label: string; how: string }>(db, `SELECT version_label, how FROM pgpair_history ORDER BY version`);
+        assert.deepEqual(history.map((h) => `${h.version_label} ${h.how}`), ['0001 executed', '0002 executed', '0003 stamped', '0004 stamped', '0005 stamped']);
+        const log = await select<{ action: string; version: string; application_name: string }>(db, `SELECT action, version, application_name FROM pgpair_history_log ORDER BY id`);
+        assert.deepEqual(log.map((l) => `${l.action} ${l.version}`), [
+          ...EXAMPLES.map((m) => `up ${m.slice(0, 4)}`),
+          'down 0005', 'down 0004', 'down 0003',
+          'stamp 0003', 'stamp 0004', 'stamp 0005',
+        ]);
+        assert.equal(log[0]!.application_name, 'pgpair');
+        // Stamping ran no migration SQL: what 0003-0005 build is still gone.
+        const [gone] = await select<{ fn: string | null; idx: string | null; tags: number }>(db, `SELECT to_regproc('slugify') AS fn, to_regclass('posts_published_idx') AS idx, (SELECT count(*)::int FROM tags) AS tags`);
+        assert.deepEqual(gone, { fn: null, idx: null, tags: 0 });
+      });
+    });
+  });
+
+  describe('pglite:memory', { concurrency: 1 }, () => {
+    it('runs a whole up in the process: JSON on stdout, notices on stderr, nothing written to disk', async () => {
+      const cwd = workdir({
+        'sql/0001_notes.up.sql': [
+          'CREATE TABLE notes (id int PRIMARY KEY, body text);',
+          'COPY notes (id, body) FROM stdin;',
+          '1\tfirst',
+          '2\tsecond; with a semicolon',
+          '\\.',
+          "DO $$ BEGIN RAISE NOTICE 'copied % notes', (SELECT count(*) FROM notes); RAISE WARNING 'just a warning'; END $$;",
+          '',
+        ].join('\n'),
+        'sql/0001_notes.down.sql': 'DROP TABLE notes;\n',
+      });
+      const r = await cli(['up', '--url', 'pglite:memory', '--json'], cwd);
+      assert.equal(r.code, 0, r.stderr);
+      const result = JSON.parse(r.stdout);
+      assert.equal(result.to, '0001');
+      assert.match(r.stderr, /0001_notes: NOTICE: copied 2 notes/);
+      assert.match(r.stderr, /0001_notes: WARNING: just a warning/);
+      assert.doesNotMatch(r.stderr, EMBEDDED_NOTE);
+      assert.deepEqual(readdirSync(cwd), ['sql']);
+    });
+  });
+
+  describe('failures on pglite:PATH', { concurrency: 1 }, () => {
+    it('a failing migration: exit 1 with FILE:LINE:COLUMN and SQLSTATE; earlier ones stay applied, the failed one leaves nothing', async () => {
+      const cwd = workdir({
+        'sql/0001_items.up.sql': "CREATE TABLE items (id int PRIMARY KEY, name text);\nCOPY items FROM stdin;\n1\tone\n2\ttwo\n\\.\nDO $$ BEGIN RAISE NOTICE 'two items'; END $$;\n",
+        'sql/0002_broken.up.sql': 'CREATE TABLE half (id int);\n\nINSERT INTO items VALUES (3, 3);\nSELECT nope FROM items;\n',
+        'sql/0003_bad_copy.up.sql': 'CREATE TABLE nums (n int);\nCOPY nums FROM stdin;\n1\nzz\n\\.\n',
+      });
+      const dir = existingDatabase(cwd, 'db/dev');
+      const r = await cli(['up', '--url', 'pglite:db/dev'], cwd);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stdout, /^applied 0001_items \(\d+ ms\)\n$/);
+      assert.match(r.stderr, /0001_items: NOTICE: two items/);
+      assert.match(r.stderr, /error: sql\/0002_broken\.up\.sql:4:8: ERROR \[42703\]: column "nope" does not exist\n/);
+      assert.match(r.stderr, / 4 \| SELECT nope FROM items;\n {3}\| {8}\^/);
+      assert.equal(existsSync(join(cwd, 'db', 'dev.lock')), false, 'the lock is released after a failure');
+      rmSync(join(cwd, 'sql', '0002_broken.up.sql'));
+      const copy = await cli(['up', '--url', `pglite:${dir}`], cwd);
+      assert.equal(copy.code, 1, copy.stderr);
+      assert.match(copy.stderr, /sql\/0003_bad_copy\.up\.sql:4:1: ERROR \[22P02\]: invalid input syntax for type integer: "zz"/);
+      await withDatabase(dir, async (db) => {
+        assert.deepEqual(await select(db, `SELECT id, name FROM items ORDER BY id`), [{ id: 1, name: 'one' }, { id: 2, name: 'two' }]);
+        assert.deepEqual(await select(db, `SELECT to_regclass('half') AS half, to_regclass('nums') AS nums`), [{ half: null, nums: null }]);
+        assert.deepEqual(await select(db, `SELECT version_label FROM pgpair_history`), [{ version_label: '0001' }]);
+      });
+    });
+
+    it('a directory of other files is refused and left alone; so are a file and a damaged database', async () => {
+      const cwd = workdir({ 'sql/0001_t.up.sql': 'CREATE TABLE t (id int);\n', 'notes/readme.txt': 'not a database\n', 'afile': 'x\n' });
+      const foreign = await cli(['status', '--url', 'pglite:notes'], cwd);
+      assert.equal(foreign.code, 1, foreign.stderr);
+      assert.match(foreign.stderr, /notes is not a PGlite database directory: it holds other files \(readme\.txt\) and no PG_VERSION\. Point pglite: at a new or empty directory/);
+      assert.deepEqual(readdirSync(join(cwd, 'notes')), ['readme.txt']);
+      const file = await cli(['status', '--url', 'pglite:afile'], cwd);
+      assert.equal(file.code, 1, file.stderr);
+      assert.match(file.stderr, /which is a file: pglite:PATH needs a directory/);
+      const damaged = existingDatabase(cwd, 'damaged');
+      rmSync(join(damaged, 'global', 'pg_control'));
+      const broken = await cli(['status', '--url', 'pglite:damaged'], cwd);
+      assert.equal(broken.code, 1, broken.stderr);
+      assert.match(broken.stderr, /Cannot open the embedded database pglite:damaged: PGlite failed with ".+"\. The directory .*damaged is damaged, or was made by another PGlite version \(its PG_VERSION says \d+\)\. .*move it aside \(mv /);
+      assert.equal(broken.stdout, '');
+      assert.deepEqual(readdirSync(cwd).sort(), ['afile', 'damaged', 'notes', 'sql'], 'no lock files left behind');
+    });
+
+    it('a database whose creation was cut short (Ctrl-C on a first run) is created again', async () => {
+      const cwd = workdir({ 'sql/0001_t.up.sql': 'CREATE TABLE t (id int);\n' });
+      const dir = join(cwd, '.pgpair', 'dev');
+      cpSync(join(template, 'global'), join(dir, 'global'), { recursive: true });
+      mkdirSync(join(dir, 'pg_wal'));
+      const r = await cli(['up'], cwd);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /applied 0001_t/);
+      assert.ok(existsSync(join(dir, 'PG_VERSION')));
+    });
+  });
+
+  describe('one process per directory', { concurrency: 1 }, () => {
+    it('a second process gets exit 1 naming the pid that holds the directory, not a wait or a corrupted database', async () => {
+      const cwd = workdir({ 'sql/0001_slow.up.sql': 'SELECT pg_sleep(3);\nCREATE TABLE slow (id int);\n' });
+      existingDatabase(cwd);
+      const lock = join(cwd, '.pgpair', 'dev.lock');
+      const busy = spawn(process.execPath, [BIN, 'up'], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let busyOut = '';
+      busy.stdout.setEncoding('utf8').on('data', (d: string) => (busyOut += d));
+      busy.stderr.resume();
+      const busyDone = new Promise<number | null>((resolve) => busy.on('close', resolve));
+      for (const started = Date.now(); !existsSync(lock); ) {
+        assert.ok(Date.now() - started < 15_000, 'the first run never took the lock');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const started = Date.now();
+      const [status, up] = await Promise.all([cli(['status'], cwd), cli(['up'], cwd)]);
+      for (const second of [status, up]) {
+        assert.equal(second.code, 1, second.stderr);
+        assert.match(second.stderr, new RegExp(`error: The embedded database pglite:\\.pgpair/dev is in use by another process \\(pid ${busy.pid}\\)\\. PGlite serves one process at a time`));
+        assert.equal(second.stdout, '');
+      }
+      assert.ok(Date.now() - started < 10_000, 'refused at once, without waiting for the holder');
+      assert.equal(await busyDone, 0);
+      assert.match(busyOut, /applied 0001_slow/);
+      assert.equal(existsSync(lock), false);
+    });
+
+    it('after a process is killed (SIGKILL) mid-migration, the next run takes over its lock and finds the migration not applied', async () => {
+      const cwd = workdir({ 'sql/0001_killed.up.sql': 'CREATE TABLE half (id int);\nSELECT pg_sleep(6);\n' });
+      const dir = existingDatabase(cwd);
+      const lock = `${dir}.lock`;
+      const victim = spawn(process.execPath, [BIN, 'up'], { cwd, env: cleanEnv(), stdio: 'ignore' });
+      const gone = new Promise((resolve) => victim.on('close', resolve));
+      for (const started = Date.now(); !existsSync(lock); ) {
+        assert.ok(Date.now() - started < 15_000, 'the run never took the lock');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      victim.kill('SIGKILL');
+      await gone;
+      assert.ok(existsSync(lock), 'a killed process leaves its lock file');
+      const r = await cli(['status', '--json'], cwd);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).migrations[0].state, 'pending');
+      assert.equal(existsSync(lock), false);
+      await withDatabase(dir, async (db) => assert.deepEqual(await select(db, `SELECT to_regclass('half') AS half`), [{ half: null }]));
+    });
+  });
+
+  describe('the driver, in-process', { concurrency: 1 }, () => {
+    it('refuses COPY FROM STDIN outside copyFrom instead of waiting forever; copyFrom, int8, notices, rollback and close behave', async () => {
+      const { connect } = await import('../../lib/db/index.js');
+      const { ConnectionError } = await import('../../lib/errors.js');
+      const cwd = workdir();
+      const dir = existingDatabase(cwd);
+      const notices: string[] = [];
+      const db = await connect({ url: `pglite:${dir}`, onNotice: (n) => notices.push(`${n.severity}: ${n.message}`) });
+      try {
+        assert.equal(db.server.versionNum >= 150000, true);
+        await db.exec('CREATE TABLE t (id bigint, name text)');
+        await assert.rejects(db.exec('SELECT 1;\n  copy t (id, name) from STDIN;'), (e: unknown) => {
+          const error = e as { code: string; position: string; message: string };
+          return error.code === '0A000' && error.position === '36' && /COPY … FROM STDIN needs its data/.test(error.message);
+        });
+        await db.copyFrom('COPY t (id, name) FROM stdin;', (async function* () {
+          yield '9007199254740993\tbig\n';
+          yield '2\tsmall\n';
+        })());
+        assert.deepEqual(await db.query('SELECT id, name FROM t ORDER BY name'), [{ id: '9007199254740993', name: 'big' }, { id: '2', name: 'small' }]);
+        await assert.rejects(db.copyFrom('COPY t (id, name) FROM stdin WITH (FORMAT nope);', '1\tx\n'), (e: unknown) => (e as { position: string }).position === '36');
+        await db.exec("DO $$ BEGIN RAISE NOTICE 'hello'; END $$");
+        assert.deepEqual(notices, ['NOTICE: hello']);
+        await assert.rejects(db.transaction(async (tx) => {
+          await tx.exec("INSERT INTO t VALUES (3, 'rolled back')");
+          await tx.exec('SELECT 1/0');
+        }), (e: unknown) => (e as { code: string }).code === '22012');
+        assert.deepEqual(await db.query('SELECT count(*) AS n FROM t'), [{ n: '2' }]);
+        await assert.rejects(connect({ url: `pglite:${dir}` }), (e: unknown) => e instanceof ConnectionError && /in use by this process \(it is already open here\)/.test(e.message));
+      } finally {
+        await db.close();
+      }
+      await assert.rejects(db.query('SELECT 1'), (e: unknown) => e instanceof ConnectionError && /already closed/.test(e.message));
+      assert.equal(existsSync(`${dir}.lock`), false);
+    });
+  });
+
+  describe('configuration', { concurrency: 1 }, () => {
+    it('with no URL and CI=true or NODE_ENV=production: exit 2, how to set DATABASE_URL, no embedded database created', async () => {
+      for (const env of [{ CI: 'true' }, { NODE_ENV: 'production' }]) {
+        const cwd = exampleProject();
+        for (const command of ['up', 'status']) {
+          const r = await cli([command], cwd, env);
+          assert.equal(r.code, 2, r.stderr);
+          assert.match(r.stderr, /^error: No database configured, and (CI is set|NODE_ENV is production), so pgpair will not fall back to its embedded development database\. Set DATABASE_URL \(e\.g\. DATABASE_URL=postgres:\/\/user:password@host:5432\/dbname\) or pass --url\.\n$/);
+          assert.equal(r.stdout, '');
+        }
+        assert.equal(existsSync(join(cwd, '.pgpair')), false);
+      }
+    });
+
+    it('PGlite is loaded only for pglite: URLs', async () => {
+      const cwd = exampleProject();
+      const server = await cli(['status', '--url', 'postgres://pgpair@127.0.0.1:1/none', '--connect-timeout', '2'], cwd, { NODE_DEBUG: 'esm' });
+      assert.equal(server.code, 1, server.stderr);
+      assert.match(server.stderr, /dist\/db\/postgres\.js/, 'NODE_DEBUG=esm lists the modules loaded');
+      assert.doesNotMatch(server.stderr, /pglite/i);
+      const embedded = await cli(['status', '--url', 'pglite:sql'], cwd, { NODE_DEBUG: 'esm' });
+      assert.equal(embedded.code, 1);
+      assert.match(embedded.stderr, /dist\/db\/pglite\.js/);
+    });
+  });
+});
