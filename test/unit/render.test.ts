@@ -1,0 +1,213 @@
+/** The --sql renderer, without a database: plans built from inline files and history rows. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { analyzeFile } from '../../lib/analyze.js';
+import { DirectoryError } from '../../lib/errors.js';
+import { parseMigrationDirectory, type Migration } from '../../lib/files.js';
+import { historyTables, historyValues, insertHistorySql, SqlExpression, type HistoryRow } from '../../lib/history.js';
+import { LOCK_KEY_SQL } from '../../lib/lock.js';
+import { PGPAIR_VERSION } from '../../lib/meta.js';
+import { planDown, planStamp, planUp, type Plan } from '../../lib/plan.js';
+import { inlineParams, lockKeySql, renderScript, sqlLiteral, type RenderInput } from '../../lib/render.js';
+import { computeStatus } from '../../lib/status.js';
+
+function migrations(files: Record<string, string>): Migration[] {
+  return parseMigrationDirectory('sql', Object.entries(files).map(([name, text]) => ({ name, text }))).migrations;
+}
+
+function recorded(m: Migration, how: HistoryRow['how'] = 'executed'): HistoryRow {
+  return {
+    key: m.key,
+    version: m.version,
+    name: m.slug,
+    upChecksum: m.up.checksum,
+    downChecksum: m.down?.checksum ?? null,
+    how,
+    state: 'ok',
+    transactional: true,
+    statementsDone: null,
+    statementsTotal: null,
+    error: null,
+    appliedAt: new Date(0),
+    appliedBy: 'someone',
+    durationMs: 1,
+    pgpairVersion: PGPAIR_VERSION,
+  };
+}
+
+const FILES = {
+  '0001_create_users.up.sql': '-- The users.\nCREATE TABLE users (id int PRIMARY KEY, name text);\n',
+  '0001_create_users.down.sql': 'DROP TABLE users;\n',
+  "0002_it's_copy.up.sql": "COPY users (id, name) FROM stdin;\n1\tO'Brien\n2\tback\\\\slash\n\\.\nUPDATE users SET name = 'x' WHERE id = 2",
+  "0002_it's_copy.down.sql": 'DELETE FROM users;\n',
+  '0003_index.up.sql': '-- Not in a transaction.\nCREATE INDEX CONCURRENTLY users_name ON users (name);\nANALYZE users;\n',
+  '0003_index.down.sql': '-- pgpair:no-transaction\nDROP INDEX CONCURRENTLY users_name;\n',
+};
+
+const tables = historyTables({ schema: null, name: 'pgpair_history' }, 'public');
+
+function render(plan: Plan, rows: HistoryRow[], extra: Partial<RenderInput> = {}): string {
+  return renderScript({
+    plan,
+    tables,
+    history: { rows, assumed: false, tableExists: rows.length > 0 },
+    analyze: (file) => analyzeFile(file),
+    generatedAt: new Date('2024-06-05T12:00:00Z'),
+    source: 'read from postgres://db/app',
+    request: 'pgpair up --sql',
+    lockTimeoutMs: 60_000,
+    ...extra,
+  });
+}
+
+/** Index of a line (or fragment) in the script; fails when missing. */
+function at(text: string, fragment: string, from = 0): number {
+  const index = text.indexOf(fragment, from);
+  assert.notEqual(index, -1, `missing ${JSON.stringify(fragment)} in\n${text}`);
+  return index;
+}
+
+describe('literals', () => {
+  it('writes values as SQL literals and leaves server-side expressions as written', () => {
+    assert.equal(sqlLiteral(null), 'NULL');
+    assert.equal(sqlLiteral(undefined), 'NULL');
+    assert.equal(sqlLiteral(true), 'true');
+    assert.equal(sqlLiteral(12), '12');
+    assert.equal(sqlLiteral("it's"), "'it''s'");
+    assert.equal(sqlLiteral('a\\b'), "E'a\\\\b'");
+    assert.equal(sqlLiteral(new SqlExpression('now()')), 'now()');
+    assert.throws(() => sqlLiteral({}), /cannot write/);
+    assert.throws(() => sqlLiteral(Number.NaN), /cannot write/);
+  });
+
+  it('inlines $1…$13 without mistaking $1 for the start of $10', () => {
+    const [m] = migrations({ "0007_o'neil.up.sql": 'select 1;' });
+    const text = inlineParams(insertHistorySql(tables), historyValues(m!, 'script', { durationMs: 5 }));
+    assert.match(text, /^INSERT INTO "public"\."pgpair_history" \(version, /);
+    assert.ok(text.endsWith(`VALUES ('7', '0007', 'o''neil', '${m!.up.checksum}', NULL, 'script', 'ok', true, NULL, NULL, NULL, 5, '${PGPAIR_VERSION}');`), text);
+    assert.throws(() => inlineParams('SELECT $2', [1]), /refers to \$2/);
+  });
+
+  it('computes the lock key with lib/lock.ts expression, from the current schema when it is not known', () => {
+    assert.equal(lockKeySql(tables), LOCK_KEY_SQL.replace('$1', "'public.pgpair_history'"));
+    const unknown = historyTables({ schema: null, name: 'hist' }, null);
+    assert.equal(unknown.history, '"hist"');
+    assert.equal(lockKeySql(unknown), "hashtextextended('pgpair:' || current_database() || ':' || current_schema() || '.hist', 0)");
+  });
+});
+
+describe('renderScript', () => {
+  const all = migrations(FILES);
+  const empty = computeStatus(all, [], (m) => analyzeFile(m.up).mode === 'transaction');
+
+  it('orders the script: header, ON_ERROR_STOP, lock, history check, history table, then each step, then unlock', () => {
+    const text = render(planUp(empty), []);
+    assert.ok(text.startsWith(`-- ${'-'.repeat(76)}\n-- pgpair up: from base to 0003 (apply 3 migrations).\n-- Generated 2024-06-05T12:00:00.000Z by pgpair ${PGPAIR_VERSION} (pgpair up --sql).\n-- Starting state: read from postgres://db/app.\n`), text);
+    const order = [
+      '--   up 0001_create_users  sql/0001_create_users.up.sql (in a transaction)',
+      '--   up 0003_index  sql/0003_index.up.sql (outside a transaction: line 2: CREATE INDEX CONCURRENTLY cannot run inside a transaction block)',
+      '\\set ON_ERROR_STOP on\n',
+      `SET lock_timeout = '60000ms';\nSELECT pg_advisory_lock(${lockKeySql(tables)});\nRESET lock_timeout;`,
+      'DO $pgpair_check$',
+      "expected text[] := '{}'::text[];",
+      'CREATE TABLE IF NOT EXISTS "public"."pgpair_history"',
+      '-- up 0001_create_users: sql/0001_create_users.up.sql',
+      "-- up 0002_it's_copy: sql/0002_it's_copy.up.sql",
+      '-- up 0003_index: sql/0003_index.up.sql',
+      `SELECT pg_advisory_unlock(${lockKeySql(tables)});`,
+    ];
+    let cursor = 0;
+    for (const fragment of order) cursor = at(text, fragment, cursor) + fragment.length;
+    assert.equal(render(planUp(empty), []), text, 'the same input renders the same text');
+  });
+
+  it('wraps a transactional migration with its history row and log entry in BEGIN/COMMIT, with file:line markers and its comments', () => {
+    const text = render(planUp(empty, { target: { version: '0001' } }), []);
+    const step = text.slice(at(text, '-- up 0001_create_users'));
+    assert.match(
+      step,
+      /^-- up 0001_create_users: sql\/0001_create_users\.up\.sql\n-- Runs in one transaction.*\nBEGIN;\n\n-- The users\.\n-- sql\/0001_create_users\.up\.sql:2\nCREATE TABLE users \(id int PRIMARY KEY, name text\);\n\nINSERT INTO "public"\."pgpair_history" .*\n.*\nVALUES \('1', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'sha256:[0-9a-f]{64}', 'script', 'ok', true, NULL, NULL, NULL, \(1000 \* extract\(epoch FROM clock_timestamp\(\) - transaction_timestamp\(\)\)\)::integer, '[0-9.]+'\);\nINSERT INTO "public"\."pgpair_history_log" .*\nVALUES \('up', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'script', .*, NULL, '[0-9.]+'\);\nCOMMIT;\n/,
+    );
+  });
+
+  it('writes COPY data as psql expects it and ends a last statement without a semicolon', () => {
+    const text = render(planUp(empty, { target: { version: '0002' } }), []);
+    assert.ok(text.includes("-- sql/0002_it's_copy.up.sql:1\nCOPY users (id, name) FROM stdin;\n1\tO'Brien\n2\tback\\\\slash\n\\.\n\n-- sql/0002_it's_copy.up.sql:5\nUPDATE users SET name = 'x' WHERE id = 2;\n"), text);
+    assert.ok(text.includes("VALUES ('2', '0002', 'it''s_copy', "), 'the slug is a literal');
+  });
+
+  it('runs a non-transactional migration outside any transaction, recording its progress, and says why', () => {
+    const twoApplied = computeStatus(all, all.slice(0, 2).map((m) => recorded(m)));
+    const text = render(planUp(twoApplied), all.slice(0, 2).map((m) => recorded(m)));
+    assert.doesNotMatch(text, /CREATE TABLE IF NOT EXISTS/, 'the history table exists');
+    const step = text.slice(at(text, '-- up 0003_index:'));
+    assert.match(step, /^-- up 0003_index: sql\/0003_index\.up\.sql\n-- Runs outside any transaction, statement by statement, because line 2: CREATE INDEX CONCURRENTLY cannot run inside a transaction block\./);
+    const running = at(step, "'script', 'running', false, 0, 2, NULL, NULL,");
+    const create = at(step, '-- sql/0003_index.up.sql:2\nCREATE INDEX CONCURRENTLY users_name ON users (name);\nUPDATE "public"."pgpair_history" SET statements_done = 1 WHERE version = \'3\';');
+    const analyze = at(step, '-- sql/0003_index.up.sql:3\nANALYZE users;\nUPDATE "public"."pgpair_history" SET statements_done = 2 WHERE version = \'3\';');
+    const done = at(step, "BEGIN;\nUPDATE \"public\".\"pgpair_history\" SET state = 'ok', statements_done = 2, duration_ms = (1000 * extract(epoch FROM clock_timestamp() - applied_at))::integer WHERE version = '3';");
+    assert.ok(running < create && create < analyze && analyze < done);
+    assert.equal(step.slice(0, done).includes('BEGIN;'), false, 'no BEGIN before the statements');
+    assert.match(step, /VALUES \('up', '0003', 'index', 'sha256:[0-9a-f]{64}', 'script', NULL, 'line 2: CREATE INDEX CONCURRENTLY cannot run inside a transaction block', /);
+  });
+
+  it('reverts with the down files, deleting history rows; expects the recorded rows in version order', () => {
+    const rows = all.map((m) => recorded(m));
+    const text = render(planDown(computeStatus(all, rows), { target: 'base' }), rows, { request: 'pgpair down base --sql' });
+    assert.match(text, /-- pgpair down: from 0003 to base \(revert 3 migrations\)\./);
+    const order = ["UPDATE \"public\".\"pgpair_history\" SET state = 'running', statements_done = 0, statements_total = 1, error = NULL WHERE version = '3';", 'DROP INDEX CONCURRENTLY users_name;', "DELETE FROM \"public\".\"pgpair_history\" WHERE version = '3';", '-- down 0002', 'DELETE FROM users;', "DELETE FROM \"public\".\"pgpair_history\" WHERE version = '2';", '-- down 0001', 'DROP TABLE users;'];
+    let cursor = 0;
+    for (const fragment of order) cursor = at(text, fragment, cursor);
+    assert.ok(text.includes(`expected text[] := ARRAY[\n    '1 ok ${all[0]!.up.checksum}',\n    '2 ok ${all[1]!.up.checksum}',\n    '3 ok ${all[2]!.up.checksum}'\n  ]::text[];`), text);
+    assert.ok(text.includes('generate a new script (pgpair down base --sql)'));
+  });
+
+  it('sorts the expected versions as the database does (COLLATE "C"), not numerically', () => {
+    const many = migrations({ '1_a.up.sql': '', '2_b.up.sql': '', '10_c.up.sql': '' });
+    const rows = many.map((m) => recorded(m));
+    const text = render(planUp(computeStatus(many, rows)), rows);
+    assert.match(text, /ARRAY\[\n {4}'1 ok [^']+',\n {4}'10 ok [^']+',\n {4}'2 ok [^']+'\n {2}\]/);
+  });
+
+  it('stamps rows only, in one transaction; an unstamp whose row was assumed reads how it was recorded', () => {
+    const rows = all.slice(0, 3).map((m) => recorded(m, 'stamped'));
+    const down = planStamp(computeStatus(all, rows), { version: '0001' });
+    const known = render(down, rows);
+    assert.match(known, /-- pgpair stamp: from 0003 to 0001 \(unstamp 2 versions\)\./);
+    assert.match(known, /DELETE FROM "public"\."pgpair_history" WHERE version = '3';\nINSERT INTO "public"\."pgpair_history_log" .*\nVALUES \('unstamp', '0003', 'index', 'sha256:[0-9a-f]{64}', 'stamped', NULL, NULL, /);
+    const assumed = renderScript({ ...inputFor(down, rows), history: { rows, assumed: true, tableExists: true } });
+    assert.match(assumed, /VALUES \('unstamp', '0003', 'index', 'sha256:[0-9a-f]{64}', \(SELECT how FROM "public"\."pgpair_history" WHERE version = '3'\), NULL, NULL, '[0-9.]+'\);\nDELETE FROM "public"\."pgpair_history" WHERE version = '3';/);
+
+    const up = planStamp(empty, 'head');
+    const text = render(up, []);
+    assert.match(text, /-- pgpair stamp: from base to 0003 \(stamp 3 versions\)\./);
+    assert.equal(text.match(/^BEGIN;$/gm)?.length, 2, 'one for the history table, one for all the stamps');
+    assert.match(text, /-- stamp 0003_index: recorded as applied; sql\/0003_index\.up\.sql is not run\.\nINSERT INTO .*\n.*\nVALUES \('3', '0003', 'index', 'sha256:[0-9a-f]{64}', 'sha256:[0-9a-f]{64}', 'stamped', 'ok', false, /);
+    assert.doesNotMatch(text, /CREATE INDEX/, 'no migration SQL in a stamp');
+  });
+
+  it('applies --statement-timeout and --migration-lock-timeout as the executor does', () => {
+    const text = render(planUp(empty), [], { statementTimeoutMs: 30_000, migrationLockTimeoutMs: 5_000 });
+    assert.ok(text.includes("BEGIN;\nSELECT set_config('statement_timeout', '30000ms', true);\nSELECT set_config('lock_timeout', '5000ms', true);\n"));
+    assert.ok(text.includes("SELECT set_config('statement_timeout', '30000ms', false);\nSELECT set_config('lock_timeout', '5000ms', false);\n"));
+    assert.ok(text.includes('RESET statement_timeout;\nRESET lock_timeout;\n-- Done: record it.'));
+  });
+
+  it('refuses files the executor would refuse, listing every problem', () => {
+    const bad = migrations({ '0001_a.up.sql': 'select 1;\n\\i other.sql\n', '0002_b.up.sql': "select 'unterminated;\n" });
+    const status = computeStatus(bad, []);
+    assert.throws(() => render(planUp(status), []), (e: unknown) => e instanceof DirectoryError && e.problems.length === 2);
+  });
+});
+
+function inputFor(plan: Plan, rows: HistoryRow[]): RenderInput {
+  return {
+    plan,
+    tables,
+    history: { rows, assumed: false, tableExists: true },
+    analyze: (file) => analyzeFile(file),
+    generatedAt: new Date('2024-06-05T12:00:00Z'),
+    source: 'test',
+    lockTimeoutMs: 1000,
+  };
+}
