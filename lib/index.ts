@@ -3,8 +3,8 @@
  * that return data and throw typed errors (see errors.ts). They never print
  * and never exit; pass a pino logger to see progress.
  */
-export { up, down, stamp, status, verify, assertVerified, create, repair, DEFAULT_DIR, DEFAULT_TABLE, DEFAULT_LOCK_TIMEOUT_MS } from './migrator.js';
-export type { BaseOptions, RunOptions, UpOptions, DownOptions, StampOptions, RunResult, VerifyResult, CreateResult, RepairOptions, RepairResult } from './migrator.js';
+export { up, down, stamp, script, status, verify, assertVerified, create, repair, DEFAULT_DIR, DEFAULT_TABLE, DEFAULT_LOCK_TIMEOUT_MS } from './migrator.js';
+export type { BaseOptions, RunOptions, UpOptions, DownOptions, StampOptions, ScriptOptions, ScriptResult, RunResult, VerifyResult, CreateResult, RepairOptions, RepairResult } from './migrator.js';
 export type { StepResult } from './executor.js';
 export { readMigrations } from './source.js';
 export { parseMigrationDirectory, parseFileName } from './files.js';
@@ -14,6 +14,8 @@ export type { StatusReport, MigrationStatus, MigrationState } from './status.js'
 export { planUp, planDown, planStamp, parseTarget } from './plan.js';
 export type { Plan, Step, Target } from './plan.js';
 export type { HistoryRow } from './history.js';
+export { renderScript } from './render.js';
+export type { RenderInput } from './render.js';
 export { checksum, normaliseSql } from './checksum.js';
 export { compareVersions, versionKey } from './version.js';
 export { resolveDatabaseUrl, DEFAULT_DEV_URL } from './config.js';

@@ -9,14 +9,16 @@ import { connect } from './db/index.js';
 import type { Connection, Notice } from './db/types.js';
 import { ConfigError, TargetError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
 import { executePlan, wrapDatabaseError, type StepResult } from './executor.js';
-import type { MigrationSet } from './files.js';
-import { createHistorySql, historyTables, readHistory, type HistoryTables } from './history.js';
+import type { MigrationFile, MigrationSet } from './files.js';
+import { createHistorySql, historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
 import { parseTableName, type TableName } from './ident.js';
 import { withLock } from './lock.js';
+import { PGPAIR_VERSION } from './meta.js';
 import { planDown, planStamp, planUp, parseTarget, type Plan, type Target } from './plan.js';
+import { renderScript } from './render.js';
 import { ensureDirectory, readMigrations, writeNewFile } from './source.js';
 import { computeStatus, verifyProblems, type StatusReport } from './status.js';
-import { versionKey } from './version.js';
+import { compareVersions, isVersion, versionKey } from './version.js';
 
 export const DEFAULT_DIR = 'sql';
 export const DEFAULT_TABLE = 'pgpair_history';
@@ -65,7 +67,7 @@ export interface RunResult {
 
 const silent = pino({ level: 'silent' });
 
-function tableOf(options: BaseOptions): TableName {
+function tableOf(options: Pick<BaseOptions, 'table'>): TableName {
   const text = options.table ?? DEFAULT_TABLE;
   const table = parseTableName(text);
   if (!table) throw new ConfigError(`Invalid history table name "${text}": use name or schema.name (quote parts with "…" if they hold dots).`);
@@ -164,16 +166,20 @@ export interface UpOptions extends RunOptions {
   allowOutOfOrder?: boolean;
 }
 
-/** Applies pending migrations up to the target. Throws VerificationError (exit 3) when files and history disagree. */
-export function up(options: UpOptions): Promise<RunResult> {
+/** The planner for an up request; `up` and `script` share it so a script plans exactly what a run would. */
+function upPlanner(options: Pick<UpOptions, 'target' | 'steps' | 'allowOutOfOrder'>): (report: StatusReport) => Plan {
   const target = toTarget(options.target);
-  return run(options, (report) =>
+  return (report) =>
     planUp(report, {
       ...(target !== undefined ? { target } : {}),
       ...(options.steps !== undefined ? { steps: options.steps } : {}),
       allowOutOfOrder: options.allowOutOfOrder ?? false,
-    }),
-  );
+    });
+}
+
+/** Applies pending migrations up to the target. Throws VerificationError (exit 3) when files and history disagree. */
+export function up(options: UpOptions): Promise<RunResult> {
+  return run(options, upPlanner(options));
 }
 
 export interface DownOptions extends RunOptions {
@@ -182,11 +188,13 @@ export interface DownOptions extends RunOptions {
   steps?: number;
 }
 
-export function down(options: DownOptions): Promise<RunResult> {
+function downPlanner(options: Pick<DownOptions, 'target' | 'steps'>): (report: StatusReport) => Plan {
   const target = toTarget(options.target);
-  return run(options, (report) =>
-    planDown(report, { ...(target !== undefined ? { target } : {}), ...(options.steps !== undefined ? { steps: options.steps } : {}) }),
-  );
+  return (report) => planDown(report, { ...(target !== undefined ? { target } : {}), ...(options.steps !== undefined ? { steps: options.steps } : {}) });
+}
+
+export function down(options: DownOptions): Promise<RunResult> {
+  return run(options, downPlanner(options));
 }
 
 export interface StampOptions extends RunOptions {
@@ -194,9 +202,146 @@ export interface StampOptions extends RunOptions {
 }
 
 /** Records the database as being at the target without running any migration SQL. */
-export function stamp(options: StampOptions): Promise<RunResult> {
+function stampPlanner(options: Pick<StampOptions, 'target'>): (report: StatusReport) => Plan {
   const target = toTarget(options.target)!;
-  return run(options, (report) => planStamp(report, target));
+  return (report) => planStamp(report, target);
+}
+
+export function stamp(options: StampOptions): Promise<RunResult> {
+  return run(options, stampPlanner(options));
+}
+
+export interface ScriptOptions extends Omit<BaseOptions, 'url'> {
+  /** Needed unless `from` is given; the database is only read (no lock, no history table, no writes). */
+  url?: string;
+  command: Plan['command'];
+  /** As for up, down and stamp (required for stamp). */
+  target?: string | Target;
+  steps?: number;
+  allowOutOfOrder?: boolean;
+  /**
+   * 'base' or a version: no database connection is made; the history is
+   * assumed to hold exactly the file versions up to this one, with the
+   * current files' checksums (the script checks that before it changes anything).
+   */
+  from?: string;
+  /** How long the script waits for the migration lock; default 60 000 ms. */
+  lockTimeoutMs?: number;
+  statementTimeoutMs?: number;
+  migrationLockTimeoutMs?: number;
+  /** For the header; default now. */
+  generatedAt?: Date;
+  /** The command line that asked for the script, for its header (never pass one that holds a password). */
+  request?: string;
+}
+
+export interface ScriptResult {
+  /** The psql script: `psql -X -v ON_ERROR_STOP=1 -f FILE` runs it. */
+  text: string;
+  /** The plan it carries out, as the executor would run it. */
+  plan: Plan;
+}
+
+interface StartingState {
+  files: MigrationSet;
+  tables: HistoryTables;
+  rows: HistoryRow[];
+  tableExists: boolean | null;
+  assumed: boolean;
+  serverVersionNum: number | undefined;
+  source: string;
+}
+
+/** `--from`: the history that a database at FROM holds, built from the files alone. */
+async function assumedState(options: ScriptOptions, from: string): Promise<StartingState> {
+  if (from !== 'base' && !isVersion(from)) throw new UsageError(`Invalid --from "${from}": use a version number (e.g. 0003) or base.`);
+  const table = tableOf(options);
+  const files = await readMigrations(options.dir ?? DEFAULT_DIR);
+  let fromKey: string | null = null;
+  if (from !== 'base') {
+    fromKey = versionKey(from);
+    if (!files.migrations.some((m) => m.key === fromKey)) {
+      const versions = files.migrations.map((m) => m.version);
+      throw new TargetError(from, `--from ${from}: no migration has that version.${versions.length > 0 ? ` Known versions: ${versions.join(', ')}.` : ' The migration directory is empty.'}`);
+    }
+  }
+  const recorded = files.migrations.filter((m) => fromKey !== null && compareVersions(m.key, fromKey) <= 0);
+  const rows: HistoryRow[] = recorded.map((m) => ({
+    key: m.key,
+    version: m.version,
+    name: m.slug,
+    upChecksum: m.up.checksum,
+    downChecksum: m.down?.checksum ?? null,
+    how: 'executed',
+    state: 'ok',
+    transactional: analyzeFile(m.up).mode === 'transaction',
+    statementsDone: null,
+    statementsTotal: null,
+    error: null,
+    appliedAt: new Date(0),
+    appliedBy: '',
+    durationMs: null,
+    pgpairVersion: PGPAIR_VERSION,
+  }));
+  const versions = rows.length <= 6 ? rows.map((r) => r.version).join(', ') : `${rows[0]!.version} … ${rows[rows.length - 1]!.version} (${rows.length} versions)`;
+  const described = rows.length === 0 ? 'an empty history' : `a history holding exactly ${versions}, with the checksums of the files`;
+  return {
+    files,
+    tables: historyTables(table, null),
+    rows,
+    tableExists: from === 'base' ? null : true,
+    assumed: true,
+    serverVersionNum: undefined,
+    source: `assumed from the files alone (--from ${from}): ${described}; no database was read`,
+  };
+}
+
+/** Without `--from`: the history as the database holds it, read in a read-only session (no lock, nothing created). */
+async function readState(options: ScriptOptions): Promise<StartingState> {
+  if (!options.url) throw new ConfigError('A script needs the current state of the database: give a database URL, or --from VERSION|base to work from the files alone.');
+  return withSession({ ...options, url: options.url }, async (session) => {
+    // Belt and braces: this session must not change anything, whatever happens below.
+    await session.db.exec('SET default_transaction_read_only = on');
+    const { exists, rows } = await readHistory(session.db, session.tables);
+    return {
+      files: session.files,
+      tables: session.tables,
+      rows,
+      tableExists: exists,
+      assumed: false,
+      serverVersionNum: session.db.server.versionNum,
+      source: `read from ${session.db.displayUrl} (${exists ? `${rows.length} version${rows.length === 1 ? '' : 's'} recorded` : 'no history table yet'})`,
+    };
+  });
+}
+
+/**
+ * The psql script that takes the database where `up`, `down` or `stamp` with
+ * the same options would: same plan, same statements, same history and log
+ * rows (how = 'script' for executed steps). Writes nothing; with `from`, makes
+ * no connection at all.
+ */
+export async function script(options: ScriptOptions): Promise<ScriptResult> {
+  if (options.command === 'stamp' && options.target === undefined) throw new UsageError('pgpair stamp needs a TARGET: a version, head or base.');
+  const planner = options.command === 'up' ? upPlanner(options) : options.command === 'down' ? downPlanner(options) : stampPlanner({ target: options.target! });
+  const state = options.from !== undefined ? await assumedState(options, options.from) : await readState(options);
+  const analyze = (file: MigrationFile) => (state.serverVersionNum === undefined ? analyzeFile(file) : analyzeFile(file, state.serverVersionNum));
+  const report = computeStatus(state.files.migrations, state.rows, (m) => analyze(m.up).mode === 'transaction');
+  const plan = planner(report);
+  const text = renderScript({
+    plan,
+    tables: state.tables,
+    history: { rows: state.rows, assumed: state.assumed, tableExists: state.tableExists },
+    analyze,
+    generatedAt: options.generatedAt ?? new Date(),
+    source: state.source,
+    ...(options.request !== undefined ? { request: options.request } : {}),
+    lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+    ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
+    ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
+  });
+  (options.logger ?? silent).info({ command: plan.command, from: plan.from, to: plan.to, steps: plan.steps.length }, `script: ${plan.command} from ${plan.from ?? 'base'} to ${plan.to ?? 'base'}, ${plan.steps.length} step${plan.steps.length === 1 ? '' : 's'}; nothing was run`);
+  return { text, plan };
 }
 
 /** Every migration with its state. Read-only: creates nothing, takes no lock. */
