@@ -56,6 +56,13 @@ function runOptions(y: Argv): Argv {
     .option('migration-lock-timeout', { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic' });
 }
 
+/** `--sql` and `--from` of up, down and stamp: print the psql script instead of running anything. */
+function scriptOptions(y: Argv): Argv {
+  return y
+    .option('sql', { type: 'boolean', default: false, describe: 'print a psql script (psql -X -v ON_ERROR_STOP=1 -f FILE) that does the same, history included, instead of running anything; the database is only read' })
+    .option('from', { type: 'string', describe: 'with --sql: VERSION or base, the state to start from; works from the files alone, without connecting' });
+}
+
 function buildParser(args: string[], record: (inv: Invocation) => void, fail: (message: string) => void, width: number): Argv {
   const handler = (command: string) => (argv: Record<string, unknown>) => record({ command, argv: argv as Invocation['argv'] });
   return globalOptions(yargs(args))
@@ -65,7 +72,7 @@ function buildParser(args: string[], record: (inv: Invocation) => void, fail: (m
       'up [target]',
       'apply pending migrations in version order, up to TARGET (a version or head; default head)',
       (y) =>
-        runOptions(y)
+        scriptOptions(runOptions(y))
           .positional('target', { type: 'string', describe: 'version to stop at, or head' })
           .option('steps', { type: 'number', describe: 'apply at most N migrations' })
           .option('allow-out-of-order', { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' }),
@@ -75,7 +82,7 @@ function buildParser(args: string[], record: (inv: Invocation) => void, fail: (m
       'down [target]',
       'revert applied migrations newest first until TARGET is current (base reverts all); without TARGET, one step',
       (y) =>
-        runOptions(y)
+        scriptOptions(runOptions(y))
           .positional('target', { type: 'string', describe: 'version to keep (revert everything above it), or base' })
           .option('steps', { type: 'number', describe: 'revert at most N migrations' }),
       handler('down'),
@@ -90,7 +97,7 @@ function buildParser(args: string[], record: (inv: Invocation) => void, fail: (m
     .command(
       'stamp <target>',
       'record the database as being at TARGET without running migration SQL (adopt a database built from schema.sql or another tool)',
-      (y) => y.positional('target', { type: 'string', describe: 'a version, head or base' }),
+      (y) => scriptOptions(y).positional('target', { type: 'string', describe: 'a version, head or base' }),
       handler('stamp'),
     )
     .command(
@@ -194,6 +201,14 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       else out(`${created.up}\n${created.down}\n`);
       return EXIT.ok;
     }
+    const scripting = (command === 'up' || command === 'down' || command === 'stamp') && Boolean(argv.sql);
+    if (argv.from !== undefined && !scripting) {
+      throw new UsageError(`--from only goes with --sql (it names the state a script starts from); run pgpair ${command} --sql --from ${String(argv.from)}.`);
+    }
+    if (scripting && argv.from !== undefined) {
+      // Files only: no database URL is resolved, so none is needed.
+      return await printScript({ command: command as ScriptCommand, argv, env, dir, logger, secrets, json, io });
+    }
     const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
     const password = urlPassword(resolved.url) ?? env.PGPASSWORD ?? null;
     secrets = password ? [password] : [];
@@ -231,6 +246,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       case 'up':
       case 'down':
       case 'stamp': {
+        if (scripting) return await printScript({ command, argv, env, dir, logger, secrets, json, io, url: resolved.url });
         const run: pgpair.RunOptions = {
           ...base,
           lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
@@ -280,6 +296,70 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
   } catch (error) {
     return reportError(error, { json, out, err, logger });
   }
+}
+
+type ScriptCommand = 'up' | 'down' | 'stamp';
+
+/**
+ * `--sql`: prints the script, and only the script, on stdout (or one JSON
+ * document with it under --json). The script is written as is, never
+ * scrubbed (masking would corrupt it), so it is refused if it would show the
+ * database password.
+ */
+async function printScript(ctx: {
+  command: ScriptCommand;
+  argv: Invocation['argv'];
+  env: Record<string, string | undefined>;
+  dir: string;
+  logger: ReturnType<typeof createLogger>;
+  secrets: string[];
+  json: boolean;
+  io: Io;
+  url?: string;
+}): Promise<ExitCode> {
+  const { command, argv } = ctx;
+  const steps = argv.steps === undefined ? undefined : Number(argv.steps);
+  if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a whole number of at least 1 (got ${String(argv.steps)}).`);
+  const target = argv.target === undefined ? undefined : String(argv.target);
+  const from = argv.from === undefined ? undefined : String(argv.from);
+  const table = argv.table ?? ctx.env.PGPAIR_TABLE ?? pgpair.DEFAULT_TABLE;
+  const request = [
+    'pgpair',
+    command,
+    ...(target !== undefined ? [target] : []),
+    ...(steps !== undefined ? ['--steps', String(steps)] : []),
+    ...(argv['allow-out-of-order'] ? ['--allow-out-of-order'] : []),
+    ...(table !== pgpair.DEFAULT_TABLE ? ['--table', table] : []),
+    '--sql',
+    ...(from !== undefined ? ['--from', from] : []),
+  ].join(' ');
+  const result = await pgpair.script({
+    command,
+    dir: ctx.dir,
+    table,
+    logger: ctx.logger,
+    connectTimeout: (optionalDuration(argv['connect-timeout'], '--connect-timeout') ?? 10_000) / 1000,
+    ...(ctx.url !== undefined ? { url: ctx.url } : {}),
+    ...(target !== undefined ? { target } : {}),
+    ...(steps !== undefined ? { steps } : {}),
+    ...(from !== undefined ? { from } : {}),
+    allowOutOfOrder: Boolean(argv['allow-out-of-order']),
+    lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
+    ...(argv['statement-timeout'] !== undefined ? { statementTimeoutMs: parseDuration(String(argv['statement-timeout']), '--statement-timeout') } : {}),
+    ...(argv['migration-lock-timeout'] !== undefined ? { migrationLockTimeoutMs: parseDuration(String(argv['migration-lock-timeout']), '--migration-lock-timeout') } : {}),
+    request,
+  });
+  if (ctx.secrets.some((secret) => result.text.includes(secret))) {
+    throw new ConfigError('The script would show the database password (a migration file holds it), so it is not printed. Move the secret out of the migration files.');
+  }
+  const { plan } = result;
+  if (ctx.json) {
+    const steps = plan.steps.map((s) => (s.action === 'unstamp' ? { action: s.action, version: s.row.version, name: s.row.name } : { action: s.action, version: s.migration.version, name: s.migration.slug }));
+    ctx.io.stdout(`${JSON.stringify({ ok: true, command: plan.command, from: plan.from, to: plan.to, steps, script: result.text }, null, 2)}\n`);
+  } else {
+    ctx.io.stdout(result.text);
+  }
+  return EXIT.ok;
 }
 
 /**
