@@ -25,7 +25,7 @@ import { generateCorpus, writeFiles } from './corpus.js';
 import { Scratch, serverFromEnv } from './support/db.js';
 import { cleanupExec, runAll } from './support/exec.js';
 import { runExtras } from './support/extras.js';
-import { describeMachine } from './support/machine.js';
+import { cpuPressure, describeMachine } from './support/machine.js';
 import { renderSmoke, writeResults } from './support/report.js';
 import { median } from './support/stats.js';
 import { TOOLS } from './tools/index.js';
@@ -174,7 +174,12 @@ async function main() {
   const started = Date.now();
   // Other work on the machine shows up in the figures: sample the load to say how much there was.
   const load = [];
-  const sampler = setInterval(() => load.push(loadavg()[0]), 5000);
+  const pressure = [];
+  const sampler = setInterval(() => {
+    load.push(loadavg()[0]);
+    const cpu = cpuPressure();
+    if (cpu !== null) pressure.push(cpu);
+  }, 5000);
   sampler.unref();
   const stop = async () => {
     clearInterval(sampler);
@@ -214,7 +219,18 @@ async function main() {
     const run = {
       date: new Date().toISOString(),
       seconds: Math.round((Date.now() - started) / 1000),
-      machine: { ...machine, loadDuringRun: load.length ? { min: Math.min(...load), median: median(load), max: Math.max(...load), samples: load.length } : null },
+      machine: {
+        ...machine,
+        loadDuringRun: load.length
+          ? {
+              min: Math.min(...load),
+              median: median(load),
+              max: Math.max(...load),
+              samples: load.length,
+              cpuPressure: pressure.length ? { min: Math.min(...pressure), median: median(pressure), max: Math.max(...pressure) } : null,
+            }
+          : null,
+      },
       versions,
       unavailable,
       tools: tools.map((t) => ({ id: t.id, label: t.label, notes: t.notes })),

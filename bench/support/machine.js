@@ -1,4 +1,5 @@
 /** The machine the figures come from, for the report. */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { haveGnuTime } from './exec.js';
@@ -16,4 +17,14 @@ export async function describeMachine(scratch) {
     gnuTime: haveGnuTime,
     server: await scratch.describe(),
   };
+}
+
+/** Share of the last 10 s in which some task waited for a CPU (Linux PSI), or null where the kernel does not say. */
+export function cpuPressure() {
+  try {
+    const match = /^some avg10=([0-9.]+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
 }
