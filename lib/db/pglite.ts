@@ -20,7 +20,7 @@
  *   anything else PGlite throws means the instance is dead (`lost`).
  */
 import { unlinkSync } from 'node:fs';
-import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { PGlite, QueryOptions } from '@electric-sql/pglite';
@@ -474,6 +474,8 @@ export const pgliteDriver: Driver = {
     let state: DirectoryState = { kind: 'new' };
     if (!target.memory) {
       await prepareParent(target.dir, target.display);
+      // One lock per directory, however it is reached: through a symlink, another relative path…
+      target.dir = await realpath(target.dir).catch(async () => join(await realpath(dirname(target.dir)), basename(target.dir)));
       release = await lockDirectory(target.dir, target.display);
       try {
         state = await inspectDirectory(target.dir, target.display);
