@@ -263,22 +263,52 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
   return durationMs;
 }
 
-/** Records stamp/unstamp steps, all in one transaction: none of them runs migration SQL. */
-async function runStamp(db: Connection, tables: HistoryTables, steps: Step[], options: ExecuteOptions): Promise<void> {
-  await db.transaction(async (tx) => {
-    for (const step of steps) {
-      if (step.action === 'stamp') {
-        const m = step.migration;
-        const transactional = analyzeFile(m.up, options.serverVersionNum).mode === 'transaction';
-        await tx.query(insertHistorySql(tables), historyValues(m, 'stamped', { transactional }));
-        await log(tx, tables, 'stamp', { version: m.version, name: m.slug, checksum: m.up.checksum, how: 'stamped', durationMs: null });
-      } else if (step.action === 'unstamp') {
-        const row = step.row;
-        await tx.query(deleteHistorySql(tables), [row.key]);
-        await log(tx, tables, 'unstamp', { version: row.version, name: row.name, checksum: row.upChecksum, how: row.how, durationMs: null });
-      }
+/** Records stamp/unstamp steps on `q` (inside the caller's transaction): none of them runs migration SQL. */
+async function recordStamp(tx: Queryable, tables: HistoryTables, steps: Step[], options: ExecuteOptions): Promise<void> {
+  for (const step of steps) {
+    if (step.action === 'stamp') {
+      const m = step.migration;
+      const transactional = analyzeFile(m.up, options.serverVersionNum).mode === 'transaction';
+      await tx.query(insertHistorySql(tables), historyValues(m, 'stamped', { transactional }));
+      await log(tx, tables, 'stamp', { version: m.version, name: m.slug, checksum: m.up.checksum, how: 'stamped', durationMs: null });
+    } else if (step.action === 'unstamp') {
+      const row = step.row;
+      await tx.query(deleteHistorySql(tables), [row.key]);
+      await log(tx, tables, 'unstamp', { version: row.version, name: row.name, checksum: row.upChecksum, how: row.how, durationMs: null });
     }
-  });
+  }
+}
+
+/** Records stamp/unstamp steps, all in one transaction. */
+async function runStamp(db: Connection, tables: HistoryTables, steps: Step[], options: ExecuteOptions): Promise<void> {
+  await db.transaction((tx) => recordStamp(tx, tables, steps, options));
+}
+
+/**
+ * `load`: runs a base schema file and records the stamp steps. When the file
+ * can run in a transaction, both commit together; otherwise the file runs
+ * statement by statement and the stamp is recorded after it.
+ */
+export async function loadSchema(db: Connection, tables: HistoryTables, file: MigrationFile, analysis: FileAnalysis, steps: Step[], options: ExecuteOptions): Promise<void> {
+  const schema: Migration = { version: 'schema', key: 'schema', slug: file.name, up: file, down: null };
+  const transactional = analysis.mode === 'transaction';
+  const next = transactional
+    ? 'Nothing was loaded (the transaction was rolled back) and nothing was stamped. Fix the file and run pgpair load again.'
+    : `${file.path} ran outside a transaction (${analysis.reason}): the statements before the failing one stay done and nothing was stamped. Drop what was created (or use a fresh database), fix the file and run pgpair load again.`;
+  try {
+    if (transactional) {
+      await db.transaction(async (tx) => {
+        await runStatements(tx, analysis, options.signal);
+        await recordStamp(tx, tables, steps, options);
+      });
+    } else {
+      await runStatements(db, analysis, options.signal);
+      await runStamp(db, tables, steps, options);
+    }
+  } catch (error) {
+    if (!transactional && !db.lost) await leaveAbortedTransaction(db).catch(() => {});
+    throw failure(error, { migration: schema, direction: 'up', file, analysis, rolledBack: transactional, next });
+  }
 }
 
 function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis: FileAnalysis): string {

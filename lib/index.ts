@@ -6,6 +6,8 @@
 export { up, down, stamp, script, status, verify, assertVerified, create, repair, DEFAULT_DIR, DEFAULT_TABLE, DEFAULT_LOCK_TIMEOUT_MS } from './migrator.js';
 export type { BaseOptions, RunOptions, UpOptions, DownOptions, StampOptions, ScriptOptions, ScriptResult, RunResult, VerifyResult, CreateResult, RepairOptions, RepairResult } from './migrator.js';
 export type { StepResult } from './executor.js';
+export { load } from './load.js';
+export type { LoadOptions, LoadResult } from './load.js';
 export { readMigrations } from './source.js';
 export { parseMigrationDirectory, parseFileName } from './files.js';
 export type { Migration, MigrationFile, MigrationSet, DirectoryEntry } from './files.js';

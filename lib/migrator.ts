@@ -3,15 +3,12 @@
  * These functions are the library API; they return data and throw
  * PgpairErrors, and never print or exit.
  */
-import pino, { type Logger } from 'pino';
 import { analyzeFile } from './analyze.js';
-import { connect } from './db/index.js';
-import type { Connection, Notice } from './db/types.js';
 import { ConfigError, TargetError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
-import { executePlan, wrapDatabaseError, type StepResult } from './executor.js';
+import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, silent, tableOf, withSession, type BaseOptions, type RunOptions, type RunResult } from './session.js';
+import { executePlan } from './executor.js';
 import type { MigrationFile, MigrationSet } from './files.js';
-import { createHistorySql, historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
-import { parseTableName, type TableName } from './ident.js';
+import { historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
 import { withLock } from './lock.js';
 import { PGPAIR_VERSION } from './meta.js';
 import { planDown, planStamp, planUp, parseTarget, type Plan, type Target } from './plan.js';
@@ -20,113 +17,12 @@ import { ensureDirectory, readMigrations, writeNewFile } from './source.js';
 import { computeStatus, verifyProblems, type StatusReport } from './status.js';
 import { compareVersions, isVersion, versionKey } from './version.js';
 
-export const DEFAULT_DIR = 'sql';
-export const DEFAULT_TABLE = 'pgpair_history';
-export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
-
-export interface BaseOptions {
-  /** Database URL: postgres://…, postgresql://…, pglite:PATH or pglite:memory. */
-  url: string;
-  /** Migration directory; default `sql`. */
-  dir?: string;
-  /** History table, `[schema.]name`; default `pgpair_history` in the current schema. */
-  table?: string;
-  /** pino logger for progress, notices and lock waits; default: silent. */
-  logger?: Logger;
-  /** Seconds to wait for a connection; default 10. */
-  connectTimeout?: number;
-}
-
-export interface RunOptions extends BaseOptions {
-  /** How long to wait for another run's migration lock; default 60 000 ms. */
-  lockTimeoutMs?: number;
-  /** statement_timeout for migration SQL, ms. */
-  statementTimeoutMs?: number;
-  /** lock_timeout for migration SQL, ms: DDL waiting on a busy table fails fast. */
-  migrationLockTimeoutMs?: number;
-  /** Called after each migration is applied, reverted or stamped. */
-  onStep?: (result: StepResult) => void;
-  /**
-   * Aborting it stops the run safely: the statement in progress is cancelled
-   * on the server, its transaction rolls back, the lock is released, and the
-   * call rejects with an InterruptedError. The abort reason (e.g. 'SIGINT') is
-   * named in the message.
-   */
-  signal?: AbortSignal;
-}
-
-export interface RunResult {
-  command: Plan['command'];
-  /** Current version before the run, as spelled; null for base. */
-  from: string | null;
-  /** Current version after the run. */
-  to: string | null;
-  steps: StepResult[];
-  database: string;
-}
-
-const silent = pino({ level: 'silent' });
-
-function tableOf(options: Pick<BaseOptions, 'table'>): TableName {
-  const text = options.table ?? DEFAULT_TABLE;
-  const table = parseTableName(text);
-  if (!table) throw new ConfigError(`Invalid history table name "${text}": use name or schema.name (quote parts with "…" if they hold dots).`);
-  return table;
-}
-
 function toTarget(target: string | Target | undefined): Target | undefined {
   return typeof target === 'string' ? parseTarget(target) : target;
 }
 
-interface Session {
-  db: Connection;
-  tables: HistoryTables;
-  files: MigrationSet;
-  logger: Logger;
-  /** The migration whose SQL is running, for notices. */
-  running: { version: string; name: string } | null;
-}
-
-/** Reads the directory first (so file errors come before any database work), then connects; always closes. */
-async function withSession<T>(options: BaseOptions, fn: (session: Session) => Promise<T>): Promise<T> {
-  const logger = options.logger ?? silent;
-  const table = tableOf(options);
-  const files = await readMigrations(options.dir ?? DEFAULT_DIR);
-  const session: Partial<Session> & { running: Session['running'] } = { running: null, files, logger };
-  const onNotice = (notice: Notice) => {
-    const from = session.running ? `${session.running.version}_${session.running.name}` : undefined;
-    const level = notice.severity === 'WARNING' ? 'warn' : notice.severity === 'DEBUG' || notice.severity === 'LOG' ? 'debug' : 'info';
-    logger[level]({ migration: from, severity: notice.severity, detail: notice.detail, hint: notice.hint }, `${from ? `${from}: ` : ''}${notice.severity}: ${notice.message}`);
-  };
-  const db = await connect({ url: options.url, onNotice, connectTimeout: options.connectTimeout ?? 10 });
-  try {
-    if (db.server.schema === null && table.schema === null) {
-      throw new ConfigError(`The connection has no current schema (search_path names no existing schema), so pgpair cannot place its history table; pass --table schema.${table.name}.`);
-    }
-    session.db = db;
-    session.tables = historyTables(table, db.server.schema ?? 'public');
-    return await fn(session as Session);
-  } finally {
-    await db.close();
-  }
-}
-
-async function ensureHistory(session: Session): Promise<void> {
-  const { exists } = await readHistory(session.db, session.tables);
-  if (exists) return;
-  try {
-    await session.db.transaction((tx) => tx.exec(createHistorySql(session.tables)));
-  } catch (error) {
-    throw wrapDatabaseError(error, `Cannot create the history table ${session.tables.display}`);
-  }
-  session.logger.info({ table: session.tables.display }, `created history table ${session.tables.display} and its log ${session.tables.schema}.${session.tables.logName}`);
-}
-
-async function currentStatus(session: Session): Promise<StatusReport> {
-  const { rows } = await readHistory(session.db, session.tables);
-  const versionNum = session.db.server.versionNum;
-  return computeStatus(session.files.migrations, rows, (m) => analyzeFile(m.up, versionNum).mode === 'transaction');
-}
+export { DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_TABLE } from './session.js';
+export type { BaseOptions, RunOptions, RunResult } from './session.js';
 
 /** Lock, make sure the history exists, plan from the freshly read state, execute. */
 async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan): Promise<RunResult> {
@@ -399,63 +295,5 @@ export async function create(options: { dir?: string; slug: string }): Promise<C
   return { version, up: upPath, down: downPath };
 }
 
-export interface RepairOptions extends RunOptions {
-  /** A failed version that a person finished by hand: mark it applied. */
-  applied?: string;
-  /** A failed version that a person undid by hand: remove it from the history. */
-  reverted?: string;
-  /** A changed (edited after apply) version whose current files are accepted: record their checksums. */
-  accept?: string;
-}
-
-export interface RepairResult {
-  action: 'applied' | 'reverted' | 'accept';
-  version: string;
-  name: string;
-  /** What the history said before. */
-  before: { state: string; upChecksum: string; error: string | null };
-  database: string;
-}
-
-/** Resolves a failed version or accepts a changed checksum, after a person fixed things by hand. Logged. */
-export async function repair(options: RepairOptions): Promise<RepairResult> {
-  const chosen = (['applied', 'reverted', 'accept'] as const).filter((k) => options[k] !== undefined);
-  if (chosen.length !== 1) throw new UsageError('pgpair repair needs exactly one of --applied VERSION, --reverted VERSION or --accept VERSION.');
-  const action = chosen[0]!;
-  const version = String(options[action]);
-  if (!/^[0-9]+$/.test(version)) throw new UsageError(`Invalid version "${version}" for --${action}: use the version number, e.g. 0003.`);
-  return withSession(options, async (session) =>
-    withLock(session.db, session.tables, { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger }, async () => {
-      await ensureHistory(session);
-      const report = await currentStatus(session);
-      const entry = report.migrations.find((m) => m.key === versionKey(version) && m.row);
-      if (!entry || !entry.row) throw new TargetError(version, `Version ${version} is not recorded in ${session.tables.display}; there is nothing to repair. pgpair status shows what is recorded.`);
-      const row = entry.row;
-      const t = session.tables;
-      const logSql = (await import('./history.js')).insertLogSql(t);
-      const { PGPAIR_VERSION } = await import('./meta.js');
-      if (action === 'applied' || action === 'reverted') {
-        if (row.state === 'ok') throw new UsageError(`Version ${entry.version} is not failed (it is ${entry.state}); --${action} only resolves a failed or interrupted version.`);
-        const detail = `marked ${action} by hand; was ${row.state}${row.error ? `: ${row.error}` : ''}`;
-        await session.db.transaction(async (tx) => {
-          if (action === 'applied') {
-            await tx.query(`UPDATE ${t.history} SET state = 'ok', error = NULL, statements_done = statements_total WHERE version = $1`, [row.key]);
-          } else {
-            await tx.query(`DELETE FROM ${t.history} WHERE version = $1`, [row.key]);
-          }
-          await tx.query(logSql, ['repair', row.version, row.name, row.upChecksum, row.how, null, detail, PGPAIR_VERSION]);
-        });
-      } else {
-        if (!entry.migration) throw new UsageError(`Version ${entry.version} has no file in ${session.files.dir}; there is no checksum to accept. Restore the file first.`);
-        if (entry.state !== 'changed' && !entry.downChanged) throw new UsageError(`Version ${entry.version} has not changed since it was recorded; nothing to accept.`);
-        const m = entry.migration;
-        const detail = `accepted edited files: up ${row.upChecksum} -> ${m.up.checksum}; down ${row.downChecksum ?? 'none'} -> ${m.down?.checksum ?? 'none'}`;
-        await session.db.transaction(async (tx) => {
-          await tx.query(`UPDATE ${t.history} SET up_checksum = $2, down_checksum = $3 WHERE version = $1`, [row.key, m.up.checksum, m.down?.checksum ?? null]);
-          await tx.query(logSql, ['repair', row.version, row.name, m.up.checksum, row.how, null, detail, PGPAIR_VERSION]);
-        });
-      }
-      return { action, version: entry.version, name: entry.name, before: { state: row.state, upChecksum: row.upChecksum, error: row.error }, database: session.db.displayUrl };
-    }),
-  );
-}
+export { repair } from './repair.js';
+export type { RepairOptions, RepairResult } from './repair.js';

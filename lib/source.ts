@@ -1,8 +1,9 @@
 /** The only module that reads the migration directory from disk. */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from './errors.js';
-import { parseMigrationDirectory, type DirectoryEntry, type MigrationSet } from './files.js';
+import { checksum, normaliseSql } from './checksum.js';
+import { ConfigError, DirectoryError } from './errors.js';
+import { parseMigrationDirectory, type DirectoryEntry, type MigrationFile, type MigrationSet } from './files.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -59,4 +60,22 @@ export async function writeNewFile(path: string, text: string): Promise<void> {
 
 export async function ensureDirectory(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
+}
+
+/** Reads one SQL file (the base schema for `load`) as a MigrationFile. Throws ConfigError when it is missing, DirectoryError when it is not UTF-8 text. */
+export async function readSqlFile(path: string): Promise<MigrationFile> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ConfigError(`${path} does not exist. Name the base schema file (pgpair load FILE), or put it at <dir>/schema.sql.`);
+    throw new ConfigError(`Cannot read ${path}: ${(error as Error).message}.`);
+  }
+  const decoded = decode(bytes);
+  const slash = path.lastIndexOf('/');
+  const dir = slash === -1 ? '' : path.slice(0, slash);
+  const name = path.slice(slash + 1);
+  if (decoded.text === undefined) throw new DirectoryError(dir || '.', [{ file: path, message: decoded.readError ?? 'could not be read' }]);
+  return { path, name, text: normaliseSql(decoded.text), checksum: checksum(decoded.text) };
 }

@@ -107,6 +107,15 @@ function buildParser(args: string[], record: (inv: Invocation) => void, fail: (m
       handler('create'),
     )
     .command(
+      'load [file]',
+      'bootstrap an empty database from the base schema (default <dir>/schema.sql; pg_dump output accepted) and stamp the version it declares',
+      (y) =>
+        y
+          .positional('file', { type: 'string', describe: 'the base schema file (default <dir>/schema.sql)' })
+          .option('stamp', { type: 'string', describe: 'version to stamp (default: the file\'s -- pgpair:version N comment); head for all' }),
+      handler('load'),
+    )
+    .command(
       'repair',
       'after a person fixed the database by hand: resolve a failed version (--applied or --reverted), or accept an edited file (--accept)',
       (y) =>
@@ -116,7 +125,7 @@ function buildParser(args: string[], record: (inv: Invocation) => void, fail: (m
           .option('accept', { type: 'string', describe: 'VERSION was edited after it was applied and the edit is harmless: record the current checksums' }),
       handler('repair'),
     )
-    .demandCommand(1, 'Name a command: up, down, status, verify, stamp, create or repair.')
+    .demandCommand(1, 'Name a command: up, down, status, verify, stamp, create, load or repair.')
     .strict()
     .recommendCommands()
     .help()
@@ -270,6 +279,18 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
               : await pgpair.stamp({ ...run, target: target! });
         if (json) out(`${JSON.stringify(runJson(result), null, 2)}\n`);
         else if (!argv.quiet) out(`${runSummary(result)}\n`);
+        return EXIT.ok;
+      }
+      case 'load': {
+        const { load } = await import('../load.js');
+        const result = await load({
+          ...base,
+          lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
+          ...(argv.file !== undefined ? { file: String(argv.file) } : {}),
+          ...(argv.stamp !== undefined ? { stamp: String(argv.stamp) } : {}),
+        });
+        if (json) out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
+        else if (!argv.quiet) out(`loaded ${result.file} (${result.statements} statements in ${result.durationMs} ms)\n${result.steps.map((s) => `stamped ${s.version}_${s.name}`).join('\n')}${result.steps.length ? '\n' : ''}now at ${result.to ?? 'base'}\n`);
         return EXIT.ok;
       }
       case 'repair': {

@@ -1,0 +1,69 @@
+/**
+ * `repair`: after a person fixed the database by hand, resolve a failed
+ * version or accept an edited file. Under the lock, in one transaction, logged.
+ */
+import { TargetError, UsageError } from './errors.js';
+import { insertLogSql, logValues } from './history.js';
+import { withLock } from './lock.js';
+import { currentStatus, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, withSession, type RunOptions } from './session.js';
+import { versionKey } from './version.js';
+
+export interface RepairOptions extends RunOptions {
+  /** A failed version that a person finished by hand: mark it applied. */
+  applied?: string;
+  /** A failed version that a person undid by hand: remove it from the history. */
+  reverted?: string;
+  /** A changed (edited after apply) version whose current files are accepted: record their checksums. */
+  accept?: string;
+}
+
+export interface RepairResult {
+  action: 'applied' | 'reverted' | 'accept';
+  version: string;
+  name: string;
+  /** What the history said before. */
+  before: { state: string; upChecksum: string; error: string | null };
+  database: string;
+}
+
+/** Resolves a failed version or accepts a changed checksum, after a person fixed things by hand. Logged. */
+export async function repair(options: RepairOptions): Promise<RepairResult> {
+  const chosen = (['applied', 'reverted', 'accept'] as const).filter((k) => options[k] !== undefined);
+  if (chosen.length !== 1) throw new UsageError('pgpair repair needs exactly one of --applied VERSION, --reverted VERSION or --accept VERSION.');
+  const action = chosen[0]!;
+  const version = String(options[action]);
+  if (!/^[0-9]+$/.test(version)) throw new UsageError(`Invalid version "${version}" for --${action}: use the version number, e.g. 0003.`);
+  return withSession(options, async (session) =>
+    withLock(session.db, session.tables, { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger }, async () => {
+      await ensureHistory(session);
+      const report = await currentStatus(session);
+      const entry = report.migrations.find((m) => m.key === versionKey(version) && m.row);
+      if (!entry || !entry.row) throw new TargetError(version, `Version ${version} is not recorded in ${session.tables.display}; there is nothing to repair. pgpair status shows what is recorded.`);
+      const row = entry.row;
+      const t = session.tables;
+      const logSql = insertLogSql(t);
+      if (action === 'applied' || action === 'reverted') {
+        if (row.state === 'ok') throw new UsageError(`Version ${entry.version} is not failed (it is ${entry.state}); --${action} only resolves a failed or interrupted version.`);
+        const detail = `marked ${action} by hand; was ${row.state}${row.error ? `: ${row.error}` : ''}`;
+        await session.db.transaction(async (tx) => {
+          if (action === 'applied') {
+            await tx.query(`UPDATE ${t.history} SET state = 'ok', error = NULL, statements_done = statements_total WHERE version = $1`, [row.key]);
+          } else {
+            await tx.query(`DELETE FROM ${t.history} WHERE version = $1`, [row.key]);
+          }
+          await tx.query(logSql, logValues('repair', { version: row.version, name: row.name, checksum: row.upChecksum, how: row.how, durationMs: null, detail }));
+        });
+      } else {
+        if (!entry.migration) throw new UsageError(`Version ${entry.version} has no file in ${session.files.dir}; there is no checksum to accept. Restore the file first.`);
+        if (entry.state !== 'changed' && !entry.downChanged) throw new UsageError(`Version ${entry.version} has not changed since it was recorded; nothing to accept.`);
+        const m = entry.migration;
+        const detail = `accepted edited files: up ${row.upChecksum} -> ${m.up.checksum}; down ${row.downChecksum ?? 'none'} -> ${m.down?.checksum ?? 'none'}`;
+        await session.db.transaction(async (tx) => {
+          await tx.query(`UPDATE ${t.history} SET up_checksum = $2, down_checksum = $3 WHERE version = $1`, [row.key, m.up.checksum, m.down?.checksum ?? null]);
+          await tx.query(logSql, logValues('repair', { version: row.version, name: row.name, checksum: m.up.checksum, how: row.how, durationMs: null, detail }));
+        });
+      }
+      return { action, version: entry.version, name: entry.name, before: { state: row.state, upChecksum: row.upChecksum, error: row.error }, database: session.db.displayUrl };
+    }),
+  );
+}
