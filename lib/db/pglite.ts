@@ -379,6 +379,10 @@ class PgliteConnection implements Connection {
   /** Every call goes through here: PostgreSQL errors pass unchanged; anything else means PGlite itself failed. */
   private async run<T>(fn: (db: Runner) => Promise<T>): Promise<T> {
     if (this.lost || this.closed) throw this.lostError();
+    // PGlite answers through promises that settle without ever returning to the event loop: without
+    // this turn, a SIGINT handler (and any timer) would wait until the whole run is over.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.lost || this.closed) throw this.lostError();
     try {
       return await fn(this.db);
     } catch (error) {

@@ -296,6 +296,27 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       assert.equal(existsSync(lock), false);
       await withDatabase(dir, async (db) => assert.deepEqual(await select(db, `SELECT to_regclass('half') AS half`), [{ half: null }]));
     });
+    it('Ctrl-C stops a run between statements (PGlite gives the event loop a turn before each one)', async () => {
+      const cwd = workdir({ 'sql/0001_long.up.sql': 'SELECT pg_sleep(1);\nSELECT pg_sleep(1);\nSELECT pg_sleep(1);\nSELECT pg_sleep(1);\nCREATE TABLE long (id int);\n' });
+      const dir = existingDatabase(cwd);
+      const run = spawn(process.execPath, [BIN, 'up'], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      run.stdout.resume();
+      run.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => run.on('close', resolve));
+      for (const started = Date.now(); !existsSync(`${dir}.lock`); ) {
+        assert.ok(Date.now() - started < 15_000, 'the run never took the lock');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      run.kill('SIGINT');
+      assert.equal(await exited, 1, stderr);
+      assert.match(stderr, /error: Interrupted by SIGINT (during|before) (up )?0001/);
+      assert.equal(existsSync(`${dir}.lock`), false);
+      await withDatabase(dir, async (db) => {
+        assert.deepEqual(await select(db, `SELECT to_regclass('long') AS long, (SELECT count(*)::int FROM pgpair_history) AS applied`), [{ long: null, applied: 0 }]);
+      });
+    });
   });
 
   describe('the driver, in-process', { concurrency: 1 }, () => {
