@@ -18,7 +18,7 @@ import { BIN, ROOT, cleanEnv, runCli, workdir, type CliResult } from '../helpers
 const EMBEDDED_NOTE = /no DATABASE_URL set: using the embedded development database pglite:\.pgpair\/dev/;
 
 /** A CLI run that must end by itself: a handle left open after close would hold the process until the timeout kills it. */
-async function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
+async function cli(args: string[], cwd: string, env: Record<string, string | undefined> = {}): Promise<CliResult> {
   const result = await runCli(args, { cwd, env, timeoutMs: 30_000 });
   assert.equal(result.signal, null, `pgpair ${args.join(' ')} did not exit by itself\n${result.stderr}`);
   return result;
@@ -79,11 +79,19 @@ function exampleProject(): string {
 const EXAMPLES = ['0001_create_users', '0002_create_posts', '0003_slugify', '0004_seed_tags', '0005_posts_published_index'];
 
 describe('pgpair on PGlite', { concurrency: 2 }, () => {
+  // The database the other tests copy is made by the CLI from a half-created directory: what Ctrl-C
+  // during a first run leaves behind (PGlite copies a new database in, PG_VERSION among the last files).
+  let halfCreated: { run: CliResult; junk: Buffer };
   before(async () => {
-    template = join(workdir(), 'template');
-    await (await PGlite.create(template)).close();
+    const cwd = workdir({ 'sql/README.md': 'no migrations\n' });
+    template = join(cwd, '.pgpair', 'dev');
+    const junk = Buffer.from('a pg_control cut short');
+    mkdirSync(join(template, 'global'), { recursive: true });
+    mkdirSync(join(template, 'pg_wal'));
+    writeFileSync(join(template, 'global', 'pg_control'), junk);
+    halfCreated = { run: await cli(['status'], cwd), junk };
   });
-  after(() => rmSync(template, { recursive: true, force: true }));
+  after(() => rmSync(join(template, '..', '..'), { recursive: true, force: true }));
 
   describe('zero-setup first run on the example migrations', { concurrency: 1 }, () => {
     const cwd = exampleProject();
@@ -237,15 +245,12 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       assert.deepEqual(readdirSync(cwd).sort(), ['afile', 'damaged', 'notes', 'sql'], 'no lock files left behind');
     });
 
-    it('a database whose creation was cut short (Ctrl-C on a first run) is created again', async () => {
-      const cwd = workdir({ 'sql/0001_t.up.sql': 'CREATE TABLE t (id int);\n' });
-      const dir = join(cwd, '.pgpair', 'dev');
-      cpSync(join(template, 'global'), join(dir, 'global'), { recursive: true });
-      mkdirSync(join(dir, 'pg_wal'));
-      const r = await cli(['up'], cwd);
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /applied 0001_t/);
-      assert.ok(existsSync(join(dir, 'PG_VERSION')));
+    it('a database whose creation was cut short (Ctrl-C on a first run) is created again', () => {
+      const { run, junk } = halfCreated;
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /^current: +base \(nothing applied\)$/m);
+      assert.ok(existsSync(join(template, 'PG_VERSION')));
+      assert.notDeepEqual(readFileSync(join(template, 'global', 'pg_control')).subarray(0, junk.length), junk);
     });
   });
 
