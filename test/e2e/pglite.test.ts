@@ -13,7 +13,15 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
-import { BIN, ROOT, cleanEnv, runCli, workdir, type CliResult } from '../helpers/cli.js';
+import { BIN, ROOT, cleanEnv, runCli, workdir as newWorkdir, type CliResult } from '../helpers/cli.js';
+
+/** Working directories of this file, removed at the end: each may hold a 40 MB database. */
+const workdirs: string[] = [];
+function workdir(files: Record<string, string> = {}): string {
+  const dir = newWorkdir(files);
+  workdirs.push(dir);
+  return dir;
+}
 
 const EMBEDDED_NOTE = /no DATABASE_URL set: using the embedded development database pglite:\.pgpair\/dev/;
 
@@ -91,7 +99,9 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
     writeFileSync(join(template, 'global', 'pg_control'), junk);
     halfCreated = { run: await cli(['status'], cwd), junk };
   });
-  after(() => rmSync(join(template, '..', '..'), { recursive: true, force: true }));
+  after(() => {
+    for (const dir of workdirs) rmSync(dir, { recursive: true, force: true });
+  });
 
   describe('zero-setup first run on the example migrations', { concurrency: 1 }, () => {
     const cwd = exampleProject();
