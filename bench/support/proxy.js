@@ -2,10 +2,12 @@
  * A counting TCP proxy for the PostgreSQL wire protocol, used only for the
  * profile (it adds a hop, so timed runs never go through it). It forwards
  * bytes untouched and, on the side, counts what crosses: connections, the
- * client's messages by type (Q simple query, P/B/E/S extended protocol,
- * d COPY data…) and the server's ReadyForQuery messages, one per completed
- * round trip. It also adds up the time from a request's first byte to the
- * server's ReadyForQuery: the time the client spent waiting on the server.
+ * client's messages by type (Q simple query, P/B/D/E/S/H extended protocol,
+ * d COPY data…), the server's ReadyForQuery messages (one per simple query or
+ * Sync: "queries"), and round trips: how many times the server answered after
+ * the client had spoken, i.e. how often the client had to wait. A client that
+ * pipelines sends several queries per round trip; one that asks the server to
+ * describe a statement before binding it (Flush, H) waits twice per query.
  */
 import net from 'node:net';
 
@@ -19,7 +21,7 @@ export class CountingProxy {
   }
 
   reset() {
-    this.counts = { connections: 0, roundTrips: 0, clientMessages: {}, clientBytes: 0, serverBytes: 0, waitMs: 0 };
+    this.counts = { connections: 0, roundTrips: 0, queries: 0, clientMessages: {}, clientBytes: 0, serverBytes: 0 };
   }
 
   /** Listens on 127.0.0.1 on a free port; resolves to that port. */
@@ -44,11 +46,12 @@ export class CountingProxy {
     let startup = true; // the first client messages have no type byte
     let singleByteReplies = 0; // SSL/GSS requests are answered with one bare byte
     let encrypted = false;
-    let waitingSince = null;
+    let clientSpokeLast = false; // a round trip ends when the server answers a client that spoke last
 
     client.on('data', (chunk) => {
       server.write(chunk);
       counts.clientBytes += chunk.length;
+      clientSpokeLast = true;
       if (encrypted) return;
       fromClient = Buffer.concat([fromClient, chunk]);
       for (;;) {
@@ -67,7 +70,6 @@ export class CountingProxy {
         if (fromClient.length < 1 + length) break;
         const type = String.fromCharCode(fromClient[0]);
         counts.clientMessages[type] = (counts.clientMessages[type] ?? 0) + 1;
-        waitingSince ??= process.hrtime.bigint();
         fromClient = fromClient.subarray(1 + length);
       }
     });
@@ -75,6 +77,8 @@ export class CountingProxy {
     server.on('data', (chunk) => {
       client.write(chunk);
       counts.serverBytes += chunk.length;
+      if (clientSpokeLast) counts.roundTrips++;
+      clientSpokeLast = false;
       if (encrypted) return;
       fromServer = Buffer.concat([fromServer, chunk]);
       for (;;) {
@@ -91,11 +95,7 @@ export class CountingProxy {
         if (fromServer.length < 5) break;
         const length = fromServer.readInt32BE(1);
         if (fromServer.length < 1 + length) break;
-        if (fromServer[0] === 0x5a) {
-          counts.roundTrips++;
-          if (waitingSince !== null) counts.waitMs += Number(process.hrtime.bigint() - waitingSince) / 1e6;
-          waitingSince = null;
-        }
+        if (fromServer[0] === 0x5a) counts.queries++;
         fromServer = fromServer.subarray(1 + length);
       }
     });

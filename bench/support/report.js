@@ -94,28 +94,34 @@ function renderExtras(extras) {
     const p = extras.profile;
     out.push(`### Where the time goes: apply ${p.n} (one extra run per tool)`, '');
     out.push(
-      'Round trips are counted by a protocol-aware TCP proxy (ReadyForQuery messages), transactions and server time from `pg_stat_database` (`xact_commit`, `active_time`) of the tool\'s scratch database; the proxied run is slower than a timed run, so its wall time is not used.',
+      'Each tool applies the corpus twice more: once plainly, for its wall and CPU time and the server-side counters of its scratch database (`pg_stat_database`: `xact_commit` = commits, `active_time` = time the server spent executing its SQL), and once through a protocol-aware TCP proxy that counts round trips (how often the client waited for an answer), queries (ReadyForQuery messages: one per simple query or Sync) and the client\'s messages by type. Round trips < queries means pipelining; the proxied run is slower, so its wall time is not used.',
       '',
     );
     out.push(
-      '| tool | connections | round trips | per migration | client messages | commits | server active ms | client CPU ms |',
-      '|---|---:|---:|---:|---|---:|---:|---:|',
+      '| tool | wall ms | connections | round trips | per migration | queries | client messages | commits | server active ms | client CPU ms |',
+      '|---|---:|---:|---:|---:|---:|---|---:|---:|---:|',
     );
     for (const t of p.tools) {
       if (t.error) {
-        out.push(`| ${t.label} | ${t.error} | | | | | | |`);
+        out.push(`| ${t.label} | ${t.error} | | | | | | | | |`);
         continue;
       }
       const messages = Object.entries(t.clientMessages)
         .sort((a, b) => b[1] - a[1])
         .map(([type, count]) => `${type}:${count}`)
         .join(' ');
-      out.push(`| ${t.label} | ${t.connections} | ${t.roundTrips} | ${(t.roundTrips / p.n).toFixed(1)} | ${messages} | ${t.commits} | ${ms(t.activeMs)} | ${ms(t.cpuMs)} |`);
+      out.push(
+        `| ${t.label} | ${ms(t.wallMs)} | ${t.connections} | ${t.roundTrips} | ${(t.roundTrips / p.n).toFixed(1)} | ${t.queries} | ${messages} | ${t.commits} | ${ms(t.activeMs)} | ${ms(t.cpuMs)} |`,
+      );
     }
-    out.push('', 'Message types: Q simple query, P/B/D/E/S extended protocol (parse/bind/describe/execute/sync), X terminate.', '');
+    out.push('', 'Message types: Q simple query; P parse, B bind, D describe, E execute, S sync, H flush (extended protocol); X terminate.', '');
     if (p.breakdown) {
       const b = p.breakdown;
-      out.push(`pgpair apply ${p.n}, plain profile run, wall ${ms(b.wallMs)} ms: client CPU ${ms(b.cpuMs)} ms (${b.cpuShare}%), server executing SQL ${ms(b.activeMs)} ms (${b.activeShare}%), the rest (${ms(b.restMs)} ms, ${b.restShare}%) is round-trip latency, scheduling and waiting.`, '');
+      const rest =
+        b.restMs >= 0
+          ? `the rest (${ms(b.restMs)} ms, ${b.restShare}%) is round-trip latency, process start-up, scheduling and waiting`
+          : `the two add up to more than the wall time (by ${ms(-b.restMs)} ms): client and server worked at the same time`;
+      out.push(`pgpair apply ${p.n}, plain profile run, wall ${ms(b.wallMs)} ms: client CPU ${ms(b.cpuMs)} ms (${b.cpuShare}%), server executing SQL ${ms(b.activeMs)} ms (${b.activeShare}%); ${rest}.`, '');
     }
     for (const prof of p.cpuProfiles ?? []) {
       out.push(`CPU profile of \`pgpair ${prof.command}\` (node --cpu-prof; profile span ${ms(prof.spanMs)} ms), self time by package:`, '');
