@@ -16,7 +16,7 @@
  * Options: --sizes 100,1000  --tools pgpair,dbmate  --no-extras  --extras-only  --out FILE
  * Environment: BENCH_DATABASE_URL (default postgres://root@127.0.0.1:5432/postgres).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +31,7 @@ import { median } from './support/stats.js';
 import { TOOLS } from './tools/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-export const SCENARIOS = ['apply', 'noop', 'status', 'revert'];
+const SCENARIOS = ['apply', 'noop', 'status', 'revert'];
 
 const { values: options } = parseArgs({
   options: {
