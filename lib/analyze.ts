@@ -33,7 +33,8 @@ export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): Fil
   cache.set(file, byVersion);
   const known = byVersion.get(serverVersionNum);
   if (known) return known;
-  const lexed = splitStatements(file.text);
+  // A large file was split as it was read (lib/large-file.ts).
+  const lexed = file.large ? file.large.lexed : splitStatements(file.text);
   const problems: FileProblem[] = lexed.problems.map((p) => ({ file: file.path, line: p.line, column: p.column, message: p.message }));
   for (const unknown of lexed.directives.unknown) {
     problems.push({
@@ -70,4 +71,24 @@ export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): Fil
   const analysis: FileAnalysis = { statements: lexed.statements, mode, reason, directives: values, problems };
   byVersion.set(serverVersionNum, analysis);
   return analysis;
+}
+
+/**
+ * Every word without which classify.ts cannot find a statement that must run
+ * outside a transaction, or a file that manages its own (BEGIN, COMMIT, …),
+ * plus the `pgpair:` of directives. A keyword is always delimited by
+ * characters that are not [A-Za-z0-9_], so `\b` can only over-match.
+ */
+const MAY_LEAVE_TRANSACTION =
+  /\b(?:VACUUM|CONCURRENTLY|DATABASE|TABLESPACE|SUBSCRIPTION|REINDEX|CLUSTER|DISCARD|PREPARED?|SYSTEM|VALUE|BEGIN|START|COMMIT|END|ABORT|ROLLBACK)\b|pgpair:/i;
+
+/**
+ * Whether the file runs in pgpair's transaction — analyzeFile(...).mode ===
+ * 'transaction' — without lexing a file that holds none of the words that
+ * could change that. `status` and a no-op `up` ask this of every file, and
+ * lexing them all is most of their CPU time at thousands of migrations.
+ */
+export function runsInTransaction(file: MigrationFile, serverVersionNum?: number): boolean {
+  if (file.large) return analyzeFile(file, serverVersionNum).mode === 'transaction';
+  return !MAY_LEAVE_TRANSACTION.test(file.text) || analyzeFile(file, serverVersionNum).mode === 'transaction';
 }

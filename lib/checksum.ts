@@ -15,8 +15,12 @@ export function normaliseSql(text: string): string {
 
 /** `sha256:<hex>` of the normalised text (UTF-8). */
 export function checksum(text: string): string {
-  const digest = createHash('sha256').update(normaliseSql(text), 'utf8').digest('hex');
-  return `${CHECKSUM_ALGORITHM}:${digest}`;
+  return checksumOfNormalised(normaliseSql(text));
+}
+
+/** `checksum` of text that normaliseSql has already been applied to. */
+export function checksumOfNormalised(normalised: string): string {
+  return `${CHECKSUM_ALGORITHM}:${createHash('sha256').update(normalised, 'utf8').digest('hex')}`;
 }
 
 /** Short form for tables and messages: algorithm and the first 12 hex digits. */

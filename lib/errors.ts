@@ -63,6 +63,21 @@ export class DirectoryError extends PgpairError {
   }
 }
 
+/**
+ * A large migration file, whose COPY data is read from disk again when it runs rather than held in
+ * memory, changed (or went away) since it was read and checksummed. Exit 1.
+ */
+export class FileChangedError extends PgpairError {
+  readonly file: string;
+  constructor(file: string, what: string) {
+    super('E_FILE_CHANGED', `${file} ${what} since pgpair read and checksummed it (a large file's COPY data is read from disk when it runs, not held in memory); run pgpair again once nothing writes to it.`, EXIT.failure);
+    this.file = file;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), file: this.file };
+  }
+}
+
 /** A TARGET that names no known version, or one that the command cannot reach. Exit 2. */
 export class TargetError extends PgpairError {
   readonly target: string;

@@ -2,29 +2,59 @@
  * Pure: turns the entries of a migration directory into a validated set of
  * migrations, or one DirectoryError that lists every problem at once.
  */
-import { checksum, normaliseSql } from './checksum.js';
+import { checksumOfNormalised, normaliseSql } from './checksum.js';
 import { DirectoryError, type FileProblem } from './errors.js';
+import type { LargeFileContent } from './large-file.js';
 import { compareVersions, versionKey } from './version.js';
 
 export const BASE_SCHEMA_FILE = 'schema.sql';
 export const FILE_PATTERN = '<version>_<slug>.up.sql / <version>_<slug>.down.sql (version: digits, e.g. 0001_create_users.up.sql)';
 
-/** One file as read from the directory. `text` is absent when it could not be decoded. */
+/** One file as read from the directory. `text` is absent when it could not be decoded, or when the file was read in pieces (`large`). */
 export interface DirectoryEntry {
   name: string;
   text?: string;
   /** Why the file could not be read as UTF-8 text, when it could not. */
   readError?: string;
+  /** A large file, read in pieces (lib/source.ts): what is known of it instead of its text. */
+  large?: {
+    checksum: string;
+    /** The line of its first NUL byte, counted as in `text`, or null. */
+    nulLine: number | null;
+    source: LargeFileSource;
+  };
 }
 
-export interface MigrationFile {
+/** Where a large file is, and what is known of it: its COPY data and excerpts are read from it again when needed. */
+export interface LargeFileSource extends LargeFileContent {
+  /** The path it was read from. */
+  readPath: string;
+  /** Size and modification time when it was read: a file that changed since is not read again. */
+  size: number;
+  mtimeMs: number;
+}
+
+interface FileBase {
   /** Path as shown to the user: the directory joined with the file name. */
   path: string;
   name: string;
-  /** Normalised text: BOM removed, line endings LF. This is what runs. */
-  text: string;
   checksum: string;
 }
+
+/** A file held as text: every file up to the large-file size (lib/large-file.ts). */
+export interface TextMigrationFile extends FileBase {
+  /** Normalised text: BOM removed, line endings LF. This is what runs. */
+  text: string;
+  large?: undefined;
+}
+
+/** A file above the large-file size: never held whole; its COPY data is read from the file when it runs. */
+export interface LargeMigrationFile extends FileBase {
+  text?: undefined;
+  large: LargeFileSource;
+}
+
+export type MigrationFile = TextMigrationFile | LargeMigrationFile;
 
 export interface Migration {
   /** As spelled in the file name, e.g. "0003". */
@@ -67,17 +97,22 @@ function joinPath(dir: string, name: string): string {
   return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
 }
 
-function toFile(dir: string, entry: DirectoryEntry & { text: string }): MigrationFile {
-  const text = normaliseSql(entry.text);
-  return { path: joinPath(dir, entry.name), name: entry.name, text, checksum: checksum(entry.text) };
+function toFile(dir: string, entry: DirectoryEntry): MigrationFile {
+  if (entry.large) return { path: joinPath(dir, entry.name), name: entry.name, checksum: entry.large.checksum, large: entry.large.source };
+  const text = normaliseSql(entry.text!);
+  return { path: joinPath(dir, entry.name), name: entry.name, text, checksum: checksumOfNormalised(text) };
 }
 
 /** Problems inside a file's text that make it unusable before any SQL is parsed. */
-function textProblems(path: string, text: string): FileProblem[] {
-  const nul = text.indexOf('\u0000');
-  if (nul === -1) return [];
-  const before = text.slice(0, nul);
-  const line = before.split('\n').length;
+function textProblems(path: string, entry: DirectoryEntry): FileProblem[] {
+  let line = entry.large?.nulLine ?? null;
+  if (entry.text !== undefined) {
+    const nul = entry.text.indexOf('\u0000');
+    if (nul === -1) return [];
+    const before = entry.text.slice(0, nul);
+    line = before.split('\n').length;
+  }
+  if (line === null) return [];
   return [{ file: path, line, message: 'contains a NUL byte, which PostgreSQL cannot accept in SQL text; is this a binary file?' }];
 }
 
@@ -96,13 +131,13 @@ export function parseMigrationDirectory(dir: string, entries: readonly Directory
     if (entry.name.startsWith('.')) continue;
     if (!/\.sql$/i.test(entry.name)) continue;
     const path = joinPath(dir, entry.name);
-    if (entry.readError !== undefined || entry.text === undefined) {
+    if (entry.readError !== undefined || (entry.text === undefined && entry.large === undefined)) {
       problems.push({ file: path, message: entry.readError ?? 'could not be read' });
       continue;
     }
-    problems.push(...textProblems(path, entry.text));
+    problems.push(...textProblems(path, entry));
     if (entry.name === BASE_SCHEMA_FILE) {
-      schema = toFile(dir, entry as DirectoryEntry & { text: string });
+      schema = toFile(dir, entry);
       continue;
     }
     const parsed = parseFileName(entry.name);
@@ -163,8 +198,8 @@ export function parseMigrationDirectory(dir: string, entries: readonly Directory
       version: up.version,
       key,
       slug: up.slug,
-      up: toFile(dir, texts.get(up.name) as DirectoryEntry & { text: string }),
-      down: down ? toFile(dir, texts.get(down.name) as DirectoryEntry & { text: string }) : null,
+      up: toFile(dir, texts.get(up.name)!),
+      down: down ? toFile(dir, texts.get(down.name)!) : null,
     });
   }
 

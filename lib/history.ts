@@ -130,6 +130,30 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
 }
 
 /** $1 key. */
+/**
+ * Many history rows in one statement (stamp): $1 is a JSON array of rows,
+ * each the array historyValues gives, in insertHistorySql's column order. The
+ * parameter is text (cast to json on the server), so drivers pass the string as is.
+ */
+export function insertHistoryRowsSql(t: HistoryTables): string {
+  return `INSERT INTO ${t.history} (version, version_label, name, up_checksum, down_checksum, how, state, transactional,
+  statements_done, statements_total, error, duration_ms, pgpair_version)
+SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6, (r->>7)::boolean, (r->>8)::integer, (r->>9)::integer, r->>10, (r->>11)::integer, r->>12
+  FROM json_array_elements($1::text::json) WITH ORDINALITY AS row_values(r, n) ORDER BY n`;
+}
+
+/** Deletes the history rows whose versions (keys) are in the JSON array $1. */
+export function deleteHistoryRowsSql(t: HistoryTables): string {
+  return `DELETE FROM ${t.history} WHERE version IN (SELECT json_array_elements_text($1::text::json))`;
+}
+
+/** Many log entries in one statement, in array order: $1 is a JSON array of the arrays logValues gives. */
+export function insertLogRowsSql(t: HistoryTables): string {
+  return `INSERT INTO ${t.log} (action, version, name, checksum, how, duration_ms, detail, pgpair_version)
+SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::integer, r->>6, r->>7
+  FROM json_array_elements($1::text::json) WITH ORDINALITY AS log_values(r, n) ORDER BY n`;
+}
+
 export function deleteHistorySql(t: HistoryTables): string {
   return `DELETE FROM ${t.history} WHERE version = $1`;
 }

@@ -6,6 +6,7 @@ export function quoteIdent(name: string): string {
 
 /** A SQL string literal. Only for rendering scripts for psql (`--sql`), where there are no bound parameters. */
 export function quoteLiteral(value: string): string {
+  if (!/['\\]/.test(value)) return `'${value}'`;
   if (value.includes('\\')) return `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
   return `'${value.replace(/'/g, "''")}'`;
 }

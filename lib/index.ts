@@ -3,21 +3,22 @@
  * that return data and throw typed errors (see errors.ts). They never print
  * and never exit; pass a pino logger to see progress.
  */
-export { up, down, stamp, script, status, verify, assertVerified, create, repair, DEFAULT_DIR, DEFAULT_TABLE, DEFAULT_LOCK_TIMEOUT_MS } from './migrator.js';
-export type { BaseOptions, RunOptions, UpOptions, DownOptions, StampOptions, ScriptOptions, ScriptResult, RunResult, VerifyResult, CreateResult, RepairOptions, RepairResult } from './migrator.js';
+export { up, down, stamp, script, scriptStream, status, verify, assertVerified, create, repair, DEFAULT_DIR, DEFAULT_TABLE, DEFAULT_LOCK_TIMEOUT_MS } from './migrator.js';
+export type { BaseOptions, RunOptions, UpOptions, DownOptions, StampOptions, ScriptOptions, ScriptResult, ScriptStream, RunResult, VerifyResult, CreateResult, RepairOptions, RepairResult } from './migrator.js';
 export type { StepResult } from './executor.js';
 export { load } from './load.js';
 export type { LoadOptions, LoadResult } from './load.js';
 export { readMigrations } from './source.js';
+export type { ReadOptions } from './source.js';
 export { parseMigrationDirectory, parseFileName } from './files.js';
-export type { Migration, MigrationFile, MigrationSet, DirectoryEntry } from './files.js';
+export type { Migration, MigrationFile, TextMigrationFile, LargeMigrationFile, LargeFileSource, MigrationSet, DirectoryEntry } from './files.js';
 export { computeStatus, verifyProblems } from './status.js';
 export type { StatusReport, MigrationStatus, MigrationState } from './status.js';
 export { planUp, planDown, planStamp, parseTarget } from './plan.js';
 export type { Plan, Step, Target } from './plan.js';
 export type { HistoryRow } from './history.js';
-export { renderScript } from './render.js';
-export type { RenderInput } from './render.js';
+export { renderScript, renderScriptParts } from './render.js';
+export type { RenderInput, ScriptPart } from './render.js';
 export { checksum, normaliseSql } from './checksum.js';
 export { compareVersions, versionKey } from './version.js';
 export { resolveDatabaseUrl, DEFAULT_DEV_URL } from './config.js';

@@ -32,7 +32,26 @@ export interface SqlStatement {
    * with their '\n'. offset/line = where the data begins. terminated=false when the input ended
    * without a `\.` line (an error for the caller to report).
    */
-  copyData?: { text: string; offset: number; line: number; terminated: boolean };
+  copyData?: CopyData;
+}
+
+/**
+ * The data of a COPY … FROM stdin. splitStatements gives its `text`; a large file read in pieces
+ * (lib/large-file.ts) gives its `location` in the file instead, and the data is read from the file
+ * when it runs, never held whole.
+ */
+export type CopyData = { offset: number; line: number; terminated: boolean }
+  & ({ text: string; location?: undefined } | { text?: undefined; location: CopyDataLocation });
+
+export interface CopyDataLocation {
+  /**
+   * The data as bytes [start, end) of the file's normalised UTF-8 (BOM removed, line ends LF: the
+   * text that runs and is checksummed), without the terminator line.
+   */
+  start: number;
+  end: number;
+  /** Its length in UTF-16 code units, as `text.length` would be. */
+  length: number;
 }
 
 export interface Directives {
@@ -269,7 +288,10 @@ function scanNumber(sql: string, start: number): Token {
 
 /** Upper case as PostgreSQL folds keywords: ASCII letters only. */
 export function asciiUpper(word: string): string {
-  return /[^\x00-\x7f]/.test(word) ? word.replace(/[a-z]+/g, (letters) => letters.toUpperCase()) : word.toUpperCase();
+  for (let i = 0; i < word.length; i++) {
+    if (word.charCodeAt(i) >= 0x80) return word.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+  }
+  return word.toUpperCase();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,7 +372,34 @@ const HARMLESS_META_COMMANDS = new Set(['restrict', 'unrestrict']);
  * and every lexical problem found. Never throws.
  */
 export function splitStatements(sql: string): LexResult {
-  const text = asText(sql);
+  return lex(asText(sql), null) as LexResult;
+}
+
+/** splitStatements' answer for a piece of a file, with where the COPY data that ends the piece begins. */
+export interface PieceLexResult extends LexResult {
+  /**
+   * Where the data of the last statement (a `COPY … FROM stdin`) begins in the piece: just after
+   * its line. null when the piece holds no such statement and was lexed to its end.
+   */
+  copyDataAt: number | null;
+  /** The 1-based line where that data begins. */
+  copyDataLine: number;
+}
+
+/**
+ * For reading a file in pieces (lib/large-file.ts): splits `piece`, a part of the file's text that
+ * starts at the beginning of a line, up to where the data of its first `COPY … FROM stdin` begins.
+ * Positions are relative to the piece. `continued`: the piece follows COPY data (the `\.` line)
+ * rather than starting the file, so no BOM is skipped and a directive comment is not leading.
+ * `final`: the piece runs to the end of the file. Unless final, returns null when the answer could
+ * still change with text that follows: what it returns for a prefix of a text is what it returns
+ * for the whole text. Never throws.
+ */
+export function splitUntilCopyData(piece: string, options: { continued: boolean; final: boolean }): PieceLexResult | null {
+  return lex(asText(piece), options) as PieceLexResult | null;
+}
+
+function lex(text: string, piece: { continued: boolean; final: boolean } | null): LexResult | PieceLexResult | null {
   const locate = createLineLocator(text);
   const statements: SqlStatement[] = [];
   const problems: LexProblem[] = [];
@@ -360,9 +409,9 @@ export function splitStatements(sql: string): LexResult {
   };
 
   let reader: StatementReader | undefined;
-  let sawStatement = false;
+  let sawStatement = piece?.continued ?? false;
   // A byte order mark is no SQL (to PostgreSQL it would be an identifier character).
-  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let pos = !piece?.continued && text.charCodeAt(0) === 0xfeff ? 1 : 0;
 
   const finish = (current: StatementReader, end: number): SqlStatement => {
     const statement: SqlStatement = {
@@ -401,6 +450,12 @@ export function splitStatements(sql: string): LexResult {
         reader.feed(token, text);
         if (!reader.endsHere) break;
         const statement = finish(reader, token.end);
+        if (reader.copyFromStdin && piece) {
+          // Every token so far ended before this ';', and none looked further: with the rest of the line, the answer is settled.
+          if (!piece.final && text.indexOf('\n', pos) === -1) return null;
+          const copyDataAt = copyDataStart(text, pos, problem);
+          return { statements, directives, problems, copyDataAt, copyDataLine: locate(copyDataAt).line };
+        }
         if (reader.copyFromStdin) pos = readCopyData(text, pos, statement, locate, problem);
         reader = undefined;
         break;
@@ -414,13 +469,14 @@ export function splitStatements(sql: string): LexResult {
         if (token.unterminated) problem(token.start, unterminatedMessage(token.kind));
     }
   }
+  if (piece && !piece.final) return null;
   if (reader !== undefined) {
     const statement = finish(reader, reader.lastEnd);
     if (reader.copyFromStdin) {
       statement.copyData = { text: '', offset: text.length, line: locate(text.length).line, terminated: false };
     }
   }
-  return { statements, directives, problems };
+  return piece ? { statements, directives, problems, copyDataAt: null, copyDataLine: 0 } : { statements, directives, problems };
 }
 
 /** The input as a string; a caller ignoring the types gets a result, not an exception. */
@@ -441,14 +497,7 @@ function asText(input: unknown): string {
 function readCopyData(sql: string, pos: number, statement: SqlStatement,
   locate: (index: number) => { line: number; column: number },
   problem: (index: number, message: string) => void): number {
-  const newline = sql.indexOf('\n', pos);
-  const lineEnd = newline === -1 ? sql.length : newline;
-  const rest = /^[ \t\f\v\r]*(?:--[^\n]*)?$/.exec(sql.slice(pos, lineEnd));
-  if (rest === null) {
-    const firstText = pos + (/^[ \t\f\v\r]*/.exec(sql.slice(pos, lineEnd))?.[0].length ?? 0);
-    problem(firstText, 'text after COPY ... FROM stdin; on the same line: put it on its own line after the \\. that ends the COPY data');
-  }
-  const dataStart = newline === -1 ? sql.length : newline + 1;
+  const dataStart = copyDataStart(sql, pos, problem);
   let lineStart = dataStart;
   while (lineStart < sql.length) {
     const next = sql.indexOf('\n', lineStart);
@@ -462,6 +511,18 @@ function readCopyData(sql: string, pos: number, statement: SqlStatement,
   }
   statement.copyData = { text: sql.slice(dataStart), offset: dataStart, line: locate(dataStart).line, terminated: false };
   return sql.length;
+}
+
+/** Checks the rest of the line of a `COPY ... FROM stdin;` whose ';' ends just before `pos`; returns where its data begins: on the next line. */
+function copyDataStart(sql: string, pos: number, problem: (index: number, message: string) => void): number {
+  const newline = sql.indexOf('\n', pos);
+  const lineEnd = newline === -1 ? sql.length : newline;
+  const rest = /^[ \t\f\v\r]*(?:--[^\n]*)?$/.exec(sql.slice(pos, lineEnd));
+  if (rest === null) {
+    const firstText = pos + (/^[ \t\f\v\r]*/.exec(sql.slice(pos, lineEnd))?.[0].length ?? 0);
+    problem(firstText, 'text after COPY ... FROM stdin; on the same line: put it on its own line after the \\. that ends the COPY data');
+  }
+  return newline === -1 ? sql.length : newline + 1;
 }
 
 /** Records a `-- pgpair:...` comment; `leading` when it precedes the first statement. */

@@ -10,7 +10,7 @@ import { loadSchema } from './executor.js';
 import { BASE_SCHEMA_FILE } from './files.js';
 import { withLock } from './lock.js';
 import { parseTarget, planStamp } from './plan.js';
-import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, withSession, type RunOptions, type RunResult } from './session.js';
+import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, readOptions, withSession, type RunOptions, type RunResult } from './session.js';
 import { readSqlFile } from './source.js';
 
 export interface LoadOptions extends RunOptions {
@@ -39,7 +39,7 @@ SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relname
 export async function load(options: LoadOptions): Promise<LoadResult> {
   const dir = options.dir ?? DEFAULT_DIR;
   const path = options.file ?? `${dir.replace(/\/+$/, '')}/${BASE_SCHEMA_FILE}`;
-  const file = await readSqlFile(path);
+  const file = await readSqlFile(path, readOptions(options));
   const analysis = analyzeFile(file);
   if (analysis.problems.length > 0) throw new DirectoryError(dir, analysis.problems);
   const declared = options.stamp ?? analysis.directives.version;
@@ -58,8 +58,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
           2,
         );
       }
-      await ensureHistory(session);
-      const report = await currentStatus(session);
+      const report = await currentStatus(session, await ensureHistory(session));
       if (report.current !== null) throw new UsageError(`The history already records version ${report.current}; pgpair load only bootstraps an empty database.`);
       const plan = planStamp(report, target);
       const started = performance.now();

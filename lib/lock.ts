@@ -12,9 +12,13 @@ import type { HistoryTables } from './history.js';
 /** SQL expression for the lock key; $1 is the history table's display name (schema.table). */
 export const LOCK_KEY_SQL = `hashtextextended('pgpair:' || current_database() || ':' || $1, 0)`;
 
-export async function lockKey(db: Queryable, tables: HistoryTables): Promise<string> {
-  const [row] = await db.query<{ key: string }>(`SELECT ${LOCK_KEY_SQL}::text AS key`, [tables.display]);
-  return row!.key;
+/** Computes the key and tries the lock in one round trip. */
+async function firstAttempt(db: Queryable, tables: HistoryTables): Promise<{ key: string; locked: boolean }> {
+  const [row] = await db.query<{ key: string; locked: boolean }>(
+    `SELECT k::text AS key, pg_try_advisory_lock(k) AS locked FROM (SELECT ${LOCK_KEY_SQL} AS k) AS lock_key`,
+    [tables.display],
+  );
+  return row!;
 }
 
 /** Who holds the advisory lock with this key, if anyone (pg_locks splits the 64-bit key into classid/objid). */
@@ -59,13 +63,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * up after a timeout without cancelling it from a second connection).
  */
 export async function withLock<T>(db: Connection, tables: HistoryTables, options: LockOptions, fn: () => Promise<T>): Promise<T> {
-  const key = await lockKey(db, tables);
   const started = Date.now();
+  const first = await firstAttempt(db, tables);
+  const key = first.key;
   const pollMs = options.pollMs ?? 200;
   let announced = false;
-  for (;;) {
-    const [row] = await db.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [key]);
-    if (row?.locked) break;
+  let locked = Boolean(first.locked);
+  while (!locked) {
     if (options.signal?.aborted) {
       throw new InterruptedError(String(options.signal.reason ?? 'abort'), null, `Interrupted by ${String(options.signal.reason ?? 'an abort signal')} while waiting for the migration lock on ${tables.display}; nothing was done.`);
     }
@@ -79,6 +83,8 @@ export async function withLock<T>(db: Connection, tables: HistoryTables, options
       options.logger.info({ holder, lock: tables.display }, `waiting for the migration lock on ${tables.display}${holder ? `, held by pid ${holder.pid} (${holder.applicationName ?? 'unknown'})` : ''}`);
     }
     await sleep(Math.min(pollMs * (0.5 + Math.random()), Math.max(0, options.timeoutMs - waited)));
+    const [row] = await db.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [key]);
+    locked = Boolean(row?.locked);
   }
   options.logger.debug({ lock: tables.display, waitedMs: Date.now() - started }, 'migration lock acquired');
   try {

@@ -3,7 +3,9 @@
  * line passes through a scrubber so that a password never reaches the log.
  */
 import { createRequire } from 'node:module';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+
+const require = createRequire(import.meta.url);
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -43,15 +45,41 @@ export function scrubber(secrets: readonly string[]): (text: string) => string {
   };
 }
 
-export function createLogger(options: LoggerOptions): Logger {
+const SEVERITY: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+
+function buildPino(options: LoggerOptions): Logger {
+  const pino = require('pino') as typeof import('pino').default;
   const scrub = scrubber(options.secrets ?? []);
   const pretty = options.pretty ?? process.stderr.isTTY === true;
   const base = { level: options.level, base: undefined, hooks: { streamWrite: scrub } };
   if (pretty && options.level !== 'silent') {
     // Loaded only on a terminal: JSON logging in CI and deploys pays nothing for it.
-    const require = createRequire(import.meta.url);
     const pinoPretty = require('pino-pretty') as (opts: object) => NodeJS.WritableStream;
     return pino(base, pinoPretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }) as never);
   }
   return pino(base, pino.destination({ fd: 2, sync: true }));
+}
+
+/**
+ * A pino logger that loads pino only when a line is actually written at an
+ * enabled level (or a pino feature beyond the level methods is used): most
+ * runs log nothing at info, and importing pino costs ~27 ms of every start
+ * (bench/RESULTS.md).
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  let real: Logger | undefined;
+  const threshold = SEVERITY[options.level];
+  const noop = () => {};
+  return new Proxy({} as Logger, {
+    get(_target, property) {
+      if (!real) {
+        if (property === 'level') return options.level;
+        if (property === 'isLevelEnabled') return (level: LogLevel) => SEVERITY[level] >= threshold;
+        if (typeof property === 'string' && property in SEVERITY && property !== 'silent' && SEVERITY[property as LogLevel] < threshold) return noop;
+        real = buildPino(options);
+      }
+      const value: unknown = Reflect.get(real, property);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(real) : value;
+    },
+  });
 }

@@ -3,17 +3,17 @@
  * These functions are the library API; they return data and throw
  * PgpairErrors, and never print or exit.
  */
-import { analyzeFile } from './analyze.js';
+import { analyzeFile, runsInTransaction } from './analyze.js';
 import { ConfigError, TargetError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
-import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, silent, tableOf, withSession, type BaseOptions, type RunOptions, type RunResult } from './session.js';
+import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, readOptions, silent, tableOf, withSession, type BaseOptions, type RunOptions, type RunResult } from './session.js';
 import { executePlan } from './executor.js';
 import type { MigrationFile, MigrationSet } from './files.js';
 import { historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
 import { withLock } from './lock.js';
 import { PGPAIR_VERSION } from './meta.js';
 import { planDown, planStamp, planUp, parseTarget, type Plan, type Target } from './plan.js';
-import { renderScript } from './render.js';
-import { ensureDirectory, readMigrations, writeNewFile } from './source.js';
+import { renderScriptParts, type ScriptPart } from './render.js';
+import { ensureDirectory, readCopyData, readMigrations, writeNewFile } from './source.js';
 import { computeStatus, verifyProblems, type StatusReport } from './status.js';
 import { compareVersions, isVersion, versionKey } from './version.js';
 
@@ -28,14 +28,23 @@ export type { BaseOptions, RunOptions, RunResult } from './session.js';
 async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan): Promise<RunResult> {
   return withSession(options, async (session) => {
     const lockOptions = { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger, ...(options.signal ? { signal: options.signal } : {}) };
+    if (options.statementTimeoutMs !== undefined && !session.db.interruptible) {
+      throw new ConfigError(
+        `--statement-timeout cannot work on ${session.db.displayUrl}: the embedded database runs each statement to its end in this process, so nothing would ever time out. Leave the option out, or run against a PostgreSQL server.`,
+      );
+    }
     const onAbort = () => {
-      session.logger.warn(`${String(options.signal?.reason ?? 'abort')}: stopping; the statement in progress is cancelled and its transaction rolled back`);
-      void session.db.cancel();
+      const reason = String(options.signal?.reason ?? 'abort');
+      if (session.db.interruptible) {
+        session.logger.warn(`${reason}: stopping; the statement in progress is cancelled and its transaction rolled back`);
+        void session.db.cancel();
+      } else {
+        session.logger.warn(`${reason}: stopping after the statement in progress (the embedded database cannot interrupt it); its transaction is then rolled back`);
+      }
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     return withLock(session.db, session.tables, lockOptions, async () => {
-      await ensureHistory(session);
-      const plan = makePlan(await currentStatus(session));
+      const plan = makePlan(await currentStatus(session, await ensureHistory(session)));
       const steps = await executePlan(session.db, session.tables, plan, {
         logger: session.logger,
         serverVersionNum: session.db.server.versionNum,
@@ -152,7 +161,7 @@ interface StartingState {
 async function assumedState(options: ScriptOptions, from: string): Promise<StartingState> {
   if (from !== 'base' && !isVersion(from)) throw new UsageError(`Invalid --from "${from}": use a version number (e.g. 0003) or base.`);
   const table = tableOf(options);
-  const files = await readMigrations(options.dir ?? DEFAULT_DIR);
+  const files = await readMigrations(options.dir ?? DEFAULT_DIR, readOptions(options));
   let fromKey: string | null = null;
   if (from !== 'base') {
     fromKey = versionKey(from);
@@ -170,7 +179,7 @@ async function assumedState(options: ScriptOptions, from: string): Promise<Start
     downChecksum: m.down?.checksum ?? null,
     how: 'executed',
     state: 'ok',
-    transactional: analyzeFile(m.up).mode === 'transaction',
+    transactional: runsInTransaction(m.up),
     statementsDone: null,
     statementsTotal: null,
     error: null,
@@ -215,16 +224,43 @@ async function readState(options: ScriptOptions): Promise<StartingState> {
  * The psql script that takes the database where `up`, `down` or `stamp` with
  * the same options would: same plan, same statements, same history and log
  * rows (how = 'script' for executed steps). Writes nothing; with `from`, makes
- * no connection at all.
+ * no connection at all. The text is held whole, the COPY data of large files
+ * included: scriptStream gives it in pieces instead.
  */
 export async function script(options: ScriptOptions): Promise<ScriptResult> {
+  const { plan, pieces } = await scriptStream(options);
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const piece of pieces()) text += typeof piece === 'string' ? piece : decoder.decode(piece, { stream: true });
+  return { text: text + decoder.decode(), plan };
+}
+
+export interface ScriptStream {
+  /**
+   * The script (as ScriptResult.text) in pieces, in order: text, and the COPY
+   * data of large files as UTF-8 bytes, read from the files as the pieces are
+   * taken, never held whole. Each call reads it afresh.
+   */
+  pieces: () => AsyncIterable<string | Uint8Array>;
+  plan: Plan;
+}
+
+async function* scriptPieces(parts: readonly ScriptPart[]): AsyncGenerator<string | Uint8Array> {
+  for (const part of parts) {
+    if (typeof part === 'string') yield part;
+    else yield* readCopyData(part.file, part.copyData);
+  }
+}
+
+/** `script`, for a script that may be too large to hold: the same script, in pieces. */
+export async function scriptStream(options: ScriptOptions): Promise<ScriptStream> {
   if (options.command === 'stamp' && options.target === undefined) throw new UsageError('pgpair stamp needs a TARGET: a version, head or base.');
   const planner = options.command === 'up' ? upPlanner(options) : options.command === 'down' ? downPlanner(options) : stampPlanner({ target: options.target! });
   const state = options.from !== undefined ? await assumedState(options, options.from) : await readState(options);
   const analyze = (file: MigrationFile) => (state.serverVersionNum === undefined ? analyzeFile(file) : analyzeFile(file, state.serverVersionNum));
   const report = computeStatus(state.files.migrations, state.rows, (m) => analyze(m.up).mode === 'transaction');
   const plan = planner(report);
-  const text = renderScript({
+  const parts = renderScriptParts({
     plan,
     tables: state.tables,
     history: { rows: state.rows, assumed: state.assumed, tableExists: state.tableExists },
@@ -237,7 +273,7 @@ export async function script(options: ScriptOptions): Promise<ScriptResult> {
     ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
   });
   (options.logger ?? silent).info({ command: plan.command, from: plan.from, to: plan.to, steps: plan.steps.length }, `script: ${plan.command} from ${plan.from ?? 'base'} to ${plan.to ?? 'base'}, ${plan.steps.length} step${plan.steps.length === 1 ? '' : 's'}; nothing was run`);
-  return { text, plan };
+  return { pieces: () => scriptPieces(parts), plan };
 }
 
 /** Every migration with its state. Read-only: creates nothing, takes no lock. */

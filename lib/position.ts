@@ -58,13 +58,28 @@ export function lineColumnAt(text: string, index: number): { line: number; colum
 }
 
 /**
+ * `lineColumnAt(fileText, statement.offset + index)` from the statement alone: 0-based UTF-16
+ * `index` in `statement.text` (clamped to it) → 1-based line and column in the file.
+ */
+export function lineColumnInStatement(statement: { text: string; line: number; column: number }, index: number): { line: number; column: number } {
+  const { text } = statement;
+  const at = clampIndex(text, index);
+  const lastNewline = text.lastIndexOf('\n', at - 1);
+  if (at === 0 || lastNewline === -1) return { line: statement.line, column: statement.column + countCodePoints(text, 0, at) };
+  let line = statement.line;
+  for (let i = text.indexOf('\n'); i !== -1 && i < at; i = text.indexOf('\n', i + 1)) line++;
+  return { line, column: 1 + countCodePoints(text, lastNewline + 1, at) };
+}
+
+/**
  * A fast repeated form of `lineColumnAt` for one text: lines are indexed once, and columns are
  * counted incrementally when successive lookups move forward on the same line (the lexer asks for
  * every statement's start in order, and a minified dump can be one very long line).
  */
 export function createLineLocator(text: string): (index: number) => { line: number; column: number } {
   const lineStarts: number[] = [0];
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+  // Lines are indexed only as far as lookups reach: the lexer stops at COPY data, maybe early in a long text.
+  let nextNewline = text.indexOf('\n');
 
   let cachedLine = -1;
   let cachedIndex = 0;
@@ -72,6 +87,7 @@ export function createLineLocator(text: string): (index: number) => { line: numb
 
   return (rawIndex: number) => {
     const index = clampIndex(text, rawIndex);
+    for (; nextNewline !== -1 && nextNewline < index; nextNewline = text.indexOf('\n', nextNewline + 1)) lineStarts.push(nextNewline + 1);
     // Last line start <= index.
     let low = 0;
     let high = lineStarts.length - 1;
@@ -109,17 +125,32 @@ export function excerpt(text: string, line: number, column: number,
   const lines = text.split('\n').map((source) => (source.endsWith('\r') ? source.slice(0, -1) : source));
   // A final newline does not start another line worth showing.
   if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  const window = excerptWindow(lines.length, line, opts);
+  return formatExcerpt(lines.slice(window.first - 1, window.last), window, column);
+}
+
+/**
+ * The lines `excerpt` shows (1-based, first to last) around `line` of a text of `lineCount` lines
+ * (a final newline starts no line), and the one it points at: for a text not held whole, whose
+ * lines are read for formatExcerpt.
+ */
+export function excerptWindow(lineCount: number, line: number,
+  opts: { before?: number; after?: number } = {}): { first: number; last: number; target: number } {
   const before = Math.max(0, Math.floor(opts.before ?? 2));
   const after = Math.max(0, Math.floor(opts.after ?? 1));
-  const target = Math.min(Math.max(1, Math.floor(Number.isFinite(line) ? line : 1)), lines.length);
-  const first = Math.max(1, target - before);
-  const last = Math.min(lines.length, target + after);
+  const target = Math.min(Math.max(1, Math.floor(Number.isFinite(line) ? line : 1)), lineCount);
+  return { first: Math.max(1, target - before), last: Math.min(lineCount, target + after), target };
+}
+
+/** `excerpt` from the lines of its window (`lines[0]` is line `window.first`). */
+export function formatExcerpt(lines: readonly string[], window: { first: number; last: number; target: number }, column: number): string {
+  const { first, last, target } = window;
   const width = String(last).length;
   const blankGutter = ` ${' '.repeat(width)} |`;
 
   const rendered: string[] = [];
   for (let number = first; number <= last; number++) {
-    const source = lines[number - 1] ?? '';
+    const source = lines[number - first] ?? '';
     rendered.push(`${` ${String(number).padStart(width)} |`}${source === '' ? '' : ` ${source}`}`);
     if (number === target) {
       const codePoints = Array.from(source);

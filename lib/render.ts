@@ -28,7 +28,9 @@ import {
   type HistoryRow,
   type HistoryTables,
 } from './history.js';
+import { guardSettings, SET_GUARD_SQL } from './guards.js';
 import { quoteLiteral } from './ident.js';
+import type { CopyDataLocation } from './lexer.js';
 import { LOCK_KEY_SQL } from './lock.js';
 import { PGPAIR_VERSION } from './meta.js';
 import type { Plan, Step } from './plan.js';
@@ -68,6 +70,15 @@ export interface RenderInput {
   migrationLockTimeoutMs?: number;
 }
 
+/**
+ * A piece of a script: text, or the COPY data of a large file (lib/large-file.ts), which is read
+ * from the file as the script is written (lib/source.ts readCopyData) and never held whole.
+ */
+export type ScriptPart = string | { file: MigrationFile; copyData: CopyDataLocation };
+
+/** A line of the script; the COPY of a large file is its command, its data and `\.`. */
+type Line = string | ScriptPart[];
+
 /** A value as a SQL literal: strings through quoteLiteral, NULL, booleans, integers; SqlExpressions as written. */
 export function sqlLiteral(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
@@ -82,14 +93,32 @@ export function sqlLiteral(value: unknown): string {
   throw new Error(`cannot write a ${typeof value} as a SQL literal`);
 }
 
+/** Statement texts split at their `$n` parameters: literal parts at even indexes, parameter numbers at odd ones. */
+const templates = new Map<string, (string | number)[]>();
+
+function template(text: string): (string | number)[] {
+  let parts = templates.get(text);
+  if (!parts) {
+    parts = text.split(/\$(\d+)/).map((part, i) => (i % 2 === 1 ? Number(part) : part));
+    templates.set(text, parts);
+  }
+  return parts;
+}
+
 /** A statement with $n parameters, the parameters written in as literals; ends with `;`. */
 export function inlineParams(text: string, params: readonly unknown[]): string {
-  const inlined = text.replace(/\$(\d+)/g, (_, n: string) => {
-    const index = Number(n) - 1;
-    if (index < 0 || index >= params.length) throw new Error(`statement refers to $${n} but has ${params.length} parameters`);
-    return sqlLiteral(params[index]);
-  });
-  return `${inlined};`;
+  const parts = template(text);
+  let out = '';
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (typeof part === 'string') {
+      out += part;
+      continue;
+    }
+    if (part < 1 || part > params.length) throw new Error(`statement refers to $${part} but has ${params.length} parameters`);
+    out += sqlLiteral(params[part - 1]);
+  }
+  return `${out};`;
 }
 
 /** The lock key, computed by the server exactly as lib/lock.ts computes it. */
@@ -124,10 +153,31 @@ function commentLines(gap: string): string[] {
     .filter((line) => line.startsWith('--'));
 }
 
+/** The SQL segment of a large file that holds `offset` (its last segment starting at or before it). */
+function segmentAt(segments: readonly { text: string; offset: number }[], offset: number): number {
+  let low = 0;
+  let high = segments.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (segments[middle]!.offset <= offset) low = middle;
+    else high = middle - 1;
+  }
+  return low;
+}
+
+/** The file's text from `from` to `to` (default: its end), where no COPY data lies in between (the text between statements). */
+function textBetween(file: MigrationFile, from: number, to?: number): string {
+  if (!file.large) return file.text.slice(from, to);
+  const segment = file.large.segments[segmentAt(file.large.segments, from)]!;
+  return segment.text.slice(from - segment.offset, to === undefined ? undefined : to - segment.offset);
+}
+
 /** Where a statement's source ends in the file: after its text, or after the `\.` line of its COPY data. */
 function endOf(file: MigrationFile, statement: FileAnalysis['statements'][number]): number {
   if (!statement.copyData) return statement.offset + statement.text.length;
-  const dataEnd = statement.copyData.offset + statement.copyData.text.length;
+  // In a large file, the SQL after the `\.` line is the next segment.
+  if (file.large) return file.large.segments[segmentAt(file.large.segments, statement.offset) + 1]?.offset ?? Infinity;
+  const dataEnd = statement.copyData.offset + statement.copyData.text!.length;
   const lineEnd = file.text.indexOf('\n', dataEnd);
   return lineEnd === -1 ? file.text.length : lineEnd + 1;
 }
@@ -138,33 +188,27 @@ function endOf(file: MigrationFile, statement: FileAnalysis['statements'][number
  * its data lines and `\.`. `after(done)` adds what the executor does after
  * each statement (progress of non-transactional migrations).
  */
-function renderStatements(file: MigrationFile, analysis: FileAnalysis, after?: (done: number) => string): string[] {
-  const out: string[] = [];
+function renderStatements(file: MigrationFile, analysis: FileAnalysis, after?: (done: number) => string): Line[] {
+  const out: Line[] = [];
   let cursor = 0;
   for (const [index, statement] of analysis.statements.entries()) {
-    out.push(...commentLines(file.text.slice(cursor, statement.offset)));
+    out.push(...commentLines(textBetween(file, cursor, statement.offset)));
     out.push(`-- ${file.path}:${statement.line}`);
     const text = statement.text.endsWith(';') ? statement.text : `${statement.text};`;
-    out.push(statement.copyData ? `${text}\n${statement.copyData.text}\\.` : text);
+    const copyData = statement.copyData;
+    out.push(!copyData ? text : copyData.location ? [`${text}\n`, { file, copyData: copyData.location }, '\\.'] : `${text}\n${copyData.text}\\.`);
     if (after) out.push(after(index + 1));
     out.push('');
     cursor = endOf(file, statement);
   }
-  const trailing = commentLines(file.text.slice(cursor));
+  const trailing = commentLines(textBetween(file, cursor));
   if (trailing.length > 0) out.push(...trailing, '');
   if (analysis.statements.length === 0) out.push(`-- (${file.path} holds no statement: a no-op)`, '');
   return out;
 }
 
-function guardSettings(input: RenderInput): [string, string][] {
-  const settings: [string, string][] = [];
-  if (input.statementTimeoutMs !== undefined) settings.push(['statement_timeout', `${input.statementTimeoutMs}ms`]);
-  if (input.migrationLockTimeoutMs !== undefined) settings.push(['lock_timeout', `${input.migrationLockTimeoutMs}ms`]);
-  return settings;
-}
-
 function setGuards(input: RenderInput, local: boolean): string[] {
-  return guardSettings(input).map(([name, value]) => inlineParams('SELECT set_config($1, $2, $3)', [name, value, local]));
+  return guardSettings(input).map(([name, value]) => inlineParams(SET_GUARD_SQL, [name, value, local]));
 }
 
 function resetGuards(input: RenderInput): string[] {
@@ -172,9 +216,9 @@ function resetGuards(input: RenderInput): string[] {
 }
 
 /** A transactional up or down: statements, history change and log entry between BEGIN and COMMIT, as runInTransaction does. */
-function renderTransactional(input: RenderInput, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis): string[] {
+function renderTransactional(input: RenderInput, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis): Line[] {
   const t = input.tables;
-  const out = ['-- Runs in one transaction together with its history row and log entry: all of it or none of it.', 'BEGIN;', ...setGuards(input, true), ''];
+  const out: Line[] = ['-- Runs in one transaction together with its history row and log entry: all of it or none of it.', 'BEGIN;', ...setGuards(input, true), ''];
   out.push(...renderStatements(file, analysis));
   out.push(
     direction === 'up'
@@ -187,10 +231,10 @@ function renderTransactional(input: RenderInput, migration: Migration, direction
 }
 
 /** A non-transactional (or own-transaction) up or down, statement by statement with its progress recorded, as runOutsideTransaction does. */
-function renderOutside(input: RenderInput, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis): string[] {
+function renderOutside(input: RenderInput, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis): Line[] {
   const t = input.tables;
   const total = analysis.statements.length;
-  const out = [
+  const out: Line[] = [
     `-- Runs outside any transaction, statement by statement, because ${analysis.reason ?? 'it must'}.`,
     `-- Its history row says 'running' until the last statement is done. If psql stops in between, the statements`,
     `-- before stay done and pgpair status shows ${migration.version} as failed: finish or undo it by hand, then run`,
@@ -329,13 +373,24 @@ function checkFiles(input: RenderInput): void {
 /**
  * The script for a plan. Throws DirectoryError when a file about to run has
  * problems (psql meta-commands, unterminated quotes or COPY data), as the
- * executor would before running anything.
+ * executor would before running anything. A plan that runs a large file
+ * needs renderScriptParts.
  */
 export function renderScript(input: RenderInput): string {
+  const parts = renderScriptParts(input);
+  if (parts.some((part) => typeof part !== 'string')) throw new Error('the plan runs a large file, whose COPY data is not held: render it with renderScriptParts');
+  return parts.join('');
+}
+
+/**
+ * renderScript in parts: the script is the parts one after the other, the
+ * COPY data of large files read from them. Only text when no large file runs.
+ */
+export function renderScriptParts(input: RenderInput): ScriptPart[] {
   checkFiles(input);
   const { plan, tables } = input;
   const key = lockKeySql(tables);
-  const out: string[] = [...header(input), '', '\\set ON_ERROR_STOP on', "SET client_encoding = 'UTF8';", ''];
+  const out: Line[] = [...header(input), '', '\\set ON_ERROR_STOP on', "SET client_encoding = 'UTF8';", ''];
   out.push(
     `-- Take pgpair's migration lock on ${tables.display} (waiting at most ${input.lockTimeoutMs} ms); it is released at the end, or when psql exits.`,
     `SET lock_timeout = ${quoteLiteral(`${input.lockTimeoutMs}ms`)};`,
@@ -359,5 +414,32 @@ export function renderScript(input: RenderInput): string {
     }
   }
   out.push(RULE, `-- Done: ${plan.command} from ${plan.from ?? 'base'} to ${plan.to ?? 'base'}. Release the migration lock.`, `SELECT pg_advisory_unlock(${key});`, '');
-  return out.join('\n');
+  return joinLines(out);
+}
+
+/** The lines joined with '\n', as parts: text runs joined into one string, large COPY data in between. */
+function joinLines(lines: Line[]): ScriptPart[] {
+  if (lines.every((line) => typeof line === 'string')) return [lines.join('\n')];
+  const parts: ScriptPart[] = [];
+  let run: string[] = [];
+  for (const line of lines) {
+    if (typeof line === 'string') {
+      run.push(line);
+      continue;
+    }
+    // A line in parts: its text before the data ends the run, the text after it starts the next.
+    for (const [index, part] of line.entries()) {
+      if (typeof part !== 'string') {
+        parts.push(run.join('\n'));
+        parts.push(part);
+        run = [];
+      } else if (index === 0) {
+        run.push(part);
+      } else {
+        run.push(`${run.pop() ?? ''}${part}`);
+      }
+    }
+  }
+  parts.push(run.join('\n'));
+  return parts;
 }

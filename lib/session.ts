@@ -3,17 +3,18 @@
  * connection, the history table's names. Shared by every command that talks
  * to the database; always closes what it opened.
  */
-import pino, { type Logger } from 'pino';
-import { analyzeFile } from './analyze.js';
+import type { Logger } from 'pino';
+import { createLogger } from './logger.js';
+import { runsInTransaction } from './analyze.js';
 import { connect } from './db/index.js';
 import type { Connection, Notice } from './db/types.js';
 import { ConfigError } from './errors.js';
 import { wrapDatabaseError, type StepResult } from './executor.js';
 import type { MigrationSet } from './files.js';
-import { createHistorySql, historyTables, readHistory, type HistoryTables } from './history.js';
+import { createHistorySql, historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
 import { parseTableName, type TableName } from './ident.js';
 import type { Plan } from './plan.js';
-import { readMigrations } from './source.js';
+import { readMigrations, type ReadOptions } from './source.js';
 import { computeStatus, type StatusReport } from './status.js';
 
 export const DEFAULT_DIR = 'sql';
@@ -31,6 +32,11 @@ export interface BaseOptions {
   logger?: Logger;
   /** Seconds to wait for a connection; default 10. */
   connectTimeout?: number;
+  /**
+   * Files larger than this (bytes) are read in pieces, never held whole: their COPY data is
+   * read from disk as it runs. Default 8 MiB; tests set it low to take that path with small files.
+   */
+  largeFileBytes?: number;
 }
 
 export interface RunOptions extends BaseOptions {
@@ -61,13 +67,18 @@ export interface RunResult {
   database: string;
 }
 
-export const silent = pino({ level: 'silent' });
+export const silent = createLogger({ level: 'silent' });
 
 export function tableOf(options: Pick<BaseOptions, 'table'>): TableName {
   const text = options.table ?? DEFAULT_TABLE;
   const table = parseTableName(text);
   if (!table) throw new ConfigError(`Invalid history table name "${text}": use name or schema.name (quote parts with "…" if they hold dots).`);
   return table;
+}
+
+/** How to read the migration files, from the options. */
+export function readOptions(options: Pick<BaseOptions, 'largeFileBytes'>): ReadOptions {
+  return options.largeFileBytes !== undefined ? { largeFileBytes: options.largeFileBytes } : {};
 }
 
 export interface Session {
@@ -83,7 +94,7 @@ export interface Session {
 export async function withSession<T>(options: BaseOptions, fn: (session: Session) => Promise<T>): Promise<T> {
   const logger = options.logger ?? silent;
   const table = tableOf(options);
-  const files = await readMigrations(options.dir ?? DEFAULT_DIR);
+  const files = await readMigrations(options.dir ?? DEFAULT_DIR, readOptions(options));
   const session: Partial<Session> & { running: Session['running'] } = { running: null, files, logger };
   const onNotice = (notice: Notice) => {
     const from = session.running ? `${session.running.version}_${session.running.name}` : undefined;
@@ -103,20 +114,23 @@ export async function withSession<T>(options: BaseOptions, fn: (session: Session
   }
 }
 
-export async function ensureHistory(session: Session): Promise<void> {
-  const { exists } = await readHistory(session.db, session.tables);
-  if (exists) return;
+/** Creates the history table and its log when missing; returns the history rows (none when it was just created). */
+export async function ensureHistory(session: Session): Promise<HistoryRow[]> {
+  const { exists, rows } = await readHistory(session.db, session.tables);
+  if (exists) return rows;
   try {
     await session.db.transaction((tx) => tx.exec(createHistorySql(session.tables)));
   } catch (error) {
     throw wrapDatabaseError(error, `Cannot create the history table ${session.tables.display}`);
   }
   session.logger.info({ table: session.tables.display }, `created history table ${session.tables.display} and its log ${session.tables.schema}.${session.tables.logName}`);
+  return [];
 }
 
-export async function currentStatus(session: Session): Promise<StatusReport> {
-  const { rows } = await readHistory(session.db, session.tables);
+/** Files against history; `known` are rows just read (by ensureHistory), to save reading them again. */
+export async function currentStatus(session: Session, known?: HistoryRow[]): Promise<StatusReport> {
+  const rows = known ?? (await readHistory(session.db, session.tables)).rows;
   const versionNum = session.db.server.versionNum;
-  return computeStatus(session.files.migrations, rows, (m) => analyzeFile(m.up, versionNum).mode === 'transaction');
+  return computeStatus(session.files.migrations, rows, (m) => runsInTransaction(m.up, versionNum));
 }
 

@@ -4,14 +4,14 @@
  * exit codes. The only module that writes to stdout or decides an exit code.
  */
 import { existsSync } from 'node:fs';
-import dotenv from 'dotenv';
-import yargs, { type Argv } from 'yargs';
+import { parseArgs } from 'node:util';
+import type { Argv } from 'yargs';
 import { parseDuration, resolveDatabaseUrl, type ResolvedUrl } from '../config.js';
 import { maskUrl, urlPassword } from '../db/url.js';
 import { ConfigError, EXIT, PgpairError, UsageError, type ExitCode } from '../errors.js';
 import { createLogger, scrubber, type LogLevel } from '../logger.js';
 import { PGPAIR_VERSION } from '../meta.js';
-import * as pgpair from '../migrator.js';
+import type * as Migrator from '../migrator.js';
 import { runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
 
 interface GlobalArgs {
@@ -27,7 +27,9 @@ interface GlobalArgs {
 }
 
 interface Io {
-  stdout: (text: string) => void;
+  /** Writes to stdout; false: wait for `drain` before writing more. */
+  stdout: (text: string | Uint8Array) => boolean | void;
+  drain?: () => Promise<void>;
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
   cwd: string;
@@ -35,96 +37,178 @@ interface Io {
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-type Invocation = { command: string; argv: Record<string, unknown> & GlobalArgs };
+export type Invocation = { command: string; argv: Record<string, unknown> & GlobalArgs };
 
-function globalOptions(y: Argv): Argv {
-  return y
-    .option('url', { type: 'string', describe: 'database URL: postgres://user:pass@host:port/db, pglite:PATH or pglite:memory (default: DATABASE_URL, then the embedded pglite:.pgpair/dev)' })
-    .option('dir', { type: 'string', describe: 'migration directory (default: PGPAIR_DIR, then ./sql)' })
-    .option('table', { type: 'string', describe: 'history table, [schema.]name (default: PGPAIR_TABLE, then pgpair_history in the current schema)' })
-    .option('env-file', { type: 'string', describe: 'read DATABASE_URL and PGPAIR_* from this file instead of ./.env' })
-    .option('json', { type: 'boolean', default: false, describe: 'print one JSON document on stdout instead of text' })
-    .option('log-level', { type: 'string', choices: LEVELS, describe: 'stderr log level (default info, error with --quiet)' })
-    .option('lock-timeout', { type: 'string', describe: 'how long to wait for another run\'s migration lock (default 60s)' })
-    .option('connect-timeout', { type: 'string', describe: 'how long to wait for a connection (default 10s)' })
-    .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'print only errors (and the output of status/verify)' });
+interface OptionSpec {
+  type: 'string' | 'boolean' | 'number';
+  describe: string;
+  default?: boolean;
+  alias?: string;
+  choices?: readonly string[];
 }
 
-function runOptions(y: Argv): Argv {
-  return y
-    .option('statement-timeout', { type: 'string', describe: 'statement_timeout for migration SQL, e.g. 30s (default: server setting)' })
-    .option('migration-lock-timeout', { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic' });
+interface CommandSpec {
+  name: string;
+  describe: string;
+  positional?: { name: string; required: boolean; describe: string };
+  options: Record<string, OptionSpec>;
 }
+
+/** The options every command takes. */
+const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  url: { type: 'string', describe: 'database URL: postgres://user:pass@host:port/db, pglite:PATH or pglite:memory (default: DATABASE_URL, then the embedded pglite:.pgpair/dev)' },
+  dir: { type: 'string', describe: 'migration directory (default: PGPAIR_DIR, then ./sql)' },
+  table: { type: 'string', describe: 'history table, [schema.]name (default: PGPAIR_TABLE, then pgpair_history in the current schema)' },
+  'env-file': { type: 'string', describe: 'read DATABASE_URL and PGPAIR_* from this file instead of ./.env' },
+  json: { type: 'boolean', default: false, describe: 'print one JSON document on stdout instead of text' },
+  'log-level': { type: 'string', choices: LEVELS, describe: 'stderr log level (default info, error with --quiet)' },
+  'lock-timeout': { type: 'string', describe: 'how long to wait for another run\'s migration lock (default 60s)' },
+  'connect-timeout': { type: 'string', describe: 'how long to wait for a connection (default 10s)' },
+  quiet: { type: 'boolean', alias: 'q', default: false, describe: 'print only errors (and the output of status/verify)' },
+};
+
+const RUN_OPTIONS: Record<string, OptionSpec> = {
+  'statement-timeout': { type: 'string', describe: 'statement_timeout for migration SQL, e.g. 30s (default: server setting)' },
+  'migration-lock-timeout': { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic' },
+};
 
 /** `--sql` and `--from` of up, down and stamp: print the psql script instead of running anything. */
-function scriptOptions(y: Argv): Argv {
-  return y
-    .option('sql', { type: 'boolean', default: false, describe: 'print a psql script (psql -X -v ON_ERROR_STOP=1 -f FILE) that does the same, history included, instead of running anything; the database is only read' })
-    .option('from', { type: 'string', describe: 'with --sql: VERSION or base, the state to start from; works from the files alone, without connecting' });
+const SCRIPT_OPTIONS: Record<string, OptionSpec> = {
+  sql: { type: 'boolean', default: false, describe: 'print a psql script (psql -X -v ON_ERROR_STOP=1 -f FILE) that does the same, history included, instead of running anything; the database is only read' },
+  from: { type: 'string', describe: 'with --sql: VERSION or base, the state to start from; works from the files alone, without connecting' },
+};
+
+const COMMANDS: CommandSpec[] = [
+  {
+    name: 'up',
+    describe: 'apply pending migrations in version order, up to TARGET (a version or head; default head)',
+    positional: { name: 'target', required: false, describe: 'version to stop at, or head' },
+    options: {
+      ...RUN_OPTIONS,
+      ...SCRIPT_OPTIONS,
+      steps: { type: 'number', describe: 'apply at most N migrations' },
+      'allow-out-of-order': { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' },
+    },
+  },
+  {
+    name: 'down',
+    describe: 'revert applied migrations newest first until TARGET is current (base reverts all); without TARGET, one step',
+    positional: { name: 'target', required: false, describe: 'version to keep (revert everything above it), or base' },
+    options: { ...RUN_OPTIONS, ...SCRIPT_OPTIONS, steps: { type: 'number', describe: 'revert at most N migrations' } },
+  },
+  { name: 'status', describe: 'show every migration: applied, pending, changed, missing or failed; how, when, by whom, how long', options: {} },
+  {
+    name: 'verify',
+    describe: 'exit 0 when files and history agree, 3 otherwise (changed, missing, failed, out of order), listing every problem',
+    options: { strict: { type: 'boolean', default: false, describe: 'also fail when a migration is pending' } },
+  },
+  {
+    name: 'stamp',
+    describe: 'record the database as being at TARGET without running migration SQL (adopt a database built from schema.sql or another tool)',
+    positional: { name: 'target', required: true, describe: 'a version, head or base' },
+    options: { ...SCRIPT_OPTIONS },
+  },
+  {
+    name: 'create',
+    describe: 'write the next <version>_<slug>.up.sql / .down.sql pair and print both paths',
+    positional: { name: 'slug', required: true, describe: 'name of the migration, e.g. add_users' },
+    options: {},
+  },
+  {
+    name: 'load',
+    describe: 'bootstrap an empty database from the base schema (default <dir>/schema.sql; pg_dump output accepted) and stamp the version it declares',
+    positional: { name: 'file', required: false, describe: 'the base schema file (default <dir>/schema.sql)' },
+    options: { stamp: { type: 'string', describe: 'version to stamp (default: the file\'s -- pgpair:version N comment); head for all' } },
+  },
+  {
+    name: 'repair',
+    describe: 'after a person fixed the database by hand: resolve a failed version (--applied or --reverted), or accept an edited file (--accept)',
+    options: {
+      applied: { type: 'string', describe: 'VERSION failed or was interrupted, and you finished it by hand: record it as applied' },
+      reverted: { type: 'string', describe: 'VERSION failed or was interrupted, and you undid it by hand: remove it from the history' },
+      accept: { type: 'string', describe: 'VERSION was edited after it was applied and the edit is harmless: record the current checksums' },
+    },
+  },
+];
+
+/**
+ * The common case without yargs: a known command with known options, each
+ * given once, in the forms node:util's parseArgs reads exactly as yargs does.
+ * Anything else (help, --version, a typo, a missing argument, --no-…, an
+ * option given twice, `--`) returns null and goes to yargs, which alone
+ * writes help and usage errors. Importing yargs and rendering its help costs
+ * ~100 ms of every start (bench/RESULTS.md); a no-op `up` at deploy time
+ * should not pay for it. test/unit/cli-args.test.ts holds both parsers to
+ * the same result.
+ */
+export function quickParse(args: readonly string[]): Invocation | null {
+  if (args.includes('--')) return null;
+  const all: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
+  for (const command of COMMANDS) Object.assign(all, command.options);
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const [name, spec] of Object.entries(all)) options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.alias ? { short: spec.alias } : {}) };
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; strict: true; allowPositionals: true; tokens: true }>>;
+  try {
+    parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: true, tokens: true });
+  } catch {
+    return null;
+  }
+  const [name, ...rest] = parsed.positionals;
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) return null;
+  if (rest.length > (command.positional ? 1 : 0) || (command.positional?.required && rest.length === 0)) return null;
+  const allowed: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS, ...command.options };
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    // yargs reads a lone `-` (and other values that start with one) in its own ways.
+    if (token.kind === 'positional' && token.value.startsWith('-')) return null;
+    if (token.kind !== 'option') continue;
+    if (token.value?.startsWith('-')) return null;
+    // A repeated option is an array to yargs; an inline value (--json=false) on a boolean is read differently.
+    if (seen.has(token.name) || !(token.name in allowed) || (allowed[token.name]!.type === 'boolean' && token.value !== undefined)) return null;
+    seen.add(token.name);
+  }
+  const argv: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(allowed)) {
+    const value = (parsed.values as Record<string, string | boolean | undefined>)[key];
+    if (value === undefined) {
+      if (spec.default !== undefined) argv[key] = spec.default;
+      continue;
+    }
+    if (spec.choices && !spec.choices.includes(String(value))) return null;
+    if (spec.type === 'number') {
+      if (!/^\d+$/.test(String(value))) return null;
+      argv[key] = Number(value);
+    } else argv[key] = value;
+  }
+  if (command.positional && rest[0] !== undefined) argv[command.positional.name] = rest[0];
+  return { command: command.name, argv: argv as Invocation['argv'] };
 }
 
-function buildParser(args: string[], record: (inv: Invocation) => void, fail: (message: string) => void, width: number): Argv {
+function addOptions(y: Argv, options: Record<string, OptionSpec>): Argv {
+  for (const [name, spec] of Object.entries(options)) y = y.option(name, { ...spec });
+  return y;
+}
+
+async function buildParser(args: string[], record: (inv: Invocation) => void, fail: (message: string) => void, width: number): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
   const handler = (command: string) => (argv: Record<string, unknown>) => record({ command, argv: argv as Invocation['argv'] });
-  return globalOptions(yargs(args))
+  let parser = addOptions(yargs(args), GLOBAL_OPTIONS)
     .scriptName('pgpair')
-    .usage('pgpair: PostgreSQL migrations in plain SQL, as NNNN_slug.up.sql / NNNN_slug.down.sql pairs.\n\nUsage: pgpair <command> [options]')
-    .command(
-      'up [target]',
-      'apply pending migrations in version order, up to TARGET (a version or head; default head)',
-      (y) =>
-        scriptOptions(runOptions(y))
-          .positional('target', { type: 'string', describe: 'version to stop at, or head' })
-          .option('steps', { type: 'number', describe: 'apply at most N migrations' })
-          .option('allow-out-of-order', { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' }),
-      handler('up'),
-    )
-    .command(
-      'down [target]',
-      'revert applied migrations newest first until TARGET is current (base reverts all); without TARGET, one step',
-      (y) =>
-        scriptOptions(runOptions(y))
-          .positional('target', { type: 'string', describe: 'version to keep (revert everything above it), or base' })
-          .option('steps', { type: 'number', describe: 'revert at most N migrations' }),
-      handler('down'),
-    )
-    .command('status', 'show every migration: applied, pending, changed, missing or failed; how, when, by whom, how long', (y) => y, handler('status'))
-    .command(
-      'verify',
-      'exit 0 when files and history agree, 3 otherwise (changed, missing, failed, out of order), listing every problem',
-      (y) => y.option('strict', { type: 'boolean', default: false, describe: 'also fail when a migration is pending' }),
-      handler('verify'),
-    )
-    .command(
-      'stamp <target>',
-      'record the database as being at TARGET without running migration SQL (adopt a database built from schema.sql or another tool)',
-      (y) => scriptOptions(y).positional('target', { type: 'string', describe: 'a version, head or base' }),
-      handler('stamp'),
-    )
-    .command(
-      'create <slug>',
-      'write the next <version>_<slug>.up.sql / .down.sql pair and print both paths',
-      (y) => y.positional('slug', { type: 'string', describe: 'name of the migration, e.g. add_users' }),
-      handler('create'),
-    )
-    .command(
-      'load [file]',
-      'bootstrap an empty database from the base schema (default <dir>/schema.sql; pg_dump output accepted) and stamp the version it declares',
-      (y) =>
-        y
-          .positional('file', { type: 'string', describe: 'the base schema file (default <dir>/schema.sql)' })
-          .option('stamp', { type: 'string', describe: 'version to stamp (default: the file\'s -- pgpair:version N comment); head for all' }),
-      handler('load'),
-    )
-    .command(
-      'repair',
-      'after a person fixed the database by hand: resolve a failed version (--applied or --reverted), or accept an edited file (--accept)',
-      (y) =>
-        y
-          .option('applied', { type: 'string', describe: 'VERSION failed or was interrupted, and you finished it by hand: record it as applied' })
-          .option('reverted', { type: 'string', describe: 'VERSION failed or was interrupted, and you undid it by hand: remove it from the history' })
-          .option('accept', { type: 'string', describe: 'VERSION was edited after it was applied and the edit is harmless: record the current checksums' }),
-      handler('repair'),
-    )
+    .usage('pgpair: PostgreSQL migrations in plain SQL, as NNNN_slug.up.sql / NNNN_slug.down.sql pairs.\n\nUsage: pgpair <command> [options]');
+  for (const command of COMMANDS) {
+    const p = command.positional;
+    parser = parser.command(
+      p ? `${command.name} ${p.required ? `<${p.name}>` : `[${p.name}]`}` : command.name,
+      command.describe,
+      (y) => {
+        const withOptions = addOptions(y, command.options);
+        return p ? withOptions.positional(p.name, { type: 'string', describe: p.describe }) : withOptions;
+      },
+      handler(command.name),
+    );
+  }
+  return parser
     .demandCommand(1, 'Name a command: up, down, status, verify, stamp, create, load or repair.')
     .strict()
     .recommendCommands()
@@ -141,13 +225,15 @@ function buildParser(args: string[], record: (inv: Invocation) => void, fail: (m
     });
 }
 
-function loadEnv(argv: GlobalArgs, io: Io): Record<string, string | undefined> {
+async function loadEnv(argv: GlobalArgs, io: Io): Promise<Record<string, string | undefined>> {
   const path = argv['env-file'] ?? '.env';
   if (argv['env-file'] !== undefined && !existsSync(path)) {
     throw new ConfigError(`--env-file ${path} does not exist.`);
   }
   const fromFile: Record<string, string> = {};
   if (existsSync(path)) {
+    // Imported only when there is a file to read.
+    const { default: dotenv } = await import('dotenv');
     const result = dotenv.config({ path, processEnv: fromFile, quiet: true, override: true });
     if (result.error) throw new ConfigError(`Cannot read ${path}: ${result.error.message}`);
   }
@@ -159,11 +245,15 @@ function optionalDuration(value: string | undefined, option: string): number | u
   return value === undefined ? undefined : parseDuration(value, option);
 }
 
-export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCode> {
+/**
+ * yargs' reading of the command line: the invocation, or the text of --help /
+ * --version (output), or a usage error.
+ */
+export async function parseWithYargs(args: string[], width = 100): Promise<{ invocation: Invocation | null; usageFailure: string | null; output: string }> {
   let invocation: Invocation | null = null;
   let usageFailure: string | null = null;
   let output = '';
-  const parser = buildParser(
+  const parser = await buildParser(
     args,
     (inv) => {
       invocation = inv;
@@ -171,7 +261,7 @@ export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCo
     (message) => {
       usageFailure = message;
     },
-    Math.min(100, process.stdout.columns ?? 100),
+    width,
   );
   try {
     await parser.parseAsync(args, {}, (_err, _argv, text) => {
@@ -180,6 +270,13 @@ export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCo
   } catch (error) {
     usageFailure ??= error instanceof Error ? error.message : String(error);
   }
+  return { invocation, usageFailure, output };
+}
+
+export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCode> {
+  const quick = quickParse(args);
+  if (quick) return dispatch(quick, io);
+  const { invocation, usageFailure, output } = await parseWithYargs(args, Math.min(100, process.stdout.columns ?? 100));
   if (usageFailure !== null) {
     io.stderr(`pgpair: ${usageFailure}\nRun pgpair --help for the commands and options.\n`);
     return EXIT.usage;
@@ -202,7 +299,8 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
   const level = (argv['log-level'] ?? (argv.quiet ? 'error' : 'info')) as LogLevel;
   let logger = createLogger({ level, secrets });
   try {
-    const env = loadEnv(argv, io);
+    const env = await loadEnv(argv, io);
+    const pgpair = await import('../migrator.js');
     const dir = argv.dir ?? env.PGPAIR_DIR ?? pgpair.DEFAULT_DIR;
     if (command === 'create') {
       const created = await pgpair.create({ dir, slug: String(argv.slug) });
@@ -215,7 +313,13 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       throw new UsageError(`--from only goes with --sql (it names the state a script starts from); run pgpair ${command} --sql --from ${String(argv.from)}.`);
     }
     if (scripting && argv.from !== undefined) {
-      // Files only: no database URL is resolved, so none is needed.
+      // Files only: no database URL is needed, but a password that is configured all the same
+      // (--url, DATABASE_URL, PGPASSWORD) must not be printed by the script either.
+      const configured = argv.url ?? env.DATABASE_URL;
+      const password = (configured ? urlPassword(configured) : null) ?? env.PGPASSWORD ?? null;
+      secrets = password ? [password] : [];
+      scrub = scrubber(secrets);
+      logger = createLogger({ level, secrets });
       return await printScript({ command: command as ScriptCommand, argv, env, dir, logger, secrets, json, io });
     }
     const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
@@ -226,7 +330,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
     if (resolved.source === 'embedded default') {
       logger.info(`no DATABASE_URL set: using the embedded development database ${resolved.url} (set DATABASE_URL or --url for a real server)`);
     }
-    const base: pgpair.BaseOptions = {
+    const base: Migrator.BaseOptions = {
       url: resolved.url,
       dir,
       table: argv.table ?? env.PGPAIR_TABLE ?? pgpair.DEFAULT_TABLE,
@@ -256,7 +360,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       case 'down':
       case 'stamp': {
         if (scripting) return await printScript({ command, argv, env, dir, logger, secrets, json, io, url: resolved.url });
-        const run: pgpair.RunOptions = {
+        const run: Migrator.RunOptions = {
           ...base,
           lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
           ...(argv['statement-timeout'] !== undefined ? { statementTimeoutMs: parseDuration(String(argv['statement-timeout']), '--statement-timeout') } : {}),
@@ -266,7 +370,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
           onStep: (step) => {
             if (!json && !argv.quiet) out(`${stepLine(step, command)}\n`);
           },
-          signal: interruptions(logger),
+          signal: interruptions(resolved.url.startsWith('pglite:')),
         };
         const steps = argv.steps === undefined ? undefined : Number(argv.steps);
         if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a whole number of at least 1 (got ${String(argv.steps)}).`);
@@ -339,6 +443,7 @@ async function printScript(ctx: {
   url?: string;
 }): Promise<ExitCode> {
   const { command, argv } = ctx;
+  const pgpair = await import('../migrator.js');
   const steps = argv.steps === undefined ? undefined : Number(argv.steps);
   if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a whole number of at least 1 (got ${String(argv.steps)}).`);
   const target = argv.target === undefined ? undefined : String(argv.target);
@@ -354,7 +459,7 @@ async function printScript(ctx: {
     '--sql',
     ...(from !== undefined ? ['--from', from] : []),
   ].join(' ');
-  const result = await pgpair.script({
+  const result = await pgpair.scriptStream({
     command,
     dir: ctx.dir,
     table,
@@ -370,17 +475,43 @@ async function printScript(ctx: {
     ...(argv['migration-lock-timeout'] !== undefined ? { migrationLockTimeoutMs: parseDuration(String(argv['migration-lock-timeout']), '--migration-lock-timeout') } : {}),
     request,
   });
-  if (ctx.secrets.some((secret) => result.text.includes(secret))) {
+  if (ctx.secrets.length > 0 && (await holdsAny(result.pieces(), ctx.secrets))) {
     throw new ConfigError('The script would show the database password (a migration file holds it), so it is not printed. Move the secret out of the migration files.');
   }
   const { plan } = result;
+  // The script is written as it is read: the COPY data of a large file is never held whole.
+  const write = async (piece: string | Uint8Array) => {
+    if (ctx.io.stdout(piece) === false) await ctx.io.drain?.();
+  };
   if (ctx.json) {
     const steps = plan.steps.map((s) => (s.action === 'unstamp' ? { action: s.action, version: s.row.version, name: s.row.name } : { action: s.action, version: s.migration.version, name: s.migration.slug }));
-    ctx.io.stdout(`${JSON.stringify({ ok: true, command: plan.command, from: plan.from, to: plan.to, steps, script: result.text }, null, 2)}\n`);
+    // The document around the script, which is its last field: JSON.stringify escapes a string one character at a time.
+    const document = JSON.stringify({ ok: true, command: plan.command, from: plan.from, to: plan.to, steps, script: '' }, null, 2);
+    const at = document.lastIndexOf('""') + 1;
+    await write(document.slice(0, at));
+    const decoder = new TextDecoder();
+    for await (const piece of result.pieces()) {
+      const text = typeof piece === 'string' ? piece : decoder.decode(piece, { stream: true });
+      await write(JSON.stringify(text).slice(1, -1));
+    }
+    await write(`${document.slice(at)}\n`);
   } else {
-    ctx.io.stdout(result.text);
+    for await (const piece of result.pieces()) await write(piece);
   }
   return EXIT.ok;
+}
+
+/** Whether any of `secrets` is in the text (UTF-8) that `pieces` make up, also across two pieces. */
+async function holdsAny(pieces: AsyncIterable<string | Uint8Array>, secrets: string[]): Promise<boolean> {
+  const needles = secrets.map((secret) => Buffer.from(secret));
+  const keep = Math.max(0, ...needles.map((needle) => needle.length - 1));
+  let tail = Buffer.alloc(0);
+  for await (const piece of pieces) {
+    const bytes = Buffer.concat([tail, typeof piece === 'string' ? Buffer.from(piece) : piece]);
+    if (needles.some((needle) => bytes.includes(needle))) return true;
+    tail = Buffer.from(bytes.subarray(bytes.length - Math.min(keep, bytes.length)));
+  }
+  return false;
 }
 
 /**
@@ -388,18 +519,20 @@ async function printScript(ctx: {
  * in progress, rolls back, releases the lock and rejects); a second one exits
  * at once.
  */
-function interruptions(logger: { warn: (m: string) => void }): AbortSignal {
+function interruptions(embedded: boolean): AbortSignal {
   const controller = new AbortController();
+  const after = embedded
+    ? 'the embedded database rolls back the unfinished transaction when it is next opened, and its lock file is then taken over as stale'
+    : 'the server rolls back the open transaction and releases the lock when the session ends';
   for (const name of ['SIGINT', 'SIGTERM'] as const) {
     process.on(name, () => {
       if (controller.signal.aborted) {
-        process.stderr.write(`pgpair: second ${name}, exiting at once; the server rolls back the open transaction and releases the lock when the session ends\n`);
+        process.stderr.write(`pgpair: second ${name}, exiting at once; ${after}\n`);
         process.exit(EXIT.failure);
       }
       controller.abort(name);
     });
   }
-  void logger;
   return controller.signal;
 }
 
@@ -423,6 +556,7 @@ function reportError(
 function defaultIo(): Io {
   return {
     stdout: (text) => process.stdout.write(text),
+    drain: () => new Promise((resolve) => process.stdout.once('drain', resolve)),
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),

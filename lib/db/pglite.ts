@@ -328,11 +328,12 @@ function refuseCopyFromStdin(text: string): void {
   );
 }
 
-async function collect(data: AsyncIterable<string> | string): Promise<string> {
-  if (typeof data === 'string') return data;
-  let text = '';
-  for await (const chunk of data) text += chunk;
-  return text;
+/** The COPY data as one Blob, which PGlite needs whole: its pieces are copied into it once, never joined into one string first. */
+async function collect(data: AsyncIterable<string | Uint8Array> | string): Promise<Blob> {
+  if (typeof data === 'string') return new Blob([data]);
+  const pieces: (string | Uint8Array)[] = [];
+  for await (const piece of data) pieces.push(piece);
+  return new Blob(pieces);
 }
 
 // ---------------------------------------------------------------------------
@@ -345,6 +346,7 @@ const PARSERS: NonNullable<QueryOptions['parsers']> = { 20: (value: string) => v
 
 class PgliteConnection implements Connection {
   readonly scheme = 'pglite';
+  readonly interruptible = false;
   /** In-process: there is no round trip to save. */
   readonly pipelining = false;
   lost = false;
@@ -411,12 +413,12 @@ class PgliteConnection implements Connection {
   }
 
   /** PGlite reads COPY data from a blob attached to the query, as the file '/dev/blob'. */
-  async copyFrom(statement: string, data: AsyncIterable<string> | string): Promise<void> {
+  async copyFrom(statement: string, data: AsyncIterable<string | Uint8Array> | string): Promise<void> {
     const stdin = copyFromStdin(statement)[0];
     if (!stdin) throw new PgliteRefusal('copyFrom needs a COPY … FROM STDIN statement', '42601', undefined, undefined);
     const source = `'/dev/blob'`;
     const rewritten = statement.slice(0, stdin.start) + source + statement.slice(stdin.end);
-    const blob = new Blob([await collect(data)]);
+    const blob = await collect(data);
     try {
       await this.run((db) => db.query(rewritten, [], { ...this.options, blob }));
     } catch (error) {

@@ -21,10 +21,12 @@ export interface Queryable {
   exec(text: string): Promise<void>;
   /**
    * Runs one `COPY … FROM STDIN` statement and streams `data` (the lines that
-   * psql would send, without the terminating `\.`) to it. Resolves when the
-   * server has accepted all of it; rejects with the server's error otherwise.
+   * psql would send, without the terminating `\.`; byte pieces are UTF-8) to
+   * it, taking each piece only when the previous one is on its way. Resolves
+   * when the server has accepted all of it; rejects with the server's error
+   * otherwise, or with the error of `data` itself when reading it failed.
    */
-  copyFrom(statement: string, data: AsyncIterable<string> | string): Promise<void>;
+  copyFrom(statement: string, data: AsyncIterable<string | Uint8Array> | string): Promise<void>;
 }
 
 export interface Notice {
@@ -69,6 +71,12 @@ export interface Connection extends Queryable {
    * order (a network round trip saved per query); false for in-process drivers.
    */
   readonly pipelining: boolean;
+  /**
+   * True when a statement in progress can be stopped: by cancel() and by
+   * statement_timeout. False for an in-process database (PGlite), which runs
+   * each statement to its end in this thread.
+   */
+  readonly interruptible: boolean;
   /**
    * Runs `fn` inside BEGIN … COMMIT; rolls back when it throws and rethrows.
    * Queries made through `tx` belong to the transaction.

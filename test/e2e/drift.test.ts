@@ -171,8 +171,18 @@ describe('stamp', () => {
     assert.equal(base.code, 0);
     assert.deepEqual(await versions(), []);
     assert.deepEqual(await tables(db.sql), ['pgpair_history', 'pgpair_history_log', 'posts', 'users']);
-    const log = await db.sql.unsafe(`SELECT action FROM pgpair_history_log ORDER BY id`);
-    assert.deepEqual(log.map((l) => l.action), ['stamp', 'stamp', 'stamp', 'unstamp', 'unstamp', 'unstamp']);
+    const log = await db.sql.unsafe(`SELECT action, version, name, how, checksum ~ '^sha256:[0-9a-f]{64}$' AS checksum, duration_ms FROM pgpair_history_log ORDER BY id`);
+    assert.deepEqual(
+      log.map((l) => `${l.action} ${l.version}_${l.name} ${l.how} ${l.checksum} ${l.duration_ms}`),
+      [
+        'stamp 0001_create_users stamped true null',
+        'stamp 0002_create_posts stamped true null',
+        'stamp 0003_add_bio stamped true null',
+        'unstamp 0003_add_bio stamped true null',
+        'unstamp 0002_create_posts stamped true null',
+        'unstamp 0001_create_users stamped true null',
+      ],
+    );
   });
 
   it('refuses an unknown version and requires a target', async () => {

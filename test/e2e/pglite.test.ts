@@ -212,6 +212,18 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
   });
 
   describe('failures on pglite:PATH', { concurrency: 1 }, () => {
+    it('--statement-timeout is refused (exit 2) before anything runs: PGlite would never time a statement out', async () => {
+      const cwd = workdir({ 'sql/0001_t.up.sql': 'CREATE TABLE t (id int);\n' });
+      const dir = existingDatabase(cwd, 'db/dev');
+      const r = await cli(['up', '--url', 'pglite:db/dev', '--statement-timeout', '5s'], cwd);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^error: --statement-timeout cannot work on pglite:db\/dev: the embedded database runs each statement to its end in this process/);
+      assert.equal(r.stdout, '');
+      await withDatabase(dir, async (db) => assert.deepEqual(await select(db, `SELECT to_regclass('t') AS t, to_regclass('pgpair_history') AS h`), [{ t: null, h: null }]));
+      const withLockTimeout = await cli(['up', '--url', 'pglite:db/dev', '--migration-lock-timeout', '5s'], cwd);
+      assert.equal(withLockTimeout.code, 0, withLockTimeout.stderr);
+    });
+
     it('a failing migration: exit 1 with FILE:LINE:COLUMN and SQLSTATE; earlier ones stay applied, the failed one leaves nothing', async () => {
       const cwd = workdir({
         'sql/0001_items.up.sql': "CREATE TABLE items (id int PRIMARY KEY, name text);\nCOPY items FROM stdin;\n1\tone\n2\ttwo\n\\.\nDO $$ BEGIN RAISE NOTICE 'two items'; END $$;\n",
@@ -368,6 +380,41 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       }
       await assert.rejects(db.query('SELECT 1'), (e: unknown) => e instanceof ConnectionError && /already closed/.test(e.message));
       assert.equal(existsSync(`${dir}.lock`), false);
+    });
+  });
+
+  describe('signals, in-process', { concurrency: 1 }, () => {
+    it('a signal that arrives during a statement stops the run before the next one starts', async () => {
+      const { up } = await import('../../lib/index.js');
+      const { default: pino } = await import('pino');
+      // nextval is not rolled back: it shows whether a statement ran in the transaction that the signal rolls back.
+      const cwd = workdir({
+        'sql/0001_probe.up.sql': 'CREATE SEQUENCE probe;\n',
+        'sql/0002_steps.up.sql': `CREATE TABLE s1 (id int);
+DO $$ BEGIN RAISE NOTICE 'signal now'; PERFORM pg_sleep(0.2); END $$;
+SELECT nextval('probe');
+CREATE TABLE s2 (id int);
+`,
+      });
+      const dir = existingDatabase(cwd);
+      const controller = new AbortController();
+      // As with a real Ctrl-C, the handler runs only when the event loop gets a turn: here, after the DO block.
+      process.once('SIGUSR2', () => controller.abort('SIGINT'));
+      const logger = pino({ level: 'info' }, {
+        write: (line: string) => {
+          if (line.includes('signal now')) process.kill(process.pid, 'SIGUSR2');
+        },
+      });
+      await assert.rejects(up({ url: `pglite:${dir}`, dir: join(cwd, 'sql'), logger, signal: controller.signal }), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'E_INTERRUPTED', error.message);
+        assert.match(error.message, /0002/);
+        return true;
+      });
+      await withDatabase(dir, async (db) => {
+        assert.deepEqual(await select(db, `SELECT is_called FROM probe`), [{ is_called: false }], 'no statement ran after the signal');
+        assert.deepEqual(await select(db, `SELECT to_regclass('s1') IS NOT NULL AS s1, to_regclass('s2') IS NOT NULL AS s2`), [{ s1: false, s2: false }]);
+        assert.deepEqual(await select(db, `SELECT version FROM pgpair_history`), [{ version: '1' }]);
+      });
     });
   });
 

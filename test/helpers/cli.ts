@@ -1,6 +1,6 @@
 /** Runs the real CLI (bin/pgpair.js) as a child process, as a user would. */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,9 +44,17 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
   });
 }
 
-/** A fresh working directory; `files` maps relative paths to contents. */
+/** Working directories made by this test process, removed when it exits (set PGPAIR_KEEP_WORKDIRS=1 to look at them). */
+const made: string[] = [];
+process.on('exit', () => {
+  if (process.env.PGPAIR_KEEP_WORKDIRS) return;
+  for (const dir of made) rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+});
+
+/** A fresh working directory, removed when the test process exits; `files` maps relative paths to contents. */
 export function workdir(files: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'pgpair-cli-'));
+  made.push(dir);
   for (const [path, text] of Object.entries(files)) {
     const full = join(dir, path);
     mkdirSync(dirname(full), { recursive: true });

@@ -1,0 +1,349 @@
+/**
+ * Pure: a migration file too large to hold whole, taken in piece by piece as lib/source.ts reads it.
+ * Its bytes have their line ends normalised, are checksummed, checked and decoded as they come; the
+ * SQL outside COPY data is split by the lexer in pieces (splitUntilCopyData), and the data of each
+ * `COPY … FROM stdin` is recorded as a location in the file instead of text. What comes out is what
+ * lib/files.ts, lib/checksum.ts and lib/analyze.ts make of the same file read whole, except that the
+ * COPY data is located rather than held: it is read from the file again when it runs.
+ */
+import { createHash } from 'node:crypto';
+import { CHECKSUM_ALGORITHM } from './checksum.js';
+import { splitUntilCopyData, type Directives, type LexProblem, type LexResult, type PieceLexResult, type SqlStatement } from './lexer.js';
+
+/**
+ * Files up to this size are read whole, as always: one read and one string is the fastest way for
+ * the thousands of small files a directory holds, and typical migrations and pg_dump schema files
+ * are far below it. Held whole, a file costs 3 to 5 times its size in memory (the bytes, the
+ * decoded text, the copy the driver sends), so 8 MiB costs at most about 40 MB. Above it a file
+ * is read in pieces and its COPY data streamed, whatever its size.
+ */
+export const LARGE_FILE_BYTES = 8 * 1024 * 1024;
+
+/** Bytes per read of a large file: small enough to stay out of the way, large enough for few system calls. */
+export const READ_CHUNK_BYTES = 64 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * checksum.ts's normaliseSql on bytes, in pieces: a leading UTF-8 BOM removed, CRLF and lone CR
+ * turned into LF, also when a CR ends one piece and its LF starts the next. Only ASCII bytes change,
+ * so the output is valid UTF-8 exactly when the input is.
+ */
+export class LineEndNormaliser {
+  /** Bytes taken in so far. */
+  raw = 0;
+  /** Normalised bytes given out so far. */
+  normalised = 0;
+  /** A CR at the end of the last piece, or the first bytes of what may be a BOM: given out once the next byte is known. */
+  private held: Buffer | null = null;
+  private atFileStart: boolean;
+
+  /** `atFileStart`: the first byte pushed is the file's first, so a BOM there is removed. */
+  constructor(atFileStart: boolean) {
+    this.atFileStart = atFileStart;
+  }
+
+  /** True when every byte taken in has been given out: a later read can start afresh at `raw` (see Checkpoint). */
+  get settled(): boolean {
+    return this.held === null;
+  }
+
+  /** The normalised bytes of `piece` (and of what was held), possibly `piece` itself: use them before pushing again. */
+  push(piece: Uint8Array): Buffer {
+    this.raw += piece.length;
+    let bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    if (this.held) {
+      bytes = Buffer.concat([this.held, bytes]);
+      this.held = null;
+    }
+    if (this.atFileStart) {
+      if (bytes.length < 3 && bytes.every((byte, i) => byte === [0xef, 0xbb, 0xbf][i])) {
+        this.held = bytes.length > 0 ? Buffer.from(bytes) : null;
+        return EMPTY;
+      }
+      this.atFileStart = false;
+      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    }
+    const out = this.lineEnds(bytes);
+    this.normalised += out.length;
+    return out;
+  }
+
+  /** What is still held, at the end of the file. */
+  end(): Buffer {
+    const held = this.held;
+    this.held = null;
+    this.atFileStart = false;
+    if (!held) return EMPTY;
+    const out = held[0] === CR ? Buffer.from([LF]) : held;
+    this.normalised += out.length;
+    return out;
+  }
+
+  private lineEnds(bytes: Buffer): Buffer {
+    let cr = bytes.indexOf(CR);
+    if (cr === -1) return bytes;
+    const out = Buffer.allocUnsafe(bytes.length);
+    let length = 0;
+    let from = 0;
+    while (cr !== -1) {
+      length += bytes.copy(out, length, from, cr);
+      from = cr + 1;
+      if (from === bytes.length) {
+        this.held = Buffer.from([CR]);
+        break;
+      }
+      if (bytes[from] !== LF) out[length++] = LF;
+      cr = bytes.indexOf(CR, from);
+    }
+    length += bytes.copy(out, length, from);
+    return out.subarray(0, length);
+  }
+}
+
+/**
+ * A place where reading a large file can start: byte `raw` of the file as stored is where normalised
+ * byte `normalised` begins, after `lines` line feeds. One is kept per read, so reaching any
+ * normalised offset costs at most one read's worth of bytes more.
+ */
+export interface Checkpoint {
+  raw: number;
+  normalised: number;
+  lines: number;
+}
+
+/** A stretch of the file's SQL outside COPY data, with where it starts in the normalised text (UTF-16 offset). */
+export interface SqlSegment {
+  text: string;
+  offset: number;
+}
+
+/** What a large file holds, short of its text. */
+export interface LargeFileContent {
+  /** The file's statements, directives and problems, as splitStatements gives them for the whole text, except that COPY data carries a `location`, not `text`. */
+  lexed: LexResult;
+  /** Every stretch of SQL between COPY data, in order: the text outside COPY data, `\.` lines excluded. */
+  segments: SqlSegment[];
+  /** Lines of the normalised text, counted as position.ts's excerpt counts them. */
+  lineCount: number;
+  checkpoints: Checkpoint[];
+}
+
+export interface ScannedFile extends LargeFileContent {
+  checksum: string;
+  /** The file holds a NUL byte. (Its line, as lib/files.ts counts it, takes another read: see source.ts.) */
+  hasNul: boolean;
+}
+
+function countLineFeeds(bytes: Buffer): number {
+  let count = 0;
+  for (let at = bytes.indexOf(LF); at !== -1; at = bytes.indexOf(LF, at + 1)) count++;
+  return count;
+}
+
+/**
+ * Takes in a file's bytes, piece by piece, and gives what files.ts and analyze.ts need of it:
+ * checksum, statements with COPY data located, lines, NUL bytes. Memory: the SQL outside COPY data,
+ * and at most about one piece of COPY data at a time.
+ */
+export class LargeFileScanner {
+  /** The bytes are not UTF-8; nothing else about the file is known then. */
+  invalidUtf8 = false;
+  private readonly normaliser = new LineEndNormaliser(true);
+  private readonly hash = createHash('sha256');
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  private readonly pieces = new PieceLexer();
+  private readonly checkpoints: Checkpoint[] = [];
+  private lineFeeds = 0;
+  private endsWithLineFeed = false;
+  private hasNul = false;
+
+  push(bytes: Uint8Array): void {
+    if (this.invalidUtf8) return;
+    if (this.normaliser.settled) this.checkpoints.push({ raw: this.normaliser.raw, normalised: this.normaliser.normalised, lines: this.lineFeeds });
+    this.take(this.normaliser.push(bytes), false);
+  }
+
+  /** At the end of the file: what it holds, or null when it is not UTF-8. */
+  end(): ScannedFile | null {
+    if (!this.invalidUtf8) this.take(this.normaliser.end(), true);
+    if (this.invalidUtf8) return null;
+    return {
+      checksum: `${CHECKSUM_ALGORITHM}:${this.hash.digest('hex')}`,
+      hasNul: this.hasNul,
+      lexed: { statements: this.pieces.statements, directives: this.pieces.directives, problems: this.pieces.problems },
+      segments: this.pieces.segments,
+      lineCount: this.lineFeeds + (this.endsWithLineFeed ? 0 : 1),
+      checkpoints: this.checkpoints,
+    };
+  }
+
+  private take(bytes: Buffer, final: boolean): void {
+    // The normalised bytes are the UTF-8 of the normalised text: hashing them is hashing it.
+    this.hash.update(bytes);
+    if (!this.hasNul && bytes.indexOf(0) !== -1) this.hasNul = true;
+    this.lineFeeds += countLineFeeds(bytes);
+    if (bytes.length > 0) this.endsWithLineFeed = bytes[bytes.length - 1] === LF;
+    let text: string;
+    try {
+      text = this.decoder.decode(bytes, { stream: !final });
+    } catch {
+      this.invalidUtf8 = true;
+      return;
+    }
+    this.pieces.push(text);
+    if (final) this.pieces.end();
+  }
+}
+
+/** The COPY data being read: where it began, and how much of it came so far. */
+interface DataBlock {
+  statement: SqlStatement;
+  offset: number;
+  line: number;
+  byte: number;
+  units: number;
+  bytes: number;
+  lineFeeds: number;
+  atLineStart: boolean;
+  /** The start of a line that may be the terminator, `\` or `\.`, until the next text tells. */
+  carry: string;
+}
+
+const TERMINATOR = '\\.\n';
+
+/**
+ * The normalised text, in pieces as decoded, split into statements. SQL text is gathered until
+ * splitUntilCopyData can settle it (tried again each time the text has doubled, so the lexing stays
+ * linear in the size of the SQL); from the data start of a COPY … FROM stdin its lines are only
+ * counted and measured, up to the `\.` line; lexing resumes after it, with positions shifted by
+ * where the piece starts.
+ */
+class PieceLexer {
+  readonly statements: SqlStatement[] = [];
+  readonly problems: LexProblem[] = [];
+  readonly directives: Directives = { noTransaction: false, values: {}, unknown: [] };
+  readonly segments: SqlSegment[] = [];
+  /** Where the SQL being gathered starts: UTF-16 offset, line, normalised byte. */
+  private base = { offset: 0, line: 1, byte: 0 };
+  private pending = '';
+  private nextAttempt = 1;
+  private data: DataBlock | null = null;
+
+  push(text: string): void {
+    if (this.data) this.scanData(text);
+    else this.pending += text;
+    this.lexPending(false);
+  }
+
+  end(): void {
+    if (this.data) this.endDataAtEndOfFile();
+    this.lexPending(true);
+  }
+
+  private lexPending(final: boolean): void {
+    while (!this.data) {
+      if (!final && this.pending.length < this.nextAttempt) return;
+      const piece = this.pending;
+      const lexed = splitUntilCopyData(piece, { continued: this.segments.length > 0, final });
+      if (lexed === null) {
+        this.nextAttempt = 2 * piece.length;
+        return;
+      }
+      const end = lexed.copyDataAt ?? piece.length;
+      const sql = piece.slice(0, end);
+      this.add(lexed, sql);
+      this.pending = '';
+      this.nextAttempt = 1;
+      if (lexed.copyDataAt === null) return;
+      this.data = {
+        statement: this.statements[this.statements.length - 1]!,
+        offset: this.base.offset + end,
+        line: this.base.line + lexed.copyDataLine - 1,
+        byte: this.base.byte + Buffer.byteLength(sql),
+        units: 0,
+        bytes: 0,
+        lineFeeds: 0,
+        atLineStart: true,
+        carry: '',
+      };
+      this.scanData(piece.slice(end));
+      if (final && this.data) this.endDataAtEndOfFile();
+    }
+  }
+
+  /** Takes in a piece's statements, problems and directives, moved to where the piece is in the file. */
+  private add(lexed: PieceLexResult, sql: string): void {
+    const { offset, line, byte } = this.base;
+    for (const statement of lexed.statements) {
+      statement.offset += offset;
+      statement.line += line - 1;
+      if (statement.copyData) {
+        // A COPY … FROM stdin without ';' at the end of the file: no data, and no end to it.
+        const end = byte + Buffer.byteLength(sql);
+        statement.copyData = { offset: statement.copyData.offset + offset, line: statement.copyData.line + line - 1, terminated: false, location: { start: end, end, length: 0 } };
+      }
+      this.statements.push(statement);
+    }
+    for (const problem of lexed.problems) this.problems.push({ ...problem, line: problem.line + line - 1 });
+    if (lexed.directives.noTransaction) this.directives.noTransaction = true;
+    Object.assign(this.directives.values, lexed.directives.values);
+    for (const unknown of lexed.directives.unknown) this.directives.unknown.push({ ...unknown, line: unknown.line + line - 1 });
+    this.segments.push({ text: sql, offset });
+  }
+
+  /** COPY data, line by line, until the `\.` line: after it, the text is SQL again. */
+  private scanData(text: string): void {
+    const data = this.data!;
+    let chunk = data.carry + text;
+    data.carry = '';
+    let at = 0;
+    while (at < chunk.length) {
+      if (data.atLineStart) {
+        if (chunk.length - at < TERMINATOR.length && TERMINATOR.startsWith(chunk.slice(at))) {
+          data.carry = chunk.slice(at);
+          chunk = chunk.slice(0, at);
+          break;
+        }
+        if (chunk.startsWith(TERMINATOR, at)) {
+          this.endData(chunk.slice(0, at), true, chunk.slice(at + TERMINATOR.length));
+          return;
+        }
+        data.atLineStart = false;
+      }
+      const newline = chunk.indexOf('\n', at);
+      if (newline === -1) break;
+      data.lineFeeds++;
+      at = newline + 1;
+      data.atLineStart = true;
+    }
+    data.units += chunk.length;
+    data.bytes += Buffer.byteLength(chunk);
+  }
+
+  private endDataAtEndOfFile(): void {
+    const carry = this.data!.carry;
+    // A last line of just `\.` ends the data too (splitStatements' readCopyData).
+    if (carry === '\\.') this.endData('', true, null);
+    else this.endData(carry, false, null);
+  }
+
+  /** The data ends with `last`; `rest` is the SQL after its `\.` line (null: the file ended). */
+  private endData(last: string, terminated: boolean, rest: string | null): void {
+    const data = this.data!;
+    data.units += last.length;
+    data.bytes += Buffer.byteLength(last);
+    data.statement.copyData = { offset: data.offset, line: data.line, terminated, location: { start: data.byte, end: data.byte + data.bytes, length: data.units } };
+    const terminator = terminated ? (rest === null ? TERMINATOR.length - 1 : TERMINATOR.length) : 0;
+    this.base = {
+      offset: data.offset + data.units + terminator,
+      line: data.line + data.lineFeeds + (rest === null ? 0 : 1),
+      byte: data.byte + data.bytes + terminator,
+    };
+    this.data = null;
+    this.pending = rest ?? '';
+    this.nextAttempt = 1;
+  }
+}

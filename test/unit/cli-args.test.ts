@@ -1,0 +1,78 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseWithYargs, quickParse } from '../../lib/cli/main.js';
+
+/** The keys a command reads: long option names and positionals (yargs adds aliases, camelCase copies, _ and $0). */
+function meaningful(argv: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(argv).filter(([key]) => key !== '_' && key !== '$0' && key.length > 1 && !/[A-Z]/.test(key)));
+}
+
+const TAKEN = [
+  ['up'],
+  ['up', '0003'],
+  ['up', '--steps', '2', '--url', 'postgres://u:p@h/db'],
+  ['up', '--steps=2', '--allow-out-of-order', '--json', '-q'],
+  ['--url', 'pglite:memory', 'up', 'head', '--dir', 'migrations', '--table', 's.t'],
+  ['up', '--sql', '--from', 'base', '--dir', 'x'],
+  ['up', '--sql', '--from', '0002', '--statement-timeout', '30s', '--migration-lock-timeout', '5s'],
+  ['down'],
+  ['down', 'base', '--lock-timeout', '1s', '--connect-timeout', '2s'],
+  ['down', '--steps', '3', '--sql'],
+  ['status', '--json'],
+  ['status', '--log-level', 'debug', '--env-file', '.env.test'],
+  ['verify', '--strict'],
+  ['stamp', 'head'],
+  ['stamp', '0002', '--sql', '--from', 'base'],
+  ['create', 'add_users', '--dir', 'sql'],
+  ['load'],
+  ['load', 'schema.sql', '--stamp', 'head'],
+  ['repair', '--applied', '0003'],
+  ['repair', '--accept', '7', '--quiet'],
+  ['up', '--url='],
+  ['down', '0002', '--table', 'public.history', '-q', '--json'],
+];
+
+const LEFT_TO_YARGS = [
+  [],
+  ['--help'],
+  ['-h'],
+  ['up', '--help'],
+  ['--version'],
+  ['upp'],
+  ['up', '--stepz', '2'],
+  ['status', '--steps', '2'],
+  ['up', 'a', 'b'],
+  ['stamp'],
+  ['create'],
+  ['up', '--steps', 'two'],
+  ['up', '--steps', '-1'],
+  ['up', '--json=false'],
+  ['up', '--no-json'],
+  ['up', '--dir', 'a', '--dir', 'b'],
+  ['up', '--log-level', 'loud'],
+  ['up', '--', '--json'],
+  ['up', '--url'],
+  ['up', '--dir', '-'],
+  ['up', '-'],
+  ['up', '--dir=-x'],
+];
+
+describe('command line: the quick parser and yargs', () => {
+  for (const args of TAKEN) {
+    it(`reads ${JSON.stringify(args)} without yargs, exactly as yargs does`, async () => {
+      const quick = quickParse(args);
+      assert.ok(quick, 'the quick parser takes it');
+      const yargs = await parseWithYargs(args);
+      assert.equal(yargs.usageFailure, null);
+      assert.ok(yargs.invocation);
+      assert.equal(quick.command, yargs.invocation.command);
+      assert.deepEqual(meaningful(quick.argv), meaningful(yargs.invocation.argv));
+    });
+  }
+
+  for (const args of LEFT_TO_YARGS) {
+    it(`leaves ${JSON.stringify(args)} to yargs (help, version, usage errors, unusual forms)`, () => {
+      assert.equal(quickParse(args), null);
+    });
+  }
+});
