@@ -6,6 +6,7 @@
 import type { Queryable } from './db/types.js';
 import type { Migration } from './files.js';
 import { quoteIdent, type TableName } from './ident.js';
+import { SqlExpression } from './literal.js';
 import { PGPAIR_VERSION } from './meta.js';
 
 export type How = 'executed' | 'stamped' | 'script';
@@ -184,14 +185,7 @@ export function markFailedSql(t: HistoryTables): string {
   return `UPDATE ${t.history} SET state = 'failed', error = $2, duration_ms = $3 WHERE version = $1`;
 }
 
-/**
- * A value the server computes while a `--sql` script runs, where pgpair would
- * bind a value it measured (a duration). Only the script renderer passes one;
- * it is written into the script as is.
- */
-export class SqlExpression {
-  constructor(readonly sql: string) {}
-}
+export { SqlExpression };
 
 export type Duration = number | null | SqlExpression;
 

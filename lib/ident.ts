@@ -1,10 +1,10 @@
-/** Pure helpers for identifiers. Identifiers are always quoted; values are always bound. */
+/** Pure helpers for identifiers and literals. Identifiers are always quoted. */
 
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** A SQL string literal. Only for rendering scripts for psql (`--sql`), where there are no bound parameters. */
+/** A SQL string literal, right whatever standard_conforming_strings is (E'' when it holds a backslash). See literal.ts. */
 export function quoteLiteral(value: string): string {
   if (!/['\\]/.test(value)) return `'${value}'`;
   if (value.includes('\\')) return `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;

@@ -24,12 +24,14 @@ import {
   markOkSql,
   markRunningSql,
   progressSql,
-  SqlExpression,
   type HistoryRow,
   type HistoryTables,
 } from './history.js';
 import { guardSettings, SET_GUARD_SQL } from './guards.js';
 import { quoteLiteral } from './ident.js';
+import { inlineParams, SqlExpression } from './literal.js';
+
+export { inlineParams, sqlLiteral } from './literal.js';
 import type { CopyDataLocation } from './lexer.js';
 import { LOCK_KEY_SQL } from './lock.js';
 import { PGPAIR_VERSION } from './meta.js';
@@ -78,48 +80,6 @@ export type ScriptPart = string | { file: MigrationFile; copyData: CopyDataLocat
 
 /** A line of the script; the COPY of a large file is its command, its data and `\.`. */
 type Line = string | ScriptPart[];
-
-/** A value as a SQL literal: strings through quoteLiteral, NULL, booleans, integers; SqlExpressions as written. */
-export function sqlLiteral(value: unknown): string {
-  if (value === null || value === undefined) return 'NULL';
-  if (value instanceof SqlExpression) return value.sql;
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new Error(`cannot write ${value} as a SQL literal`);
-    return String(value);
-  }
-  if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'string') return quoteLiteral(value);
-  throw new Error(`cannot write a ${typeof value} as a SQL literal`);
-}
-
-/** Statement texts split at their `$n` parameters: literal parts at even indexes, parameter numbers at odd ones. */
-const templates = new Map<string, (string | number)[]>();
-
-function template(text: string): (string | number)[] {
-  let parts = templates.get(text);
-  if (!parts) {
-    parts = text.split(/\$(\d+)/).map((part, i) => (i % 2 === 1 ? Number(part) : part));
-    templates.set(text, parts);
-  }
-  return parts;
-}
-
-/** A statement with $n parameters, the parameters written in as literals; ends with `;`. */
-export function inlineParams(text: string, params: readonly unknown[]): string {
-  const parts = template(text);
-  let out = '';
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!;
-    if (typeof part === 'string') {
-      out += part;
-      continue;
-    }
-    if (part < 1 || part > params.length) throw new Error(`statement refers to $${part} but has ${params.length} parameters`);
-    out += sqlLiteral(params[part - 1]);
-  }
-  return `${out};`;
-}
 
 /** The lock key, computed by the server exactly as lib/lock.ts computes it. */
 export function lockKeySql(t: HistoryTables): string {

@@ -6,6 +6,7 @@
 import postgres from 'postgres';
 import { ConfigError, ConnectionError } from '../errors.js';
 import { pgErrorFields } from './errors.js';
+import { inlineParams } from '../literal.js';
 import type { Connection, ConnectOptions, Driver, Queryable, Row, ServerInfo } from './types.js';
 import { maskUrl, urlPassword } from './url.js';
 
@@ -95,11 +96,9 @@ class PostgresConnection implements Connection {
   private queryable(target: Sql): Queryable {
     return {
       query: <T extends Row = Row>(text: string, params: readonly unknown[] = []) =>
-        // Named prepared statements for pgpair's own parameterised queries (the history and log rows): postgres.js
-        // describes an unprepared statement before binding it and stops pipelining until the answer is back, which
-        // made every migration 6 round trips instead of 2 (bench/RESULTS.md). The connection is dedicated to the run
-        // (the advisory lock needs a session anyway), so the statements live exactly as long as they are useful.
-        this.run(async () => (await target.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as T[]),
+        // pgpair's own statements, their values written in as literals and sent as simple queries: postgres.js
+        // pipelines those, where it would describe a statement with parameters first and wait (lib/literal.ts).
+        this.run(async () => (await target.unsafe(params.length > 0 ? inlineParams(text, params) : text)) as unknown as T[]),
       exec: (text: string) =>
         this.run(async () => {
           await target.unsafe(text);

@@ -236,6 +236,41 @@ describe('history table', () => {
     assert.equal(other.current, null, 'the default table is separate');
   });
 
+  it('a quoted --table whose names hold a quote, a backslash and non-ASCII text works for every command', async () => {
+    // pgpair's own statements carry such names as literals (the lock key, to_regclass): they must be quoted right.
+    const cwd = workdirFromFixture('basic');
+    const table = `"it's \\ schéma"."Hist'ory"`;
+    const up = await cli(['up', '--table', table], cwd);
+    assert.equal(up.code, 0, up.stderr);
+    assert.deepEqual(await tables(db.sql, "it's \\ schéma"), ["Hist'ory", "Hist'ory_log"]);
+    const rows = await db.sql.unsafe(`SELECT version_label FROM "it's \\ schéma"."Hist'ory" ORDER BY version`);
+    assert.deepEqual(rows.map((x) => x.version_label), ['0001', '0002', '0003']);
+    const status = await cli(['status', '--json', '--table', table], cwd);
+    assert.equal(JSON.parse(status.stdout).current, '0003', status.stderr);
+    assert.equal((await cli(['verify', '--table', table], cwd)).code, 0);
+    const down = await cli(['down', 'base', '--table', table], cwd);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(await logActions(`"it's \\ schéma"."Hist'ory_log"`), ['up 0001', 'up 0002', 'up 0003', 'down 0003', 'down 0002', 'down 0001']);
+  });
+
+  it('a migration that runs DEALLOCATE ALL does not disturb the bookkeeping of the ones after it', async () => {
+    const cwd = workdir({
+      'sql/0001_a.up.sql': 'CREATE TABLE a (id int);\n',
+      'sql/0001_a.down.sql': 'DROP TABLE a;\n',
+      'sql/0002_b.up.sql': 'DEALLOCATE ALL;\nCREATE TABLE b (id int);\n',
+      'sql/0002_b.down.sql': 'DEALLOCATE ALL;\nDROP TABLE b;\n',
+      'sql/0003_c.up.sql': 'CREATE TABLE c (id int);\n',
+      'sql/0003_c.down.sql': 'DROP TABLE c;\n',
+    });
+    const up = await runCli(['up', '--url', db.url], { cwd, timeoutMs: 30_000 });
+    assert.equal(up.code, 0, up.stderr);
+    assert.deepEqual((await history()).map((x) => [x.version, x.state]), [['0001', 'ok'], ['0002', 'ok'], ['0003', 'ok']]);
+    const down = await runCli(['down', 'base', '--url', db.url], { cwd, timeoutMs: 30_000 });
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(await tables(db.sql), ['pgpair_history', 'pgpair_history_log']);
+    assert.deepEqual(await logActions(), ['up 0001', 'up 0002', 'up 0003', 'down 0003', 'down 0002', 'down 0001']);
+  });
+
   it('records who, when, how long, and the log keeps every action', async () => {
     const cwd = workdirFromFixture('basic');
     await cli(['up'], cwd);

@@ -1,0 +1,63 @@
+/**
+ * pgpair's own statements with their `$n` parameters written in as SQL literals. Two users, one
+ * code: `--sql` scripts (render.ts), where psql has no bound parameters, and the postgres driver
+ * (db/postgres.ts), which sends the bookkeeping statements (history and log rows, the lock) this
+ * way so that postgres.js never has to describe a statement before binding it: that stops its
+ * pipeline and made every migration 6 round trips instead of 2 (bench/RESULTS.md). Named prepared
+ * statements would avoid the describe too, but a migration that runs `DEALLOCATE ALL` or `DISCARD
+ * ALL` drops them under the driver, which then hangs in the middle of a pipeline.
+ *
+ * Only pgpair's own statement texts go through here; migration SQL is sent as written.
+ */
+import { quoteLiteral } from './ident.js';
+
+/**
+ * A value the server computes while a `--sql` script runs, where pgpair would
+ * bind a value it measured (a duration). Only the script renderer passes one;
+ * it is written into the script as is.
+ */
+export class SqlExpression {
+  constructor(readonly sql: string) {}
+}
+
+/** A value as a SQL literal: strings through quoteLiteral, NULL, booleans, integers; SqlExpressions as written. */
+export function sqlLiteral(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (value instanceof SqlExpression) return value.sql;
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`cannot write ${value} as a SQL literal`);
+    return String(value);
+  }
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'string') return quoteLiteral(value);
+  throw new Error(`cannot write a ${typeof value} as a SQL literal`);
+}
+
+/** Statement texts split at their `$n` parameters: literal parts at even indexes, parameter numbers at odd ones. */
+const templates = new Map<string, (string | number)[]>();
+
+function template(text: string): (string | number)[] {
+  let parts = templates.get(text);
+  if (!parts) {
+    parts = text.split(/\$(\d+)/).map((part, i) => (i % 2 === 1 ? Number(part) : part));
+    templates.set(text, parts);
+  }
+  return parts;
+}
+
+/** A statement with $n parameters, the parameters written in as literals; ends with `;`. */
+export function inlineParams(text: string, params: readonly unknown[]): string {
+  const parts = template(text);
+  let out = '';
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (typeof part === 'string') {
+      out += part;
+      continue;
+    }
+    if (part < 1 || part > params.length) throw new Error(`statement refers to $${part} but has ${params.length} parameters`);
+    out += sqlLiteral(params[part - 1]);
+  }
+  return `${out};`;
+}
