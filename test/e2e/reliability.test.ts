@@ -92,22 +92,30 @@ describe('crash safety (SIGKILL at random moments)', () => {
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     // Kill delays are drawn from the measured length of a whole run, so the kills land during start-up,
     // connecting, locking and applying whatever the speed of this machine.
-    const timed = Date.now();
-    const baseline = await runCli(['up', ...url], { cwd });
-    assert.equal(baseline.code, 0, baseline.stderr);
-    const runMs = Date.now() - timed;
-    assert.equal((await runCli(['down', 'base', ...url], { cwd })).code, 0);
+    // The shortest of three whole runs: one slow run (a busy machine, a cold cache) would otherwise
+    // stretch every delay past the end of most runs.
+    const durations: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const timed = Date.now();
+      const baseline = await runCli(['up', ...url], { cwd });
+      assert.equal(baseline.code, 0, baseline.stderr);
+      durations.push(Date.now() - timed);
+      assert.equal((await runCli(['down', 'base', ...url], { cwd })).code, 0);
+    }
+    const runMs = Math.min(...durations);
     let kills = 0;
     let killedMidRun = 0;
-    for (let round = 0; killedMidRun < 50 && round < 150; round++) {
-      const direction = round % 3 === 2 ? 'down' : 'up';
+    let recorded = 0;
+    for (let round = 0; killedMidRun < 50 && round < 200; round++) {
+      // Mostly up, sometimes down; never a run with nothing to do (all applied: down; none: up).
+      const direction = recorded === n ? 'down' : recorded === 0 ? 'up' : round % 3 === 2 ? 'down' : 'up';
       const args = direction === 'up' ? ['up', ...url] : ['down', 'base', ...url];
       const result = await killAfter(args, cwd, Math.floor(50 + random() * runMs), 'SIGKILL');
       kills++;
       if (result.signal === 'SIGKILL') killedMidRun++;
       else assert.equal(result.code, 0, result.stderr);
       await assertLockFree(db);
-      await assertConsistent(db, n);
+      recorded = await assertConsistent(db, n);
     }
     const finish = await runCli(['up', ...url], { cwd });
     assert.equal(finish.code, 0, finish.stderr);
@@ -116,7 +124,7 @@ describe('crash safety (SIGKILL at random moments)', () => {
     assert.equal(back.code, 0, back.stderr);
     assert.equal(await assertConsistent(db, n), 0);
     assert.ok(killedMidRun >= 50, `only ${killedMidRun} of ${kills} kills landed while a run was in progress`);
-    process.stderr.write(`crash safety: ${killedMidRun} kills during a run (of ${kills} attempts, a whole run took ${runMs} ms), 0 inconsistencies\n`);
+    process.stderr.write(`crash safety: ${killedMidRun} kills during a run (of ${kills} attempts, the shortest whole run of 30 took ${runMs} ms), 0 inconsistencies\n`);
   });
 });
 
