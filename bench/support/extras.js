@@ -82,13 +82,14 @@ async function tenThousand({ scratch, workRoot, log }) {
   try {
     const ctx = { target: stamped, dir, workDir: workRoot, n };
     const emptyCtx = { ...ctx, target: empty };
-    log('10,000 files: pgpair stamp head, then 5 interleaved runs of status and no-op up');
+    log('10,000 files: pgpair stamp head, then 5 interleaved runs of status, no-op up and up --sql --from base');
     const stamp = await mustSucceed([pgpair(ctx, ['stamp', 'head'])], 'pgpair stamp head (10,000)');
     const measured = await interleaved(
       [
         { label: 'pgpair `status`, 10,000 files, all applied (stamped)', command: tool.status(ctx)[0] },
         { label: 'pgpair no-op `up`, 10,000 files, all applied (stamped)', command: tool.noop(ctx)[0] },
         { label: 'pgpair `status`, 10,000 files, none applied (no history table)', command: tool.status(emptyCtx)[0] },
+        { label: 'pgpair `up --sql --from base`, 10,000 files (the script to a pipe; no connection)', command: pgpair(emptyCtx, ['up', '--sql', '--from', 'base']) },
       ],
       5,
     );
