@@ -19,7 +19,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, createWriteStream, existsSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Scratch, serverFromEnv } from './support/db.js';
-import { cleanEnv } from './support/exec.js';
+import { cleanEnv, readGnuTime } from './support/exec.js';
 import { median } from './support/stats.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -106,17 +106,8 @@ async function measure(root, args, scratchDir) {
   const [code] = await once(child, 'close');
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   closeSync(devNull);
-  let maxRssKb = poll ? poll.stop() : null;
-  let cpuMs = null;
-  if (useTime) {
-    const lines = (await readFile(timeFile, 'utf8').catch(() => '')).trim().split('\n');
-    const fields = (lines[lines.length - 1] ?? '').split(' ').map(Number);
-    if (fields.length === 4 && fields.every(Number.isFinite)) {
-      cpuMs = (fields[1] + fields[2]) * 1000;
-      maxRssKb = fields[3];
-    }
-    await rm(timeFile, { force: true });
-  }
+  const polled = poll ? poll.stop() : null;
+  const { cpuMs, maxRssKb } = useTime ? await readGnuTime(timeFile) : { cpuMs: null, maxRssKb: polled };
   return { code, wallMs, cpuMs, maxRssKb, stderr: Buffer.concat(stderr).toString('utf8').slice(-3000) };
 }
 

@@ -78,19 +78,21 @@ export async function run(command, { measure = true } = {}) {
     });
   });
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-  let cpuMs = null;
-  let maxRssKb = null;
-  if (timeFile) {
-    // GNU time prefixes "Command exited with non-zero status N" on failure; the figures are the last line.
-    const lines = (await readFile(timeFile, 'utf8').catch(() => '')).trim().split('\n');
-    const fields = (lines[lines.length - 1] ?? '').split(' ').map(Number);
-    if (fields.length === 4 && fields.every(Number.isFinite)) {
-      cpuMs = (fields[1] + fields[2]) * 1000;
-      maxRssKb = fields[3];
-    }
-    await rm(timeFile, { force: true });
-  }
+  const { cpuMs, maxRssKb } = timeFile ? await readGnuTime(timeFile) : { cpuMs: null, maxRssKb: null };
   return { code, wallMs, cpuMs, maxRssKb, stdout: tail(out), stderr: tail(err) };
+}
+
+/**
+ * CPU time and peak RSS from a GNU time output file written with -f '%e %U %S %M' (then removed);
+ * nulls when it holds no such line.
+ */
+export async function readGnuTime(timeFile) {
+  // GNU time prefixes "Command exited with non-zero status N" on failure; the figures are the last line.
+  const lines = (await readFile(timeFile, 'utf8').catch(() => '')).trim().split('\n');
+  const fields = (lines[lines.length - 1] ?? '').split(' ').map(Number);
+  await rm(timeFile, { force: true });
+  if (fields.length === 4 && fields.every(Number.isFinite)) return { cpuMs: (fields[1] + fields[2]) * 1000, maxRssKb: fields[3] };
+  return { cpuMs: null, maxRssKb: null };
 }
 
 /** Runs commands one after another, adding up times; stops at the first failure. */
