@@ -8,8 +8,9 @@ export type Row = Record<string, unknown>;
 
 export interface Queryable {
   /**
-   * Runs exactly one statement with bound parameters (extended protocol) and
-   * returns its rows. Values come back as the driver decodes them: text,
+   * Runs exactly one of pgpair's own statements with its `$n` parameters and
+   * returns its rows. The postgres driver writes the values in as literals and
+   * sends a simple query (lib/literal.ts: it pipelines); PGlite binds them. Values come back as the driver decodes them: text,
    * booleans and integers as JS values, bigint and numeric as strings,
    * timestamps as Date.
    */
