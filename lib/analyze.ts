@@ -5,7 +5,7 @@
  */
 import type { FileProblem } from './errors.js';
 import type { MigrationFile } from './files.js';
-import { managesOwnTransaction, nonTransactionalReason } from './classify.js';
+import { managesOwnTransaction, nonTransactionalReason, refusedInMigration } from './classify.js';
 import { splitStatements, type SqlStatement } from './lexer.js';
 
 export type RunMode =
@@ -47,6 +47,8 @@ export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): Fil
     if (statement.copyData && !statement.copyData.terminated) {
       problems.push({ file: file.path, line: statement.line, column: statement.column, message: 'COPY … FROM stdin data does not end with a line holding only \\.; add it after the last data line' });
     }
+    const refused = refusedInMigration(statement);
+    if (refused) problems.push({ file: file.path, line: statement.line, column: statement.column, message: refused });
   }
   let mode: RunMode = 'transaction';
   let reason: string | null = null;

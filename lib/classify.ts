@@ -79,6 +79,18 @@ function withOptions(tokens: Significant[], from: number): Map<string, string> {
 const notInTransaction = (what: string): string => `${what} cannot run inside a transaction block`;
 
 /**
+ * Why a statement must not be in a migration at all, or null. `DISCARD ALL` runs
+ * pg_advisory_unlock_all: it would release pgpair's migration lock in the middle of
+ * the run, so a second run could start beside it. It changes nothing in the schema.
+ */
+export function refusedInMigration(stmt: SqlStatement): string | null {
+  if (!/discard/i.test(stmt.text)) return null;
+  const tokens = significantTokens(stmt.text);
+  if (!isWord(tokens[0], 'DISCARD') || !isWord(tokens[1], 'ALL')) return null;
+  return "DISCARD ALL would release pgpair's migration lock in the middle of the run (it includes pg_advisory_unlock_all), so another run could start beside this one; it changes nothing in the database, so remove it (DISCARD PLANS, SEQUENCES and TEMP are fine)";
+}
+
+/**
  * Why this statement cannot run inside a transaction block (PostgreSQL's PreventInTransactionBlock
  * would reject it), or null. Decided from the statement text alone; where PostgreSQL decides at
  * run time (DROP SUBSCRIPTION of a subscription with a slot, CLUSTER or REINDEX TABLE of a

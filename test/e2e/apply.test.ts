@@ -271,6 +271,25 @@ describe('history table', () => {
     assert.deepEqual(await logActions(), ['up 0001', 'up 0002', 'up 0003', 'down 0003', 'down 0002', 'down 0001']);
   });
 
+  it('refuses a migration that runs DISCARD ALL (it would release the lock) before anything runs, exit 2, naming file and line', async () => {
+    const cwd = workdir({
+      'sql/0001_a.up.sql': 'CREATE TABLE a (id int);\n',
+      'sql/0001_a.down.sql': 'DROP TABLE a;\n',
+      'sql/0002_b.up.sql': 'CREATE TABLE b (id int);\n-- start afresh\nDISCARD ALL;\n',
+      'sql/0002_b.down.sql': 'DROP TABLE b;\n',
+    });
+    const up = await cli(['up'], cwd);
+    assert.equal(up.code, 2, up.stderr);
+    assert.match(up.stderr, /0002_b\.up\.sql:3:1: DISCARD ALL would release pgpair's migration lock/);
+    assert.doesNotMatch(up.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(await tables(db.sql), ['pgpair_history', 'pgpair_history_log'], 'nothing ran, not even 0001');
+    assert.equal((await history()).length, 0);
+    const script = await cli(['up', '--sql', '--from', 'base'], cwd);
+    assert.equal(script.code, 2, script.stderr);
+    assert.equal(script.stdout, '');
+    assert.match(script.stderr, /0002_b\.up\.sql:3:1: DISCARD ALL/);
+  });
+
   it('records who, when, how long, and the log keeps every action', async () => {
     const cwd = workdirFromFixture('basic');
     await cli(['up'], cwd);

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { managesOwnTransaction, nonTransactionalReason } from '../../lib/classify.js';
+import { managesOwnTransaction, nonTransactionalReason, refusedInMigration } from '../../lib/classify.js';
 import { splitStatements, type LexResult, type SqlStatement } from '../../lib/lexer.js';
 import { lineColumnAt } from '../../lib/position.js';
 
@@ -469,6 +469,20 @@ describe('nonTransactionalReason', () => {
     assert.equal(reason(sql, 170002), null);
     assert.equal(reason(sql), null);
     assert.equal(reason("ALTER TYPE mood RENAME VALUE 'a' TO 'b';", 110005), null);
+  });
+});
+
+describe('refusedInMigration', () => {
+  const refused = (sql: string) => refusedInMigration(only(sql));
+  it('refuses DISCARD ALL, however it is written, because it would release the migration lock', () => {
+    for (const sql of ['DISCARD ALL;', 'discard all', 'DISCARD /* everything */ ALL;', '-- reset\nDiscard\n  All;']) {
+      assert.match(refused(sql) ?? '(null)', /DISCARD ALL would release pgpair's migration lock .* remove it/, sql);
+    }
+  });
+  it('accepts the other DISCARDs and text that only mentions it', () => {
+    for (const sql of ['DISCARD PLANS;', 'DISCARD SEQUENCES;', 'DISCARD TEMP;', "SELECT 'discard all';", 'SELECT 1 AS "discard all";', '/* DISCARD ALL */ SELECT 1;', 'CREATE TABLE discard_all (id int);']) {
+      assert.equal(refused(sql), null, sql);
+    }
   });
 });
 
