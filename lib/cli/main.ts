@@ -312,21 +312,21 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
     if (argv.from !== undefined && !scripting) {
       throw new UsageError(`--from only goes with --sql (it names the state a script starts from); run pgpair ${command} --sql --from ${String(argv.from)}.`);
     }
-    if (scripting && argv.from !== undefined) {
-      // Files only: no database URL is needed, but a password that is configured all the same
-      // (--url, DATABASE_URL, PGPASSWORD) must not be printed by the script either.
-      const configured = argv.url ?? env.DATABASE_URL;
-      const password = (configured ? urlPassword(configured) : null) ?? env.PGPASSWORD ?? null;
+    // Whatever password is configured never appears in any output or log, even where no
+    // connection is made (--sql --from).
+    const protect = (url: string | undefined) => {
+      const password = (url ? urlPassword(url) : null) ?? env.PGPASSWORD ?? null;
       secrets = password ? [password] : [];
       scrub = scrubber(secrets);
       logger = createLogger({ level, secrets });
+    };
+    if (scripting && argv.from !== undefined) {
+      // Files only: no database URL is resolved, so none is needed; a configured one still holds the password.
+      protect(argv.url ?? env.DATABASE_URL);
       return await printScript({ command: command as ScriptCommand, argv, env, dir, logger, secrets, json, io });
     }
     const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
-    const password = urlPassword(resolved.url) ?? env.PGPASSWORD ?? null;
-    secrets = password ? [password] : [];
-    scrub = scrubber(secrets);
-    logger = createLogger({ level, secrets });
+    protect(resolved.url);
     if (resolved.source === 'embedded default') {
       logger.info(`no DATABASE_URL set: using the embedded development database ${resolved.url} (set DATABASE_URL or --url for a real server)`);
     }
