@@ -185,8 +185,6 @@ export function markFailedSql(t: HistoryTables): string {
   return `UPDATE ${t.history} SET state = 'failed', error = $2, duration_ms = $3 WHERE version = $1`;
 }
 
-export { SqlExpression };
-
 export type Duration = number | null | SqlExpression;
 
 /** The parameters of insertHistorySql for a migration, in order. */
