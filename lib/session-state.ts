@@ -1,0 +1,117 @@
+/**
+ * Pure: the two pieces of SQL that keep a migration from changing what pgpair relies on, shared
+ * by a run (executor.ts) and a `--sql` script (render.ts) so that both do the same thing.
+ *
+ * 1. Session state. Every migration starts from the session state the run started with, as if
+ *    psql ran each file in a fresh session (SPEC §4), and pgpair's bookkeeping never runs under
+ *    what a migration left behind (`SET ROLE`, `SET search_path`, `SET SESSION AUTHORIZATION`,
+ *    `set_config(..., false)` in a pg_dump file). After each migration's SQL, before its history
+ *    row is written, `restoreSessionSql` puts the session back.
+ * 2. The migration's transaction and the migration lock. A statement that slips past the
+ *    splitter could hold a COMMIT or ROLLBACK and end pgpair's transaction; a migration could run
+ *    `pg_advisory_unlock_all()`. A transaction-local marker is set when the transaction begins;
+ *    `beforeCommitGuardSql` fails unless that marker is still set (so the transaction is still
+ *    the one pgpair began) and the session still holds the migration lock. It runs after the
+ *    migration's statements and before its history row, so neither problem goes unrecorded.
+ *
+ * Order after a migration's statements: guard first, then restore (RESET ALL also clears the
+ * transaction-local marker), then the history and log rows, then COMMIT.
+ */
+import { quoteIdent, quoteLiteral } from './ident.js';
+
+/** Reads what `restoreSessionSql` needs, once, when a run starts (before pgpair sets anything). */
+export const CAPTURE_SESSION_SQL = `SELECT session_user::text AS session_user, current_user::text AS current_user,
+  (SELECT usename::text FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS login_user,
+  COALESCE((SELECT json_agg(json_build_array(name, setting) ORDER BY name)::text FROM pg_settings
+             WHERE source = 'session' AND name NOT IN ('role', 'session_authorization', 'transaction_isolation',
+                   'transaction_read_only', 'transaction_deferrable')), '[]') AS settings`;
+
+/** The session state a run started with. */
+export interface SessionStart {
+  /** session_user at the start. */
+  sessionUser: string;
+  /** current_user at the start (differs from sessionUser after SET ROLE). */
+  currentUser: string;
+  /** The user who logged in (pg_stat_activity.usename), when known. */
+  loginUser: string | null;
+  /** Settings the session had SET before the run started, as [name, value]. */
+  settings: [string, string][];
+}
+
+/** Turns the row of CAPTURE_SESSION_SQL into a SessionStart. */
+export function sessionStartFromRow(row: { session_user: unknown; current_user: unknown; login_user: unknown; settings: unknown }): SessionStart {
+  const parsed: unknown = typeof row.settings === 'string' ? JSON.parse(row.settings) : row.settings;
+  const settings = Array.isArray(parsed) ? parsed.filter((p): p is [string, string] => Array.isArray(p) && p.length === 2).map(([n, v]) => [String(n), String(v)] as [string, string]) : [];
+  return {
+    sessionUser: String(row.session_user),
+    currentUser: String(row.current_user),
+    loginUser: row.login_user == null ? null : String(row.login_user),
+    settings,
+  };
+}
+
+/**
+ * SQL (several statements, one message) that restores the session state a run started with,
+ * followed by pgpair's own session settings (`own`, e.g. synchronous_commit). With `start`
+ * null (a `--sql --from` script, made without a connection), the session goes back to its
+ * defaults: the logged-in user, no role, every setting as the connection began.
+ */
+export function restoreSessionSql(start: SessionStart | null, own: [string, string][] = []): string {
+  const parts: string[] = [];
+  if (start && start.loginUser !== null && start.loginUser !== start.sessionUser) {
+    parts.push(`SET SESSION AUTHORIZATION ${quoteIdent(start.sessionUser)}`);
+  } else {
+    parts.push('SET SESSION AUTHORIZATION DEFAULT');
+  }
+  parts.push('RESET ALL');
+  const settings = [...(start?.settings ?? []), ...own];
+  if (settings.length > 0) {
+    parts.push(`SELECT ${settings.map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`).join(', ')}`);
+  }
+  parts.push(start && start.currentUser !== start.sessionUser ? `SET ROLE ${quoteIdent(start.currentUser)}` : 'RESET ROLE');
+  return `${parts.join('; ')};`;
+}
+
+/** The transaction-local setting that marks pgpair's migration transaction. */
+export const TRANSACTION_MARKER = 'pgpair.transaction';
+
+/** Sets the marker; the first statement of every migration transaction. `nonce` is [0-9a-z]. */
+export function markTransactionSql(nonce: string): string {
+  return `SELECT set_config(${quoteLiteral(TRANSACTION_MARKER)}, ${quoteLiteral(nonce)}, true);`;
+}
+
+/** Whether the marker is still set: a statement that may have ended the transaction is followed by this (executor only). Returns one row, column `ours`. */
+export function markerStillSetSql(nonce: string): string {
+  return `SELECT current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true) IS NOT DISTINCT FROM ${quoteLiteral(nonce)} AS ours;`;
+}
+
+/** SQLSTATEs raised by the guard (class PP: pgpair's own). */
+export const GUARD_TRANSACTION_ENDED = 'PP001';
+export const GUARD_LOCK_LOST = 'PP002';
+
+/**
+ * A statement that raises GUARD_TRANSACTION_ENDED unless the marker is set, and GUARD_LOCK_LOST
+ * unless this session holds the advisory lock whose key is `lockKeySql` (a SQL expression of
+ * type bigint). Raising inside pgpair's transaction aborts it, so the history row that follows
+ * is never written; raising outside one (the transaction was ended) commits nothing either.
+ */
+export function beforeCommitGuardSql(nonce: string, lockKeySql: string): string {
+  const body = `DECLARE k bigint := ${lockKeySql};
+BEGIN
+  IF current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true) IS DISTINCT FROM ${quoteLiteral(nonce)} THEN
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK)';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1
+                   AND classid = ((k >> 32) & 4294967295)::oid AND objid = (k & 4294967295)::oid) THEN
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
+  END IF;
+END`;
+  return `DO ${dollarQuote(body)};`;
+}
+
+/** `$tag$body$tag$` with a tag that does not occur in the body. */
+export function dollarQuote(body: string): string {
+  let tag = 'pgpair';
+  for (let n = 1; body.includes(`$${tag}$`); n++) tag = `pgpair${n}`;
+  return `$${tag}$${body}$${tag}$`;
+}
