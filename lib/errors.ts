@@ -183,6 +183,10 @@ export interface PgErrorFields {
   position: number | null;
   internalPosition: number | null;
   internalQuery: string | null;
+  /** The constraint, table and column the error concerns, where the server names them. */
+  constraintName?: string | null;
+  tableName?: string | null;
+  columnName?: string | null;
 }
 
 /** A statement of a migration failed. Whatever ran in its transaction was rolled back. Exit 1. */
@@ -218,6 +222,7 @@ export class MigrationFailedError extends PgpairError {
     if (init.pg.detail) parts.push(`DETAIL: ${init.pg.detail}`);
     if (init.pg.hint) parts.push(`HINT: ${init.pg.hint}`);
     if (init.pg.where) parts.push(`CONTEXT: ${init.pg.where}`);
+    if (init.pg.constraintName) parts.push(`CONSTRAINT: ${init.pg.tableName ? `${init.pg.tableName}.` : ''}${init.pg.constraintName}`);
     if (init.excerpt) parts.push(init.excerpt);
     parts.push(init.next);
     super('E_MIGRATION_FAILED', parts.join('\n'), EXIT.failure);
@@ -272,5 +277,62 @@ export class DatabaseError extends PgpairError {
   }
   override toJSON() {
     return { ...super.toJSON(), ...this.pg };
+  }
+}
+
+/**
+ * A migration broke what pgpair's bookkeeping relies on: a statement ended pgpair's transaction
+ * (a COMMIT or ROLLBACK the splitter did not see), or released the migration lock. What stayed
+ * applied is in the message and as data; the version is marked failed when its work was not all
+ * rolled back. Exit 1.
+ */
+export class MigrationIntegrityError extends PgpairError {
+  readonly version: string;
+  readonly slug: string;
+  readonly direction: 'up' | 'down';
+  readonly file: string;
+  readonly line: number | null;
+  readonly column: number | null;
+  /** 1-based number of the statement that did it. */
+  readonly statement: number | null;
+  readonly problem: 'transaction-ended' | 'lock-released';
+  /** false when some of the migration's work stayed applied (and the version is marked failed). */
+  readonly rolledBack: boolean;
+  constructor(init: {
+    version: string;
+    name: string;
+    direction: 'up' | 'down';
+    file: string;
+    line: number | null;
+    column: number | null;
+    statement: number | null;
+    problem: 'transaction-ended' | 'lock-released';
+    rolledBack: boolean;
+    message: string;
+  }) {
+    super(init.problem === 'lock-released' ? 'E_LOCK_RELEASED' : 'E_TRANSACTION_ENDED', init.message, EXIT.failure);
+    this.version = init.version;
+    this.slug = init.name;
+    this.direction = init.direction;
+    this.file = init.file;
+    this.line = init.line;
+    this.column = init.column;
+    this.statement = init.statement;
+    this.problem = init.problem;
+    this.rolledBack = init.rolledBack;
+  }
+  override toJSON() {
+    return {
+      ...super.toJSON(),
+      version: this.version,
+      name: this.slug,
+      direction: this.direction,
+      file: this.file,
+      line: this.line,
+      column: this.column,
+      statement: this.statement,
+      problem: this.problem,
+      rolledBack: this.rolledBack,
+    };
   }
 }

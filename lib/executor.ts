@@ -8,11 +8,12 @@
  * - A stamp records rows only, in one transaction.
  * Errors from migration SQL are mapped back to FILE:LINE:COLUMN.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { analyzeFile, runsInTransaction, type FileAnalysis } from './analyze.js';
 import { pgErrorFields } from './db/errors.js';
 import type { Connection, Queryable } from './db/types.js';
-import { DatabaseError, DirectoryError, InterruptedError, MigrationFailedError, PgpairError, type FileProblem } from './errors.js';
+import { DatabaseError, DirectoryError, InterruptedError, MigrationFailedError, MigrationIntegrityError, PgpairError, type FileProblem } from './errors.js';
 import type { Migration, MigrationFile } from './files.js';
 import {
   deleteHistoryRowsSql,
@@ -33,6 +34,18 @@ import { guardSettings, SET_GUARD_SQL } from './guards.js';
 import type { SqlStatement } from './lexer.js';
 import type { Plan, Step } from './plan.js';
 import { codePointPositionToIndex, excerpt, excerptWindow, formatExcerpt, lineColumnInStatement } from './position.js';
+import {
+  beforeCommitGuardSql,
+  CAPTURE_SESSION_SQL,
+  GUARD_LOCK_LOST,
+  GUARD_TRANSACTION_ENDED,
+  lockHeldSql,
+  lockKeySql,
+  markTransactionSql,
+  restoreSessionSql,
+  sessionStartFromRow,
+  statementCheckSql,
+} from './session-state.js';
 import { readCopyData, readLines } from './source.js';
 
 export interface ExecuteOptions {
@@ -151,44 +164,148 @@ async function setGuards(q: Queryable, options: ExecuteOptions, local: boolean):
   for (const [name, value] of guardSettings(options)) await q.query(SET_GUARD_SQL, [name, value, local]);
 }
 
-async function resetGuards(q: Queryable, options: ExecuteOptions): Promise<void> {
-  for (const [name] of guardSettings(options)) await q.exec(`RESET ${name}`);
-}
-
 async function log(q: Queryable, tables: HistoryTables, action: string, m: { version: string; name: string; checksum: string | null; how: string | null; durationMs: number | null; detail?: string | null }) {
   await q.query(insertLogSql(tables), logValues(action, m));
 }
 
 const elapsed = (started: number) => Math.round(performance.now() - started);
 
+/**
+ * What a run needs to keep migrations from changing what it relies on (lib/session-state.ts): the
+ * SQL that restores the session state the run started with, and the migration lock's key.
+ */
+export interface RunContext {
+  restoreSql: string;
+  lockKeySql: string;
+}
+
+/**
+ * Words a statement needs to end a transaction block (COMMIT, END, ROLLBACK, ABORT, PREPARE
+ * TRANSACTION), looked for in the raw text, strings and comments included: over-matching only
+ * costs a wait. A pipelined run waits after such a statement, and goes on only when the
+ * transaction is still pgpair's, so that nothing runs outside it unnoticed. COPY too: a
+ * `COPY … FROM STDIN` the server starts in such a text must find nothing queued behind it (the
+ * server ends the session when another query arrives during COPY), so that it can be aborted.
+ */
+const MAY_END_TRANSACTION = /\b(?:COMMIT|END|ROLLBACK|ABORT|PREPARE|COPY)\b/i;
+
+/** A statement of the migration ended pgpair's transaction: where, and what ran after it. */
+class TransactionEnded extends Error {
+  /** Statements after it that ran outside any transaction (0-based), and the first that failed there. */
+  readonly ranOutside: number[] = [];
+  failedOutside: StatementFailure | null = null;
+  constructor(
+    readonly index: number,
+    readonly statement: SqlStatement,
+    /** The error of that statement itself (the rest of its text failed after the COMMIT), if any. */
+    readonly ownError: unknown,
+  ) {
+    super('transaction ended');
+  }
+}
+
+/** A statement of the migration released the migration lock. */
+class LockReleased extends Error {
+  constructor(
+    readonly index: number,
+    readonly statement: SqlStatement,
+  ) {
+    super('lock released');
+  }
+}
+
+const caught = <T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> => p.then((value) => ({ value }), (error: unknown) => ({ error }));
+
+interface Sent {
+  index: number;
+  statement: SqlStatement;
+  outcome: Promise<{ value: unknown } | { error: unknown }>;
+  /** statementCheckSql after it, or (last statement) the before-commit guard. */
+  check: Promise<{ value: { ours: boolean; locked: boolean } | undefined } | { error: unknown }>;
+}
+
+/**
+ * Runs a transactional migration's statements in `tx` with a check after each one (the marker
+ * of pgpair's transaction still set, the lock still held) and the before-commit guard after the
+ * last, then restores the session. Pipelined, it sends statements without waiting, except after
+ * one that may end the transaction. Throws StatementFailure (the transaction is aborted),
+ * TransactionEnded or LockReleased.
+ */
+async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, nonce: string, pipelined: boolean): Promise<void> {
+  const statements = analysis.statements;
+  let batch: Sent[] = [];
+  let ended: TransactionEnded | null = null;
+  const settle = async (): Promise<void> => {
+    for (const sent of batch) {
+      const outcome = await sent.outcome;
+      const check = await sent.check;
+      const failedHere = 'error' in outcome ? outcome.error : null;
+      if (failedHere instanceof PgpairError) throw failedHere;
+      if ('error' in check && check.error instanceof PgpairError && !(check.error instanceof MigrationIntegrityError)) throw check.error;
+      if (ended) {
+        if (failedHere !== null) ended.failedOutside ??= new StatementFailure(failedHere, sent.index, sent.statement);
+        else ended.ranOutside.push(sent.index);
+        continue;
+      }
+      const guardCode = 'error' in check ? pgErrorFields(check.error)?.sqlstate : null;
+      const row = 'value' in check ? check.value : undefined;
+      if ((row && !row.ours) || guardCode === GUARD_TRANSACTION_ENDED) {
+        ended = new TransactionEnded(sent.index, sent.statement, failedHere);
+        continue;
+      }
+      if (failedHere !== null) throw new StatementFailure(failedHere, sent.index, sent.statement);
+      if ((row && !row.locked) || guardCode === GUARD_LOCK_LOST) throw new LockReleased(sent.index, sent.statement);
+      if ('error' in check) throw check.error;
+    }
+    batch = [];
+  };
+  for (const [index, statement] of statements.entries()) {
+    if (!pipelined) await signalsDelivered(options.signal);
+    if (options.signal?.aborted) throw new StatementFailure(new Error('interrupted'), index, statement);
+    const copyData = statement.copyData;
+    const outcome = caught(copyData ? tx.copyFrom(statement.text, copyData.location ? readCopyData(file, copyData.location) : copyData.text) : tx.exec(statement.text));
+    const last = index === statements.length - 1;
+    const wait = !pipelined || last || MAY_END_TRANSACTION.test(statement.text);
+    // Nothing is sent behind a statement that may end the transaction or start a COPY until it has answered.
+    if (wait) await outcome;
+    const check = last
+      ? caught(tx.exec(beforeCommitGuardSql(nonce, ctx.lockKeySql)).then(() => undefined))
+      : caught(tx.query<{ ours: boolean; locked: boolean }>(statementCheckSql(nonce, ctx.lockKeySql)).then((rows) => rows[0]));
+    batch.push({ index, statement, outcome, check });
+    if (wait) {
+      await settle();
+      if (ended) throw ended;
+    }
+  }
+  if (statements.length === 0) await tx.exec(beforeCommitGuardSql(nonce, ctx.lockKeySql));
+  // Guard first, then the restore: RESET ALL clears the marker too.
+  await tx.exec(ctx.restoreSql);
+}
+
 /** Transactional up or down: the statements, the history change and the log entry commit together or not at all. */
-async function runInTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, next: () => string): Promise<number> {
+async function runInTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: () => string): Promise<number> {
   const file = direction === 'up' ? migration.up : migration.down!;
   const pipelined = db.pipelining && !analysis.statements.some((s) => s.copyData);
+  const nonce = randomBytes(8).toString('hex');
   let durationMs = 0;
   let recorded: Promise<unknown>[] = [];
+  let xid: Promise<string | null> = Promise.resolve(null);
+  const started = performance.now();
   try {
     await db.transaction(async (tx) => {
-      const started = performance.now();
-      if (pipelined) {
-        await runStatementsPipelined(tx, analysis, guardSettings(options));
-      } else {
-        await setGuards(tx, options, true);
-        await runStatements(tx, file, analysis, options.signal);
-      }
+      // The marker, the transaction id (to tell later whether an ended transaction committed) and the guards travel with BEGIN.
+      const setup: Promise<unknown>[] = [tx.exec(markTransactionSql(nonce)), ...guardSettings(options).map(([name, value]) => tx.query(SET_GUARD_SQL, [name, value, true]))];
+      const setupOutcomes = Promise.all(setup.map(caught));
+      xid = tx.query<{ xid: string }>('SELECT txid_current()::text AS xid').then((rows) => rows[0]?.xid ?? null, () => null);
+      await runGuardedStatements(tx, file, analysis, options, ctx, nonce, pipelined);
+      for (const outcome of await setupOutcomes) if ('error' in outcome) throw outcome.error;
       durationMs = elapsed(started);
-      if (direction === 'down' && !pipelined) {
-        const removed = await tx.query(`${deleteHistorySql(tables)} RETURNING version`, [migration.key]);
-        if (removed.length !== 1) throw new Error(`the history row of ${migration.version} vanished while it was being reverted`);
-      }
       const history =
         direction === 'up'
           ? tx.query(insertHistorySql(tables), historyValues(migration, 'executed', { durationMs }))
-          : pipelined
-            ? tx.query(`${deleteHistorySql(tables)} RETURNING version`, [migration.key]).then((removed) => {
-                if (removed.length !== 1) throw new Error(`the history row of ${migration.version} vanished while it was being reverted`);
-              })
-            : Promise.resolve();
+          : tx.query(`${deleteHistorySql(tables)} RETURNING version`, [migration.key]).then((removed) => {
+              if (removed.length !== 1) throw new Error(`the history row of ${migration.version} vanished while it was being reverted`);
+            });
       const logged = log(tx, tables, direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs });
       recorded = [history, logged].map((p) => p.then(() => null, (error: unknown) => error));
       // Without pipelining, wait here; with it, the history row, the log entry and COMMIT travel together.
@@ -197,7 +314,13 @@ async function runInTransaction(db: Connection, tables: HistoryTables, migration
     // An error in the history statements aborted the transaction, and PostgreSQL turned COMMIT into ROLLBACK.
     await settleRecorded(recorded);
   } catch (error) {
+    if (error instanceof TransactionEnded) throw await transactionEnded(db, tables, migration, direction, file, analysis, ctx, error, await xid, elapsed(started));
+    if (error instanceof LockReleased) throw await lockReleased(db, migration, direction, file, analysis, ctx, error);
     if (options.signal?.aborted) throw interrupted(options.signal, migration, direction, analysis, error);
+    if (!(error instanceof StatementFailure) && !(error instanceof PgpairError) && pgErrorFields(error) && !db.lost) {
+      // The statements ran; COMMIT failed (a deferred constraint): report it like any SQL error of the file.
+      throw await commitFailure(error, { migration, direction, file, analysis, next });
+    }
     throw await failure(error, { migration, direction, file, analysis, rolledBack: true, next });
   }
   return durationMs;
@@ -207,22 +330,106 @@ async function settleRecorded(recorded: Promise<unknown>[]): Promise<void> {
   for (const outcome of await Promise.all(recorded)) if (outcome) throw outcome;
 }
 
+/** COMMIT failed (a deferred constraint, a serialization failure): nothing of the migration was applied. */
+async function commitFailure(error: unknown, ctx: { migration: Migration; direction: 'up' | 'down'; file: MigrationFile; analysis: FileAnalysis; next: () => string }): Promise<MigrationFailedError> {
+  const pg = pgErrorFields(error)!;
+  return new MigrationFailedError({
+    version: ctx.migration.version,
+    name: ctx.migration.slug,
+    direction: ctx.direction,
+    file: ctx.file.path,
+    line: null,
+    column: null,
+    statement: null,
+    pg: { ...pg, message: `at COMMIT: ${pg.message}` },
+    excerpt: null,
+    rolledBack: true,
+    next: ctx.next(),
+  });
+}
+
+const place = (file: MigrationFile, statement: SqlStatement) => `${file.path}:${statement.line}:${statement.column}`;
+const ordinal = (indexes: number[]) => indexes.map((i) => i + 1).join(', ');
+
 /**
- * Sends the guards and every statement without waiting for each answer (the
- * connection keeps them in order), then waits once. The first failing
- * statement is the one reported; the ones after it fail only because the
- * transaction is aborted.
+ * A statement ended pgpair's transaction. Says what stayed applied (whether the ended transaction
+ * committed, from its transaction id; which statements then ran outside any transaction), and
+ * marks the version failed unless nothing of it stayed.
  */
-async function runStatementsPipelined(tx: Queryable, analysis: FileAnalysis, guards: [string, string][]): Promise<void> {
-  const setup = guards.map(([name, value]) => tx.query(SET_GUARD_SQL, [name, value, true]).then(() => null, (error: unknown) => error));
-  const outcomes = analysis.statements.map((statement, index) =>
-    tx.exec(statement.text).then(
-      () => null,
-      (error: unknown) => (error instanceof PgpairError ? error : new StatementFailure(error, index, statement)),
-    ),
-  );
-  for (const outcome of await Promise.all(setup)) if (outcome) throw outcome;
-  for (const outcome of await Promise.all(outcomes)) if (outcome) throw outcome;
+async function transactionEnded(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis, ctx: RunContext, ended: TransactionEnded, xid: string | null, durationMs: number): Promise<unknown> {
+  if (db.lost) return ended.failedOutside?.cause ?? new Error('the connection was lost');
+  const total = analysis.statements.length;
+  await db.exec(ctx.restoreSql).catch(() => {});
+  let status: string | null = null;
+  if (xid !== null) {
+    const rows = await db.query<{ status: string | null }>('SELECT txid_status($1::bigint) AS status', [xid]).catch(() => []);
+    status = rows[0]?.status ?? null;
+  }
+  const committed = status === 'committed';
+  const n = ended.index + 1;
+  const how = `statement ${n} of ${total} (${place(file, ended.statement)}) ended pgpair's transaction: it holds a COMMIT, END, ROLLBACK or ABORT that pgpair did not see as a statement of its own`;
+  const before = status === null ? `whether statements 1–${n} were committed or rolled back is unknown` : committed ? `statements 1–${n} were committed and stay applied` : `statements 1–${n} were rolled back`;
+  const ownError = ended.ownError ? pgErrorFields(ended.ownError) : null;
+  const parts = [`${migration.version}_${migration.slug} (${direction}): ${how}; ${before}${ownError ? ` (then the rest of statement ${n} failed: ${ownError.message})` : ''}.`];
+  if (ended.ranOutside.length > 0) parts.push(`Statements ${ordinal(ended.ranOutside)} then ran outside any transaction and stay applied.`);
+  if (ended.failedOutside) {
+    const pg = pgErrorFields(ended.failedOutside.cause);
+    parts.push(`Statement ${ended.failedOutside.index + 1} (${place(file, ended.failedOutside.statement)}) then failed: ${pg ? `${pg.message}${pg.sqlstate ? ` [${pg.sqlstate}]` : ''}` : String(ended.failedOutside.cause)}.`);
+  }
+  const nothingStayed = !committed && status !== null && ended.ranOutside.length === 0;
+  if (nothingStayed) {
+    parts.push(`Nothing of ${migration.version} was ${direction === 'up' ? 'applied' : 'reverted'}. Remove the transaction control from the file (pgpair runs each migration in a transaction of its own), then run pgpair ${direction} again.`);
+  } else {
+    const summary = `${direction} ended pgpair's transaction at statement ${n} of ${total} (${file.path}:${ended.statement.line})${committed ? '; statements before it committed' : ''}${ended.ranOutside.length > 0 ? `; statements ${ordinal(ended.ranOutside)} ran outside a transaction` : ''}`;
+    try {
+      await db.transaction(async (tx) => {
+        if (direction === 'up') {
+          await tx.query(insertHistorySql(tables), historyValues(migration, 'executed', { state: 'running', transactional: true, done: n, total }));
+        }
+        await tx.query(markFailedSql(tables), [migration.key, summary, durationMs]);
+        await log(tx, tables, 'failed', { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs, detail: summary });
+      });
+      parts.push(`${migration.version} is marked failed: check what the statements did, finish or undo it by hand, then run pgpair repair --applied ${migration.version} or pgpair repair --reverted ${migration.version}.`);
+    } catch (error) {
+      parts.push(`pgpair could not mark ${migration.version} failed (${(error as Error).message}): check the database by hand before running pgpair again.`);
+    }
+  }
+  return new MigrationIntegrityError({
+    version: migration.version,
+    name: migration.slug,
+    direction,
+    file: file.path,
+    line: ended.statement.line,
+    column: ended.statement.column,
+    statement: n,
+    problem: 'transaction-ended',
+    rolledBack: nothingStayed,
+    message: parts.join('\n'),
+  });
+}
+
+/** A statement released the migration lock; its transaction was rolled back and the run stops. */
+async function lockReleased(db: Connection, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis, ctx: RunContext, released: LockReleased): Promise<unknown> {
+  if (!db.lost) await db.exec(ctx.restoreSql).catch(() => {});
+  const n = released.index + 1;
+  const transactional = analysis.mode === 'transaction';
+  return new MigrationIntegrityError({
+    version: migration.version,
+    name: migration.slug,
+    direction,
+    file: file.path,
+    line: released.statement.line,
+    column: released.statement.column,
+    statement: n,
+    problem: 'lock-released',
+    rolledBack: transactional,
+    message:
+      `${migration.version}_${migration.slug} (${direction}): statement ${n} of ${analysis.statements.length} (${place(file, released.statement)}) released pgpair's migration lock ` +
+      `(pg_advisory_unlock_all(), DISCARD ALL or an unlock of pgpair's key), so another pgpair run could have started beside this one. ` +
+      (transactional
+        ? `Its transaction was rolled back: nothing of ${migration.version} was ${direction === 'up' ? 'applied' : 'reverted'}. Remove the unlock from the migration, then run pgpair ${direction} again.`
+        : `It runs outside a transaction, so statements 1–${n} stay done and ${migration.version} is marked failed. Remove the unlock from the migration, check the database, then run pgpair repair --applied ${migration.version} or --reverted ${migration.version}.`),
+  });
 }
 
 function signalName(signal: AbortSignal): string {
@@ -255,7 +462,7 @@ async function leaveAbortedTransaction(db: Connection): Promise<void> {
  * statements run (so a crash leaves a visible trace), counts finished
  * statements, and ends `ok` (or deleted, for down) or `failed` with the error.
  */
-async function runOutsideTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, next: () => string): Promise<number> {
+async function runOutsideTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: () => string): Promise<number> {
   const file = direction === 'up' ? migration.up : migration.down!;
   const total = analysis.statements.length;
   if (direction === 'up') {
@@ -264,17 +471,34 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
     await db.query(markRunningSql(tables), [migration.key, total]);
   }
   const started = performance.now();
+  // Progress after each statement, and in the same statement whether the session still holds the migration lock.
+  const progress = `${progressSql(tables)} RETURNING ${lockHeldSql(ctx.lockKeySql)} AS locked`;
   try {
     await setGuards(db, options, false);
-    await runStatements(db, file, analysis, options.signal, (done) => db.query(progressSql(tables), [migration.key, done]).then(() => {}));
-    await resetGuards(db, options);
+    await runStatements(db, file, analysis, options.signal, async (done) => {
+      const [row] = await db.query<{ locked: boolean }>(progress, [migration.key, done]);
+      if (row && !row.locked) throw new LockReleased(done - 1, analysis.statements[done - 1]!);
+    });
+    await db.exec(ctx.restoreSql);
   } catch (error) {
-    const mapped = options.signal?.aborted ? interrupted(options.signal, migration, direction, analysis, error) : await failure(error, { migration, direction, file, analysis, rolledBack: false, next });
+    const mapped =
+      error instanceof LockReleased
+        ? await lockReleased(db, migration, direction, file, analysis, ctx, error)
+        : options.signal?.aborted
+          ? interrupted(options.signal, migration, direction, analysis, error)
+          : await failure(error, { migration, direction, file, analysis, rolledBack: false, next });
     if (db.lost) throw lostDuring(mapped, migration, analysis);
     await leaveAbortedTransaction(db);
-    await resetGuards(db, options).catch(() => {});
+    await db.exec(ctx.restoreSql).catch(() => {});
     const statement = error instanceof StatementFailure ? error.index + 1 : null;
-    const summary = mapped instanceof InterruptedError ? `${direction} interrupted by ${mapped.reason}${error instanceof StatementFailure ? ` at statement ${error.index + 1} of ${total}` : ''}` : mapped instanceof MigrationFailedError ? `${direction} failed at statement ${statement} of ${total} (${file.path}:${mapped.line}): ${mapped.pg.message}` : `${direction} failed: ${(mapped as Error).message}`;
+    const summary =
+      error instanceof LockReleased
+        ? `${direction} stopped: statement ${error.index + 1} of ${total} (${file.path}:${error.statement.line}) released the migration lock`
+        : mapped instanceof InterruptedError
+          ? `${direction} interrupted by ${mapped.reason}${error instanceof StatementFailure ? ` at statement ${error.index + 1} of ${total}` : ''}`
+          : mapped instanceof MigrationFailedError
+            ? `${direction} failed at statement ${statement} of ${total} (${file.path}:${mapped.line}): ${mapped.pg.message}`
+            : `${direction} failed: ${(mapped as Error).message}`;
     await db.transaction(async (tx) => {
       await tx.query(markFailedSql(tables), [migration.key, summary, elapsed(started)]);
       await log(tx, tables, 'failed', { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs: elapsed(started), detail: summary });
@@ -395,6 +619,7 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
   // makes them all durable before the run reports success. A server crash in between can only lose whole,
   // recorded migrations, never part of one: each one's SQL and history row are in the same transaction.
   const relaxed = db.pipelining && plan.steps.length > 1;
+  const ctx = await runContext(db, tables, relaxed);
   if (relaxed) await db.exec('SET synchronous_commit = off');
   try {
     for (const [index, step] of plan.steps.entries()) {
@@ -417,8 +642,8 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
       const next = () => whatHappened(results, plan, index, analysis);
       const durationMs =
         analysis.mode === 'transaction'
-          ? await runInTransaction(db, tables, step.migration, step.action, analysis, options, next)
-          : await runOutsideTransaction(db, tables, step.migration, step.action, analysis, options, next);
+          ? await runInTransaction(db, tables, step.migration, step.action, analysis, options, ctx, next)
+          : await runOutsideTransaction(db, tables, step.migration, step.action, analysis, options, ctx, next);
       const result: StepResult = { action: step.action, version, name, durationMs, mode: analysis.mode };
       results.push(result);
       options.onStep?.(result);
@@ -427,6 +652,13 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
     if (relaxed && !db.lost) await flushCommits(db, results.length > 0, options.logger);
   }
   return results;
+}
+
+/** Reads the session state the run starts with, for restoring it after every migration. */
+export async function runContext(db: Connection, tables: HistoryTables, relaxedCommits: boolean): Promise<RunContext> {
+  const [row] = await db.query<{ session_user: unknown; current_user: unknown; login_user: unknown; settings: unknown }>(CAPTURE_SESSION_SQL);
+  const start = sessionStartFromRow(row!);
+  return { restoreSql: restoreSessionSql(start, relaxedCommits ? [['synchronous_commit', 'off']] : []), lockKeySql: lockKeySql(tables.display) };
 }
 
 /** A lost connection during a non-transactional step: the history row stays `running`, and the user must be told so. */

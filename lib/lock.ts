@@ -9,8 +9,10 @@ import type { Connection, Queryable } from './db/types.js';
 import { InterruptedError, LockTimeoutError, type LockHolder } from './errors.js';
 import type { HistoryTables } from './history.js';
 
-/** SQL expression for the lock key; $1 is the history table's display name (schema.table). */
-export const LOCK_KEY_SQL = `hashtextextended('pgpair:' || current_database() || ':' || $1, 0)`;
+import { LOCK_KEY_SQL } from './session-state.js';
+
+/** SQL expression for the lock key; $1 is the history table's display name (schema.table). Defined in session-state.ts, shared with the guard. */
+export { LOCK_KEY_SQL };
 
 /** Computes the key and tries the lock in one round trip. */
 async function firstAttempt(db: Queryable, tables: HistoryTables): Promise<{ key: string; locked: boolean }> {

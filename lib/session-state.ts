@@ -72,6 +72,18 @@ export function restoreSessionSql(start: SessionStart | null, own: [string, stri
   return `${parts.join('; ')};`;
 }
 
+/**
+ * The migration lock's key as SQL (bigint): derived on the server from the database and the
+ * history table's display name (schema.table), so that runs against one history serialise. A run
+ * (lib/lock.ts) and a `--sql` script compute it with this same expression.
+ */
+export const LOCK_KEY_SQL = `hashtextextended('pgpair:' || current_database() || ':' || $1, 0)`;
+
+/** LOCK_KEY_SQL for one history table, its name written in as a literal. */
+export function lockKeySql(display: string): string {
+  return LOCK_KEY_SQL.replace('$1', quoteLiteral(display));
+}
+
 /** The transaction-local setting that marks pgpair's migration transaction. */
 export const TRANSACTION_MARKER = 'pgpair.transaction';
 
@@ -80,9 +92,19 @@ export function markTransactionSql(nonce: string): string {
   return `SELECT set_config(${quoteLiteral(TRANSACTION_MARKER)}, ${quoteLiteral(nonce)}, true);`;
 }
 
-/** Whether the marker is still set: a statement that may have ended the transaction is followed by this (executor only). Returns one row, column `ours`. */
-export function markerStillSetSql(nonce: string): string {
-  return `SELECT current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true) IS NOT DISTINCT FROM ${quoteLiteral(nonce)} AS ours;`;
+/** SQL boolean: whether this session holds the advisory lock whose key is `lockKeySql` (a bigint expression). */
+export function lockHeldSql(lockKeySql: string): string {
+  return `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1
+    AND classid = (((${lockKeySql}) >> 32) & 4294967295)::oid AND objid = ((${lockKeySql}) & 4294967295)::oid)`;
+}
+
+/**
+ * Executor only: after a statement of a migration, one row `ours` (the marker is still set, so the
+ * transaction is still pgpair's) and `locked` (the session still holds the migration lock). It
+ * never raises, so that outside a transaction, too, the run learns which statement did what.
+ */
+export function statementCheckSql(nonce: string, lockKeySql: string): string {
+  return `SELECT current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true) IS NOT DISTINCT FROM ${quoteLiteral(nonce)} AS ours, ${lockHeldSql(lockKeySql)} AS locked;`;
 }
 
 /** SQLSTATEs raised by the guard (class PP: pgpair's own). */
@@ -96,13 +118,11 @@ export const GUARD_LOCK_LOST = 'PP002';
  * is never written; raising outside one (the transaction was ended) commits nothing either.
  */
 export function beforeCommitGuardSql(nonce: string, lockKeySql: string): string {
-  const body = `DECLARE k bigint := ${lockKeySql};
-BEGIN
+  const body = `BEGIN
   IF current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true) IS DISTINCT FROM ${quoteLiteral(nonce)} THEN
     RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK)';
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1
-                   AND classid = ((k >> 32) & 4294967295)::oid AND objid = (k & 4294967295)::oid) THEN
+  IF NOT ${lockHeldSql(lockKeySql)} THEN
     RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
   END IF;
 END`;

@@ -31,5 +31,8 @@ export function pgErrorFields(error: unknown): PgErrorFields | null {
     position: num(e.position),
     internalPosition: num(e.internal_position ?? e.internalPosition),
     internalQuery: str(e.internal_query ?? e.internalQuery),
+    constraintName: str(e.constraint_name ?? e.constraint),
+    tableName: str(e.table_name ?? e.table),
+    columnName: str(e.column_name ?? e.column),
   };
 }

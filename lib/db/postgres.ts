@@ -3,6 +3,7 @@
  * connection (max: 1) that is never silently replaced: session state such as
  * the advisory lock must not vanish behind a transparent reconnect.
  */
+import { Writable } from 'node:stream';
 import postgres from 'postgres';
 import { ConfigError, ConnectionError } from '../errors.js';
 import { pgErrorFields } from './errors.js';
@@ -11,6 +12,24 @@ import type { Connection, ConnectOptions, Driver, Queryable, Row, ServerInfo } f
 import { maskUrl, urlPassword } from './url.js';
 
 type Sql = postgres.Sql<Record<string, never>>;
+
+/**
+ * The server asked for COPY data in answer to text pgpair sent as ordinary SQL: a `COPY … FROM
+ * STDIN` hidden inside a larger piece of text (the lexer's and the server's reading of it
+ * differed). postgres.js then hands back a stream and the session would wait for data forever,
+ * deaf to statement_timeout. Abort the COPY (CopyFail) and report it as the statement's error.
+ */
+async function refuseUnexpectedCopy(stream: Writable): Promise<Error> {
+  await new Promise<void>((resolve) => {
+    stream.once('close', resolve);
+    stream.once('error', () => {});
+    stream.destroy(new Error('pgpair refused a COPY FROM STDIN it did not expect'));
+  });
+  return Object.assign(new Error('the statement started a COPY … FROM STDIN that pgpair did not see as a statement of its own, so pgpair sent no data and aborted it; put each COPY … FROM stdin; on its own, followed by its data and a \\. line'), {
+    code: 'PP003',
+    severity: 'ERROR',
+  });
+}
 
 function scrub(text: string, secret: string | null): string {
   return secret ? text.split(secret).join('***') : text;
@@ -101,7 +120,8 @@ class PostgresConnection implements Connection {
         this.run(async () => (await target.unsafe(params.length > 0 ? inlineParams(text, params) : text)) as unknown as T[]),
       exec: (text: string) =>
         this.run(async () => {
-          await target.unsafe(text);
+          const result: unknown = await target.unsafe(text);
+          if (result instanceof Writable) throw await refuseUnexpectedCopy(result);
         }),
       copyFrom: (statement: string, data: AsyncIterable<string | Uint8Array> | string) => this.run(() => copyFrom(target, statement, data)),
     };
