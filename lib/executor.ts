@@ -113,7 +113,7 @@ async function excerptOf(file: MigrationFile, line: number, column: number): Pro
 
 async function failure(
   error: unknown,
-  ctx: { migration: Migration; direction: 'up' | 'down'; file: MigrationFile; analysis: FileAnalysis; rolledBack: boolean; next: () => string },
+  ctx: { migration: Migration; direction: 'up' | 'down'; file: MigrationFile; analysis: FileAnalysis; rolledBack: boolean; next: (sqlstate?: string | null) => string },
 ): Promise<unknown> {
   if (!(error instanceof StatementFailure)) return error;
   const pg = pgErrorFields(error.cause);
@@ -131,7 +131,7 @@ async function failure(
     pg,
     excerpt: await excerptOf(ctx.file, where.line, where.column),
     rolledBack: ctx.rolledBack,
-    next: ctx.next(),
+    next: ctx.next(pg.sqlstate),
   });
 }
 
@@ -283,7 +283,7 @@ async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis
 }
 
 /** Transactional up or down: the statements, the history change and the log entry commit together or not at all. */
-async function runInTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: () => string): Promise<number> {
+async function runInTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null) => string): Promise<number> {
   const file = direction === 'up' ? migration.up : migration.down!;
   const pipelined = db.pipelining && !analysis.statements.some((s) => s.copyData);
   const nonce = randomBytes(8).toString('hex');
@@ -462,7 +462,7 @@ async function leaveAbortedTransaction(db: Connection): Promise<void> {
  * statements run (so a crash leaves a visible trace), counts finished
  * statements, and ends `ok` (or deleted, for down) or `failed` with the error.
  */
-async function runOutsideTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: () => string): Promise<number> {
+async function runOutsideTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null) => string): Promise<number> {
   const file = direction === 'up' ? migration.up : migration.down!;
   const total = analysis.statements.length;
   if (direction === 'up') {
@@ -574,12 +574,15 @@ export async function loadSchema(db: Connection, tables: HistoryTables, file: Mi
   }
 }
 
-function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis: FileAnalysis): string {
+function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis: FileAnalysis, sqlstate?: string | null): string {
   const step = plan.steps[failedAt]!;
   const { version } = nameOf(step);
   const verb = plan.command === 'up' ? 'applied' : 'reverted';
   const before = done.length > 0 ? ` ${done.map((d) => d.version).join(', ')} ${done.length === 1 ? 'was' : 'were'} ${verb} before it and ${done.length === 1 ? 'stays' : 'stay'} so.` : '';
   if (analysis.mode === 'transaction') {
+    // A lock timeout or a deadlock says nothing about the file: another session was in the way.
+    if (sqlstate === '55P03') return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} The file is fine: a statement waited longer than the lock timeout (--migration-lock-timeout) for a lock another session holds on a table it needs. Rerunning is safe: run pgpair ${plan.command} again when that session is done, or raise --migration-lock-timeout.`;
+    if (sqlstate === '40P01') return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} The file is fine: it deadlocked with another session, and PostgreSQL chose to cancel it. Rerunning is safe: run pgpair ${plan.command} again.`;
     return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} Fix the file and run pgpair ${plan.command} again.`;
   }
   return `${version} ran outside a transaction (${analysis.reason}), so the statements before the failing one stay done; it is now marked failed.${before} Finish or undo it by hand, then run pgpair repair --applied ${version} or pgpair repair --reverted ${version}.`;
@@ -639,7 +642,7 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
       options.logger.debug({ version, name, action: step.action, mode: analysis.mode, reason: analysis.reason }, `${step.action} ${version}_${name}`);
       options.onStepStart?.({ action: step.action, version, name });
       // Only a failure needs the message; building it for every step would be quadratic in the number of steps.
-      const next = () => whatHappened(results, plan, index, analysis);
+      const next = (sqlstate?: string | null) => whatHappened(results, plan, index, analysis, sqlstate);
       const durationMs =
         analysis.mode === 'transaction'
           ? await runInTransaction(db, tables, step.migration, step.action, analysis, options, ctx, next)

@@ -226,3 +226,26 @@ describe('on PGlite', () => {
     assert.deepEqual(await pgliteTables(join(path, 'db')), ['pgpair_history', 'pgpair_history_log', 't2']);
   });
 });
+
+describe('a lock timeout from --migration-lock-timeout', () => {
+  it('says the file is fine and that rerunning is safe, never "fix the file"', async () => {
+    const cwd = workdir({ 'sql/0001_t.up.sql': 'CREATE TABLE t(a int);\n', 'sql/0002_alter.up.sql': 'ALTER TABLE t ADD COLUMN b int;\n' });
+    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
+    const holder = await db.sql.reserve();
+    try {
+      await holder.unsafe('BEGIN');
+      await holder.unsafe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+      const r = await cli(['up', '--migration-lock-timeout', '200ms'], cwd);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /55P03/);
+      assert.match(r.stderr, /Nothing of 0002 was applied/);
+      assert.match(r.stderr, /The file is fine/);
+      assert.match(r.stderr, /Rerunning is safe/);
+      assert.doesNotMatch(r.stderr, /Fix the file/);
+    } finally {
+      await holder.unsafe('ROLLBACK');
+      holder.release();
+    }
+    assert.equal((await cli(['up'], cwd)).code, 0);
+  });
+});
