@@ -37,8 +37,6 @@ import { codePointPositionToIndex, excerpt, excerptWindow, formatExcerpt, lineCo
 import {
   beforeCommitGuardSql,
   CAPTURE_SESSION_SQL,
-  GUARD_LOCK_LOST,
-  GUARD_TRANSACTION_ENDED,
   lockHeldSql,
   lockKeySql,
   markTransactionSql,
@@ -47,6 +45,7 @@ import {
   statementCheckSql,
 } from './session-state.js';
 import { readCopyData, readLines } from './source.js';
+import { describeLockWait } from './db/lock-wait.js';
 
 export interface ExecuteOptions {
   logger: Logger;
@@ -220,14 +219,14 @@ interface Sent {
   index: number;
   statement: SqlStatement;
   outcome: Promise<{ value: unknown } | { error: unknown }>;
-  /** statementCheckSql after it, or (last statement) the before-commit guard. */
+  /** statementCheckSql after it. */
   check: Promise<{ value: { ours: boolean; locked: boolean } | undefined } | { error: unknown }>;
 }
 
 /**
  * Runs a transactional migration's statements in `tx` with a check after each one (the marker
- * of pgpair's transaction still set, the lock still held) and the before-commit guard after the
- * last, then restores the session. Pipelined, it sends statements without waiting, except after
+ * of pgpair's transaction still set, the lock still held: after the last one, that is the
+ * before-commit guard, which a `--sql` script writes as beforeCommitGuardSql), then restores the session. Pipelined, it sends statements without waiting, except after
  * one that may end the transaction. Throws StatementFailure (the transaction is aborted),
  * TransactionEnded or LockReleased.
  */
@@ -247,14 +246,13 @@ async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis
         else ended.ranOutside.push(sent.index);
         continue;
       }
-      const guardCode = 'error' in check ? pgErrorFields(check.error)?.sqlstate : null;
       const row = 'value' in check ? check.value : undefined;
-      if ((row && !row.ours) || guardCode === GUARD_TRANSACTION_ENDED) {
+      if (row && !row.ours) {
         ended = new TransactionEnded(sent.index, sent.statement, failedHere);
         continue;
       }
       if (failedHere !== null) throw new StatementFailure(failedHere, sent.index, sent.statement);
-      if ((row && !row.locked) || guardCode === GUARD_LOCK_LOST) throw new LockReleased(sent.index, sent.statement);
+      if (row && !row.locked) throw new LockReleased(sent.index, sent.statement);
       if ('error' in check) throw check.error;
     }
     batch = [];
@@ -268,9 +266,8 @@ async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis
     const wait = !pipelined || last || MAY_END_TRANSACTION.test(statement.text);
     // Nothing is sent behind a statement that may end the transaction or start a COPY until it has answered.
     if (wait) await outcome;
-    const check = last
-      ? caught(tx.exec(beforeCommitGuardSql(nonce, ctx.lockKeySql)).then(() => undefined))
-      : caught(tx.query<{ ours: boolean; locked: boolean }>(statementCheckSql(nonce, ctx.lockKeySql)).then((rows) => rows[0]));
+    // After the last statement this is the before-commit guard: the history row is sent only once it has answered.
+    const check = caught(tx.query<{ ours: boolean; locked: boolean }>(statementCheckSql(nonce, ctx.lockKeySql)).then((rows) => rows[0]));
     batch.push({ index, statement, outcome, check });
     if (wait) {
       await settle();
@@ -282,10 +279,45 @@ async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis
   await tx.exec(ctx.restoreSql);
 }
 
+/**
+ * While a migration's statements run, looks from a second session (Connection.lockWait) at what
+ * they wait for: first after a second (or half the lock timeout, if shorter), then every five
+ * seconds. Each wait is logged with the sessions in the way; the last one seen names them when a
+ * lock timeout ends the migration.
+ */
+function watchLockWaits(db: Connection, migration: Migration, options: ExecuteOptions): { last: () => string | null; stop: () => void } {
+  let last: string | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const first = options.migrationLockTimeoutMs ? Math.max(50, Math.min(1000, Math.floor(options.migrationLockTimeoutMs / 2))) : 1000;
+  const look = async () => {
+    const wait = await db.lockWait();
+    if (stopped) return;
+    if (wait) {
+      last = describeLockWait(wait);
+      options.logger.info({ migration: `${migration.version}_${migration.slug}`, wait }, `${migration.version}_${migration.slug} waits for ${last}`);
+    }
+    timer = setTimeout(look, 5000);
+    timer.unref();
+  };
+  if (db.interruptible) {
+    timer = setTimeout(look, first);
+    timer.unref();
+  }
+  return {
+    last: () => last,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /** Transactional up or down: the statements, the history change and the log entry commit together or not at all. */
-async function runInTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null) => string): Promise<number> {
+async function runInTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null, waitedFor?: string | null) => string): Promise<number> {
   const file = direction === 'up' ? migration.up : migration.down!;
   const pipelined = db.pipelining && !analysis.statements.some((s) => s.copyData);
+  const watch = watchLockWaits(db, migration, options);
   const nonce = randomBytes(8).toString('hex');
   let durationMs = 0;
   let recorded: Promise<unknown>[] = [];
@@ -321,7 +353,9 @@ async function runInTransaction(db: Connection, tables: HistoryTables, migration
       // The statements ran; COMMIT failed (a deferred constraint): report it like any SQL error of the file.
       throw await commitFailure(error, { migration, direction, file, analysis, next });
     }
-    throw await failure(error, { migration, direction, file, analysis, rolledBack: true, next });
+    throw await failure(error, { migration, direction, file, analysis, rolledBack: true, next: (sqlstate) => next(sqlstate, watch.last()) });
+  } finally {
+    watch.stop();
   }
   return durationMs;
 }
@@ -462,7 +496,7 @@ async function leaveAbortedTransaction(db: Connection): Promise<void> {
  * statements run (so a crash leaves a visible trace), counts finished
  * statements, and ends `ok` (or deleted, for down) or `failed` with the error.
  */
-async function runOutsideTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null) => string): Promise<number> {
+async function runOutsideTransaction(db: Connection, tables: HistoryTables, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null, waitedFor?: string | null) => string): Promise<number> {
   const file = direction === 'up' ? migration.up : migration.down!;
   const total = analysis.statements.length;
   if (direction === 'up') {
@@ -473,6 +507,7 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
   const started = performance.now();
   // Progress after each statement, and in the same statement whether the session still holds the migration lock.
   const progress = `${progressSql(tables)} RETURNING ${lockHeldSql(ctx.lockKeySql)} AS locked`;
+  const watch = watchLockWaits(db, migration, options);
   try {
     await setGuards(db, options, false);
     await runStatements(db, file, analysis, options.signal, async (done) => {
@@ -480,13 +515,15 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
       if (row && !row.locked) throw new LockReleased(done - 1, analysis.statements[done - 1]!);
     });
     await db.exec(ctx.restoreSql);
+    watch.stop();
   } catch (error) {
+    watch.stop();
     const mapped =
       error instanceof LockReleased
         ? await lockReleased(db, migration, direction, file, analysis, ctx, error)
         : options.signal?.aborted
           ? interrupted(options.signal, migration, direction, analysis, error)
-          : await failure(error, { migration, direction, file, analysis, rolledBack: false, next });
+          : await failure(error, { migration, direction, file, analysis, rolledBack: false, next: (sqlstate) => next(sqlstate, watch.last()) });
     if (db.lost) throw lostDuring(mapped, migration, analysis);
     await leaveAbortedTransaction(db);
     await db.exec(ctx.restoreSql).catch(() => {});
@@ -574,14 +611,14 @@ export async function loadSchema(db: Connection, tables: HistoryTables, file: Mi
   }
 }
 
-function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis: FileAnalysis, sqlstate?: string | null): string {
+function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis: FileAnalysis, sqlstate?: string | null, waitedFor?: string | null): string {
   const step = plan.steps[failedAt]!;
   const { version } = nameOf(step);
   const verb = plan.command === 'up' ? 'applied' : 'reverted';
   const before = done.length > 0 ? ` ${done.map((d) => d.version).join(', ')} ${done.length === 1 ? 'was' : 'were'} ${verb} before it and ${done.length === 1 ? 'stays' : 'stay'} so.` : '';
   if (analysis.mode === 'transaction') {
     // A lock timeout or a deadlock says nothing about the file: another session was in the way.
-    if (sqlstate === '55P03') return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} The file is fine: a statement waited longer than the lock timeout (--migration-lock-timeout) for a lock another session holds on a table it needs. Rerunning is safe: run pgpair ${plan.command} again when that session is done, or raise --migration-lock-timeout.`;
+    if (sqlstate === '55P03') return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} The file is fine: a statement waited longer than the lock timeout (--migration-lock-timeout) for ${waitedFor ? `${waitedFor}` : 'a lock another session holds on a table it needs'}. Rerunning is safe: run pgpair ${plan.command} again when that session is done, or raise --migration-lock-timeout.`;
     if (sqlstate === '40P01') return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} The file is fine: it deadlocked with another session, and PostgreSQL chose to cancel it. Rerunning is safe: run pgpair ${plan.command} again.`;
     return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} Fix the file and run pgpair ${plan.command} again.`;
   }
@@ -642,7 +679,7 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
       options.logger.debug({ version, name, action: step.action, mode: analysis.mode, reason: analysis.reason }, `${step.action} ${version}_${name}`);
       options.onStepStart?.({ action: step.action, version, name });
       // Only a failure needs the message; building it for every step would be quadratic in the number of steps.
-      const next = (sqlstate?: string | null) => whatHappened(results, plan, index, analysis, sqlstate);
+      const next = (sqlstate?: string | null, waitedFor?: string | null) => whatHappened(results, plan, index, analysis, sqlstate, waitedFor);
       const durationMs =
         analysis.mode === 'transaction'
           ? await runInTransaction(db, tables, step.migration, step.action, analysis, options, ctx, next)

@@ -458,6 +458,10 @@ class PgliteConnection implements Connection {
 
   /** A statement runs synchronously in this thread and cannot be interrupted; a run stops between statements. */
   async cancel(): Promise<void> {}
+  /** One session only: nothing else can hold a lock it waits for. */
+  async lockWait(): Promise<null> {
+    return null;
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;

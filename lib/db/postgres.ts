@@ -8,7 +8,8 @@ import postgres from 'postgres';
 import { ConfigError, ConnectionError } from '../errors.js';
 import { pgErrorFields } from './errors.js';
 import { inlineParams } from '../literal.js';
-import type { Connection, ConnectOptions, Driver, Queryable, Row, ServerInfo } from './types.js';
+import type { Connection, ConnectOptions, Driver, LockWait, Queryable, Row, ServerInfo } from './types.js';
+import { LOCK_WAIT_SQL, lockWaitFromRow } from './lock-wait.js';
 import { maskUrl, urlPassword } from './url.js';
 
 type Sql = postgres.Sql<Record<string, never>>;
@@ -174,6 +175,19 @@ class PostgresConnection implements Connection {
       await side.unsafe('SELECT pg_cancel_backend($1)', [this.server.backendPid]);
     } catch {
       // Best effort: if the cancel cannot be sent, the statement simply runs to its end.
+    } finally {
+      await side.end({ timeout: 1 }).catch(() => {});
+    }
+  }
+
+  async lockWait(): Promise<LockWait | null> {
+    if (this.lost || !this.connected) return null;
+    const side = postgres(this.url, { max: 1, connect_timeout: 5, onnotice: () => {}, fetch_types: false, prepare: false, connection: { application_name: 'pgpair-watch' } });
+    try {
+      const rows = await side.unsafe(LOCK_WAIT_SQL, [this.server.backendPid]);
+      return lockWaitFromRow(rows[0]);
+    } catch {
+      return null;
     } finally {
       await side.end({ timeout: 1 }).catch(() => {});
     }

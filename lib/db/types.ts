@@ -85,6 +85,12 @@ export interface Connection extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Asks the server to cancel the statement in progress (used on SIGINT/SIGTERM); never throws. No-op where unsupported. */
   cancel(): Promise<void>;
+  /**
+   * What this session's statement in progress waits for, read from a second short-lived
+   * connection: the lock it waits for and the sessions that hold it. null when it waits for no
+   * lock, when that cannot be read, or where there is no second session (PGlite). Never throws.
+   */
+  lockWait(): Promise<LockWait | null>;
   /** Closes the session; never throws. */
   close(): Promise<void>;
 }
@@ -96,4 +102,15 @@ export interface Driver {
   /** URL schemes it serves, e.g. ['postgres', 'postgresql']. */
   schemes: string[];
   connect(options: ConnectOptions): Promise<Connection>;
+}
+
+/** A statement waiting for a lock (Connection.lockWait). */
+export interface LockWait {
+  /** The relation waited for (schema-qualified as regclass prints it), or null for another kind of lock. */
+  relation: string | null;
+  /** The lock mode asked for, e.g. AccessExclusiveLock; the lock type when it is not a relation lock. */
+  mode: string | null;
+  locktype: string | null;
+  /** The sessions blocking it (pg_blocking_pids), without their query texts (they may hold secrets). */
+  blockers: { pid: number; applicationName: string | null; user: string | null; state: string | null; since: string | null }[];
 }

@@ -228,18 +228,22 @@ describe('on PGlite', () => {
 });
 
 describe('a lock timeout from --migration-lock-timeout', () => {
-  it('says the file is fine and that rerunning is safe, never "fix the file"', async () => {
+  it('names the table and the session in the way, says the file is fine and that rerunning is safe, never "fix the file"', async () => {
     const cwd = workdir({ 'sql/0001_t.up.sql': 'CREATE TABLE t(a int);\n', 'sql/0002_alter.up.sql': 'ALTER TABLE t ADD COLUMN b int;\n' });
     assert.equal((await cli(['up', '0001'], cwd)).code, 0);
     const holder = await db.sql.reserve();
     try {
       await holder.unsafe('BEGIN');
       await holder.unsafe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
-      const r = await cli(['up', '--migration-lock-timeout', '200ms'], cwd);
+      const [{ pid }] = (await holder.unsafe('SELECT pg_backend_pid() AS pid')) as unknown as [{ pid: number }];
+      const r = await cli(['up', '--migration-lock-timeout', '1s'], cwd);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /55P03/);
       assert.match(r.stderr, /Nothing of 0002 was applied/);
       assert.match(r.stderr, /The file is fine/);
+      // Seen from a second session while it waited: the table, the lock and who holds it.
+      assert.match(r.stderr, new RegExp(`AccessExclusiveLock on t, held by pid ${pid} \\(`));
+      assert.match(r.stderr, /waits for AccessExclusiveLock on t/);
       assert.match(r.stderr, /Rerunning is safe/);
       assert.doesNotMatch(r.stderr, /Fix the file/);
     } finally {
