@@ -8,7 +8,6 @@
  * - A stamp records rows only, in one transaction.
  * Errors from migration SQL are mapped back to FILE:LINE:COLUMN.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { analyzeFile, runsInTransaction, type FileAnalysis } from './analyze.js';
 import { pgErrorFields } from './db/errors.js';
@@ -35,11 +34,9 @@ import type { SqlStatement } from './lexer.js';
 import type { Plan, Step } from './plan.js';
 import { codePointPositionToIndex, excerpt, excerptWindow, formatExcerpt, lineColumnInStatement } from './position.js';
 import {
-  beforeCommitGuardSql,
   CAPTURE_SESSION_SQL,
   lockHeldSql,
   lockKeySql,
-  markTransactionSql,
   restoreSessionSql,
   sessionStartFromRow,
   statementCheckSql,
@@ -220,7 +217,7 @@ interface Sent {
   statement: SqlStatement;
   outcome: Promise<{ value: unknown } | { error: unknown }>;
   /** statementCheckSql after it. */
-  check: Promise<{ value: { ours: boolean; locked: boolean } | undefined } | { error: unknown }>;
+  check: Promise<{ value: { xid: string | null; locked: boolean } | undefined } | { error: unknown }>;
 }
 
 /**
@@ -230,7 +227,7 @@ interface Sent {
  * one that may end the transaction. Throws StatementFailure (the transaction is aborted),
  * TransactionEnded or LockReleased.
  */
-async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, nonce: string, pipelined: boolean): Promise<void> {
+async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis: FileAnalysis, options: ExecuteOptions, ctx: RunContext, xid: Promise<string | null>, pipelined: boolean): Promise<void> {
   const statements = analysis.statements;
   let batch: Sent[] = [];
   let ended: TransactionEnded | null = null;
@@ -247,7 +244,7 @@ async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis
         continue;
       }
       const row = 'value' in check ? check.value : undefined;
-      if (row && !row.ours) {
+      if (row && row.xid !== (await xid)) {
         ended = new TransactionEnded(sent.index, sent.statement, failedHere);
         continue;
       }
@@ -267,15 +264,17 @@ async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis
     // Nothing is sent behind a statement that may end the transaction or start a COPY until it has answered.
     if (wait) await outcome;
     // After the last statement this is the before-commit guard: the history row is sent only once it has answered.
-    const check = caught(tx.query<{ ours: boolean; locked: boolean }>(statementCheckSql(nonce, ctx.lockKeySql)).then((rows) => rows[0]));
+    const check = caught(tx.query<{ xid: string | null; locked: boolean }>(statementCheckSql(ctx.lockKeySql)).then((rows) => rows[0]));
     batch.push({ index, statement, outcome, check });
     if (wait) {
       await settle();
       if (ended) throw ended;
     }
   }
-  if (statements.length === 0) await tx.exec(beforeCommitGuardSql(nonce, ctx.lockKeySql));
-  // Guard first, then the restore: RESET ALL clears the marker too.
+  if (statements.length === 0) {
+    const [row] = await tx.query<{ locked: boolean }>(statementCheckSql(ctx.lockKeySql));
+    if (row && !row.locked) throw new Error('the migration lock was lost before the migration ran');
+  }
   await tx.exec(ctx.restoreSql);
 }
 
@@ -318,18 +317,17 @@ async function runInTransaction(db: Connection, tables: HistoryTables, migration
   const file = direction === 'up' ? migration.up : migration.down!;
   const pipelined = db.pipelining && !analysis.statements.some((s) => s.copyData);
   const watch = watchLockWaits(db, migration, options);
-  const nonce = randomBytes(8).toString('hex');
   let durationMs = 0;
   let recorded: Promise<unknown>[] = [];
   let xid: Promise<string | null> = Promise.resolve(null);
   const started = performance.now();
   try {
     await db.transaction(async (tx) => {
-      // The marker, the transaction id (to tell later whether an ended transaction committed) and the guards travel with BEGIN.
-      const setup: Promise<unknown>[] = [tx.exec(markTransactionSql(nonce)), ...guardSettings(options).map(([name, value]) => tx.query(SET_GUARD_SQL, [name, value, true]))];
-      const setupOutcomes = Promise.all(setup.map(caught));
+      // The transaction's id (the checks compare it; it tells later whether an ended transaction committed) and the guards travel with BEGIN.
       xid = tx.query<{ xid: string }>('SELECT txid_current()::text AS xid').then((rows) => rows[0]?.xid ?? null, () => null);
-      await runGuardedStatements(tx, file, analysis, options, ctx, nonce, pipelined);
+      const setup: Promise<unknown>[] = guardSettings(options).map(([name, value]) => tx.query(SET_GUARD_SQL, [name, value, true]));
+      const setupOutcomes = Promise.all(setup.map(caught));
+      await runGuardedStatements(tx, file, analysis, options, ctx, xid, pipelined);
       for (const outcome of await setupOutcomes) if ('error' in outcome) throw outcome.error;
       durationMs = elapsed(started);
       const history =

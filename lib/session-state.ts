@@ -9,10 +9,12 @@
  *    row is written, `restoreSessionSql` puts the session back.
  * 2. The migration's transaction and the migration lock. A statement that slips past the
  *    splitter could hold a COMMIT or ROLLBACK and end pgpair's transaction; a migration could run
- *    `pg_advisory_unlock_all()`. A transaction-local marker is set when the transaction begins;
- *    `beforeCommitGuardSql` fails unless that marker is still set (so the transaction is still
- *    the one pgpair began) and the session still holds the migration lock. It runs after the
- *    migration's statements and before its history row, so neither problem goes unrecorded.
+ *    `pg_advisory_unlock_all()`. In a script, a transaction-local marker is set when the
+ *    transaction begins; `beforeCommitGuardSql` fails unless that marker is still set (so the
+ *    transaction is still the one pgpair began) and the session still holds the migration lock.
+ *    It runs after the migration's statements and before its history row, so neither problem
+ *    goes unrecorded. A run checks the same after every statement with `statementCheckSql`,
+ *    comparing transaction ids instead of a marker (which a migration's RESET ALL would clear).
  *
  * Order after a migration's statements: guard first, then restore (RESET ALL also clears the
  * transaction-local marker), then the history and log rows, then COMMIT.
@@ -99,12 +101,14 @@ export function lockHeldSql(lockKeySql: string): string {
 }
 
 /**
- * Executor only: after a statement of a migration, one row `ours` (the marker is still set, so the
- * transaction is still pgpair's) and `locked` (the session still holds the migration lock). It
- * never raises, so that outside a transaction, too, the run learns which statement did what.
+ * Executor only: after a statement of a migration, one row: `xid`, the id of the transaction the
+ * session is in (null outside one; the run compares it with the id its migration transaction got
+ * at BEGIN, so no setting a migration can RESET is involved), and `locked`, whether the session
+ * still holds the migration lock. It never raises, so that outside a transaction, too, the run
+ * learns which statement did what.
  */
-export function statementCheckSql(nonce: string, lockKeySql: string): string {
-  return `SELECT current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true) IS NOT DISTINCT FROM ${quoteLiteral(nonce)} AS ours, ${lockHeldSql(lockKeySql)} AS locked;`;
+export function statementCheckSql(lockKeySql: string): string {
+  return `SELECT txid_current_if_assigned()::text AS xid, ${lockHeldSql(lockKeySql)} AS locked;`;
 }
 
 /** SQLSTATEs raised by the guard (class PP: pgpair's own). */
@@ -120,7 +124,7 @@ export const GUARD_LOCK_LOST = 'PP002';
 export function beforeCommitGuardSql(nonce: string, lockKeySql: string): string {
   const body = `BEGIN
   IF current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true) IS DISTINCT FROM ${quoteLiteral(nonce)} THEN
-    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK)';
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK), or cleared its marker (RESET ALL)';
   END IF;
   IF NOT ${lockHeldSql(lockKeySql)} THEN
     RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';

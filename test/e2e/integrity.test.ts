@@ -159,6 +159,16 @@ describe('session state does not leak from one migration into the next, nor into
     assert.deepEqual(by.map((x) => x.applied_by), [new URL(db.url).username || 'root']);
   });
 
+  it('a migration may RESET ALL or change settings freely: nothing pgpair relies on lives in a setting', async () => {
+    const cwd = workdir({
+      'sql/0001_reset.up.sql': "SET search_path = pg_catalog;\nRESET ALL;\nCREATE TABLE t1(a int);\nSELECT set_config('pgpair.transaction', 'forged', true);\nCREATE TABLE t1b(a int);\n",
+      'sql/0002_plain.up.sql': 'CREATE TABLE t2(a int);\n',
+    });
+    const r = await cli(['up'], cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await tables(db.sql), ['pgpair_history', 'pgpair_history_log', 't1', 't1b', 't2']);
+  });
+
   it('down restores the session too', async () => {
     const cwd = workdir({
       'sql/0001_a.up.sql': 'CREATE SCHEMA other;\nCREATE TABLE t1(a int);\n',
