@@ -316,7 +316,8 @@ export async function create(options: { dir?: string; slug: string }): Promise<C
     throw new UsageError(`Invalid migration name "${options.slug}": use letters, digits, '_', '-' and '.', starting with a letter or digit (e.g. add_users).`);
   }
   await ensureDirectory(dir);
-  const files = await readMigrations(dir);
+  // Names and versions only: create runs nothing, so what is inside the files is up's business.
+  const files = await readMigrations(dir, { checkContents: false });
   const newest = files.migrations[files.migrations.length - 1];
   let version = '0001';
   if (newest) {
