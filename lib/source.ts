@@ -331,7 +331,7 @@ export async function readSqlFile(path: string, options: ReadOptions = {}): Prom
   const dir = slash === -1 ? '' : path.slice(0, slash);
   const name = path.slice(slash + 1);
   const refused = notRegular(path);
-  if (refused !== null) throw new ConfigError(`Cannot read ${path}: it ${refused.replace(/the migration file/g, 'the schema file')}.`);
+  if (refused !== null) throw new ConfigError(`Cannot read ${path}: it ${refused.replace(/; replace it with the migration file, or move it out of the directory$/, '; name the schema file itself (pgpair load FILE)').replace(/point the link at the migration file/, 'point the link at the schema file')}.`);
   let entry: DirectoryEntry;
   try {
     entry = await readEntry(path, name, options);

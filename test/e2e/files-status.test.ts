@@ -321,6 +321,11 @@ describe('directory entries that are not regular files', () => {
         assert.doesNotMatch(r.stderr, /not-a-migration/);
       }
       assert.deepEqual(await everything(), []);
+      // The base schema named on the command line is held to the same rule.
+      const load = await runCli(['load', 'elsewhere/pipe', '--url', db.url], { cwd, timeoutMs: 20_000 });
+      assert.equal(load.code, 2, load.stderr);
+      assert.match(load.stderr, /Cannot read elsewhere\/pipe: it is a FIFO \(named pipe\), not a regular file/);
+      assert.deepEqual(await everything(), []);
     } finally {
       await new Promise((resolve) => socket.close(resolve));
     }
