@@ -90,7 +90,7 @@ export class TargetError extends PgpairError {
   }
 }
 
-export type VerifyProblemKind = 'changed' | 'missing' | 'failed' | 'running' | 'out-of-order' | 'pending';
+export type VerifyProblemKind = 'changed' | 'renamed' | 'missing' | 'failed' | 'running' | 'out-of-order' | 'pending' | 'down-changed' | 'down-deleted';
 
 export interface VerifyProblem {
   kind: VerifyProblemKind;
@@ -100,6 +100,8 @@ export interface VerifyProblem {
   message: string;
   recordedChecksum?: string;
   actualChecksum?: string;
+  /** kind 'renamed': the name the history records for the version (`name` is the file's). */
+  recordedName?: string;
 }
 
 /** Files and history disagree (changed, missing, failed, out of order). Exit 3. */

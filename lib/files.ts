@@ -2,6 +2,7 @@
  * Pure: turns the entries of a migration directory into a validated set of
  * migrations, or one DirectoryError that lists every problem at once.
  */
+import { analyzeFile } from './analyze.js';
 import { checksumOfNormalised, normaliseSql } from './checksum.js';
 import { DirectoryError, type FileProblem } from './errors.js';
 import type { LargeFileContent } from './large-file.js';
@@ -61,6 +62,7 @@ export interface Migration {
   version: string;
   /** Canonical key: no leading zeros. Used to match history rows. */
   key: string;
+  /** The migration's name: the up file's slug (the down file may carry another: downSlug). */
   slug: string;
   up: MigrationFile;
   /** null: the migration is irreversible. */
@@ -116,16 +118,36 @@ function textProblems(path: string, entry: DirectoryEntry): FileProblem[] {
   return [{ file: path, line, message: 'contains a NUL byte, which PostgreSQL cannot accept in SQL text; is this a binary file?' }];
 }
 
+export interface ParseOptions {
+  /**
+   * Also check what is inside every up and down file, as `up` would before running it
+   * (analyzeFile's problems: psql meta-commands, unterminated quotes or COPY data, unknown
+   * directives, refused statements), and report those problems with the others. Default true;
+   * `create`, which runs nothing, leaves it off.
+   */
+  checkContents?: boolean;
+}
+
+/** The slug of a migration's down file: the up file's slug, unless the down file is named otherwise (golang-migrate allows it). */
+export function downSlug(migration: Migration): string | null {
+  if (!migration.down) return null;
+  return parseFileName(migration.down.name)?.slug ?? migration.slug;
+}
+
 /**
- * Validates a directory listing. `entries` holds every file of the directory
- * (not subdirectories). Hidden files (starting with '.') and files that do not
- * end in `.sql` are ignored; every other `.sql` file must match the pattern.
+ * Validates a directory listing. `entries` holds every `.sql` entry of the directory
+ * (subdirectories and other non-regular files come with a readError). Hidden files (starting
+ * with '.') and files that do not end in `.sql` are ignored; every other `.sql` file must match
+ * the pattern. An up file and a down file pair by version; their slugs may differ, and the
+ * migration's name is the up file's slug.
  */
-export function parseMigrationDirectory(dir: string, entries: readonly DirectoryEntry[]): MigrationSet {
+export function parseMigrationDirectory(dir: string, entries: readonly DirectoryEntry[], options: ParseOptions = {}): MigrationSet {
   const problems: FileProblem[] = [];
   let schema: MigrationFile | null = null;
   const byKey = new Map<string, { up: ParsedName[]; down: ParsedName[] }>();
   const texts = new Map<string, DirectoryEntry>();
+  /** Files already reported for what their bytes are (NUL): not lexed as SQL as well. */
+  const binary = new Set<string>();
 
   for (const entry of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (entry.name.startsWith('.')) continue;
@@ -135,7 +157,9 @@ export function parseMigrationDirectory(dir: string, entries: readonly Directory
       problems.push({ file: path, message: entry.readError ?? 'could not be read' });
       continue;
     }
-    problems.push(...textProblems(path, entry));
+    const inText = textProblems(path, entry);
+    if (inText.length > 0) binary.add(entry.name);
+    problems.push(...inText);
     if (entry.name === BASE_SCHEMA_FILE) {
       schema = toFile(dir, entry);
       continue;
@@ -167,16 +191,8 @@ export function parseMigrationDirectory(dir: string, entries: readonly Directory
         });
       }
     }
-    const slugs = [...new Set(all.map((f) => f.slug))];
-    if (slugs.length > 1 && slot.up.length <= 1 && slot.down.length <= 1) {
-      ok = false;
-      problems.push({
-        file: joinPath(dir, all[0]!.name),
-        message: `version ${all[0]!.version} has two names (${all.map((f) => joinPath(dir, f.name)).join(', ')}); the up and down files of a version must share one slug`,
-      });
-    }
     const spellings = [...new Set(all.map((f) => f.version))];
-    if (spellings.length > 1 && slugs.length === 1 && slot.up.length <= 1 && slot.down.length <= 1) {
+    if (spellings.length > 1 && slot.up.length <= 1 && slot.down.length <= 1) {
       ok = false;
       problems.push({
         file: joinPath(dir, all[0]!.name),
@@ -194,13 +210,17 @@ export function parseMigrationDirectory(dir: string, entries: readonly Directory
     if (!ok) continue;
     const up = slot.up[0]!;
     const down = slot.down[0];
-    migrations.push({
+    const migration: Migration = {
       version: up.version,
       key,
       slug: up.slug,
       up: toFile(dir, texts.get(up.name)!),
       down: down ? toFile(dir, texts.get(down.name)!) : null,
-    });
+    };
+    if (options.checkContents ?? true) {
+      for (const file of [migration.up, migration.down]) if (file && !binary.has(file.name)) problems.push(...analyzeFile(file).problems);
+    }
+    migrations.push(migration);
   }
 
   if (problems.length > 0) {

@@ -5,16 +5,18 @@
  */
 import { analyzeFile, runsInTransaction } from './analyze.js';
 import { ConfigError, TargetError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
-import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, readOptions, silent, tableOf, withSession, type BaseOptions, type RunOptions, type RunResult } from './session.js';
+import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, readOptions, silent, tableOf, withSession, type BaseOptions, type RunOptions, type RunResult, type Session } from './session.js';
 import { executePlan } from './executor.js';
 import type { MigrationFile, MigrationSet } from './files.js';
-import { historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
+import { historyTables, insertLogSql, logValues, readHistory, type HistoryRow, type HistoryTables } from './history.js';
 import { withLock } from './lock.js';
 import { PGPAIR_VERSION } from './meta.js';
 import { planDown, planStamp, planUp, parseTarget, type Plan, type Target } from './plan.js';
 import { renderScriptParts, type ScriptPart } from './render.js';
 import { ensureDirectory, readCopyData, readMigrations, writeNewFile } from './source.js';
-import { computeStatus, verifyProblems, type StatusReport } from './status.js';
+import { computeStatus, downFileWarnings, verifyProblems, type StatusReport } from './status.js';
+import { shortChecksum } from './checksum.js';
+import type { Logger } from 'pino';
 import { compareVersions, isVersion, versionKey } from './version.js';
 
 function toTarget(target: string | Target | undefined): Target | undefined {
@@ -23,6 +25,38 @@ function toTarget(target: string | Target | undefined): Target | undefined {
 
 export { DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_TABLE } from './session.js';
 export type { BaseOptions, RunOptions, RunResult } from './session.js';
+
+/** The down steps of a plan that run a down file other than the one recorded when the version was applied. */
+function changedDownFiles(plan: Plan) {
+  return plan.steps.flatMap((step) => (step.action === 'down' && step.downFileChanged ? [{ version: step.migration.version, name: step.migration.slug, ...step.downFileChanged }] : []));
+}
+
+function warnChangedDownFiles(logger: Logger, plan: Plan, verb: string): string[] {
+  return changedDownFiles(plan).map((c) => {
+    const detail = `${c.file} changed since ${c.version}_${c.name} was applied (recorded ${c.recorded}, file now ${c.actual}): ${verb} the edited down file`;
+    logger.warn(
+      { version: c.version, file: c.file, recordedChecksum: c.recorded, actualChecksum: c.actual },
+      `${c.file} changed since ${c.version}_${c.name} was applied (recorded ${shortChecksum(c.recorded)}, file now ${shortChecksum(c.actual)}): ${verb} the edited down file`,
+    );
+    return detail;
+  });
+}
+
+/**
+ * Before a down runs edited down files: says so on the log output and appends a `warning` entry
+ * per file to the history log (both checksums in its detail), then the down runs as planned.
+ */
+async function noteChangedDownFiles(session: Session, plan: Plan): Promise<void> {
+  const changed = changedDownFiles(plan);
+  if (changed.length === 0) return;
+  const details = warnChangedDownFiles(session.logger, plan, 'about to run');
+  const logSql = insertLogSql(session.tables);
+  await session.db.transaction(async (tx) => {
+    for (const [index, c] of changed.entries()) {
+      await tx.query(logSql, logValues('warning', { version: c.version, name: c.name, checksum: c.actual, how: null, durationMs: null, detail: `down: ${details[index]}` }));
+    }
+  });
+}
 
 /** Lock, make sure the history exists, plan from the freshly read state, execute. */
 async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan): Promise<RunResult> {
@@ -45,6 +79,7 @@ async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan
     options.signal?.addEventListener('abort', onAbort, { once: true });
     return withLock(session.db, session.tables, lockOptions, async () => {
       const plan = makePlan(await currentStatus(session, await ensureHistory(session)));
+      await noteChangedDownFiles(session, plan);
       const steps = await executePlan(session.db, session.tables, plan, {
         logger: session.logger,
         serverVersionNum: session.db.server.versionNum,
@@ -260,6 +295,7 @@ export async function scriptStream(options: ScriptOptions): Promise<ScriptStream
   const analyze = (file: MigrationFile) => (state.serverVersionNum === undefined ? analyzeFile(file) : analyzeFile(file, state.serverVersionNum));
   const report = computeStatus(state.files.migrations, state.rows, (m) => analyze(m.up).mode === 'transaction');
   const plan = planner(report);
+  warnChangedDownFiles(options.logger ?? silent, plan, 'the script runs');
   const parts = renderScriptParts({
     plan,
     tables: state.tables,
@@ -276,7 +312,10 @@ export async function scriptStream(options: ScriptOptions): Promise<ScriptStream
   return { pieces: () => scriptPieces(parts), plan };
 }
 
-/** Every migration with its state. Read-only: creates nothing, takes no lock. */
+/**
+ * Every migration with its state. Read-only: creates nothing, takes no lock. Throws
+ * DirectoryError (exit 2) for a bad directory, and for a file that `up` would refuse to run.
+ */
 export function status(options: BaseOptions): Promise<StatusReport> {
   return withSession(options, currentStatus);
 }
@@ -284,14 +323,21 @@ export function status(options: BaseOptions): Promise<StatusReport> {
 export interface VerifyResult {
   ok: boolean;
   problems: VerifyProblem[];
+  /** Down files of applied versions that changed or are gone: not failures unless `strict` (then they are in `problems`). */
+  warnings: VerifyProblem[];
   report: StatusReport;
 }
 
-/** Compares files and history; `strict` also counts pending versions. Never throws for disagreement: see `ok`. */
+/**
+ * Compares files and history; `strict` also counts pending versions and changed or deleted down
+ * files. Never throws for disagreement: see `ok`. Throws DirectoryError (exit 2) for a file that
+ * `up` would refuse to run, applied or pending, up or down.
+ */
 export async function verify(options: BaseOptions & { strict?: boolean }): Promise<VerifyResult> {
   const report = await status(options);
-  const problems = verifyProblems(report, { strict: options.strict ?? false });
-  return { ok: problems.length === 0, problems, report };
+  const strict = options.strict ?? false;
+  const problems = verifyProblems(report, { strict });
+  return { ok: problems.length === 0, problems, warnings: strict ? [] : downFileWarnings(report), report };
 }
 
 /** Like verify, but throws VerificationError when there is a problem. */
@@ -316,7 +362,8 @@ export async function create(options: { dir?: string; slug: string }): Promise<C
     throw new UsageError(`Invalid migration name "${options.slug}": use letters, digits, '_', '-' and '.', starting with a letter or digit (e.g. add_users).`);
   }
   await ensureDirectory(dir);
-  const files = await readMigrations(dir);
+  // Names and versions only: create runs nothing, so what is inside the files is up's business.
+  const files = await readMigrations(dir, { checkContents: false });
   const newest = files.migrations[files.migrations.length - 1];
   let version = '0001';
   if (newest) {

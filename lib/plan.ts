@@ -7,12 +7,19 @@
 import { IrreversibleError, TargetError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
 import type { Migration } from './files.js';
 import type { HistoryRow } from './history.js';
-import { verifyProblems, type StatusReport } from './status.js';
+import { renamedProblem, verifyProblems, type StatusReport } from './status.js';
+import { shortChecksum } from './checksum.js';
 import { compareVersions, isVersion, versionKey } from './version.js';
 
 export type Step =
   | { action: 'up'; migration: Migration }
-  | { action: 'down'; migration: Migration; row: HistoryRow }
+  | {
+      action: 'down';
+      migration: Migration;
+      row: HistoryRow;
+      /** The down file is not the one recorded when the version was applied: both checksums. It still runs; the run says so first. */
+      downFileChanged?: { file: string; recorded: string; actual: string };
+    }
   | { action: 'stamp'; migration: Migration }
   | { action: 'unstamp'; row: HistoryRow };
 
@@ -121,16 +128,32 @@ export function planDown(report: StatusReport, request: DownRequest = {}): Plan 
       message: `${m.version}_${m.name}: cannot be reverted because its files are gone from the directory. Restore ${m.version}_${m.name}.down.sql (and .up.sql), or use the right --dir.`,
     }));
   if (missing.length > 0) throw new VerificationError(missing, 'pgpair down cannot revert what it has no files for');
+  const renamed = toRevert.filter((m) => m.recordedName !== null);
+  if (renamed.length > 0) {
+    throw new VerificationError(
+      renamed.map((m) => renamedProblem(report, m)),
+      `pgpair down refuses to run the down file of another migration than the one recorded: ${renamed.map((m) => `${m.version} ran as ${m.recordedName}, its file is ${m.version}_${m.name}`).join('; ')}. Nothing was reverted`,
+    );
+  }
   const irreversible = toRevert.find((m) => !m.migration!.down);
   if (irreversible) {
     const m = irreversible.migration!;
+    const path = m.up.path.replace(/\.up\.sql$/, '.down.sql');
+    const recorded = irreversible.row!.downChecksum;
     throw new IrreversibleError(
       m.version,
       m.up.path,
-      `Cannot revert ${m.version}_${m.slug}: it has no down file (${m.up.path.replace(/\.up\.sql$/, '.down.sql')}), so it is irreversible. Nothing was reverted. Write the down file, or stop above it (pgpair down ${m.version}).`,
+      recorded !== null
+        ? `Cannot revert ${m.version}_${m.slug}: its down file (${path}) is gone, though it had one when it was applied (recorded ${shortChecksum(recorded)}). Nothing was reverted. Restore the down file, or stop above it (pgpair down ${m.version}).`
+        : `Cannot revert ${m.version}_${m.slug}: it has no down file (${path}), so it is irreversible. Nothing was reverted. Write the down file, or stop above it (pgpair down ${m.version}).`,
     );
   }
-  const planned: Step[] = toRevert.map((m) => ({ action: 'down', migration: m.migration!, row: m.row! }));
+  const planned: Step[] = toRevert.map((m) => {
+    const down = m.migration!.down!;
+    const recorded = m.row!.downChecksum;
+    const changed = m.downState === 'changed' && recorded !== null ? { downFileChanged: { file: down.path, recorded, actual: down.checksum } } : {};
+    return { action: 'down', migration: m.migration!, row: m.row!, ...changed };
+  });
   return { command: 'down', from: report.current, to: resultingCurrent(report, planned), steps: planned };
 }
 

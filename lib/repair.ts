@@ -2,10 +2,11 @@
  * `repair`: after a person fixed the database by hand, resolve a failed
  * version or accept an edited file. Under the lock, in one transaction, logged.
  */
-import { TargetError, UsageError } from './errors.js';
+import { TargetError, UsageError, VerificationError } from './errors.js';
 import { insertLogSql, logValues } from './history.js';
 import { withLock } from './lock.js';
 import { currentStatus, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, withSession, type RunOptions } from './session.js';
+import { renamedProblem } from './status.js';
 import { versionKey } from './version.js';
 
 export interface RepairOptions extends RunOptions {
@@ -13,7 +14,12 @@ export interface RepairOptions extends RunOptions {
   applied?: string;
   /** A failed version that a person undid by hand: remove it from the history. */
   reverted?: string;
-  /** A changed (edited after apply) version whose current files are accepted: record their checksums. */
+  /**
+   * A changed (edited after apply) version whose current files are accepted: record their
+   * checksums. Also records a changed, deleted or unrecorded down file, and the new name of a
+   * renamed version whose SQL is the SQL that ran. Refused (VerificationError, exit 3) for a version
+   * recorded under another name whose SQL differs: that file is another migration, which never ran.
+   */
   accept?: string;
 }
 
@@ -22,7 +28,7 @@ export interface RepairResult {
   version: string;
   name: string;
   /** What the history said before. */
-  before: { state: string; upChecksum: string; error: string | null };
+  before: { state: string; name: string; upChecksum: string; downChecksum: string | null; error: string | null };
   database: string;
 }
 
@@ -54,15 +60,22 @@ export async function repair(options: RepairOptions): Promise<RepairResult> {
         });
       } else {
         if (!entry.migration) throw new UsageError(`Version ${entry.version} has no file in ${session.files.dir}; there is no checksum to accept. Restore the file first.`);
-        if (entry.state !== 'changed' && !entry.downChanged) throw new UsageError(`Version ${entry.version} has not changed since it was recorded; nothing to accept.`);
+        if (row.state !== 'ok') throw new UsageError(`Version ${entry.version} is ${row.state === 'running' ? 'interrupted' : 'failed'}, not edited; resolve it first with pgpair repair --applied ${entry.version} or --reverted ${entry.version}.`);
         const m = entry.migration;
-        const detail = `accepted edited files: up ${row.upChecksum} -> ${m.up.checksum}; down ${row.downChecksum ?? 'none'} -> ${m.down?.checksum ?? 'none'}`;
+        if (entry.state === 'renamed' && row.upChecksum !== m.up.checksum) {
+          throw new VerificationError([renamedProblem(report, entry)], `pgpair repair --accept ${entry.version} refuses: ${m.up.path} is not the migration that ran (${entry.version} ran as ${row.name}), so accepting it would record as applied a migration that never ran. Nothing was changed`);
+        }
+        if (entry.state !== 'changed' && entry.state !== 'renamed' && !entry.downChanged && entry.downState !== 'unrecorded') {
+          throw new UsageError(`Version ${entry.version} has not changed since it was recorded; nothing to accept.`);
+        }
+        const renamed = entry.state === 'renamed' ? `; name ${row.name} -> ${m.slug} (the up file's SQL is the SQL that ran)` : '';
+        const detail = `accepted edited files: up ${row.upChecksum} -> ${m.up.checksum}; down ${row.downChecksum ?? 'none'} -> ${m.down?.checksum ?? 'none'}${renamed}`;
         await session.db.transaction(async (tx) => {
-          await tx.query(`UPDATE ${t.history} SET up_checksum = $2, down_checksum = $3 WHERE version = $1`, [row.key, m.up.checksum, m.down?.checksum ?? null]);
-          await tx.query(logSql, logValues('repair', { version: row.version, name: row.name, checksum: m.up.checksum, how: row.how, durationMs: null, detail }));
+          await tx.query(`UPDATE ${t.history} SET up_checksum = $2, down_checksum = $3, name = $4 WHERE version = $1`, [row.key, m.up.checksum, m.down?.checksum ?? null, m.slug]);
+          await tx.query(logSql, logValues('repair', { version: row.version, name: m.slug, checksum: m.up.checksum, how: row.how, durationMs: null, detail }));
         });
       }
-      return { action, version: entry.version, name: entry.name, before: { state: row.state, upChecksum: row.upChecksum, error: row.error }, database: session.db.displayUrl };
+      return { action, version: entry.version, name: entry.name, before: { state: row.state, name: row.name, upChecksum: row.upChecksum, downChecksum: row.downChecksum, error: row.error }, database: session.db.displayUrl };
     }),
   );
 }

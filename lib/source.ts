@@ -1,10 +1,10 @@
 /** The only module that reads the migration directory from disk. */
-import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { mkdir, open, readdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checksumOfNormalised, normaliseSql } from './checksum.js';
 import { ConfigError, DirectoryError, FileChangedError } from './errors.js';
-import { parseMigrationDirectory, type DirectoryEntry, type LargeFileSource, type MigrationFile, type MigrationSet } from './files.js';
+import { parseMigrationDirectory, type DirectoryEntry, type ParseOptions, type LargeFileSource, type MigrationFile, type MigrationSet } from './files.js';
 import { LARGE_FILE_BYTES, LargeFileScanner, LineEndNormaliser, READ_CHUNK_BYTES, type Checkpoint } from './large-file.js';
 import type { CopyDataLocation } from './lexer.js';
 
@@ -55,7 +55,7 @@ function decode(bytes: Uint8Array): { text?: string; readError?: string } {
   }
 }
 
-export interface ReadOptions {
+export interface ReadOptions extends ParseOptions {
   /** Files larger than this (bytes) are read in pieces and never held whole; their COPY data is read from disk when it runs. Default 8 MiB (LARGE_FILE_BYTES). */
   largeFileBytes?: number;
   /** Bytes per read of a large file; default 64 KiB. */
@@ -75,15 +75,68 @@ function readWhole(fd: number, size: number): Uint8Array {
 }
 
 /**
- * Reads one file of the directory; null for a directory (a symbolic link to one). Synchronous
- * unless the file is large: awaiting each of thousands of small files costs more than reading it.
+ * Flags for opening a migration file. O_NONBLOCK: should the entry have turned into a FIFO since
+ * it was checked, open() returns at once instead of waiting for a writer (for a regular file the
+ * flag changes nothing); fstat then refuses it. O_NOCTTY: a terminal never becomes ours.
  */
-function readEntry(path: string, name: string, options: ReadOptions): DirectoryEntry | null | Promise<DirectoryEntry> {
-  const fd = openSync(path, 'r');
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
+
+/** What a file system object that is not a regular file is, in words. */
+function kindOf(entry: Stats | Dirent): string {
+  if (entry.isDirectory()) return 'a directory';
+  if (entry.isFIFO()) return 'a FIFO (named pipe)';
+  if (entry.isSocket()) return 'a socket';
+  if (entry.isCharacterDevice() || entry.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+const NOT_REGULAR_FIX = 'pgpair reads only regular files (a pipe could block it forever, a device have effects); replace it with the migration file, or move it out of the directory';
+
+/**
+ * Why `path` cannot be read as a migration file, or null when it is a regular file (itself or
+ * through symbolic links). Only looks: a FIFO, socket or device is never opened. `entry` is what
+ * readdir said, when it said it; a symbolic link (or an entry of unknown type) is followed with stat.
+ */
+function notRegular(path: string, entry?: Dirent): string | null {
+  if (entry?.isFile()) return null;
+  if (entry && !entry.isSymbolicLink() && (entry.isDirectory() || entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice())) {
+    if (entry.isDirectory()) return 'is a directory, not a migration file: migration files sit directly in the migration directory. Rename it (without .sql), or move it out of the directory';
+    return `is ${kindOf(entry)}, not a regular file: ${NOT_REGULAR_FIX}`;
+  }
+  let link: string | null = null;
+  try {
+    link = readlinkSync(path);
+  } catch {
+    // Not a symbolic link.
+  }
+  const through = link === null ? '' : `is a symbolic link to ${link}, which `;
+  let stats: Stats;
+  try {
+    stats = statSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && link !== null) return `${through}does not exist (a dangling link): point the link at the migration file, or remove it`;
+    // Gone since it was listed, or never there: opening it says so.
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') return 'is a symbolic link that loops (it leads back to itself): point it at the migration file, or remove it';
+    return `cannot be read (${code ?? (error as Error).message})`;
+  }
+  if (stats.isFile()) return null;
+  if (link === null) return `is ${kindOf(stats)}, not a regular file: ${NOT_REGULAR_FIX}`;
+  return `${through}is ${kindOf(stats)}, not a regular file: ${NOT_REGULAR_FIX}`;
+}
+
+/**
+ * Reads one regular file of the directory (notRegular said so). Synchronous unless the file is
+ * large: awaiting each of thousands of small files costs more than reading it. Should the file
+ * have been replaced by something else since it was checked, it is reported, not read.
+ */
+function readEntry(path: string, name: string, options: ReadOptions): DirectoryEntry | Promise<DirectoryEntry> {
+  const fd = openSync(path, OPEN_FLAGS);
   let stats: Stats;
   try {
     stats = fstatSync(fd);
-    if (stats.isDirectory()) return null;
+    if (!stats.isFile()) return { name, readError: `is ${kindOf(stats)}, not a regular file: ${NOT_REGULAR_FIX}` };
     if (stats.size <= (options.largeFileBytes ?? LARGE_FILE_BYTES)) return { name, ...decode(readWhole(fd, stats.size)) };
   } finally {
     closeSync(fd);
@@ -96,7 +149,7 @@ function readEntry(path: string, name: string, options: ReadOptions): DirectoryE
  * located, and the problems files.ts reports, as for a file read whole; or why it is not UTF-8.
  */
 async function readLargeFile(path: string, stats: Stats, chunkBytes: number): Promise<Pick<DirectoryEntry, 'large' | 'readError'>> {
-  const handle = await open(path, 'r');
+  const handle = await open(path, OPEN_FLAGS);
   try {
     const scanner = new LargeFileScanner();
     const buffer = Buffer.allocUnsafe(chunkBytes);
@@ -220,11 +273,17 @@ export async function readLines(file: MigrationFile, first: number, last: number
   return lines;
 }
 
-/** Reads and validates every migration file in `dir`. Throws ConfigError when the directory is missing, DirectoryError for bad files. */
+/**
+ * Reads and validates every migration file in `dir` (and, unless `checkContents` is false, what
+ * is in each: parseMigrationDirectory). Every `.sql` entry that is not a regular file, itself or
+ * through a symbolic link (a directory, FIFO, socket, device, dangling link), is a problem
+ * reported with the others and is never opened. Throws ConfigError when the directory is
+ * missing, DirectoryError for bad files.
+ */
 export async function readMigrations(dir: string, options: ReadOptions = {}): Promise<MigrationSet> {
-  let names: { name: string; isFile: boolean }[];
+  let listed: Dirent[];
   try {
-    names = (await readdir(dir, { withFileTypes: true })).map((d) => ({ name: d.name, isFile: d.isFile() || d.isSymbolicLink() }));
+    listed = await readdir(dir, { withFileTypes: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ConfigError(`Migration directory ${dir} does not exist. Create it (pgpair create SLUG does), or point --dir / PGPAIR_DIR at your migrations.`);
@@ -234,19 +293,24 @@ export async function readMigrations(dir: string, options: ReadOptions = {}): Pr
   const entries: DirectoryEntry[] = [];
   // Synchronous reads: for thousands of small files they are ~10x faster than awaiting
   // fs/promises.readFile one by one (bench/RESULTS.md), and a run cannot start before they are done.
-  for (const { name, isFile } of names) {
-    if (!isFile || name.startsWith('.') || !/\.sql$/i.test(name)) continue;
+  for (const dirent of listed) {
+    const name = dirent.name;
+    if (name.startsWith('.') || !/\.sql$/i.test(name)) continue;
+    const path = join(dir, name);
+    const refused = notRegular(path, dirent);
+    if (refused !== null) {
+      entries.push({ name, readError: refused });
+      continue;
+    }
     try {
-      const read = readEntry(join(dir, name), name, options);
-      const entry = read instanceof Promise ? await read : read;
-      if (entry) entries.push(entry);
+      const read = readEntry(path, name, options);
+      entries.push(read instanceof Promise ? await read : read);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EISDIR') continue;
       entries.push({ name, readError: `cannot be read (${code ?? (error as Error).message})` });
     }
   }
-  return parseMigrationDirectory(dir, entries);
+  return parseMigrationDirectory(dir, entries, options.checkContents === undefined ? {} : { checkContents: options.checkContents });
 }
 
 /** Writes a new file; refuses to overwrite. */
@@ -266,7 +330,9 @@ export async function readSqlFile(path: string, options: ReadOptions = {}): Prom
   const slash = path.lastIndexOf('/');
   const dir = slash === -1 ? '' : path.slice(0, slash);
   const name = path.slice(slash + 1);
-  let entry: DirectoryEntry | null;
+  const refused = notRegular(path);
+  if (refused !== null) throw new ConfigError(`Cannot read ${path}: it ${refused.replace(/; replace it with the migration file, or move it out of the directory$/, '; name the schema file itself (pgpair load FILE)').replace(/point the link at the migration file/, 'point the link at the schema file')}.`);
+  let entry: DirectoryEntry;
   try {
     entry = await readEntry(path, name, options);
   } catch (error) {
@@ -274,7 +340,6 @@ export async function readSqlFile(path: string, options: ReadOptions = {}): Prom
     if (code === 'ENOENT') throw new ConfigError(`${path} does not exist. Name the base schema file (pgpair load FILE), or put it at <dir>/schema.sql.`);
     throw new ConfigError(`Cannot read ${path}: ${(error as Error).message}.`);
   }
-  if (entry === null) throw new ConfigError(`Cannot read ${path}: EISDIR: illegal operation on a directory, read.`);
   if (entry.large) return { path, name, checksum: entry.large.checksum, large: entry.large.source };
   if (entry.text === undefined) throw new DirectoryError(dir || '.', [{ file: path, message: entry.readError ?? 'could not be read' }]);
   const text = normaliseSql(entry.text);

@@ -348,12 +348,14 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       }
       case 'verify': {
         const result = await pgpair.verify({ ...base, strict: Boolean(argv.strict) });
-        if (json) out(`${JSON.stringify({ ok: result.ok, problems: result.problems, current: result.report.current, head: result.report.head }, null, 2)}\n`);
+        if (json) out(`${JSON.stringify({ ok: result.ok, problems: result.problems, warnings: result.warnings, current: result.report.current, head: result.report.head }, null, 2)}\n`);
         else if (result.ok) {
           if (!argv.quiet) out(`ok: files and history agree (current ${result.report.current ?? 'base'}, head ${result.report.head ?? 'none'})\n`);
         } else {
           out(`${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}:\n${result.problems.map((p) => `  ${p.message}`).join('\n')}\n`);
         }
+        const warned = result.warnings.length;
+        if (!json && warned > 0) out(`${warned} warning${warned === 1 ? '' : 's'} (pgpair verify --strict fails on ${warned === 1 ? 'it' : 'them'}):\n${result.warnings.map((p) => `  ${p.message}`).join('\n')}\n`);
         return result.ok ? EXIT.ok : EXIT.verification;
       }
       case 'up':
@@ -410,7 +412,9 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
             ? `recorded ${result.version}_${result.name} as applied (was ${result.before.state})`
             : result.action === 'reverted'
               ? `removed ${result.version}_${result.name} from the history (was ${result.before.state})`
-              : `accepted the current files of ${result.version}_${result.name} (checksum was ${result.before.upChecksum.slice(0, 19)}…)`;
+              : result.before.name !== result.name
+                ? `recorded ${result.version}_${result.name} as the new name of ${result.version}_${result.before.name} (same SQL, checksum ${result.before.upChecksum.slice(0, 19)}…)`
+                : `accepted the current files of ${result.version}_${result.name} (checksum was ${result.before.upChecksum.slice(0, 19)}…)`;
         if (json) out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
         else if (!argv.quiet) out(`${said}\n`);
         return EXIT.ok;

@@ -1,7 +1,7 @@
 /** Human and JSON renderings of results. Pure: returns strings; main.ts writes them. */
 import { shortChecksum } from '../checksum.js';
 import type { RunResult } from '../migrator.js';
-import type { StatusReport } from '../status.js';
+import { downFileWarnings, type StatusReport } from '../status.js';
 import type { VerifyProblem } from '../errors.js';
 
 function iso(date: Date | null): string | null {
@@ -26,6 +26,11 @@ export function statusJson(report: StatusReport, extra: Record<string, unknown> 
       reversible: m.reversible,
       upChecksum: m.migration?.up.checksum ?? null,
       recordedChecksum: m.row?.upChecksum ?? null,
+      recordedName: m.recordedName,
+      downName: m.downName,
+      downState: m.downState,
+      downChecksum: m.migration?.down?.checksum ?? null,
+      recordedDownChecksum: m.row?.downChecksum ?? null,
       downChanged: m.downChanged,
       ...(m.row && m.row.state !== 'ok' ? { error: m.row.error, statementsDone: m.row.statementsDone, statementsTotal: m.row.statementsTotal } : {}),
     })),
@@ -54,7 +59,10 @@ export function statusText(report: StatusReport, database: string, problems: Ver
           const notes: string[] = [];
           if (!m.transactional) notes.push('no-transaction');
           if (m.migration && !m.reversible) notes.push('irreversible');
-          if (m.downChanged) notes.push('down file changed');
+          if (m.recordedName !== null) notes.push(`recorded as ${m.recordedName}`);
+          if (m.downName !== null && m.downName !== m.name) notes.push(`down file ${m.version}_${m.downName}.down.sql`);
+          if (m.downState === 'changed') notes.push('down file changed');
+          if (m.downState === 'deleted') notes.push('down file deleted');
           if (m.state === 'changed') notes.push(`checksum ${shortChecksum(m.row?.upChecksum)} → ${shortChecksum(m.migration?.up.checksum)}`);
           if (m.row && m.row.state !== 'ok') notes.push(m.row.state === 'running' ? 'interrupted' : (m.row.error ?? '').split('\n')[0] ?? '');
           return [m.version, m.name, m.state, m.how ?? '', when(m.appliedAt), m.appliedBy ?? '', m.durationMs === null ? '' : `${m.durationMs} ms`, notes.join('; ')];
@@ -68,6 +76,8 @@ export function statusText(report: StatusReport, database: string, problems: Ver
     lines.push('', [...counts].map(([state, n]) => `${n} ${state}`).join(', '));
   }
   if (problems.length > 0) lines.push('', 'Problems (pgpair verify fails):', ...problems.map((p) => `  ${p.message}`));
+  const warnings = downFileWarnings(report);
+  if (warnings.length > 0) lines.push('', 'Warnings (pgpair verify --strict fails):', ...warnings.map((p) => `  ${p.message}`));
   return lines.join('\n');
 }
 

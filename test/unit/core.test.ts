@@ -4,8 +4,11 @@ import { describe, it } from 'node:test';
 import { checksum, normaliseSql } from '../../lib/checksum.js';
 import { resolveDatabaseUrl, parseDuration } from '../../lib/config.js';
 import { maskUrl, urlPassword } from '../../lib/db/url.js';
-import { DirectoryError, ConfigError } from '../../lib/errors.js';
-import { parseMigrationDirectory, type DirectoryEntry } from '../../lib/files.js';
+import { DirectoryError, ConfigError, IrreversibleError, VerificationError } from '../../lib/errors.js';
+import { downSlug, parseMigrationDirectory, type DirectoryEntry, type Migration } from '../../lib/files.js';
+import type { HistoryRow } from '../../lib/history.js';
+import { planDown, planUp } from '../../lib/plan.js';
+import { computeStatus, downFileWarnings, verifyProblems } from '../../lib/status.js';
 import { parseTableName } from '../../lib/ident.js';
 import { PGPAIR_VERSION } from '../../lib/meta.js';
 import { compareVersions, versionKey } from '../../lib/version.js';
@@ -75,6 +78,7 @@ describe('migration directory', () => {
 
   it('reports every problem at once, by file name', () => {
     const problems = problemsOf({
+      '0009_bad_quote.down.sql': "SELECT 'never closed;\n",
       '0001_a.up.sql': '',
       '0001_b.up.sql': '',
       '0003_c.up.sql': '',
@@ -85,6 +89,7 @@ describe('migration directory', () => {
       '0007_y.up.sql': '',
       '0007_z.down.sql': '',
       '0008_nul.up.sql': 'select 1;\nselect\u0000;',
+      '0009_bad_quote.up.sql': 'select 1;',
     });
     assert.equal(problems.length, 7, problems.join('\n'));
     const text = problems.join('\n');
@@ -93,8 +98,47 @@ describe('migration directory', () => {
     assert.match(text, /sql\/0004_orphan\.down\.sql: down file without its up file/);
     assert.match(text, /sql\/0005-typo\.up\.sql: file name does not match/);
     assert.match(text, /sql\/0006_x\.UP\.sql: file name does not match/);
-    assert.match(text, /version 0007 has two names/);
+    assert.doesNotMatch(text, /0007/, 'an up and a down file with different slugs are one migration');
+    assert.match(text, /sql\/0009_bad_quote\.down\.sql: /, 'what is inside a down file is checked with the rest');
     assert.match(text, /sql\/0008_nul\.up\.sql: .*NUL byte/);
+  });
+
+  it('pairs an up and a down file of one version whatever their slugs: the name is the up file\'s slug', () => {
+    const set = parseMigrationDirectory('sql', entries({ '31_add_pub_magic_metadata.up.sql': 'select 1;', '31_drop_pub_magic_metadata.down.sql': 'select 2;', '32_same.up.sql': '', '32_same.down.sql': '', '33_alone.up.sql': '' }));
+    assert.deepEqual(
+      set.migrations.map((m) => [m.version, m.slug, m.down?.name ?? null, downSlug(m)]),
+      [
+        ['31', 'add_pub_magic_metadata', '31_drop_pub_magic_metadata.down.sql', 'drop_pub_magic_metadata'],
+        ['32', 'same', '32_same.down.sql', 'same'],
+        ['33', 'alone', null, null],
+      ],
+    );
+    // Still refused: a down file without an up file, two down files, and one version spelled two ways.
+    const problems = problemsOf({ '0040_x.down.sql': '', '0041_a.up.sql': '', '0041_b.down.sql': '', '0041_c.down.sql': '', '0042_a.up.sql': '', '42_b.down.sql': '' });
+    assert.equal(problems.length, 3, problems.join('\n'));
+    assert.match(problems.join('\n'), /0040_x\.down\.sql: down file without its up file/);
+    assert.match(problems.join('\n'), /version 0041 has 2 down files/);
+    assert.match(problems.join('\n'), /0042 and 42 are the same version spelled differently/);
+  });
+
+  it('checks what is inside every up and down file, as up does, and reports it with the name problems', () => {
+    const files = {
+      '0001_ok.up.sql': 'select 1;',
+      '0001_ok.down.sql': '\\i other.sql\n',
+      '0002_quote.up.sql': "select 'x;\n",
+      '0003_directive.up.sql': '-- pgpair:no-transactoin\nselect 1;\n',
+      '0003_dup.up.sql': 'select 1;',
+    };
+    const problems = problemsOf(files);
+    assert.equal(problems.length, 3, problems.join('\n'));
+    const text = problems.join('\n');
+    assert.match(text, /sql\/0001_ok\.down\.sql: .*meta-command/i);
+    assert.match(text, /sql\/0002_quote\.up\.sql: /);
+    assert.match(text, /version 0003 has 2 up files/);
+    assert.doesNotMatch(text, /no-transactoin/, 'the files of a broken version are not lexed');
+    // create reads names only.
+    assert.throws(() => parseMigrationDirectory('sql', entries({ '0002_quote.up.sql': "select 'x;\n" })), DirectoryError);
+    assert.equal(parseMigrationDirectory('sql', entries({ '0002_quote.up.sql': "select 'x;\n" }), { checkContents: false }).migrations.length, 1);
   });
 
   it('treats 0003 and 3 as one version even in two up files', () => {
@@ -138,5 +182,149 @@ describe('configuration', () => {
   it('keeps the recorded pgpair version equal to package.json', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     assert.equal(PGPAIR_VERSION, pkg.version);
+  });
+});
+
+function migrationSet(files: Record<string, string>): Migration[] {
+  return parseMigrationDirectory('sql', entries(files)).migrations;
+}
+
+/** The history row that applying `m` records (as the executor writes it), with `changes`. */
+function rowOf(m: Migration, changes: Partial<HistoryRow> = {}): HistoryRow {
+  return {
+    key: m.key,
+    version: m.version,
+    name: m.slug,
+    upChecksum: m.up.checksum,
+    downChecksum: m.down?.checksum ?? null,
+    how: 'executed',
+    state: 'ok',
+    transactional: true,
+    statementsDone: null,
+    statementsTotal: null,
+    error: null,
+    appliedAt: new Date(0),
+    appliedBy: 'root',
+    durationMs: 1,
+    pgpairVersion: PGPAIR_VERSION,
+    ...changes,
+  };
+}
+
+describe('status: a version recorded under another name', () => {
+  const files = migrationSet({
+    '0005_base.up.sql': 'create table base ();',
+    '0005_base.down.sql': 'drop table base;',
+    '0006_add_avatar.up.sql': 'alter table base add avatar text;',
+    '0006_add_avatar.down.sql': 'alter table base drop avatar;',
+    '0007_later.up.sql': 'select 7;',
+    '0007_later.down.sql': 'select 7;',
+  });
+  const [base, avatar, later] = files as [Migration, Migration, Migration];
+  const bioUp = checksum('alter table base add bio text;');
+  const bioDown = checksum('alter table base drop bio;');
+
+  it('is renamed, never changed, whether or not the checksum differs', () => {
+    for (const upChecksum of [bioUp, avatar.up.checksum]) {
+      const report = computeStatus(files, [rowOf(base), rowOf(avatar, { name: 'add_bio', upChecksum, downChecksum: bioDown })]);
+      const entry = report.migrations[1]!;
+      assert.equal(entry.state, 'renamed');
+      assert.equal(entry.name, 'add_avatar');
+      assert.equal(entry.recordedName, 'add_bio');
+      assert.equal(entry.downState, null, 'the down file of another migration is not compared');
+      const problems = verifyProblems(report);
+      assert.deepEqual(problems.map((p) => [p.kind, p.version, p.name, p.recordedName]), [['renamed', '0006', 'add_avatar', 'add_bio']]);
+      assert.match(problems[0]!.message, /^sql\/0006_add_avatar\.up\.sql: 0006 is recorded as add_bio, but the file is 0006_add_avatar: two branches probably used the same version/);
+      assert.match(problems[0]!.message, /Renumber 0006_add_avatar above 0007 \(pgpair create add_avatar/);
+      if (upChecksum === bioUp) assert.match(problems[0]!.message, /so pgpair repair --accept refuses it\.$/);
+      else assert.match(problems[0]!.message, /on purpose \(the SQL is the SQL that ran\), pgpair repair --accept 0006 records the new name\.$/);
+      assert.throws(() => planUp(report), (e: unknown) => e instanceof VerificationError && e.problems[0]!.kind === 'renamed');
+    }
+  });
+
+  it('down refuses to cross it before anything runs; a down above it is fine', () => {
+    const history = [rowOf(base), rowOf(avatar, { name: 'add_bio', upChecksum: bioUp, downChecksum: bioDown }), rowOf(later)];
+    const report = computeStatus(files, history);
+    assert.throws(
+      () => planDown(report, { target: 'base' }),
+      (e: unknown) => e instanceof VerificationError && /refuses to run the down file of another migration than the one recorded: 0006 ran as add_bio, its file is 0006_add_avatar\. Nothing was reverted/.test(e.message),
+    );
+    assert.throws(() => planDown(report, { steps: 2 }), VerificationError);
+    const one = planDown(report);
+    assert.deepEqual(one.steps.map((s) => s.action === 'down' && s.migration.version), ['0007']);
+  });
+
+  it('a failed row under another name names the recorded migration, and the rename', () => {
+    const report = computeStatus(files, [rowOf(base), rowOf(avatar, { name: 'add_bio', state: 'failed', error: 'boom' })]);
+    assert.equal(report.migrations[1]!.state, 'failed');
+    const problems = verifyProblems(report);
+    assert.deepEqual(problems.map((p) => p.kind), ['failed', 'renamed']);
+    assert.match(problems[0]!.message, /^0006_add_bio: failed \(boom\)/);
+  });
+});
+
+describe('status: down files of applied versions', () => {
+  const files = migrationSet({
+    '0001_a.up.sql': 'create table a ();',
+    '0001_a.down.sql': 'drop table a;',
+    '0002_b.up.sql': 'create table b ();',
+    '0002_b.down.sql': 'drop table b; -- edited',
+    '0003_c.up.sql': 'create table c ();',
+    '0004_d.up.sql': 'create table d ();',
+    '0004_d.down.sql': 'drop table d;',
+    '0005_e.up.sql': 'create table e ();',
+    '0005_e.down.sql': 'drop table e;',
+  });
+  const [a, b, c, d, e] = files as [Migration, Migration, Migration, Migration, Migration];
+  const history = [
+    rowOf(a),
+    rowOf(b, { downChecksum: checksum('drop table b;') }),
+    rowOf(c, { downChecksum: checksum('drop table c;') }),
+    rowOf(d, { downChecksum: null }),
+    rowOf(e),
+  ];
+
+  it('are unchanged, changed, deleted or unrecorded (an older pgpair\'s row: unknown, not changed)', () => {
+    const report = computeStatus(files, history);
+    assert.deepEqual(report.migrations.map((m) => [m.version, m.state, m.downState, m.downChanged]), [
+      ['0001', 'applied', 'unchanged', false],
+      ['0002', 'applied', 'changed', true],
+      ['0003', 'applied', 'deleted', true],
+      ['0004', 'applied', 'unrecorded', false],
+      ['0005', 'applied', 'unchanged', false],
+    ]);
+    assert.deepEqual(verifyProblems(report), [], 'warnings, not problems');
+    const warnings = downFileWarnings(report);
+    assert.deepEqual(warnings.map((w) => [w.kind, w.version, w.recordedChecksum, w.actualChecksum ?? null]), [
+      ['down-changed', '0002', checksum('drop table b;'), b.down!.checksum],
+      ['down-deleted', '0003', checksum('drop table c;'), null],
+    ]);
+    assert.match(warnings[0]!.message, /^sql\/0002_b\.down\.sql: changed since 0002_b was applied \(recorded sha256:[0-9a-f]{12}, file now sha256:[0-9a-f]{12}\)/);
+    assert.match(warnings[1]!.message, /^0003_c: its down file \(sql\/0003_c\.down\.sql, recorded sha256:[0-9a-f]{12}\) is gone/);
+    assert.deepEqual(verifyProblems(report, { strict: true }).map((p) => p.kind), ['down-changed', 'down-deleted']);
+  });
+
+  it('a down across a changed one is planned with both checksums; across a deleted one it refuses, saying the file is gone', () => {
+    const report = computeStatus(files, history);
+    const plan = planDown(report, { target: { version: '0003' } });
+    assert.deepEqual(plan.steps.map((s) => (s.action === 'down' ? [s.migration.version, s.downFileChanged ?? null] : null)), [
+      ['0005', null],
+      ['0004', null],
+    ]);
+    assert.throws(
+      () => planDown(report, { target: { version: '0001' } }),
+      (err: unknown) => err instanceof IrreversibleError && /^Cannot revert 0003_c: its down file \(sql\/0003_c\.down\.sql\) is gone, though it had one when it was applied/.test(err.message),
+    );
+    const withoutC = computeStatus(files.filter((m) => m.version !== '0003'), history.filter((r) => r.version !== '0003'));
+    const across = planDown(withoutC, { target: { version: '0001' } });
+    const step = across.steps.find((s) => s.action === 'down' && s.migration.version === '0002');
+    assert.ok(step && step.action === 'down');
+    assert.deepEqual(step.downFileChanged, { file: 'sql/0002_b.down.sql', recorded: checksum('drop table b;'), actual: b.down!.checksum });
+  });
+
+  it('a down file with another slug is shown by its name', () => {
+    const set = migrationSet({ '31_add_pub_magic_metadata.up.sql': 'select 1;', '31_drop_pub_magic_metadata.down.sql': 'select 2;' });
+    const report = computeStatus(set, []);
+    assert.deepEqual([report.migrations[0]!.name, report.migrations[0]!.downName], ['add_pub_magic_metadata', 'drop_pub_magic_metadata']);
   });
 });

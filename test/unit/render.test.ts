@@ -195,7 +195,8 @@ describe('renderScript', () => {
   });
 
   it('refuses files the executor would refuse, listing every problem', () => {
-    const bad = migrations({ '0001_a.up.sql': 'select 1;\n\\i other.sql\n', '0002_b.up.sql': "select 'unterminated;\n" });
+    // Read without the content checks, which would refuse these files already (lib/files.ts), to reach the renderer's own.
+    const bad = parseMigrationDirectory('sql', Object.entries({ '0001_a.up.sql': 'select 1;\n\\i other.sql\n', '0002_b.up.sql': "select 'unterminated;\n" }).map(([name, text]) => ({ name, text })), { checkContents: false }).migrations;
     const status = computeStatus(bad, []);
     assert.throws(() => render(planUp(status), []), (e: unknown) => e instanceof DirectoryError && e.problems.length === 2);
   });
