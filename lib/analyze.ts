@@ -5,7 +5,7 @@
  */
 import type { FileProblem } from './errors.js';
 import type { MigrationFile } from './files.js';
-import { changesStringSyntax, isSessionSetup, managesOwnTransaction, nonTransactionalReason, refusedInMigration, transactionControl } from './classify.js';
+import { changesStringSyntax, leavesNothingHalfDone, managesOwnTransaction, nonTransactionalReason, refusedInMigration, transactionControl } from './classify.js';
 import { splitStatements, type SqlStatement } from './lexer.js';
 
 export type RunMode =
@@ -72,7 +72,7 @@ export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): Fil
     for (const statement of lexed.statements) {
       const why = nonTransactionalReason(statement, serverVersionNum);
       if (why) outside.push({ statement, why });
-      else if (!isSessionSetup(statement)) inside.push(statement);
+      else if (!leavesNothingHalfDone(statement)) inside.push(statement);
     }
     const first = outside[0];
     if (first) {
@@ -101,8 +101,8 @@ function lineList(statements: SqlStatement[]): string {
 /**
  * Item 7 of the file rules: one statement that must run outside a transaction makes the whole file
  * run statement by statement without one, so the other statements of the file would stay done when
- * a later one fails. SET, RESET and SHOW do not count (isSessionSetup): they change nothing that
- * could be left half done.
+ * a later one fails. SET, RESET, SHOW and ANALYZE do not count (leavesNothingHalfDone): they change nothing
+ * that could be left half done.
  */
 function mixedMessage(why: string, inside: SqlStatement[]): string {
   return `${why}, so this file would run without a transaction, statement by statement, and the other statements `

@@ -277,14 +277,15 @@ export function transactionControl(stmt: SqlStatement): 'begin' | 'end' | 'chain
 }
 
 /**
- * Statements that only set up the session, harmless beside a statement that must run outside a
- * transaction: `SET lock_timeout = '1s'; CREATE INDEX CONCURRENTLY …` is how such a file is
- * commonly written, and a SET, RESET or SHOW changes nothing that a failure would leave half done.
- * SELECT is not among them: it can call a function that changes the database.
+ * Statements harmless beside a statement that must run outside a transaction, because they change
+ * nothing a failure could leave half done: SET, RESET and SHOW set up or show the session
+ * (`SET lock_timeout = '1s'; CREATE INDEX CONCURRENTLY …` is how such a file is commonly written),
+ * and ANALYZE only refreshes planner statistics (`CREATE INDEX CONCURRENTLY …; ANALYZE t;` is as
+ * common). SELECT is not among them: it can call a function that changes the database.
  */
-export function isSessionSetup(stmt: SqlStatement): boolean {
+export function leavesNothingHalfDone(stmt: SqlStatement): boolean {
   const [first] = stmt.keywords;
-  return first === 'SET' || first === 'RESET' || first === 'SHOW';
+  return first === 'SET' || first === 'RESET' || first === 'SHOW' || first === 'ANALYZE' || first === 'ANALYSE';
 }
 
 const STRING_SETTING = /standard_conforming_strings/i;

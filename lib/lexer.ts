@@ -40,13 +40,21 @@ export interface SqlStatement {
  * (lib/large-file.ts) gives its `location` in the file instead, and the data is read from the file
  * when it runs, never held whole.
  */
-export type CopyData = { offset: number; line: number; terminated: boolean }
+export type CopyData = {
+  offset: number; line: number; terminated: boolean;
+  /**
+   * The terminator line as written, without its LF, when it is not just `\.`: `\.` and the CR of
+   * a CRLF line end. psql sends it to the server, which wants it to end like the data lines, so a
+   * script for psql writes it as the file does. Absent for `\.` and when the data is unterminated.
+   */
+  terminator?: string;
+}
   & ({ text: string; location?: undefined } | { text?: undefined; location: CopyDataLocation });
 
 export interface CopyDataLocation {
   /**
-   * The data as bytes [start, end) of the file's normalised UTF-8 (BOM removed, line ends LF: the
-   * text that runs and is checksummed), without the terminator line.
+   * The data as bytes [start, end) of the file as stored (line ends as written: what psql sends),
+   * without the terminator line.
    */
   start: number;
   end: number;
@@ -538,7 +546,7 @@ function readCopyData(sql: string, pos: number, statement: SqlStatement,
     const end = next === -1 ? sql.length : next;
     const line = sql.slice(lineStart, end);
     if (line === '\\.' || line === '\\.\r') {
-      statement.copyData = { text: sql.slice(dataStart, lineStart), offset: dataStart, line: locate(dataStart).line, terminated: true };
+      statement.copyData = { text: sql.slice(dataStart, lineStart), offset: dataStart, line: locate(dataStart).line, terminated: true, ...(line === '\\.' ? {} : { terminator: line }) };
       return next === -1 ? sql.length : next + 1;
     }
     lineStart = next === -1 ? sql.length : next + 1;

@@ -100,12 +100,12 @@ describe('a statement that must run outside a transaction, beside other statemen
     assert.match(analysis.problems[0]!.message, /CREATE INDEX CONCURRENTLY cannot run inside a transaction block, so this file would run without a transaction.*\(lines 1 and 3\).*-- pgpair:no-transaction/);
   });
 
-  it('is accepted with -- pgpair:no-transaction, when alone, beside more of its kind, or beside SET/RESET/SHOW', () => {
+  it('is accepted with -- pgpair:no-transaction, when alone, beside more of its kind, or beside SET/RESET/SHOW/ANALYZE', () => {
     for (const sql of [
       '-- pgpair:no-transaction\nALTER TABLE t ADD b int;\nCREATE INDEX CONCURRENTLY i ON t (a);',
       'CREATE INDEX CONCURRENTLY i ON t (a);',
       'CREATE INDEX CONCURRENTLY i ON t (a);\nCREATE INDEX CONCURRENTLY j ON t (b);\nVACUUM t;',
-      "SET lock_timeout = '1s';\nSET statement_timeout TO 0;\nCREATE INDEX CONCURRENTLY i ON t (a);\nRESET lock_timeout;\nSHOW lock_timeout;",
+      "SET lock_timeout = '1s';\nSET statement_timeout TO 0;\nCREATE INDEX CONCURRENTLY i ON t (a);\nRESET lock_timeout;\nSHOW lock_timeout;\nANALYZE t;",
       '-- only a comment\nDROP INDEX CONCURRENTLY i;\n-- and another',
     ]) {
       const analysis = analyze(sql);
