@@ -129,7 +129,7 @@ function checkOwnTransaction(statements: SqlStatement[], serverVersionNum: numbe
       if (open) at(statement, `${word} inside the transaction started on line ${open.line}: PostgreSQL ignores it with a warning, and the first COMMIT ends both; remove one of them`);
       else open = statement;
     } else if (control === 'end' || control === 'chain') {
-      if (!open) at(statement, `${statement.keywords[0]} without an earlier BEGIN in this file: there is no transaction for it to end (pgpair does not wrap a file that holds its own COMMIT/ROLLBACK), so the statements before it would each commit on their own; add BEGIN; where the transaction should start, or remove it`);
+      if (!open) at(statement, `${statement.keywords[0] === 'PREPARE' ? 'PREPARE TRANSACTION' : statement.keywords[0]} without an earlier BEGIN in this file: there is no transaction for it to end (pgpair does not wrap a file that holds its own COMMIT/ROLLBACK), so the statements before it would each commit on their own; add BEGIN; where the transaction should start, or remove it`);
       open = control === 'chain' ? statement : null;
     } else if (open) {
       const why = nonTransactionalReason(statement, serverVersionNum);

@@ -83,7 +83,8 @@ export interface LexResult {
    * psql meta-commands (a backslash outside strings, comments and COPY data), except the
    * `\restrict KEY` / `\unrestrict KEY` lines that pg_dump >= 17.6 writes between statements;
    * unterminated strings, quoted identifiers, dollar quotes and block comments; text after a
-   * `COPY ... FROM stdin;` on its line.
+   * `COPY ... FROM stdin;` on its line; a `begin` word that makes psql take a CREATE
+   * FUNCTION/PROCEDURE statement for a BEGIN ATOMIC body when it is none (StatementReader).
    */
   problems: LexProblem[];
 }
