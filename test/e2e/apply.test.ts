@@ -282,8 +282,8 @@ describe('history table', () => {
     assert.equal(up.code, 2, up.stderr);
     assert.match(up.stderr, /0002_b\.up\.sql:3:1: DISCARD ALL would release pgpair's migration lock/);
     assert.doesNotMatch(up.stderr, /\n\s+at /, 'no stack trace');
-    assert.deepEqual(await tables(db.sql), ['pgpair_history', 'pgpair_history_log'], 'nothing ran, not even 0001');
-    assert.equal((await history()).length, 0);
+    // A file problem is found before anything is created, the history table included.
+    assert.deepEqual(await tables(db.sql), [], 'nothing ran, not even 0001');
     const script = await cli(['up', '--sql', '--from', 'base'], cwd);
     assert.equal(script.code, 2, script.stderr);
     assert.equal(script.stdout, '');
