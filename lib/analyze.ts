@@ -5,7 +5,7 @@
  */
 import type { FileProblem } from './errors.js';
 import type { MigrationFile } from './files.js';
-import { managesOwnTransaction, nonTransactionalReason, refusedInMigration } from './classify.js';
+import { changesStringSyntax, leavesNothingHalfDone, managesOwnTransaction, nonTransactionalReason, refusedInMigration, transactionControl } from './classify.js';
 import { splitStatements, type SqlStatement } from './lexer.js';
 
 export type RunMode =
@@ -50,29 +50,93 @@ export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): Fil
     const refused = refusedInMigration(statement);
     if (refused) problems.push({ file: file.path, line: statement.line, column: statement.column, message: refused });
   }
+  for (const statement of lexed.statements) {
+    const stringSyntax = changesStringSyntax(statement);
+    if (stringSyntax) problems.push({ file: file.path, line: statement.line, column: statement.column, message: stringSyntax });
+  }
+  const at = (statement: SqlStatement, message: string): void => {
+    problems.push({ file: file.path, line: statement.line, column: statement.column, message });
+  };
   let mode: RunMode = 'transaction';
   let reason: string | null = null;
   if (managesOwnTransaction(lexed.statements)) {
     mode = 'own-transaction';
     reason = 'the file holds its own BEGIN/COMMIT and runs as written';
+    checkOwnTransaction(lexed.statements, serverVersionNum, at);
   } else if (lexed.directives.noTransaction) {
     mode = 'no-transaction';
     reason = 'the file starts with -- pgpair:no-transaction';
   } else {
+    const outside: { statement: SqlStatement; why: string }[] = [];
+    const inside: SqlStatement[] = [];
     for (const statement of lexed.statements) {
       const why = nonTransactionalReason(statement, serverVersionNum);
-      if (why) {
-        mode = 'no-transaction';
-        reason = `line ${statement.line}: ${why}`;
-        break;
-      }
+      if (why) outside.push({ statement, why });
+      else if (!leavesNothingHalfDone(statement)) inside.push(statement);
+    }
+    const first = outside[0];
+    if (first) {
+      mode = 'no-transaction';
+      reason = `line ${first.statement.line}: ${first.why}`;
+      if (inside.length > 0) at(first.statement, mixedMessage(first.why, inside));
     }
   }
+  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   const values: Record<string, string> = { ...lexed.directives.values };
   if (lexed.directives.noTransaction) values['no-transaction'] = '';
   const analysis: FileAnalysis = { statements: lexed.statements, mode, reason, directives: values, problems };
   byVersion.set(serverVersionNum, analysis);
   return analysis;
+}
+
+/** "lines 1, 3 and 7" (at most five, then "and N more"). */
+function lineList(statements: SqlStatement[]): string {
+  const lines = statements.slice(0, 5).map((statement) => String(statement.line));
+  const more = statements.length - lines.length;
+  if (more > 0) return `lines ${lines.join(', ')} and ${more} more`;
+  if (lines.length === 1) return `line ${lines[0]}`;
+  return `lines ${lines.slice(0, -1).join(', ')} and ${lines[lines.length - 1]}`;
+}
+
+/**
+ * Item 7 of the file rules: one statement that must run outside a transaction makes the whole file
+ * run statement by statement without one, so the other statements of the file would stay done when
+ * a later one fails. SET, RESET, SHOW and ANALYZE do not count (leavesNothingHalfDone): they change nothing
+ * that could be left half done.
+ */
+function mixedMessage(why: string, inside: SqlStatement[]): string {
+  return `${why}, so this file would run without a transaction, statement by statement, and the other statements `
+    + `(${lineList(inside)}) would stay done if a later one fails. Move this statement into a migration of its own, `
+    + 'or put -- pgpair:no-transaction at the top of the file to accept running all of it without a transaction';
+}
+
+/**
+ * A file that holds its own BEGIN/COMMIT runs as written, as under psql: every BEGIN must be closed
+ * by a later COMMIT/END/ROLLBACK/ABORT/PREPARE TRANSACTION, and every one of those must close a
+ * BEGIN (PostgreSQL would only warn, and the statements meant for the transaction would each
+ * commit on their own). Statements before the first BEGIN, between blocks and after the last
+ * COMMIT run on their own, in autocommit, exactly as psql runs them; pgpair records the file's
+ * progress statement by statement, as for a no-transaction file, so a failure there leaves the
+ * version marked failed, never silently half-applied. A statement that cannot run inside a
+ * transaction block, inside one of the file's blocks, would fail there: it is reported too.
+ */
+function checkOwnTransaction(statements: SqlStatement[], serverVersionNum: number, at: (statement: SqlStatement, message: string) => void): void {
+  let open: SqlStatement | null = null;
+  for (const statement of statements) {
+    const control = transactionControl(statement);
+    const word = statement.keywords[0] === 'START' ? 'START TRANSACTION' : statement.keywords[0];
+    if (control === 'begin') {
+      if (open) at(statement, `${word} inside the transaction started on line ${open.line}: PostgreSQL ignores it with a warning, and the first COMMIT ends both; remove one of them`);
+      else open = statement;
+    } else if (control === 'end' || control === 'chain') {
+      if (!open) at(statement, `${statement.keywords[0] === 'PREPARE' ? 'PREPARE TRANSACTION' : statement.keywords[0]} without an earlier BEGIN in this file: there is no transaction for it to end (pgpair does not wrap a file that holds its own COMMIT/ROLLBACK), so the statements before it would each commit on their own; add BEGIN; where the transaction should start, or remove it`);
+      open = control === 'chain' ? statement : null;
+    } else if (open) {
+      const why = nonTransactionalReason(statement, serverVersionNum);
+      if (why) at(statement, `${why}, and this one is inside the transaction started on line ${open.line}; end that transaction before it, or move it into a migration of its own`);
+    }
+  }
+  if (open) at(open, `${open.keywords[0] === 'START' ? 'START TRANSACTION' : open.keywords.slice(0, open.keywords[0] === 'BEGIN' ? 1 : 3).join(' ')} without a later COMMIT in this file: the transaction would still be open at the end of the file (psql would roll it back when it exits); add COMMIT; where it should end`);
 }
 
 /**

@@ -4,13 +4,22 @@ import { createHash } from 'node:crypto';
 export const CHECKSUM_ALGORITHM = 'sha256';
 
 /**
- * The text a checksum is computed over and a migration is run from: a leading
- * BOM removed and every CRLF or lone CR turned into LF. A file re-saved with
- * other line endings therefore keeps its checksum.
+ * The text a checksum is computed over: a leading BOM removed and every CRLF or
+ * lone CR turned into LF. A file re-saved with other line endings therefore
+ * keeps its checksum. Only the checksum normalises: what runs is sqlAsWritten.
  */
 export function normaliseSql(text: string): string {
   const withoutBom = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   return withoutBom.replace(/\r\n?/g, '\n');
+}
+
+/**
+ * The text a migration runs from, as psql sends it: the file as written, line ends and all (a
+ * string literal that spans a CRLF line end holds "\r\n", under psql as under pgpair), with only
+ * a leading BOM removed (psql skips it too; it is no SQL).
+ */
+export function sqlAsWritten(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** `sha256:<hex>` of the normalised text (UTF-8). */

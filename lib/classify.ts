@@ -244,3 +244,82 @@ export function managesOwnTransaction(statements: SqlStatement[]): boolean {
     }
   });
 }
+
+/**
+ * What a statement does to the transaction block of the session, from its leading words:
+ * 'begin' (BEGIN / START TRANSACTION, never BEGIN ATOMIC), 'end' (COMMIT / END / ROLLBACK / ABORT,
+ * and PREPARE TRANSACTION, which ends the block too), 'chain' (COMMIT/ROLLBACK … AND CHAIN: it ends
+ * the block and opens the next at once), or null: everything else, ROLLBACK TO SAVEPOINT (works
+ * inside a block) and COMMIT/ROLLBACK PREPARED (act on a prepared transaction, outside any block)
+ * included.
+ */
+export function transactionControl(stmt: SqlStatement): 'begin' | 'end' | 'chain' | null {
+  const [first, second] = stmt.keywords;
+  switch (first) {
+    case 'BEGIN':
+      return second === 'ATOMIC' ? null : 'begin';
+    case 'START':
+      return second === 'TRANSACTION' ? 'begin' : null;
+    case 'PREPARE':
+      return second === 'TRANSACTION' ? 'end' : null;
+    case 'COMMIT':
+    case 'END':
+    case 'ROLLBACK':
+    case 'ABORT': {
+      if (second === 'PREPARED') return null;
+      const rest = second === 'WORK' || second === 'TRANSACTION' ? stmt.keywords.slice(2) : stmt.keywords.slice(1);
+      if (rest[0] === 'TO') return null;
+      return rest[0] === 'AND' && rest[1] === 'CHAIN' ? 'chain' : 'end';
+    }
+    default:
+      return null;
+  }
+}
+
+/**
+ * Statements harmless beside a statement that must run outside a transaction, because they change
+ * nothing a failure could leave half done: SET, RESET and SHOW set up or show the session
+ * (`SET lock_timeout = '1s'; CREATE INDEX CONCURRENTLY …` is how such a file is commonly written),
+ * and ANALYZE only refreshes planner statistics (`CREATE INDEX CONCURRENTLY …; ANALYZE t;` is as
+ * common). SELECT is not among them: it can call a function that changes the database.
+ */
+export function leavesNothingHalfDone(stmt: SqlStatement): boolean {
+  const [first] = stmt.keywords;
+  return first === 'SET' || first === 'RESET' || first === 'SHOW' || first === 'ANALYZE' || first === 'ANALYSE';
+}
+
+const STRING_SETTING = /standard_conforming_strings/i;
+const SET_STRING_SETTING = /\bset\s+(?:session\s+|local\s+)?standard_conforming_strings\s*(?:=|\bto\b)\s*(?:'([^']*)'|"([^"]*)"|([a-z0-9_]+))/gi;
+const SET_CONFIG_STRING_SETTING = /\bset_config\s*\(\s*'standard_conforming_strings'\s*,\s*(?:'([^']*)'|([^,)]*))/gi;
+const UPDATE_SETTINGS = /\bpg_settings\b/i;
+const STANDARD_VALUES = new Set(['on', 'true', 'yes', '1', 'default', 'tru', 'tr', 't', 'ye', 'y']);
+
+/**
+ * Why a statement is refused because it may turn `standard_conforming_strings` off, or null.
+ * With it off, a backslash escapes the next character in a plain '' string, to PostgreSQL and to
+ * psql (which follows the server's setting): `'x\'' \! cmd` is then a string and a psql
+ * meta-command, while pgpair's lexer, which reads '' strings as standard, sees one unterminated
+ * string. pgpair refuses the file rather than split it differently from psql. Found in the
+ * statement's whole text, strings and function bodies included (a DO block can SET it too), so a
+ * function's own `SET standard_conforming_strings = off` clause is refused as well: write E''
+ * strings instead. escape_string_warning and backslash_quote change warnings and what the server
+ * accepts, never where a string ends, so they do not matter here.
+ */
+export function changesStringSyntax(stmt: SqlStatement): string | null {
+  if (!STRING_SETTING.test(stmt.text)) return null;
+  const why = (value: string): string =>
+    `this statement sets standard_conforming_strings to ${value}: psql would then read a backslash in a plain '' string as an escape, and pgpair cannot split the rest of the file as psql would. Keep standard_conforming_strings on and write E'…' strings where you need backslash escapes`;
+  for (const match of stmt.text.matchAll(SET_STRING_SETTING)) {
+    const value = (match[1] ?? match[2] ?? match[3] ?? '').trim();
+    if (!STANDARD_VALUES.has(value.toLowerCase())) return why(value);
+  }
+  for (const match of stmt.text.matchAll(SET_CONFIG_STRING_SETTING)) {
+    const literal = match[1];
+    if (literal === undefined || !STANDARD_VALUES.has(literal.trim().toLowerCase()) || literal.trim().toLowerCase() === 'default') {
+      return why(literal === undefined ? (match[2] ?? '').trim() || 'a computed value' : `'${literal}'`);
+    }
+  }
+  const [first] = stmt.keywords;
+  if (first === 'UPDATE' && UPDATE_SETTINGS.test(stmt.text)) return why('a value from an UPDATE of pg_settings');
+  return null;
+}

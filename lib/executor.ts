@@ -624,7 +624,7 @@ function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis
 }
 
 /** Problems in the files about to run (meta-commands, unterminated quotes or COPY data, unknown directives): all reported before anything runs. */
-function checkFiles(plan: Plan, options: ExecuteOptions): void {
+export function checkFiles(plan: Plan, options: Pick<ExecuteOptions, 'serverVersionNum'>): void {
   const problems: FileProblem[] = [];
   for (const step of plan.steps) {
     if (step.action === 'up') problems.push(...analyzeFile(step.migration.up, options.serverVersionNum).problems);

@@ -3,7 +3,7 @@
  * migrations, or one DirectoryError that lists every problem at once.
  */
 import { analyzeFile } from './analyze.js';
-import { checksumOfNormalised, normaliseSql } from './checksum.js';
+import { checksum, sqlAsWritten } from './checksum.js';
 import { DirectoryError, type FileProblem } from './errors.js';
 import type { LargeFileContent } from './large-file.js';
 import { compareVersions, versionKey } from './version.js';
@@ -44,7 +44,7 @@ interface FileBase {
 
 /** A file held as text: every file up to the large-file size (lib/large-file.ts). */
 export interface TextMigrationFile extends FileBase {
-  /** Normalised text: BOM removed, line endings LF. This is what runs. */
+  /** The text as written, BOM removed (checksum.ts sqlAsWritten): what runs, CRs included. */
   text: string;
   large?: undefined;
 }
@@ -101,8 +101,8 @@ function joinPath(dir: string, name: string): string {
 
 function toFile(dir: string, entry: DirectoryEntry): MigrationFile {
   if (entry.large) return { path: joinPath(dir, entry.name), name: entry.name, checksum: entry.large.checksum, large: entry.large.source };
-  const text = normaliseSql(entry.text!);
-  return { path: joinPath(dir, entry.name), name: entry.name, text, checksum: checksumOfNormalised(text) };
+  const text = sqlAsWritten(entry.text!);
+  return { path: joinPath(dir, entry.name), name: entry.name, text, checksum: checksum(entry.text!) };
 }
 
 /** Problems inside a file's text that make it unusable before any SQL is parsed. */

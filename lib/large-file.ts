@@ -1,8 +1,9 @@
 /**
  * Pure: a migration file too large to hold whole, taken in piece by piece as lib/source.ts reads it.
- * Its bytes have their line ends normalised, are checksummed, checked and decoded as they come; the
- * SQL outside COPY data is split by the lexer in pieces (splitUntilCopyData), and the data of each
- * `COPY … FROM stdin` is recorded as a location in the file instead of text. What comes out is what
+ * Its bytes are checksummed (with their line ends normalised, as checksum.ts does), checked and
+ * decoded as they come; the SQL outside COPY data, as written (CRs included, as psql sends it), is
+ * split by the lexer in pieces (splitUntilCopyData), and the data of each `COPY … FROM stdin` is
+ * recorded as a location in the file (its bytes as stored) instead of text. What comes out is what
  * lib/files.ts, lib/checksum.ts and lib/analyze.ts make of the same file read whole, except that the
  * COPY data is located rather than held: it is read from the file again when it runs.
  */
@@ -104,17 +105,16 @@ export class LineEndNormaliser {
 }
 
 /**
- * A place where reading a large file can start: byte `raw` of the file as stored is where normalised
- * byte `normalised` begins, after `lines` line feeds. One is kept per read, so reaching any
- * normalised offset costs at most one read's worth of bytes more.
+ * A place where reading a large file for an excerpt can start: byte `raw` of the file as stored,
+ * after `lines` line feeds. One is kept per read, so reaching any line costs at most one read's
+ * worth of bytes more.
  */
 export interface Checkpoint {
   raw: number;
-  normalised: number;
   lines: number;
 }
 
-/** A stretch of the file's SQL outside COPY data, with where it starts in the normalised text (UTF-16 offset). */
+/** A stretch of the file's SQL outside COPY data, with where it starts in the file's text (UTF-16 offset, BOM removed, as MigrationFile.text). */
 export interface SqlSegment {
   text: string;
   offset: number;
@@ -126,7 +126,7 @@ export interface LargeFileContent {
   lexed: LexResult;
   /** Every stretch of SQL between COPY data, in order: the text outside COPY data, `\.` lines excluded. */
   segments: SqlSegment[];
-  /** Lines of the normalised text, counted as position.ts's excerpt counts them. */
+  /** Lines of the text, counted as position.ts's excerpt counts them (line feeds). */
   lineCount: number;
   checkpoints: Checkpoint[];
 }
@@ -151,41 +151,61 @@ function countLineFeeds(bytes: Buffer): number {
 export class LargeFileScanner {
   /** The bytes are not UTF-8; nothing else about the file is known then. */
   invalidUtf8 = false;
+  /** The checksum is over the normalised bytes; everything else reads the bytes as stored. */
   private readonly normaliser = new LineEndNormaliser(true);
   private readonly hash = createHash('sha256');
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  /** ignoreBOM false: the decoder drops a leading BOM, as checksum.ts sqlAsWritten does. */
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
   private readonly pieces = new PieceLexer();
   private readonly checkpoints: Checkpoint[] = [];
+  private raw = 0;
+  /** The first bytes, until they tell whether the file starts with a BOM; null once known. */
+  private head: number[] | null = [];
   private lineFeeds = 0;
-  private endsWithLineFeed = false;
+  /** The bytes after the last line feed, up to two of them: a last line that is empty or only a CR shows as no line. */
+  private lastLine: number[] = [];
   private hasNul = false;
 
   push(bytes: Uint8Array): void {
     if (this.invalidUtf8) return;
-    if (this.normaliser.settled) this.checkpoints.push({ raw: this.normaliser.raw, normalised: this.normaliser.normalised, lines: this.lineFeeds });
-    this.take(this.normaliser.push(bytes), false);
+    this.checkpoints.push({ raw: this.raw, lines: this.lineFeeds });
+    this.raw += bytes.length;
+    this.hash.update(this.normaliser.push(bytes));
+    this.take(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), false);
   }
 
   /** At the end of the file: what it holds, or null when it is not UTF-8. */
   end(): ScannedFile | null {
-    if (!this.invalidUtf8) this.take(this.normaliser.end(), true);
+    if (!this.invalidUtf8) {
+      this.hash.update(this.normaliser.end());
+      this.take(EMPTY, true);
+    }
     if (this.invalidUtf8) return null;
     return {
       checksum: `${CHECKSUM_ALGORITHM}:${this.hash.digest('hex')}`,
       hasNul: this.hasNul,
       lexed: { statements: this.pieces.statements, directives: this.pieces.directives, problems: this.pieces.problems },
       segments: this.pieces.segments,
-      lineCount: this.lineFeeds + (this.endsWithLineFeed ? 0 : 1),
+      lineCount: this.lineFeeds + (this.lineFeeds > 0 && (this.lastLine.length === 0 || (this.lastLine.length === 1 && this.lastLine[0] === CR)) ? 0 : 1),
       checkpoints: this.checkpoints,
     };
   }
 
   private take(bytes: Buffer, final: boolean): void {
-    // The normalised bytes are the UTF-8 of the normalised text: hashing them is hashing it.
-    this.hash.update(bytes);
+    if (this.head) {
+      for (let i = 0; i < bytes.length && this.head.length < 3; i++) this.head.push(bytes[i]!);
+      const [first, second, third] = this.head;
+      if (first !== 0xef || this.head.length >= 3 || final) {
+        // The decoder drops the BOM from the text; COPY data locations count its bytes.
+        if (first === 0xef && second === 0xbb && third === 0xbf) this.pieces.startAtByte(3);
+        this.head = null;
+      }
+    }
     if (!this.hasNul && bytes.indexOf(0) !== -1) this.hasNul = true;
     this.lineFeeds += countLineFeeds(bytes);
-    if (bytes.length > 0) this.endsWithLineFeed = bytes[bytes.length - 1] === LF;
+    const lastLineFeed = bytes.lastIndexOf(LF);
+    if (lastLineFeed !== -1) this.lastLine = [];
+    for (let i = lastLineFeed + 1; i < bytes.length && this.lastLine.length < 2; i++) this.lastLine.push(bytes[i]!);
     let text: string;
     try {
       text = this.decoder.decode(bytes, { stream: !final });
@@ -212,10 +232,11 @@ interface DataBlock {
   carry: string;
 }
 
-const TERMINATOR = '\\.\n';
+/** The lines that end COPY data, as psql's handleCopyIn recognises them: `\.` and a LF or CRLF line end. */
+const TERMINATORS = ['\\.\n', '\\.\r\n'];
 
 /**
- * The normalised text, in pieces as decoded, split into statements. SQL text is gathered until
+ * The file's text (BOM removed), in pieces as decoded, split into statements. SQL text is gathered until
  * splitUntilCopyData can settle it (tried again each time the text has doubled, so the lexing stays
  * linear in the size of the SQL); from the data start of a COPY … FROM stdin its lines are only
  * counted and measured, up to the `\.` line; lexing resumes after it, with positions shifted by
@@ -226,11 +247,16 @@ class PieceLexer {
   readonly problems: LexProblem[] = [];
   readonly directives: Directives = { noTransaction: false, values: {}, unknown: [] };
   readonly segments: SqlSegment[] = [];
-  /** Where the SQL being gathered starts: UTF-16 offset, line, normalised byte. */
+  /** Where the SQL being gathered starts: UTF-16 offset, line, byte of the file. */
   private base = { offset: 0, line: 1, byte: 0 };
   private pending = '';
   private nextAttempt = 1;
   private data: DataBlock | null = null;
+
+  /** The text starts `byte` bytes into the file (after a BOM): for COPY data locations. */
+  startAtByte(byte: number): void {
+    this.base.byte = byte;
+  }
 
   push(text: string): void {
     if (this.data) this.scanData(text);
@@ -302,14 +328,16 @@ class PieceLexer {
     let at = 0;
     while (at < chunk.length) {
       if (data.atLineStart) {
-        if (chunk.length - at < TERMINATOR.length && TERMINATOR.startsWith(chunk.slice(at))) {
+        const rest = chunk.slice(at, at + 4);
+        const terminator = TERMINATORS.find((candidate) => rest.startsWith(candidate));
+        if (terminator) {
+          this.endData(chunk.slice(0, at), terminator.length, chunk.slice(at + terminator.length));
+          return;
+        }
+        if (TERMINATORS.some((candidate) => rest.length < candidate.length && candidate.startsWith(rest))) {
           data.carry = chunk.slice(at);
           chunk = chunk.slice(0, at);
           break;
-        }
-        if (chunk.startsWith(TERMINATOR, at)) {
-          this.endData(chunk.slice(0, at), true, chunk.slice(at + TERMINATOR.length));
-          return;
         }
         data.atLineStart = false;
       }
@@ -325,18 +353,25 @@ class PieceLexer {
 
   private endDataAtEndOfFile(): void {
     const carry = this.data!.carry;
-    // A last line of just `\.` ends the data too (splitStatements' readCopyData).
-    if (carry === '\\.') this.endData('', true, null);
-    else this.endData(carry, false, null);
+    // A last line of just `\.` (or `\.` and a CR) ends the data too (splitStatements' readCopyData).
+    if (carry === '\\.' || carry === '\\.\r') this.endData('', carry.length, null);
+    else this.endData(carry, 0, null);
   }
 
-  /** The data ends with `last`; `rest` is the SQL after its `\.` line (null: the file ended). */
-  private endData(last: string, terminated: boolean, rest: string | null): void {
+  /**
+   * The data ends with `last`, followed by a terminator line of `terminator` UTF-16 units (ASCII,
+   * so as many bytes; 0: none, the data is unterminated); `rest` is the SQL after it (null: the
+   * file ended).
+   */
+  private endData(last: string, terminator: number, rest: string | null): void {
     const data = this.data!;
+    const terminated = terminator > 0;
     data.units += last.length;
     data.bytes += Buffer.byteLength(last);
-    data.statement.copyData = { offset: data.offset, line: data.line, terminated, location: { start: data.byte, end: data.byte + data.bytes, length: data.units } };
-    const terminator = terminated ? (rest === null ? TERMINATOR.length - 1 : TERMINATOR.length) : 0;
+    const location = { start: data.byte, end: data.byte + data.bytes, length: data.units };
+    // The terminator line without its LF; recorded when it is not just `\.` (CopyData.terminator).
+    const line = terminated ? (rest === null ? '\\.\r' : '\\.\r\n').slice(0, terminator - (rest === null ? 0 : 1)) : '\\.';
+    data.statement.copyData = { offset: data.offset, line: data.line, terminated, ...(line === '\\.' ? {} : { terminator: line }), location };
     this.base = {
       offset: data.offset + data.units + terminator,
       line: data.line + data.lineFeeds + (rest === null ? 0 : 1),

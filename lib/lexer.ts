@@ -40,13 +40,21 @@ export interface SqlStatement {
  * (lib/large-file.ts) gives its `location` in the file instead, and the data is read from the file
  * when it runs, never held whole.
  */
-export type CopyData = { offset: number; line: number; terminated: boolean }
+export type CopyData = {
+  offset: number; line: number; terminated: boolean;
+  /**
+   * The terminator line as written, without its LF, when it is not just `\.`: `\.` and the CR of
+   * a CRLF line end. psql sends it to the server, which wants it to end like the data lines, so a
+   * script for psql writes it as the file does. Absent for `\.` and when the data is unterminated.
+   */
+  terminator?: string;
+}
   & ({ text: string; location?: undefined } | { text?: undefined; location: CopyDataLocation });
 
 export interface CopyDataLocation {
   /**
-   * The data as bytes [start, end) of the file's normalised UTF-8 (BOM removed, line ends LF: the
-   * text that runs and is checksummed), without the terminator line.
+   * The data as bytes [start, end) of the file as stored (line ends as written: what psql sends),
+   * without the terminator line.
    */
   start: number;
   end: number;
@@ -75,7 +83,8 @@ export interface LexResult {
    * psql meta-commands (a backslash outside strings, comments and COPY data), except the
    * `\restrict KEY` / `\unrestrict KEY` lines that pg_dump >= 17.6 writes between statements;
    * unterminated strings, quoted identifiers, dollar quotes and block comments; text after a
-   * `COPY ... FROM stdin;` on its line.
+   * `COPY ... FROM stdin;` on its line; a `begin` word that makes psql take a CREATE
+   * FUNCTION/PROCEDURE statement for a BEGIN ATOMIC body when it is none (StatementReader).
    */
   problems: LexProblem[];
 }
@@ -249,8 +258,12 @@ function scanDollar(sql: string, start: number): Token {
   if (isDigit(next)) {
     let end = start + 2;
     while (end < sql.length && isDigit(sql.charCodeAt(end))) end++;
-    // `$1abc` is junk to PostgreSQL, but one token: its `$`s start no quote.
-    while (end < sql.length && isIdentCont(sql.charCodeAt(end))) end++;
+    // psqlscan.l's {param_junk} (`$1abc`, `$1a$b`): one token, whose `$`s start no quote. A `$`
+    // right after the digits is no identifier character there: `$1$tag$` is `$1` and then a
+    // dollar quote, to psql as to the server.
+    if (end < sql.length && isIdentStart(sql.charCodeAt(end))) {
+      while (end < sql.length && isIdentCont(sql.charCodeAt(end))) end++;
+    }
     return { kind: 'param', start, end };
   }
   let tagEnd = start + 1;
@@ -308,6 +321,15 @@ class StatementReader {
   parenDepth = 0;
   beginDepth = 0;
   copyFromStdin = false;
+  /**
+   * Where a `begin` word opened a body psql will look for an END to close, though it is no
+   * `BEGIN ATOMIC` (a function named begin, a type or schema named begin, `begin` as a column name
+   * in the body): psql, and so pgpair, then send everything up to a matching END, often the rest
+   * of the file, as this one statement. The first such word; undefined when there is none.
+   */
+  misfiredBegin: number | undefined;
+  /** A `begin` that opened a body, until the next token shows whether ATOMIC follows it. */
+  private openedBegin: number | undefined;
   private collectingKeywords = true;
   private firstWord: string | undefined;
   private previousWord: string | undefined;
@@ -327,6 +349,11 @@ class StatementReader {
 
   feed(token: Token, sql: string): void {
     this.lastEnd = token.end;
+    if (this.openedBegin !== undefined) {
+      const atomic = token.kind === 'word' && token.end - token.start === 6 && asciiUpper(sql.slice(token.start, token.end)) === 'ATOMIC';
+      if (!atomic) this.misfiredBegin ??= this.openedBegin;
+      this.openedBegin = undefined;
+    }
     if (token.kind !== 'word') {
       this.collectingKeywords = false;
       this.previousWord = undefined;
@@ -344,10 +371,22 @@ class StatementReader {
       this.copyFromStdin = true;
     }
     this.previousWord = this.parenDepth === 0 ? upper : undefined;
-    this.trackRoutineBody(upper);
+    this.trackRoutineBody(upper, token.start);
   }
 
-  private trackRoutineBody(upper: string): void {
+  /** At the end of the statement's text: a `begin` that ends it was no BEGIN ATOMIC either. */
+  finish(): void {
+    if (this.openedBegin !== undefined) this.misfiredBegin ??= this.openedBegin;
+    this.openedBegin = undefined;
+  }
+
+  /**
+   * psqlscan.l's {identifier} rule: the first four words tell a CREATE [OR REPLACE]
+   * FUNCTION/PROCEDURE statement; in one, outside parentheses, every `begin` word adds one to the
+   * depth that only `end` takes away (a `case` adds one too, inside a body), and a ';' ends the
+   * statement only at depth 0. Quoted identifiers ("begin") are no words and do not count.
+   */
+  private trackRoutineBody(upper: string, start: number): void {
     if (this.wordCount < 4) {
       if (['CREATE', 'FUNCTION', 'PROCEDURE', 'OR', 'REPLACE'].includes(upper)) this.routineMarks[this.wordCount] = upper.charAt(0);
       const [first, second, third, fourth] = this.routineMarks;
@@ -356,8 +395,10 @@ class StatementReader {
     }
     this.wordCount++;
     if (!this.isRoutine || this.parenDepth !== 0) return;
-    if (upper === 'BEGIN') this.beginDepth++;
-    else if (upper === 'CASE' && this.beginDepth >= 1) this.beginDepth++;
+    if (upper === 'BEGIN') {
+      this.beginDepth++;
+      this.openedBegin = start;
+    } else if (upper === 'CASE' && this.beginDepth >= 1) this.beginDepth++;
     else if (upper === 'END' && this.beginDepth > 0) this.beginDepth--;
   }
 }
@@ -414,6 +455,8 @@ function lex(text: string, piece: { continued: boolean; final: boolean } | null)
   let pos = !piece?.continued && text.charCodeAt(0) === 0xfeff ? 1 : 0;
 
   const finish = (current: StatementReader, end: number): SqlStatement => {
+    current.finish();
+    if (current.misfiredBegin !== undefined) problem(current.misfiredBegin, MISFIRED_BEGIN);
     const statement: SqlStatement = {
       text: text.slice(current.start, end),
       offset: current.start,
@@ -504,7 +547,7 @@ function readCopyData(sql: string, pos: number, statement: SqlStatement,
     const end = next === -1 ? sql.length : next;
     const line = sql.slice(lineStart, end);
     if (line === '\\.' || line === '\\.\r') {
-      statement.copyData = { text: sql.slice(dataStart, lineStart), offset: dataStart, line: locate(dataStart).line, terminated: true };
+      statement.copyData = { text: sql.slice(dataStart, lineStart), offset: dataStart, line: locate(dataStart).line, terminated: true, ...(line === '\\.' ? {} : { terminator: line }) };
       return next === -1 ? sql.length : next + 1;
     }
     lineStart = next === -1 ? sql.length : next + 1;
@@ -539,6 +582,11 @@ function readDirective(comment: string, line: number, leading: boolean, directiv
     directives.unknown.push({ line, text });
   }
 }
+
+const MISFIRED_BEGIN = 'this word begin, in a CREATE FUNCTION/PROCEDURE statement, is read by psql as the start '
+  + 'of a BEGIN ATOMIC body: psql (and pgpair, which splits files exactly as psql does) would send everything '
+  + 'up to a matching END, often the rest of the file, to the server as this one statement. Only BEGIN ATOMIC '
+  + 'opens a body: write the name as "begin" (double-quoted) or rename it';
 
 function unterminatedMessage(kind: TokenKind): string {
   switch (kind) {

@@ -6,7 +6,7 @@
 import { analyzeFile, runsInTransaction } from './analyze.js';
 import { ConfigError, TargetError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
 import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, readOptions, silent, tableOf, withSession, type BaseOptions, type RunOptions, type RunResult, type Session } from './session.js';
-import { executePlan } from './executor.js';
+import { checkFiles, executePlan } from './executor.js';
 import type { MigrationFile, MigrationSet } from './files.js';
 import { historyTables, insertLogSql, logValues, readHistory, type HistoryRow, type HistoryTables } from './history.js';
 import { withLock } from './lock.js';
@@ -78,7 +78,12 @@ async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     return withLock(session.db, session.tables, lockOptions, async () => {
-      const plan = makePlan(await currentStatus(session, await ensureHistory(session)));
+      // The files' problems are reported before anything is created, the history table included
+      // (the directory reader checks every file; checkFiles is the last word on what is about to run).
+      const history = await readHistory(session.db, session.tables);
+      const plan = makePlan(await currentStatus(session, history.rows));
+      checkFiles(plan, { serverVersionNum: session.db.server.versionNum });
+      if (!history.exists) await ensureHistory(session);
       await noteChangedDownFiles(session, plan);
       const steps = await executePlan(session.db, session.tables, plan, {
         logger: session.logger,

@@ -156,7 +156,9 @@ function renderStatements(file: MigrationFile, analysis: FileAnalysis, after?: (
     out.push(`-- ${file.path}:${statement.line}`);
     const text = statement.text.endsWith(';') ? statement.text : `${statement.text};`;
     const copyData = statement.copyData;
-    out.push(!copyData ? text : copyData.location ? [`${text}\n`, { file, copyData: copyData.location }, '\\.'] : `${text}\n${copyData.text}\\.`);
+    // The `\.` line ends as in the file: psql sends it, and the server wants it to end like the data lines.
+    const terminator = copyData?.terminator ?? '\\.';
+    out.push(!copyData ? text : copyData.location ? [`${text}\n`, { file, copyData: copyData.location }, terminator] : `${text}\n${copyData.text}${terminator}`);
     if (after) out.push(after(index + 1));
     out.push('');
     cursor = endOf(file, statement);

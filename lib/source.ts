@@ -2,10 +2,10 @@
 import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { mkdir, open, readdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checksumOfNormalised, normaliseSql } from './checksum.js';
+import { checksum, sqlAsWritten } from './checksum.js';
 import { ConfigError, DirectoryError, FileChangedError } from './errors.js';
 import { parseMigrationDirectory, type DirectoryEntry, type ParseOptions, type LargeFileSource, type MigrationFile, type MigrationSet } from './files.js';
-import { LARGE_FILE_BYTES, LargeFileScanner, LineEndNormaliser, READ_CHUNK_BYTES, type Checkpoint } from './large-file.js';
+import { LARGE_FILE_BYTES, LargeFileScanner, READ_CHUNK_BYTES, type Checkpoint } from './large-file.js';
 import type { CopyDataLocation } from './lexer.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -203,14 +203,12 @@ async function firstNulLine(handle: FileHandle, chunkBytes: number): Promise<num
 }
 
 /**
- * The normalised bytes [start, end) of a large file (end null: to its end), in pieces, each read
- * afresh (a consumer may keep them). Reading starts at the checkpoint before `start`. Throws
- * FileChangedError when the file is not the one that was read.
+ * The bytes [start, end) of a large file as stored (end null: to its end), in pieces, each read
+ * afresh (a consumer may keep them). Throws FileChangedError when the file is not the one that was
+ * read.
  */
-async function* normalisedBytes(file: MigrationFile, start: number, end: number | null, chunkBytes = READ_CHUNK_BYTES): AsyncGenerator<Buffer> {
+async function* storedBytes(file: MigrationFile, start: number, end: number | null, chunkBytes = READ_CHUNK_BYTES): AsyncGenerator<Buffer> {
   const source = file.large!;
-  let checkpoint: Checkpoint = { raw: 0, normalised: 0, lines: 0 };
-  for (const candidate of source.checkpoints) if (candidate.normalised <= start) checkpoint = candidate;
   let handle: FileHandle;
   try {
     handle = await open(source.readPath, 'r');
@@ -220,56 +218,58 @@ async function* normalisedBytes(file: MigrationFile, start: number, end: number 
   try {
     const stats = await handle.stat();
     if (stats.size !== source.size || stats.mtimeMs !== source.mtimeMs) throw new FileChangedError(file.path, 'changed');
-    const normaliser = new LineEndNormaliser(checkpoint.raw === 0);
-    let position = checkpoint.raw;
-    let at = checkpoint.normalised;
-    while (end === null || at < end) {
-      const buffer = Buffer.allocUnsafe(chunkBytes);
-      const { bytesRead } = await handle.read(buffer, 0, chunkBytes, position);
-      position += bytesRead;
-      const bytes = bytesRead === 0 ? normaliser.end() : normaliser.push(buffer.subarray(0, bytesRead));
-      const from = Math.max(0, start - at);
-      const to = end === null ? bytes.length : Math.min(bytes.length, end - at);
-      if (to > from) yield bytes.subarray(from, to);
-      at += bytes.length;
+    let position = start;
+    while (end === null || position < end) {
+      const want = end === null ? chunkBytes : Math.min(chunkBytes, end - position);
+      const buffer = Buffer.allocUnsafe(want);
+      const { bytesRead } = await handle.read(buffer, 0, want, position);
       if (bytesRead === 0) break;
+      position += bytesRead;
+      yield buffer.subarray(0, bytesRead);
     }
-    if (end !== null && at < end) throw new FileChangedError(file.path, 'changed');
+    if (end !== null && position < end) throw new FileChangedError(file.path, 'changed');
   } finally {
     await handle.close();
   }
 }
 
 /**
- * The COPY data of a large file, as it runs: its normalised bytes (line ends LF, as in the text a
- * file read whole holds), in pieces read as they are consumed.
+ * The COPY data of a large file, as it runs: its bytes as stored (CRLF line ends stay CRLF, as psql
+ * sends them), in pieces read as they are consumed.
  */
 export function readCopyData(file: MigrationFile, location: CopyDataLocation): AsyncIterable<Uint8Array> {
-  return normalisedBytes(file, location.start, location.end);
+  return storedBytes(file, location.start, location.end);
 }
 
-/** Lines `first` to `last` (1-based) of a large file's normalised text, for an error excerpt. */
+/** Lines `first` to `last` (1-based) of a large file's text, line ends removed (as position.ts excerpt shows them), for an error excerpt. */
 export async function readLines(file: MigrationFile, first: number, last: number): Promise<string[]> {
   const source = file.large!;
-  let checkpoint: Checkpoint = { raw: 0, normalised: 0, lines: 0 };
+  let checkpoint: Checkpoint = { raw: 0, lines: 0 };
   // A checkpoint on an earlier line: one on line `first` itself may be past its start.
   for (const candidate of source.checkpoints) if (candidate.lines + 1 < first) checkpoint = candidate;
   const lines: string[] = [];
   let line = checkpoint.lines + 1;
   let current: Buffer[] = [];
-  for await (const bytes of normalisedBytes(file, checkpoint.normalised, null)) {
+  const text = (parts: Buffer[]): string => {
+    let bytes = Buffer.concat(parts);
+    // A BOM at the start of the file is no part of its first line (MigrationFile.text drops it).
+    if (line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    const decoded = bytes.toString('utf8');
+    return decoded.endsWith('\r') ? decoded.slice(0, -1) : decoded;
+  };
+  for await (const bytes of storedBytes(file, checkpoint.raw, null)) {
     for (let at = 0; at < bytes.length;) {
       const newline = bytes.indexOf(0x0a, at);
       const end = newline === -1 ? bytes.length : newline;
       if (line >= first) current.push(bytes.subarray(at, end));
       if (newline === -1) break;
-      if (line >= first) lines.push(Buffer.concat(current).toString('utf8'));
+      if (line >= first) lines.push(text(current));
       current = [];
       if (++line > last) return lines;
       at = newline + 1;
     }
   }
-  if (line >= first && current.length > 0) lines.push(Buffer.concat(current).toString('utf8'));
+  if (line >= first && current.length > 0) lines.push(text(current));
   return lines;
 }
 
@@ -342,6 +342,6 @@ export async function readSqlFile(path: string, options: ReadOptions = {}): Prom
   }
   if (entry.large) return { path, name, checksum: entry.large.checksum, large: entry.large.source };
   if (entry.text === undefined) throw new DirectoryError(dir || '.', [{ file: path, message: entry.readError ?? 'could not be read' }]);
-  const text = normaliseSql(entry.text);
-  return { path, name, text, checksum: checksumOfNormalised(text) };
+  const text = sqlAsWritten(entry.text);
+  return { path, name, text, checksum: checksum(entry.text) };
 }

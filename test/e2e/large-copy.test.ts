@@ -117,7 +117,7 @@ describe('a COPY block above the default large-file size, through the CLI', () =
     const generatedAt = new Date(/^-- Generated (\S+) by pgpair/m.exec(r.stdout)![1]!);
     const whole = await pgpair.script({ dir, command: 'up', from: 'base', generatedAt, request: 'pgpair up --sql --from base', largeFileBytes: Infinity });
     assert.ok(r.stdout === whole.text, 'byte-identical to the script of the file held whole');
-    assert.ok(whole.text.includes(`COPY items (id, name, note) FROM stdin;\n${data.join('\n')}\n\\.\n`), 'CRLF normalised in the data');
+    assert.ok(whole.text.includes(`COPY items (id, name, note) FROM stdin;\n${data.join('\r\n')}\r\n\\.\r\n`), 'the data and its \\. line as written, CRLF kept, as psql sends them');
 
     const json = await runCli(['up', '--sql', '--from', 'base', '--dir', dir, '--json'], { cwd, timeoutMs: 120_000 });
     assert.equal(json.code, 0, json.stderr);

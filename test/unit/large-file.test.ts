@@ -54,7 +54,8 @@ async function comparable(file: MigrationFile, analysis: FileAnalysis): Promise<
     const text = bytes.toString('utf8');
     assert.equal(bytes.length, copyData.location.end - copyData.location.start, 'the data is its byte range');
     assert.equal(text.length, copyData.location.length, 'the data has its length in UTF-16 units');
-    statements.push({ ...statement, copyData: { text, offset: copyData.offset, line: copyData.line, terminated: copyData.terminated } });
+    const terminator = copyData.terminator === undefined ? {} : { terminator: copyData.terminator };
+    statements.push({ ...statement, copyData: { text, offset: copyData.offset, line: copyData.line, terminated: copyData.terminated, ...terminator } });
   }
   return { ...analysis, statements };
 }
@@ -96,8 +97,9 @@ async function assertSameBothWays(bytes: Uint8Array, chunkBytes: number): Promis
   }
   // Excerpts: every line, read from the file.
   const lineCount = large.large!.lineCount;
+  // Counted as position.ts's excerpt counts them: a last line that is empty (or only the CR of a CRLF) is none.
   const lines = small.text!.split('\n');
-  if (lines.length > 1 && lines.at(-1) === '') lines.pop();
+  if (lines.length > 1 && (lines.at(-1) === '' || lines.at(-1) === '\r')) lines.pop();
   assert.equal(lineCount, lines.length, 'line count');
   for (let line = 1; line <= lineCount; line++) {
     const window = excerptWindow(lineCount, line);
@@ -201,6 +203,25 @@ describe('reading large files', () => {
     const location = analyzeFile(file).statements[0]!.copyData!.location!;
     writeFileSync(join(dir, '0001_case.up.sql'), 'COPY t FROM stdin;\n1\n3\n\\.\n-- edited\n');
     await assert.rejects(readBack(file, location), (error: unknown) => error instanceof FileChangedError && /0001_case\.up\.sql changed since pgpair read and checksummed it/.test(error.message));
+  });
+
+  it('keeps a CRLF file as written, read whole or in pieces: CRs in its statements and COPY data, the checksum of its LF form', async () => {
+    const crlf = '\uFEFFINSERT INTO t VALUES (\'a\r\nb\');\r\nCOPY t FROM stdin;\r\n1\r\n2\r\n\\.\r\nSELECT 1;\r\n';
+    const dir = directoryWith(Buffer.from(crlf));
+    const lf = directoryWith(Buffer.from(crlf.replace(/\r\n/g, '\n')));
+    for (const largeFileBytes of [Infinity, -1]) {
+      const file = (await readMigrations(dir, { largeFileBytes, chunkBytes: 5 })).migrations[0]!.up;
+      const { statements } = await comparable(file, analyzeFile(file));
+      assert.equal(statements[0]!.text, "INSERT INTO t VALUES ('a\r\nb');");
+      assert.equal(statements[1]!.copyData!.text, '1\r\n2\r\n');
+      assert.equal(statements[2]!.text, 'SELECT 1;');
+      assert.equal(file.checksum, (await readMigrations(lf, { largeFileBytes })).migrations[0]!.up.checksum);
+    }
+    const large = (await readMigrations(dir, { largeFileBytes: -1 })).migrations[0]!.up;
+    // The data's location is in the bytes as stored, the BOM's 3 bytes included.
+    const location = analyzeFile(large).statements[1]!.copyData!.location!;
+    assert.equal(location.start, Buffer.byteLength(crlf.slice(0, crlf.indexOf('1\r\n'))));
+    assert.deepEqual(await readLines(large, 1, 2), ["INSERT INTO t VALUES ('a", "b');"]);
   });
 
   it('reads a large base schema for load as readMigrations does', async () => {

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { loadModule, parseSync } from 'libpg-query';
-import { splitStatements, type LexResult } from '../../lib/lexer.js';
+import { loadModule, parseSync, scanSync } from 'libpg-query';
+import { scanToken, splitStatements, type LexResult } from '../../lib/lexer.js';
 import { lineColumnAt } from '../../lib/position.js';
 
 /** Properties that hold for any input: texts are slices at their offsets, in order, located right. */
@@ -184,5 +184,68 @@ describe('statement boundaries agree with the PostgreSQL parser (libpg-query)', 
   it('would notice a disagreement (the oracle is not vacuous)', () => {
     assert.throws(() => assertAgreesWithParser('SELECT (1; 2)'), /statement count|Query|syntax/i);
     assert.notDeepEqual(parserBoundaries('SELECT 1; SELECT 2'), parserBoundaries('SELECT 1 + 2'));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The PostgreSQL scanner as an oracle for tokens: parameters, dollar quotes and identifiers with `$`.
+
+const dollarToken = fc.oneof(
+  fc.integer({ min: 0, max: 99 }).map((n) => `$${n}`),
+  fc.tuple(fc.constantFrom('', 't', 'tag', 'a_1', 'x9'), fc.constantFrom('', ' ; ', '$', '$1', "'", 'x$y', '$$', '$t'))
+    // The quote ends at the first `$tag$` after its opening: only bodies that hold none of it before the end.
+    .filter(([tag, body]) => `${body}$${tag}$`.indexOf(`$${tag}$`) === body.length)
+    .map(([tag, body]) => `$${tag}$${body}$${tag}$`),
+  fc.constantFrom('a$b', 'a$', 'a$$b', 'x$1', 'é$'),
+  fc.constantFrom('1', '12', '1.5'),
+);
+/** Tokens glued together or apart, never into junk (a digit followed by a letter, which PostgreSQL rejects). */
+const dollarSoup = fc.array(fc.tuple(dollarToken, fc.constantFrom('', ' ', ' + ', ', ', '\n')), { minLength: 1, maxLength: 8 })
+  .map((parts) => parts.map(([token, sep]) => token + sep).join(''))
+  .filter((sql) => !/[0-9][A-Za-z_\u0080-\uffff]/.test(sql));
+
+/** [start, end) in UTF-16 units of the scanner's tokens other than operators and punctuation. */
+function scannerTokens(sql: string): [number, number][] | null {
+  let tokens;
+  try {
+    tokens = scanSync(sql).tokens;
+  } catch {
+    return null;
+  }
+  const buffer = Buffer.from(sql, 'utf8');
+  const unit = (byte: number): number => buffer.subarray(0, byte).toString('utf8').length;
+  return tokens.filter((token) => /^(PARAM|SCONST|IDENT|ICONST|FCONST)$/.test(token.tokenName) || token.keywordKind > 0)
+    .map((token) => [unit(token.start), unit(token.end)]);
+}
+
+function lexerTokens(sql: string): [number, number][] {
+  const found: [number, number][] = [];
+  for (let pos = 0; pos < sql.length;) {
+    const token = scanToken(sql, pos);
+    if (['param', 'string', 'dollarString', 'word', 'quotedIdent', 'number'].includes(token.kind)) found.push([token.start, token.end]);
+    pos = token.end;
+  }
+  return found;
+}
+
+describe('tokens agree with the PostgreSQL scanner (libpg-query scanSync)', () => {
+  before(async () => {
+    await loadModule();
+  });
+
+  it('on parameters glued to dollar quotes, identifiers with $, numbers', () => {
+    let compared = 0;
+    fc.assert(fc.property(dollarSoup, (sql) => {
+      const theirs = scannerTokens(sql);
+      if (theirs === null) return;
+      compared++;
+      assert.deepEqual(lexerTokens(sql), theirs, JSON.stringify(sql));
+    }), { numRuns: 500 });
+    assert.ok(compared > 200, `compared ${compared}`);
+  });
+
+  it('reads $1$t$ ; $t$ as a parameter and a dollar quote (the oracle is not vacuous)', () => {
+    assert.deepEqual(scannerTokens('$1$t$ ; $t$'), [[0, 2], [2, 11]]);
+    assert.deepEqual(lexerTokens('$1$t$ ; $t$'), [[0, 2], [2, 11]]);
   });
 });

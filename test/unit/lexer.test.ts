@@ -134,7 +134,15 @@ describe('splitStatements: strings, identifiers and comments', () => {
   it('does not take $1 parameters or $ inside identifiers for dollar quotes', () => {
     assert.deepEqual(texts('SELECT $1; SELECT $2;'), ['SELECT $1;', 'SELECT $2;']);
     assert.deepEqual(texts('SELECT a$b$c FROM t; SELECT 2;'), ['SELECT a$b$c FROM t;', 'SELECT 2;']);
-    assert.deepEqual(texts('SELECT $1$x$; SELECT 2;'), ['SELECT $1$x$;', 'SELECT 2;']);
+    // `$1$x$`: a parameter, then a dollar quote (psqlscan.l's {param} is `$` and digits only), as
+    // psql and the server read it; the `;` inside the quote ends nothing.
+    assert.deepEqual(texts('SELECT $1$x$; SELECT 2;$x$; SELECT 3;'), ['SELECT $1$x$; SELECT 2;$x$;', 'SELECT 3;']);
+    assert.deepEqual(texts('SELECT $1$$;$$, $2; SELECT 3;'), ['SELECT $1$$;$$, $2;', 'SELECT 3;']);
+    // Junk glued to a parameter or number is one token (psqlscan.l's {param_junk}, {integer_junk}),
+    // `$` included once a letter started it; a `$` glued to a number starts a quote.
+    assert.deepEqual(texts('SELECT $1a$b$; SELECT 2;'), ['SELECT $1a$b$;', 'SELECT 2;']);
+    assert.deepEqual(texts('SELECT 1$$;$$; SELECT 2;'), ['SELECT 1$$;$$;', 'SELECT 2;']);
+    assert.deepEqual(texts('SELECT a$$b$$; SELECT 2;'), ['SELECT a$$b$$;', 'SELECT 2;']);
     // A tag cannot start with a digit: "$1abc$" is no opening quote.
     assert.deepEqual(texts('SELECT $1abc$; SELECT 2;'), ['SELECT $1abc$;', 'SELECT 2;']);
   });
