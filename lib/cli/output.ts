@@ -1,5 +1,6 @@
 /** Human and JSON renderings of results. Pure: returns strings; main.ts writes them. */
 import { shortChecksum } from '../checksum.js';
+import { escapeValue } from '../mask.js';
 import type { RunResult } from '../migrator.js';
 import type { StatusReport } from '../status.js';
 import type { VerifyProblem } from '../errors.js';
@@ -32,7 +33,12 @@ export function statusJson(report: StatusReport, extra: Record<string, unknown> 
   };
 }
 
-function table(header: string[], rows: string[][]): string {
+/**
+ * Cells hold names from files and the database: each is shown on one line with its control
+ * characters, newlines and tabs as visible escapes (main.ts escapes the rest of the output).
+ */
+function table(header: string[], cells: string[][]): string {
+  const rows = cells.map((row) => row.map(escapeValue));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
@@ -75,7 +81,7 @@ const VERBS: Record<string, string> = { up: 'applied', down: 'reverted', stamp: 
 
 export function stepLine(step: { action: string; version: string; name: string; durationMs: number }, command: string): string {
   const duration = command === 'stamp' ? '' : ` (${step.durationMs} ms)`;
-  return `${VERBS[step.action] ?? step.action} ${step.version}_${step.name}${duration}`;
+  return `${VERBS[step.action] ?? step.action} ${escapeValue(`${step.version}_${step.name}`)}${duration}`;
 }
 
 export function runSummary(result: RunResult): string {

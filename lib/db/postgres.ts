@@ -7,13 +7,19 @@ import postgres from 'postgres';
 import { ConfigError, ConnectionError } from '../errors.js';
 import { pgErrorFields } from './errors.js';
 import { inlineParams } from '../literal.js';
+import { maskSecrets } from '../mask.js';
 import type { Connection, ConnectOptions, Driver, Queryable, Row, ServerInfo } from './types.js';
 import { maskUrl, urlPassword } from './url.js';
 
 type Sql = postgres.Sql<Record<string, never>>;
 
+/**
+ * A driver or server message with credentials masked: a quoted connection string, and the
+ * password where it stands as one (lib/mask.ts), never every occurrence of a common word
+ * (a password `postgres` must not turn `database "postgres"` into `database "***"`).
+ */
 function scrub(text: string, secret: string | null): string {
-  return secret ? text.split(secret).join('***') : text;
+  return maskSecrets(text, secret ? [secret] : []);
 }
 
 /** Turns socket-level failures (refused, timeout, closed) into a ConnectionError that names the masked URL. */
