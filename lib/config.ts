@@ -74,7 +74,7 @@ export function dotenvTruncation(file: string, text: string, keys: (key: string)
     if (hash > 0 && !/\s/.test(value[hash - 1]!)) {
       const key = match[1]!;
       return new ConfigError(
-        `${file}:${index + 1}: the value of ${key} holds a #, and an unquoted # starts a comment in a .env file, so the value is cut there. Quote it: ${key}="..." (or percent-encode # as %23 in a URL).`,
+        `${file}:${index + 1}: the value of ${key} holds a #, and an unquoted # starts a comment in a .env file, so the value was cut there. In a URL write # as %23 (a URL cannot hold a bare # in its password either); otherwise quote the value: ${key}="...".`,
       );
     }
   }

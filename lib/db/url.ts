@@ -104,9 +104,8 @@ function checkPostgresUrl(url: string): void {
   // postgres.js parses a multi-host URL (h1:5432,h2:5432) with its first host.
   const hostPart = at === 1 ? authority.slice(authority.indexOf('@') + 1) : authority;
   const single = url.replace(hostPart, hostPart.split(',')[0] ?? '');
-  let parsed: URL;
   try {
-    parsed = new URL(single);
+    new URL(single);
   } catch {
     throw invalidUrl(url, `it is not a valid URL (check the host and the port, which must be a number); ${ENCODE_HINT}`);
   }
@@ -114,7 +113,6 @@ function checkPostgresUrl(url: string): void {
     const port = /:([^:\]]*)$/.exec(host.replace(/\[[^\]]*\]/g, 'h'))?.[1];
     if (port !== undefined && !/^\d{1,5}$/.test(port)) throw invalidUrl(url, `the port of host ${host.replace(/:[^:\]]*$/, '')} is not a number`);
   }
-  if (decode(parsed.pathname) === null) throw invalidUrl(url, 'the database name holds a % that starts no valid %XX escape (write % as %25)');
 }
 
 /**
@@ -233,6 +231,11 @@ export function keyValueToUrl(values: Record<string, string>): string {
     }
   }
   for (const port of ports) if (port !== '' && !/^\d{1,5}$/.test(port)) throw keyValueError(`port=${port} is not a number`);
+  // postgres.js takes the database name from the URL's path without decoding it: it must need no encoding.
+  const dbname = values.dbname ?? '';
+  if (/[\s"#<>?`{}/\\^|\u0000-\u001f\u007f-\uffff]/.test(dbname)) {
+    throw keyValueError(`dbname ${JSON.stringify(dbname)} holds a character (a space, quote, #, ?, /, or non-ASCII) that the driver (postgres.js) cannot take in a URL; connect to a database whose name has none`);
+  }
   if (ports.length > 1 && ports.length !== hosts.length) throw keyValueError(`${hosts.length} hosts but ${ports.length} ports: give one port, or one per host`);
   const authority = hosts
     .map((host, index) => {
@@ -248,5 +251,5 @@ export function keyValueToUrl(values: Record<string, string>): string {
     if (values[key] !== undefined) query.set(key, values[key]);
   }
   const search = query.toString().replace(/\+/g, '%20');
-  return `postgres://${userinfo}${authority}/${encodeURIComponent(values.dbname ?? '')}${search ? `?${search}` : ''}`;
+  return `postgres://${userinfo}${authority}/${dbname}${search ? `?${search}` : ''}`;
 }
