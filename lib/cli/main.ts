@@ -13,7 +13,7 @@ import { createLogger, type LogLevel } from '../logger.js';
 import { escapeControls, maskedJson, maskSecrets, showsPassword, showsPasswordWindow } from '../mask.js';
 import { PGPAIR_VERSION } from '../meta.js';
 import type * as Migrator from '../migrator.js';
-import { runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
+import { problemLines, runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
 
 interface GlobalArgs {
   url?: string;
@@ -397,7 +397,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
         else if (result.ok) {
           if (!argv.quiet) out(`ok: files and history agree (current ${result.report.current ?? 'base'}, head ${result.report.head ?? 'none'})\n`);
         } else {
-          out(`${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}:\n${result.problems.map((p) => `  ${p.message}`).join('\n')}\n`);
+          out(`${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}:\n${problemLines(result.problems)}\n`);
         }
         return result.ok ? EXIT.ok : EXIT.verification;
       }

@@ -73,8 +73,16 @@ export function statusText(report: StatusReport, database: string, problems: Ver
   if (report.migrations.length > 0) {
     lines.push('', [...counts].map(([state, n]) => `${n} ${state}`).join(', '));
   }
-  if (problems.length > 0) lines.push('', 'Problems (pgpair verify fails):', ...problems.map((p) => `  ${p.message}`));
+  if (problems.length > 0) lines.push('', 'Problems (pgpair verify fails):', problemLines(problems));
   return lines.join('\n');
+}
+
+/**
+ * One indented line per problem. A problem's message is one line, but it holds names from files
+ * and the database: a newline in one must not start a line of its own (`ok: …`).
+ */
+export function problemLines(problems: readonly VerifyProblem[]): string {
+  return problems.map((p) => `  ${escapeValue(p.message)}`).join('\n');
 }
 
 const VERBS: Record<string, string> = { up: 'applied', down: 'reverted', stamp: 'stamped', unstamp: 'unstamped' };

@@ -30,6 +30,11 @@ function authorityOf(url: string): string | null {
   return match ? match[1]! : null;
 }
 
+/** `user:password@host/db`, a URL without its scheme: the match, its group 1 the userinfo. */
+function schemeless(url: string): RegExpExecArray | null {
+  return url.includes('//') ? null : /^([^\s:/@]+:[^\s]*)@[^\s@]*$/.exec(url);
+}
+
 /**
  * The password in a connection string (decoded), or null: a URL's userinfo (up to its last `@`,
  * so that an unencoded `@` in it is kept whole), a URL's `?password=`, a key=value `password`.
@@ -44,7 +49,7 @@ export function urlPassword(url: string): string | null {
       return match ? match[1]!.replace(/^'|'$/g, '').replace(/\\(.)/g, '$1') || null : null;
     }
   }
-  const userinfo = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/*([^\s]*)@/.exec(url) ?? /^postgres(?:ql)?\/*([^\s]*)@/i.exec(url);
+  const userinfo = schemeless(url) ?? /^[a-zA-Z][a-zA-Z0-9+.-]*:\/*([^\s]*)@/.exec(url) ?? /^postgres(?:ql)?\/*([^\s]*)@/i.exec(url);
   if (userinfo) {
     const colon = userinfo[1]!.indexOf(':');
     const raw = colon === -1 ? '' : userinfo[1]!.slice(colon + 1);
@@ -61,6 +66,8 @@ export function urlPassword(url: string): string | null {
  * leaves it) has its non-numeric "port" masked too: it is the start of a password.
  */
 export function maskUrl(url: string): string {
+  const bare = /^postgres(?:ql)?:/i.test(url) ? null : schemeless(url);
+  if (bare) return `${bare[1]!.slice(0, bare[1]!.indexOf(':') + 1)}***${url.slice(bare[1]!.length)}`;
   const masked = maskCredentials(url);
   const authority = authorityOf(masked);
   if (authority !== null && !authority.includes('@')) {
@@ -127,6 +134,9 @@ export function normalizeDatabaseUrl(text: string): string {
   if (scheme === 'postgres' || scheme === 'postgresql') {
     checkPostgresUrl(url);
     return url;
+  }
+  if (schemeless(url) && !/^postgres(?:ql)?:/i.test(url)) {
+    throw invalidUrl(url, 'it has no scheme; write postgres://user:password@host:port/database');
   }
   if (scheme === null && /^postgres(?:ql)?\/\//i.test(url)) {
     throw invalidUrl(url, `the colon after ${url.slice(0, url.indexOf('/'))} is missing; write ${url.slice(0, url.indexOf('/'))}://`);

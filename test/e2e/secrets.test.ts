@@ -125,6 +125,7 @@ describe('the password never reaches any output', () => {
     for (const bad of [
       url.replace('postgres://', 'postgresql:/'),
       url.replace('postgres://', 'postgres//'),
+      url.replace('postgres://', ''),
       url.replace('@', `@x@`),
       url.replace('@', '#x@'),
       `${keyValue} bogus=1`,
@@ -311,19 +312,21 @@ describe('control characters in names reach the terminal escaped', () => {
     assert.match(up.stdout, /^applied 0001_red\\x1b\[31mtext \(\d+ ms\)\napplied 0002_rtl\\u202eevil \(\d+ ms\)\n$/);
     assert.match(up.stderr, /sql\/0003_bell\\x07\\x9bx\.up\.sql:1:8: ERROR \[42703\]/);
     // A name as recorded in the database, shown where its file is gone.
-    await db.sql.unsafe(`UPDATE pgpair_history SET name = E'rtl\\u202eevil\\r\\u001b]0;title\\u0007' WHERE version_label = '0002'`);
+    await db.sql.unsafe(`UPDATE pgpair_history SET name = E'rtl\\u202eevil\\r\\u001b]0;title\\u0007\\nok: all good' WHERE version_label = '0002'`);
     rmSync(join(cwd, 'sql', '0002_rtl\u202eevil.up.sql'));
     const status = await runCli(['status', '--url', db.url], { cwd });
     assert.equal(status.code, 0, status.stderr);
     assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/.test(status.stdout), status.stdout);
     assert.match(status.stdout, /0001 +red\\x1b\[31mtext +applied/);
-    assert.match(status.stdout, /0002 +rtl\\u202eevil\\r\\x1b\]0;title\\x07 +missing/);
+    assert.match(status.stdout, /0002 +rtl\\u202eevil\\r\\x1b\]0;title\\x07\\nok: all good +missing/);
+    assert.ok(!/^ok: all good/m.test(status.stdout), 'a newline in a recorded name starts no line of its own');
     const json = await runCli(['status', '--json', '--url', db.url], { cwd });
     const names = JSON.parse(json.stdout).migrations.map((m: { name: string }) => m.name);
     assert.ok(names.includes('red\u001b[31mtext'), names.join(','));
     assert.ok(!/[\u001b\u009b\u202e]/.test(json.stdout), 'escaped as \\u in the JSON text');
     const verify = await runCli(['verify', '--url', db.url], { cwd });
     assert.equal(verify.code, 3);
+    assert.match(verify.stdout, /^  0002_rtl\\u202eevil\\r\\x1b\]0;title\\x07\\nok: all good: applied \(executed\) but its file/m);
     assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/.test(verify.stdout + verify.stderr), verify.stdout + verify.stderr);
   });
 });

@@ -110,6 +110,8 @@ describe('connection strings', () => {
     ['postgres://root:Sekr%zz1tPw@host/db', /holds a % that starts no valid %XX escape/],
     ['postgres://root:Sekr1tPw@host:port/db', /not a valid URL \(check the host and the port/],
     ['postgres://root:Sekr1tPw', /^Invalid database URL postgres:\/\/root:\*\*\*: /],
+    ['root:Sekr1tPw@127.0.0.1:5432/db', /^Invalid database URL root:\*\*\*@127\.0\.0\.1:5432\/db: it has no scheme; write postgres:\/\//],
+    ['mysql:Sekr1tPw@h/db', /^Invalid database URL mysql:\*\*\*@h\/db: it has no scheme/],
   ];
   for (const [text, message] of bad) {
     it(`refuses ${JSON.stringify(text)} with exit 2, a fix and no password`, () => {
