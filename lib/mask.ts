@@ -27,8 +27,11 @@ const MASK = '***';
  */
 const PLACEHOLDERS = new Set([MASK, 'password', 'PASSWORD', 'pass', 'PASS', '…', '...']);
 
-/** A URL's userinfo: `scheme://user:PASSWORD@host`, also with the scheme mistyped (`postgres//`, `postgresql:/`). */
-const URL_USERINFO = /((?:\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/|\bpostgres(?:ql)?(?::\/?|\/\/)|(?<![\w:/])\/\/)[^\s:/?#@"'`<>]*:)([^\s"'`<>]*)@/gi;
+/**
+ * A URL's userinfo: `scheme://user:PASSWORD@host`, also with the scheme mistyped (`postgres//`,
+ * `postgresql:/`). Bounded lengths keep a long line without `@` (a minified dump's) linear.
+ */
+const URL_USERINFO = /((?:\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}:\/\/|\bpostgres(?:ql)?(?::\/?|\/\/)|(?<![\w:/])\/\/)[^\s:/?#@"'`<>]{0,256}:)([^\s]{0,1024})@/gi;
 
 /** A `…password=VALUE` setting: libpq key=value, a URL's query, PGPASSWORD=… in a message. */
 const PASSWORD_SETTING = /(?<!\w)(\w*password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&]*)/gi;

@@ -87,6 +87,13 @@ describe('connection strings', () => {
     assert.deepEqual([options.host, options.port, options.database, options.user, options.pass], [['db.internal'], [6432], 'my-app', 'me', "p a'ss\\w@rd"]);
     assert.equal((options.connection as Record<string, unknown>).options, '-c search_path=s');
     assert.equal(urlPassword(text), "p a'ss\\w@rd");
+    for (const password of ["it's", 'back\\slash', 'a b', '@:/?#%&=+', 'ünï €', '%40', '"', 'true']) {
+      const quoted = `'${password.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+      const converted = normalizeDatabaseUrl(`host=h user=u password=${quoted} dbname=d`);
+      assert.equal(postgres(converted).options.pass, password, converted);
+      assert.equal(urlPassword(converted), password);
+      assert.ok(!maskUrl(converted).includes(encodeURIComponent(password)) || password === 'true', maskUrl(converted));
+    }
     assert.equal(normalizeDatabaseUrl('host=::1 dbname=d'), 'postgres://[::1]/d');
     assert.equal(normalizeDatabaseUrl('host=a,b port=1,2 user=u'), 'postgres://u@a:1,b:2/');
     assert.equal(normalizeDatabaseUrl('hostaddr=10.0.0.1 password=x\\ y'), 'postgres://:x%20y@10.0.0.1/');
