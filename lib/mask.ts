@@ -122,9 +122,20 @@ function token(form: string): string {
   return `${start}${escapeRegExp(form)}${end}`;
 }
 
-/** Where a password stands as a credential, whatever it is (see the module comment). */
+const contextCache = new Map<string, RegExp[]>();
+
+/** Where a password stands as a credential, whatever it is (see the module comment). Compiled once per password. */
 function credentialContexts(password: string): RegExp[] {
-  return spellings(password).flatMap((form) => {
+  let cached = contextCache.get(password);
+  if (!cached) {
+    cached = compileContexts(password);
+    contextCache.set(password, cached);
+  }
+  return cached;
+}
+
+function compileContexts(password: string): RegExp[] {
+  const contexts = spellings(password).flatMap((form) => {
     const f = escapeRegExp(form);
     return [
       new RegExp(`(:)${f}(@)`, 'g'),
@@ -132,6 +143,9 @@ function credentialContexts(password: string): RegExp[] {
       new RegExp(`((?<![\\w$])password\\s+[eE]?')${f}(')`, 'gi'),
     ];
   });
+  // A distinctive password is masked anywhere as a whole token: one more pattern, with nothing around it.
+  if (isDistinctive(password)) contexts.push(...spellings(password).map((form) => new RegExp(`()${token(form)}()`, 'g')));
+  return contexts;
 }
 
 /** Masks the configured passwords in text that cannot be structured (see the module comment). */
@@ -140,9 +154,6 @@ export function scrubPassword(text: string, passwords: readonly string[]): strin
   for (const password of passwords) {
     if (password === '' || password === MASK) continue;
     for (const context of credentialContexts(password)) out = out.replace(context, `$1${MASK}$2`);
-    if (isDistinctive(password)) {
-      for (const form of spellings(password)) out = out.replace(new RegExp(token(form), 'g'), MASK);
-    }
   }
   return out;
 }
@@ -153,9 +164,7 @@ export function scrubPassword(text: string, passwords: readonly string[]): strin
  */
 export function showsPassword(text: string, password: string): boolean {
   if (password === '' || password === MASK) return false;
-  const patterns = credentialContexts(password);
-  if (isDistinctive(password)) patterns.push(...spellings(password).map((form) => new RegExp(token(form))));
-  return patterns.some((pattern) => {
+  return credentialContexts(password).some((pattern) => {
     pattern.lastIndex = 0;
     return pattern.test(text);
   });
