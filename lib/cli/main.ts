@@ -301,11 +301,11 @@ export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCo
  * The passwords a command line and environment hold (--url, DATABASE_URL, PGPASSWORD), for the
  * output written before the URL is resolved: a usage error that echoes them.
  */
-function givenPasswords(args: readonly string[], env: Record<string, string | undefined>): string[] {
+function givenPasswords(args: readonly unknown[], env: Record<string, string | undefined>): string[] {
   const urls = [env.DATABASE_URL];
   args.forEach((arg, index) => {
-    if (arg === '--url') urls.push(args[index + 1]);
-    else if (arg.startsWith('--url=')) urls.push(arg.slice('--url='.length));
+    if (arg === '--url') urls.push(String(args[index + 1] ?? ''));
+    else if (typeof arg === 'string' && arg.startsWith('--url=')) urls.push(arg.slice('--url='.length));
   });
   const found = urls.map((url) => (url ? urlPassword(url) : null));
   return [...new Set([...found, env.PGPASSWORD].filter((p): p is string => Boolean(p)))];
@@ -336,7 +336,8 @@ function presenter(passwords: () => readonly string[]): { text: (text: string) =
 async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
   const { command, argv } = invocation;
   const json = argv.json;
-  let secrets: string[] = givenPasswords(argv.url !== undefined ? ['--url', argv.url] : [], io.env);
+  // --url given twice is an array to yargs.
+  let secrets: string[] = givenPasswords([argv.url as unknown].flat().flatMap((url) => (url === undefined ? [] : ['--url', url])), io.env);
   const present = presenter(() => secrets);
   const out = (text: string) => io.stdout(json ? present.json(text) : present.text(text));
   const err = (text: string) => io.stderr(present.text(text));
@@ -365,11 +366,13 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
     };
     if (scripting && argv.from !== undefined) {
       // Files only: no database URL is resolved, so none is needed; a configured one still holds the password.
-      protect(argv.url ?? env.DATABASE_URL);
+      for (const url of [argv.url as unknown].flat()) protect(typeof url === 'string' ? url : undefined);
+      protect(env.DATABASE_URL);
       return await printScript({ command: command as ScriptCommand, argv, env, dir, logger, secrets, json, io });
     }
     // The given URL's password first: a malformed one is refused with it masked.
-    protect(argv.url ?? env.DATABASE_URL);
+    for (const url of [argv.url as unknown].flat()) protect(typeof url === 'string' ? url : undefined);
+    protect(env.DATABASE_URL);
     const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
     protect(resolved.url);
     if (resolved.source === 'embedded default') {

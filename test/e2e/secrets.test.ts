@@ -121,6 +121,7 @@ describe('the password never reaches any output', () => {
     await run(withUrl(['status', `--bogus=${foreign}`]), {}, 2);
     await run(withUrl(['status', foreign]), {}, 2);
     await run(['nosuchcommand', foreign], {}, 2);
+    await run(withUrl(['status', '--url', foreign]), {}, 2);
     // Mistyped URLs and connection strings.
     for (const bad of [
       url.replace('postgres://', 'postgresql:/'),
