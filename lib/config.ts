@@ -3,6 +3,7 @@
  * (process.env merged with .env by the CLI) and returns the URL and where it
  * came from, or a ConfigError.
  */
+import { normalizeDatabaseUrl } from './db/url.js';
 import { ConfigError } from './errors.js';
 
 export const DEFAULT_DEV_URL = 'pglite:.pgpair/dev';
@@ -16,11 +17,16 @@ export interface ResolvedUrl {
 
 const PG_VARIABLES = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGSERVICE'];
 
+/**
+ * The URL comes back normalised (normalizeDatabaseUrl): a libpq key=value string as the
+ * postgres:// URL it means, a mistyped URL as a ConfigError that shows it masked.
+ */
 export function resolveDatabaseUrl(input: { url?: string | undefined; env: Record<string, string | undefined> }): ResolvedUrl {
+  if (Array.isArray(input.url)) throw new ConfigError('--url was given more than once; give one database URL.');
   const given = input.url?.trim();
-  if (given) return { url: given, source: 'option' };
+  if (given) return { url: normalizeDatabaseUrl(given), source: 'option' };
   const fromEnv = input.env.DATABASE_URL?.trim();
-  if (fromEnv) return { url: fromEnv, source: 'DATABASE_URL' };
+  if (fromEnv) return { url: normalizeDatabaseUrl(fromEnv), source: 'DATABASE_URL' };
   if (PG_VARIABLES.some((name) => input.env[name])) return { url: 'postgres://', source: 'PG variables' };
   const strict = isTruthy(input.env.CI) || input.env.NODE_ENV === 'production';
   if (strict) {
@@ -49,4 +55,29 @@ export function parseDuration(text: string | number, option: string): number {
     }
   }
   throw new ConfigError(`Invalid ${option} "${text}": use seconds (30), or a number with ms, s or min (500ms, 2min).`);
+}
+
+/**
+ * dotenv reads an unquoted `#` as the start of a comment, anywhere in a value: the line
+ * `DATABASE_URL=postgres://u:pa#ss@h/db` gives `postgres://u:pa`, and the run would fail far
+ * from the cause, or go elsewhere. Given the .env text, returns the first line whose value for
+ * one of `keys` was cut so (a `#` glued to the value; ` # note` after a space is a comment),
+ * as a ConfigError naming the file, line and key and saying how to quote it. Never shows the value.
+ */
+export function dotenvTruncation(file: string, text: string, keys: (key: string) => boolean): ConfigError | null {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  for (let index = 0; index < lines.length; index++) {
+    const match = /^\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*|:\s+)(.*)$/.exec(lines[index]!);
+    if (!match || !keys(match[1]!)) continue;
+    const value = match[2]!;
+    if (/^['"`]/.test(value)) continue;
+    const hash = value.indexOf('#');
+    if (hash > 0 && !/\s/.test(value[hash - 1]!)) {
+      const key = match[1]!;
+      return new ConfigError(
+        `${file}:${index + 1}: the value of ${key} holds a #, and an unquoted # starts a comment in a .env file, so the value was cut there. In a URL write # as %23 (a URL cannot hold a bare # in its password either); otherwise quote the value: ${key}="...".`,
+      );
+    }
+  }
+  return null;
 }

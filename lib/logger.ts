@@ -1,9 +1,11 @@
 /**
  * pino on stderr: readable lines on a terminal, JSON lines otherwise. Every
- * line passes through a scrubber so that a password never reaches the log.
+ * line passes through a scrubber so that a password never reaches the log,
+ * nor a control character a terminal.
  */
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
+import { escapeControls, jsonForTerminal, maskSecrets } from './mask.js';
 
 const require = createRequire(import.meta.url);
 
@@ -11,37 +13,32 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export interface LoggerOptions {
   level: LogLevel;
-  /** Strings to mask wherever they appear (passwords). */
+  /** The configured passwords: masked where they stand as credentials (lib/mask.ts). */
   secrets?: string[];
   /** Force pretty or JSON output; default: pretty when stderr is a terminal. */
   pretty?: boolean;
 }
 
 /**
- * Masks secrets wherever they appear. A very short password (under 4
- * characters) would turn ordinary words into *** if masked everywhere, so it
- * is masked where a password is written: in `:PASSWORD@` and `password=…`.
+ * What every log line passes through before it is written: pino hands over the serialised JSON
+ * line, which is parsed, has each string value masked (maskSecrets: credentials as such, and the
+ * configured passwords where they stand as credentials; lib/mask.ts states the rule) and is
+ * serialised again, so a JSON log line stays valid JSON and keeps every other value. For the
+ * terminal (pretty) the values also have their control characters escaped, since pino-pretty
+ * prints them raw; JSON lines keep the real values.
  */
-export function scrubber(secrets: readonly string[]): (text: string) => string {
-  const list = secrets.filter((s) => s.length > 0);
-  if (list.length === 0) return (text) => text;
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return (text) => {
-    let out = text;
-    for (const secret of list) {
-      if (secret.length < 4) {
-        for (const form of new Set([secret, encodeURIComponent(secret)])) {
-          out = out.replace(new RegExp(`:${escape(form)}@`, 'g'), ':***@').replace(new RegExp(`(password=)${escape(form)}(?![^&\\s])`, 'gi'), '$1***');
-        }
-        continue;
-      }
-      out = out.split(secret).join('***');
-      const encoded = encodeURIComponent(secret);
-      if (encoded !== secret) out = out.split(encoded).join('***');
-      const json = JSON.stringify(secret).slice(1, -1);
-      if (json !== secret) out = out.split(json).join('***');
+export function scrubber(secrets: readonly string[], options: { pretty?: boolean } = {}): (line: string) => string {
+  const passwords = secrets.filter((s) => s.length > 0);
+  const value = options.pretty ? (v: string) => escapeControls(maskSecrets(v, passwords)) : (v: string) => maskSecrets(v, passwords);
+  return (line) => {
+    const newline = line.endsWith('\n') ? '\n' : '';
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return options.pretty ? escapeControls(maskSecrets(line, passwords)) : maskSecrets(line, passwords);
     }
-    return out;
+    return `${jsonForTerminal(JSON.stringify(parsed, (_key, v: unknown) => (typeof v === 'string' ? value(v) : v)))}${newline}`;
   };
 }
 
@@ -49,8 +46,8 @@ const SEVERITY: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, war
 
 function buildPino(options: LoggerOptions): Logger {
   const pino = require('pino') as typeof import('pino').default;
-  const scrub = scrubber(options.secrets ?? []);
   const pretty = options.pretty ?? process.stderr.isTTY === true;
+  const scrub = scrubber(options.secrets ?? [], { pretty: pretty && options.level !== 'silent' });
   const base = { level: options.level, base: undefined, hooks: { streamWrite: scrub } };
   if (pretty && options.level !== 'silent') {
     // Loaded only on a terminal: JSON logging in CI and deploys pays nothing for it.

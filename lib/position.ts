@@ -8,6 +8,7 @@
  *
  * Pure: no I/O.
  */
+import { sqlPasswordLiterals } from './mask.js';
 
 function isHighSurrogate(unit: number): boolean {
   return unit >= 0xd800 && unit <= 0xdbff;
@@ -142,22 +143,68 @@ export function excerptWindow(lineCount: number, line: number,
   return { first: Math.max(1, target - before), last: Math.min(lineCount, target + after), target };
 }
 
-/** `excerpt` from the lines of its window (`lines[0]` is line `window.first`). */
+/**
+ * `excerpt` from the lines of its window (`lines[0]` is line `window.first`). The contents of SQL
+ * password literals (`PASSWORD 'x'`, E'', dollar-quoted) in these lines are shown as `***`, and
+ * the caret moves with the text it points at. A literal that opens before the window is not seen.
+ */
 export function formatExcerpt(lines: readonly string[], window: { first: number; last: number; target: number }, column: number): string {
   const { first, last, target } = window;
   const width = String(last).length;
   const blankGutter = ` ${' '.repeat(width)} |`;
+  const masked = maskPasswordLiterals(lines);
 
   const rendered: string[] = [];
   for (let number = first; number <= last; number++) {
-    const source = lines[number - first] ?? '';
+    const { text: source, column: columnIn } = masked[number - first] ?? { text: '', column: (c: number) => c };
     rendered.push(`${` ${String(number).padStart(width)} |`}${source === '' ? '' : ` ${source}`}`);
     if (number === target) {
       const codePoints = Array.from(source);
-      const col = Math.min(Math.max(1, Math.floor(Number.isFinite(column) ? column : 1)), codePoints.length + 1);
+      const col = Math.min(Math.max(1, columnIn(Math.floor(Number.isFinite(column) ? column : 1))), codePoints.length + 1);
       const padding = codePoints.slice(0, col - 1).map((ch) => (ch === '\t' ? '\t' : ' ')).join('');
       rendered.push(`${blankGutter} ${padding}^`);
     }
   }
   return rendered.join('\n');
+}
+
+/** Each line with the password literals' contents as `***`, and its 1-based column (code points) → the masked line's. */
+function maskPasswordLiterals(lines: readonly string[]): Array<{ text: string; column: (column: number) => number }> {
+  const joined = lines.join('\n');
+  const ranges = sqlPasswordLiterals(joined);
+  let offset = 0;
+  return lines.map((line) => {
+    const start = offset;
+    offset += line.length + 1;
+    // This line's pieces of literals, in code points from its start.
+    const pieces = ranges
+      .map(([from, to]) => [Math.max(from, start), Math.min(to, start + line.length)] as const)
+      .filter(([from, to]) => to > from)
+      .map(([from, to]) => ({ from: from - start, to: to - start }));
+    if (pieces.length === 0) return { text: line, column: (c: number) => c };
+    let text = '';
+    let at = 0;
+    for (const piece of pieces) {
+      text += `${line.slice(at, piece.from)}***`;
+      at = piece.to;
+    }
+    text += line.slice(at);
+    const spans = pieces.map((piece) => ({ from: countCodePoints(line, 0, piece.from), to: countCodePoints(line, 0, piece.to) }));
+    return {
+      text,
+      column: (c: number) => {
+        const index = c - 1;
+        let shift = 0;
+        let moved = index;
+        for (const span of spans) {
+          if (index >= span.to) shift += 3 - (span.to - span.from);
+          else {
+            if (index >= span.from) moved = span.from;
+            break;
+          }
+        }
+        return moved + shift + 1;
+      },
+    };
+  });
 }

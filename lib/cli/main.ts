@@ -3,16 +3,17 @@
  * the library, prints results (stdout) and logs (stderr), and maps errors to
  * exit codes. The only module that writes to stdout or decides an exit code.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Argv } from 'yargs';
-import { parseDuration, resolveDatabaseUrl, type ResolvedUrl } from '../config.js';
+import { dotenvTruncation, parseDuration, resolveDatabaseUrl, type ResolvedUrl } from '../config.js';
 import { maskUrl, urlPassword } from '../db/url.js';
 import { ConfigError, EXIT, PgpairError, UsageError, type ExitCode } from '../errors.js';
-import { createLogger, scrubber, type LogLevel } from '../logger.js';
+import { createLogger, type LogLevel } from '../logger.js';
+import { escapeControls, maskedJson, maskSecrets, showsPassword, showsPasswordWindow } from '../mask.js';
 import { PGPAIR_VERSION } from '../meta.js';
 import type * as Migrator from '../migrator.js';
-import { runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
+import { problemLines, runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
 
 interface GlobalArgs {
   url?: string;
@@ -236,6 +237,9 @@ async function loadEnv(argv: GlobalArgs, io: Io): Promise<Record<string, string 
     const { default: dotenv } = await import('dotenv');
     const result = dotenv.config({ path, processEnv: fromFile, quiet: true, override: true });
     if (result.error) throw new ConfigError(`Cannot read ${path}: ${result.error.message}`);
+    // A value dotenv cut at an unquoted #, where it is the one in effect (the environment wins).
+    const cut = dotenvTruncation(path, readFileSync(path, 'utf8'), (key) => io.env[key] === undefined && /^(DATABASE_URL|PG\w+)$/.test(key));
+    if (cut) throw cut;
   }
   // The real environment wins over the file, as with dotenv's default.
   return { ...fromFile, ...io.env };
@@ -278,7 +282,11 @@ export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCo
   if (quick) return dispatch(quick, io);
   const { invocation, usageFailure, output } = await parseWithYargs(args, Math.min(100, process.stdout.columns ?? 100));
   if (usageFailure !== null) {
-    io.stderr(`pgpair: ${usageFailure}\nRun pgpair --help for the commands and options.\n`);
+    // yargs echoes the values it refuses (a URL given where a level goes): masked, controls escaped.
+    // A libpq string given unquoted reaches yargs as several arguments.
+    const split = /Unknown argument/.test(usageFailure) && args.some((arg) => /^[A-Za-z_]\w*=/.test(arg));
+    const hint = split ? "A key=value connection string is one argument: quote it, e.g. --url 'host=db dbname=app user=me'.\n" : '';
+    io.stderr(escapeControls(maskSecrets(`pgpair: ${usageFailure}\n${hint}Run pgpair --help for the commands and options.\n`, givenPasswords(args, io.env))));
     return EXIT.usage;
   }
   if (!invocation) {
@@ -289,13 +297,50 @@ export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCo
   return dispatch(invocation, io);
 }
 
+/**
+ * The passwords a command line and environment hold (--url, DATABASE_URL, PGPASSWORD), for the
+ * output written before the URL is resolved: a usage error that echoes them.
+ */
+function givenPasswords(args: readonly unknown[], env: Record<string, string | undefined>): string[] {
+  const urls = [env.DATABASE_URL];
+  args.forEach((arg, index) => {
+    if (arg === '--url') urls.push(String(args[index + 1] ?? ''));
+    else if (typeof arg === 'string' && arg.startsWith('--url=')) urls.push(arg.slice('--url='.length));
+  });
+  const found = urls.map((url) => (url ? urlPassword(url) : null));
+  return [...new Set([...found, env.PGPASSWORD].filter((p): p is string => Boolean(p)))];
+}
+
+/**
+ * Everything the CLI writes passes through here. Human text: credentials masked (lib/mask.ts)
+ * and control characters escaped, so that a name from a file or the database cannot drive the
+ * terminal. A JSON document (under --json) is parsed and written again with its string values
+ * masked, so that it always parses and keeps every other value; JSON escaping shows controls.
+ */
+function presenter(passwords: () => readonly string[]): { text: (text: string) => string; json: (text: string) => string } {
+  const text = (value: string) => escapeControls(maskSecrets(value, passwords()));
+  return {
+    text,
+    json: (value) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        return text(value);
+      }
+      return `${maskedJson(parsed, passwords(), /^[[{]\n/.test(value) ? 2 : undefined)}${value.endsWith('\n') ? '\n' : ''}`;
+    },
+  };
+}
+
 async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
   const { command, argv } = invocation;
   const json = argv.json;
-  let secrets: string[] = [];
-  let scrub = (text: string) => text;
-  const out = (text: string) => io.stdout(scrub(text));
-  const err = (text: string) => io.stderr(scrub(text));
+  // --url given twice is an array to yargs.
+  let secrets: string[] = givenPasswords([argv.url as unknown].flat().flatMap((url) => (url === undefined ? [] : ['--url', url])), io.env);
+  const present = presenter(() => secrets);
+  const out = (text: string) => io.stdout(json ? present.json(text) : present.text(text));
+  const err = (text: string) => io.stderr(present.text(text));
   const level = (argv['log-level'] ?? (argv.quiet ? 'error' : 'info')) as LogLevel;
   let logger = createLogger({ level, secrets });
   try {
@@ -315,16 +360,19 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
     // Whatever password is configured never appears in any output or log, even where no
     // connection is made (--sql --from).
     const protect = (url: string | undefined) => {
-      const password = (url ? urlPassword(url) : null) ?? env.PGPASSWORD ?? null;
-      secrets = password ? [password] : [];
-      scrub = scrubber(secrets);
+      const passwords = [url ? urlPassword(url) : null, env.PGPASSWORD];
+      secrets = [...new Set([...secrets, ...passwords.filter((p): p is string => Boolean(p))])];
       logger = createLogger({ level, secrets });
     };
     if (scripting && argv.from !== undefined) {
       // Files only: no database URL is resolved, so none is needed; a configured one still holds the password.
-      protect(argv.url ?? env.DATABASE_URL);
+      for (const url of [argv.url as unknown].flat()) protect(typeof url === 'string' ? url : undefined);
+      protect(env.DATABASE_URL);
       return await printScript({ command: command as ScriptCommand, argv, env, dir, logger, secrets, json, io });
     }
+    // The given URL's password first: a malformed one is refused with it masked.
+    for (const url of [argv.url as unknown].flat()) protect(typeof url === 'string' ? url : undefined);
+    protect(env.DATABASE_URL);
     const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
     protect(resolved.url);
     if (resolved.source === 'embedded default') {
@@ -352,10 +400,10 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
         else if (result.ok) {
           if (!argv.quiet) out(`ok: files and history agree (current ${result.report.current ?? 'base'}, head ${result.report.head ?? 'none'})\n`);
         } else {
-          out(`${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}:\n${result.problems.map((p) => `  ${p.message}`).join('\n')}\n`);
+          out(`${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}:\n${problemLines(result.problems)}\n`);
         }
         const warned = result.warnings.length;
-        if (!json && warned > 0) out(`${warned} warning${warned === 1 ? '' : 's'} (pgpair verify --strict fails on ${warned === 1 ? 'it' : 'them'}):\n${result.warnings.map((p) => `  ${p.message}`).join('\n')}\n`);
+        if (!json && warned > 0) out(`${warned} warning${warned === 1 ? '' : 's'} (pgpair verify --strict fails on ${warned === 1 ? 'it' : 'them'}):\n${problemLines(result.warnings)}\n`);
         return result.ok ? EXIT.ok : EXIT.verification;
       }
       case 'up':
@@ -479,7 +527,7 @@ async function printScript(ctx: {
     ...(argv['migration-lock-timeout'] !== undefined ? { migrationLockTimeoutMs: parseDuration(String(argv['migration-lock-timeout']), '--migration-lock-timeout') } : {}),
     request,
   });
-  if (ctx.secrets.length > 0 && (await holdsAny(result.pieces(), ctx.secrets))) {
+  if (ctx.secrets.length > 0 && (await showsAny(result.pieces(), ctx.secrets))) {
     throw new ConfigError('The script would show the database password (a migration file holds it), so it is not printed. Move the secret out of the migration files.');
   }
   const { plan } = result;
@@ -505,15 +553,20 @@ async function printScript(ctx: {
   return EXIT.ok;
 }
 
-/** Whether any of `secrets` is in the text (UTF-8) that `pieces` make up, also across two pieces. */
-async function holdsAny(pieces: AsyncIterable<string | Uint8Array>, secrets: string[]): Promise<boolean> {
-  const needles = secrets.map((secret) => Buffer.from(secret));
-  const keep = Math.max(0, ...needles.map((needle) => needle.length - 1));
-  let tail = Buffer.alloc(0);
+/**
+ * Whether the text that `pieces` make up shows one of the passwords as the output scrubber would
+ * mask it (showsPassword: as a credential, or a distinctive one anywhere), also across two
+ * pieces. The script is printed as written, so it is refused instead: a common-word password
+ * (`postgres`) in a migration's text is not the password shown, and does not refuse it.
+ */
+async function showsAny(pieces: AsyncIterable<string | Uint8Array>, passwords: string[]): Promise<boolean> {
+  const keep = Math.max(...passwords.map(showsPasswordWindow));
+  const decoder = new TextDecoder();
+  let tail = '';
   for await (const piece of pieces) {
-    const bytes = Buffer.concat([tail, typeof piece === 'string' ? Buffer.from(piece) : piece]);
-    if (needles.some((needle) => bytes.includes(needle))) return true;
-    tail = Buffer.from(bytes.subarray(bytes.length - Math.min(keep, bytes.length)));
+    const text = tail + (typeof piece === 'string' ? piece : decoder.decode(piece, { stream: true }));
+    if (passwords.some((password) => showsPassword(text, password))) return true;
+    tail = text.slice(-keep);
   }
   return false;
 }

@@ -1,5 +1,6 @@
 /** Human and JSON renderings of results. Pure: returns strings; main.ts writes them. */
 import { shortChecksum } from '../checksum.js';
+import { escapeValue } from '../mask.js';
 import type { RunResult } from '../migrator.js';
 import { downFileWarnings, type StatusReport } from '../status.js';
 import type { VerifyProblem } from '../errors.js';
@@ -37,7 +38,12 @@ export function statusJson(report: StatusReport, extra: Record<string, unknown> 
   };
 }
 
-function table(header: string[], rows: string[][]): string {
+/**
+ * Cells hold names from files and the database: each is shown on one line with its control
+ * characters, newlines and tabs as visible escapes (main.ts escapes the rest of the output).
+ */
+function table(header: string[], cells: string[][]): string {
+  const rows = cells.map((row) => row.map(escapeValue));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
@@ -75,17 +81,25 @@ export function statusText(report: StatusReport, database: string, problems: Ver
   if (report.migrations.length > 0) {
     lines.push('', [...counts].map(([state, n]) => `${n} ${state}`).join(', '));
   }
-  if (problems.length > 0) lines.push('', 'Problems (pgpair verify fails):', ...problems.map((p) => `  ${p.message}`));
+  if (problems.length > 0) lines.push('', 'Problems (pgpair verify fails):', problemLines(problems));
   const warnings = downFileWarnings(report);
-  if (warnings.length > 0) lines.push('', 'Warnings (pgpair verify --strict fails):', ...warnings.map((p) => `  ${p.message}`));
+  if (warnings.length > 0) lines.push('', 'Warnings (pgpair verify --strict fails):', problemLines(warnings));
   return lines.join('\n');
+}
+
+/**
+ * One indented line per problem. A problem's message is one line, but it holds names from files
+ * and the database: a newline in one must not start a line of its own (`ok: …`).
+ */
+export function problemLines(problems: readonly VerifyProblem[]): string {
+  return problems.map((p) => `  ${escapeValue(p.message)}`).join('\n');
 }
 
 const VERBS: Record<string, string> = { up: 'applied', down: 'reverted', stamp: 'stamped', unstamp: 'unstamped' };
 
 export function stepLine(step: { action: string; version: string; name: string; durationMs: number }, command: string): string {
   const duration = command === 'stamp' ? '' : ` (${step.durationMs} ms)`;
-  return `${VERBS[step.action] ?? step.action} ${step.version}_${step.name}${duration}`;
+  return `${VERBS[step.action] ?? step.action} ${escapeValue(`${step.version}_${step.name}`)}${duration}`;
 }
 
 export function runSummary(result: RunResult): string {

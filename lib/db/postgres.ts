@@ -8,6 +8,7 @@ import postgres from 'postgres';
 import { ConfigError, ConnectionError } from '../errors.js';
 import { pgErrorFields } from './errors.js';
 import { inlineParams } from '../literal.js';
+import { maskSecrets } from '../mask.js';
 import type { Connection, ConnectOptions, Driver, LockWait, Queryable, Row, ServerInfo } from './types.js';
 import { LOCK_WAIT_SQL, lockWaitFromRow } from './lock-wait.js';
 import { maskUrl, urlPassword } from './url.js';
@@ -32,8 +33,13 @@ async function refuseUnexpectedCopy(stream: Writable): Promise<Error> {
   });
 }
 
+/**
+ * A driver or server message with credentials masked: a quoted connection string, and the
+ * password where it stands as one (lib/mask.ts), never every occurrence of a common word
+ * (a password `postgres` must not turn `database "postgres"` into `database "***"`).
+ */
 function scrub(text: string, secret: string | null): string {
-  return secret ? text.split(secret).join('***') : text;
+  return maskSecrets(text, secret ? [secret] : []);
 }
 
 /** Turns socket-level failures (refused, timeout, closed) into a ConnectionError that names the masked URL. */
