@@ -210,6 +210,20 @@ class LockReleased extends Error {
   }
 }
 
+/**
+ * pgpair's check after a statement failed (the migration's own SET statement_timeout applies to it
+ * too, as to everything sent in its transaction): reported at that statement, saying what failed.
+ */
+function checkFailure(error: unknown, sent: { index: number; statement: SqlStatement }): unknown {
+  const pg = pgErrorFields(error);
+  if (!pg) return error;
+  const cause = Object.assign(Object.create(Object.getPrototypeOf(error) as object) as object, error, {
+    message: `pgpair's check after this statement (is the transaction still pgpair's, is the lock still held) failed: ${pg.message}${pg.sqlstate === '57014' ? ' (a statement_timeout the migration set applies to pgpair\'s checks between its statements too)' : ''}`,
+    position: undefined,
+  });
+  return new StatementFailure(cause, sent.index, sent.statement);
+}
+
 const caught = <T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> => p.then((value) => ({ value }), (error: unknown) => ({ error }));
 
 interface Sent {
@@ -250,7 +264,7 @@ async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis
       }
       if (failedHere !== null) throw new StatementFailure(failedHere, sent.index, sent.statement);
       if (row && !row.locked) throw new LockReleased(sent.index, sent.statement);
-      if ('error' in check) throw check.error;
+      if ('error' in check) throw checkFailure(check.error, sent);
     }
     batch = [];
   };
