@@ -14,7 +14,7 @@ import { PGPAIR_VERSION } from '../meta.js';
 import type * as Migrator from '../migrator.js';
 import { commandOptions, logFormat, type CommandOptions } from './options.js';
 import { describeDatabase, runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
-import { COMMANDS, commandWord, GLOBAL_OPTIONS, nearDatabaseUrl, optionsOf, unknownCommandMessage, type OptionSpec } from './spec.js';
+import { COMMANDS, commandWord, dashValueMessage, GLOBAL_OPTIONS, nearDatabaseUrl, optionsOf, unknownCommandMessage, type OptionSpec } from './spec.js';
 
 interface GlobalArgs {
   url?: string;
@@ -157,7 +157,7 @@ async function loadEnv(argv: GlobalArgs, io: Io): Promise<Record<string, string 
  */
 export async function parseWithYargs(args: string[], width = 100): Promise<{ invocation: Invocation | null; usageFailure: string | null; output: string }> {
   const word = commandWord(args);
-  const unknown = word === undefined ? null : unknownCommandMessage(word);
+  const unknown = (word === undefined ? null : unknownCommandMessage(word)) ?? dashValueMessage(args);
   if (unknown !== null) return { invocation: null, usageFailure: unknown, output: '' };
   let invocation: Invocation | null = null;
   let usageFailure: string | null = null;

@@ -41,7 +41,7 @@ export function durationOption(option: keyof typeof DURATION_LIMITS & string, va
   const text = single(option, value);
   const limit = DURATION_LIMITS[option]!;
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?\s*$/.exec(text);
-  if (!match) throw new UsageError(`${option} ${JSON.stringify(text)} is not a duration: use ${DURATION_FORMS}.`);
+  if (!match) throw new UsageError(`Invalid ${option} ${JSON.stringify(text)}: use ${DURATION_FORMS}.`);
   const ms = Math.round(Number(match[1]) * UNITS[match[2] ?? 's']!);
   if (!Number.isFinite(ms) || ms > limit.maxMs) {
     throw new UsageError(`${option} ${text} is too long: the most it takes is ${spell(limit.maxMs)}. Use ${DURATION_FORMS}.`);
@@ -63,10 +63,10 @@ export function wholeNumber(option: string, value: unknown, min = 1): number | u
   if (value === undefined) return undefined;
   const text = single(option, value).trim();
   const shown = /^[\w.+-]+$/.test(text) ? text : JSON.stringify(text);
-  if (!/^\d+$/.test(text)) throw new UsageError(`${option} ${shown}: ${shown} is not a whole number; give a count, e.g. ${option} 2.`);
+  if (!/^\d+$/.test(text)) throw new UsageError(`${option} must be a whole number of at least ${min}: ${shown} is not a whole number (e.g. ${option} 2).`);
   const n = Number(text);
   if (!Number.isSafeInteger(n)) throw new UsageError(`${option} ${text} is too large.`);
-  if (n < min) throw new UsageError(`${option} ${text}: give at least ${min}.`);
+  if (n < min) throw new UsageError(`${option} must be a whole number of at least ${min} (got ${text}).`);
   return n;
 }
 
@@ -130,6 +130,10 @@ export interface CommandOptions {
  */
 export function commandOptions(argv: Record<string, unknown>, stringOptions: readonly string[]): CommandOptions {
   checkSingleValued(argv, stringOptions);
+  // `--dir --json` leaves --dir empty; an empty --url is allowed (it falls back to DATABASE_URL).
+  for (const name of stringOptions) {
+    if (name !== 'url' && typeof argv[name] === 'string' && (argv[name] as string).trim() === '') throw new UsageError(`--${name} needs a value.`);
+  }
   const options: CommandOptions = {};
   const set = <K extends keyof CommandOptions>(key: K, value: CommandOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;

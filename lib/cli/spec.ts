@@ -238,3 +238,22 @@ export function unknownCommandMessage(word: string): string | null {
 export function nearDatabaseUrl(env: Record<string, string | undefined>): string[] {
   return Object.keys(env).filter((key) => key !== 'DATABASE_URL' && env[key] && (distance(key.toUpperCase(), 'DATABASE_URL') <= 2 || ['DB_URL', 'DATABASE_URI', 'DATABASEURL', 'POSTGRES_URL', 'PG_URL'].includes(key.toUpperCase())));
 }
+
+/**
+ * `--lock-timeout -5s`: yargs would read `-5s` as the flags -5 and -s and say "Unknown arguments: 5, s".
+ * A value after an option that takes one, starting with "-" and not itself an option, gets this instead.
+ */
+export function dashValueMessage(args: readonly string[]): string | null {
+  const all: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
+  for (const command of COMMANDS) Object.assign(all, command.options);
+  const isOption = (word: string) => /^--?[a-z]/i.test(word) && (word.replace(/^-+/, '').split('=')[0]! in all || Object.values(all).some((o) => o.alias === word.replace(/^-+/, '')) || ['help', 'h', 'version'].includes(word.replace(/^-+/, '')));
+  for (let i = 0; i < args.length - 1; i++) {
+    if (args[i] === '--') break;
+    const name = /^--([a-z-]+)$/.exec(args[i]!)?.[1];
+    const next = args[i + 1]!;
+    if (name && all[name] && all[name].type !== 'boolean' && next.startsWith('-') && next !== '-' && !/^-\d+(\.\d+)?$/.test(next) && !isOption(next)) {
+      return `--${name} ${next}: a value that starts with "-" must be written --${name}=${next}.`;
+    }
+  }
+  return null;
+}
