@@ -225,8 +225,25 @@ function distance(a: string, b: string): number {
 }
 
 /** The usage error for a word that is no command, with the nearest command when one is close; null for a known command. */
+/** Other tools' words for pgpair's commands (Alembic, Rails, Knex, dbmate): suggested, not accepted, so there is one name for each thing. */
+const OTHER_TOOLS: Record<string, string> = {
+  upgrade: 'up',
+  migrate: 'up',
+  downgrade: 'down',
+  rollback: 'down',
+  revision: 'create',
+  new: 'create',
+  generate: 'create',
+  heads: 'status',
+  show: 'status',
+  version: 'current',
+  log: 'history',
+};
+
 export function unknownCommandMessage(word: string): string | null {
   if (COMMANDS.some((c) => c.name === word)) return null;
+  const synonym = OTHER_TOOLS[word.toLowerCase()];
+  if (synonym) return `Unknown command ${JSON.stringify(word)}: did you mean ${synonym}? (pgpair ${synonym} is what other tools call ${word}.)`;
   const ranked = COMMANDS.map((c) => ({ name: c.name, d: distance(word.toLowerCase(), c.name) })).sort((a, b) => a.d - b.d);
   const best = ranked[0]!;
   const close = best.d <= Math.max(1, Math.floor(best.name.length / 3)) || best.name.startsWith(word.toLowerCase());

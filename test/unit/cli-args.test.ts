@@ -99,6 +99,8 @@ describe('command line: each command takes only the options it uses', () => {
     assert.match((await parseWithYargs(['upp'])).usageFailure ?? '', /Unknown command "upp": did you mean up\?/);
     assert.match((await parseWithYargs(['--dir', 'sql', 'histroy'])).usageFailure ?? '', /did you mean history\?/);
     assert.match((await parseWithYargs(['stauts', '--json'])).usageFailure ?? '', /did you mean status\?/);
+    assert.match((await parseWithYargs(['upgrade', 'head'])).usageFailure ?? '', /Unknown command "upgrade": did you mean up\? \(pgpair up is what other tools call upgrade\.\)/);
+    assert.match((await parseWithYargs(['revision', '-m', 'x'])).usageFailure ?? '', /did you mean create\?/);
     const far = (await parseWithYargs(['frobnicate'])).usageFailure ?? '';
     assert.match(far, /Unknown command "frobnicate"\. The commands are up, down, status/);
   });
