@@ -242,6 +242,7 @@ const OTHER_TOOLS: Record<string, string> = {
 
 export function unknownCommandMessage(word: string): string | null {
   if (COMMANDS.some((c) => c.name === word)) return null;
+  if (word.toLowerCase() === 'help') return `"help" is not a command: run pgpair --help for the commands, or pgpair COMMAND --help for one of them.`;
   const synonym = OTHER_TOOLS[word.toLowerCase()];
   if (synonym) return `Unknown command ${JSON.stringify(word)}: did you mean ${synonym}? (pgpair ${synonym} is what other tools call ${word}.)`;
   const ranked = COMMANDS.map((c) => ({ name: c.name, d: distance(word.toLowerCase(), c.name) })).sort((a, b) => a.d - b.d);

@@ -243,6 +243,8 @@ describe('first hour: create (item 11)', () => {
     assert.equal(words.stdout, 'sql/0002_add_more_tables.up.sql\nsql/0002_add_more_tables.down.sql\n');
     const odd = await runCli(['create', "  Añadir índice 'users'/email  "], { cwd });
     assert.equal(odd.stdout.split('\n')[0], 'sql/0003_Anadir_indice_users_email.up.sql');
+    const fileName = await runCli(['create', 'drop_x.up.sql'], { cwd });
+    assert.equal(fileName.stdout.split('\n')[0], 'sql/0004_drop_x.up.sql');
   });
 
   it('--timestamp and PGPAIR_VERSIONS=timestamp write YYYYMMDDHHMMSS versions; the directory style is kept by default', async () => {
@@ -386,6 +388,12 @@ describe('first hour: wait (item 13)', () => {
     assert.doesNotMatch(r.stdout + r.stderr, /Wait-Secret/);
     noStack(r.stderr);
     usage(await runCli(['wait', '--url', 'mysql://h/db'], { cwd: workdir() }), /Unsupported database URL/);
+    const once = await runCli(['wait', '--url', `postgres://u@127.0.0.1:${port}/db`, '--timeout', '0'], { cwd: workdir() });
+    assert.equal(once.code, 1);
+    assert.match(once.stderr, /\(1 attempt\)/);
+    const embedded = await runCli(['wait', '--url', 'pglite:memory'], { cwd: workdir() });
+    assert.equal(embedded.code, 0, embedded.stderr);
+    assert.match(embedded.stdout, /^nothing to wait for: an in-memory embedded database/);
     usage(await runCli(['wait', '--url', testServerUrl(), '--timeout', 'soon'], { cwd: workdir() }), /Invalid --timeout "soon"/);
   });
 });

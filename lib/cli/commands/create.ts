@@ -14,8 +14,9 @@ export function slugFromMessage(message: string): string {
     .replace(/[\u0300-\u036f]/g, '')
     .replace(/[^A-Za-z0-9._-]+/g, '_')
     .replace(/^[._-]+|[._-]+$/g, '')
-    .replace(/\.(up|down)$/i, '')
-    .replace(/\.sql$/i, '');
+    // `create add_users.up.sql`: the file name's endings are pgpair's to add.
+    .replace(/\.sql$/i, '')
+    .replace(/\.(up|down)$/i, '');
 }
 
 export async function createCommand(ctx: { dir: string; slug: unknown; timestamp: unknown; env: Record<string, string | undefined> }): Promise<CreatedMigration> {

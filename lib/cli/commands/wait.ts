@@ -23,7 +23,7 @@ export async function waitCommand(ctx: {
   else if (!ctx.quiet) {
     ctx.out(
       result.embedded
-        ? `${ctx.where}: an embedded database runs inside pgpair, nothing to wait for\n`
+        ? `nothing to wait for: ${ctx.where} runs inside pgpair\n`
         : `${ctx.where} accepts connections (${result.attempts} attempt${result.attempts === 1 ? '' : 's'}, ${(result.elapsedMs / 1000).toFixed(1)} s)\n`,
     );
   }
