@@ -4,7 +4,9 @@
  * nothing is created, no lock is taken, and a database that pgpair never
  * touched reads as base with an empty log.
  */
+import { readdirSync } from 'node:fs';
 import { connect } from './db/index.js';
+import { maskUrl } from './db/url.js';
 import type { Connection } from './db/types.js';
 import { ConfigError } from './errors.js';
 import { wrapDatabaseError } from './executor.js';
@@ -12,9 +14,24 @@ import { historyTables, readHistory, type HistoryTables } from './history.js';
 import { tableOf, type BaseOptions } from './session.js';
 import { compareVersions } from './version.js';
 
-/** One connection and the history's table names, closed afterwards; the directory is not read. */
-async function withHistory<T>(options: BaseOptions, fn: (db: Connection, tables: HistoryTables) => Promise<T>): Promise<T> {
+/**
+ * Whether a `pglite:PATH` URL names a directory that holds nothing yet: opening it would create a
+ * database, and a read-only command must not (SPEC section 6). Such a database has no history.
+ */
+function absentEmbedded(url: string): boolean {
+  const match = /^pglite:(.*)$/i.exec(url);
+  if (!match || match[1] === 'memory') return false;
+  try {
+    return readdirSync(match[1]!).length === 0;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/** One connection and the history's table names, closed afterwards; the directory is not read. `absent`: the answer when there is no database to open. */
+async function withHistory<T>(options: BaseOptions, absent: () => T, fn: (db: Connection, tables: HistoryTables) => Promise<T>): Promise<T> {
   const table = tableOf(options);
+  if (absentEmbedded(options.url)) return absent();
   const db = await connect({ url: options.url, connectTimeout: options.connectTimeout ?? 10 });
   try {
     if (db.server.schema === null && table.schema === null) {
@@ -36,7 +53,7 @@ export interface CurrentResult {
 
 /** The current version as `status` computes it (the newest recorded one), from the history alone. */
 export async function currentVersion(options: BaseOptions): Promise<CurrentResult> {
-  return withHistory(options, async (db, tables) => {
+  return withHistory(options, () => ({ current: null, state: null, database: maskUrl(options.url) }), async (db, tables) => {
     const { rows } = await readHistory(db, tables);
     const newest = [...rows].sort((a, b) => compareVersions(a.key, b.key)).pop();
     return { current: newest?.version ?? null, state: newest?.state ?? null, database: db.displayUrl };
@@ -74,7 +91,9 @@ export interface LogResult {
 /** The newest `limit` entries of the append-only log (default 50), newest first. */
 export async function readLog(options: BaseOptions & { limit?: number }): Promise<LogResult> {
   const limit = options.limit ?? 50;
-  return withHistory(options, async (db, tables) => {
+  const table = tableOf(options);
+  const absent = () => ({ entries: [], total: 0, log: `${table.schema ?? 'public'}.${table.name}_log`, exists: false, database: maskUrl(options.url) });
+  return withHistory(options, absent, async (db, tables) => {
     const log = `${tables.schema}.${tables.logName}`;
     try {
       const [probe] = await db.query<{ exists: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [tables.log]);

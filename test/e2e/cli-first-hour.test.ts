@@ -200,6 +200,18 @@ describe('first hour: relative targets, current and history (item 10)', () => {
     assert.equal((await cli(['current'], elsewhere)).stdout, '0002\n');
   });
 
+  it('current and history on an embedded database that does not exist yet read as empty and create nothing', async () => {
+    const cwd = workdirFromFixture('basic');
+    const current = await runCli(['current'], { cwd });
+    assert.equal(current.code, 0, current.stderr);
+    assert.equal(current.stdout, 'base\n');
+    const history = await runCli(['history', '--url', 'pglite:db/dev'], { cwd });
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(history.stdout, /^No changes recorded in public\.pgpair_history_log on the embedded database pglite:db\/dev yet\.\n$/);
+    assert.equal(existsSync(join(cwd, '.pgpair')), false);
+    assert.equal(existsSync(join(cwd, 'db')), false);
+  });
+
   it('history shows the log newest first: who, when, what, how long, and failures; --limit and --json', async () => {
     const cwd = workdirFromFixture('basic');
     assert.match((await cli(['history'], cwd)).stdout, /^No changes recorded in public\.pgpair_history_log on .+ yet\.\n$/);
