@@ -4,7 +4,7 @@
  * (relative targets, current, history), create, readable logs, wait, and help.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -242,6 +242,16 @@ describe('first hour: relative targets, current and history (item 10)', () => {
     assert.match(json.entries[0].at, /^\d{4}-\d\d-\d\dT/);
     assert.ok(json.total >= 5);
     assert.ok(Number(json.entries[0].id) > Number(json.entries[1].id), 'newest first');
+    // A --sql script run by psql: its entries say how and through what.
+    assert.equal((await cli(['repair', '--reverted', '0004'], cwd)).code, 0);
+    assert.equal((await cli(['down', 'base'], cwd)).code, 0);
+    const script = await cli(['up', '+1', '--sql'], cwd);
+    assert.equal(script.code, 0, script.stderr);
+    const psql = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-', db.url], { input: script.stdout, encoding: 'utf8' });
+    if (psql.error) return; // no psql here: script.test.ts says so, with how to install it
+    assert.equal(psql.status, 0, psql.stderr);
+    const viaPsql = await cli(['history', '--limit', '1'], cwd);
+    assert.match(viaPsql.stdout, new RegExp(`  ${user} via psql\\s+up 0001_create_users \\(script\\)`), viaPsql.stdout);
   });
 });
 

@@ -16,7 +16,9 @@ function what(entry: LogRow): string {
 
 export function historyText(entries: LogRow[], total: number, log: string, where: string): string {
   if (entries.length === 0) return `No changes recorded in ${log} on ${where} yet.`;
-  const rows = entries.map((e) => [when(e.at), e.by, what(e), e.durationMs === null ? '' : `${e.durationMs} ms`, (e.detail ?? '').split('\n')[0]!]);
+  // Who: the database user, and the program when it was not pgpair (a --sql script run by psql).
+  const who = (e: LogRow) => (e.applicationName && !/^pgpair/.test(e.applicationName) ? `${e.by} via ${e.applicationName}` : e.by);
+  const rows = entries.map((e) => [when(e.at), who(e), what(e), e.durationMs === null ? '' : `${e.durationMs} ms`, (e.detail ?? '').split('\n')[0]!]);
   const header = ['AT', 'BY', 'WHAT', 'DURATION', 'DETAIL'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
