@@ -287,6 +287,10 @@ describe('first hour: create (item 11)', () => {
     assert.equal((await runCli(['create', 'b'], { cwd: sequential })).stdout.split('\n')[0], 'sql/0008_b.up.sql');
     const env = await runCli(['create', 'c'], { cwd: sequential, env: { PGPAIR_VERSIONS: 'timestamp' } });
     assert.match(env.stdout, /^sql\/\d{14}_c\.up\.sql\n/);
+    // A clock behind the newest file (or two pairs in one second): still above the newest, never a duplicate.
+    const ahead = workdir({ 'sql/20991231235959_from_the_future.up.sql': '' });
+    const behind = await runCli(['create', 'now', '--timestamp'], { cwd: ahead });
+    assert.equal(behind.stdout.split('\n')[0], 'sql/20991231235960_now.up.sql');
     const bad = await runCli(['create', 'd'], { cwd: sequential, env: { PGPAIR_VERSIONS: 'dates' } });
     usage(bad, /PGPAIR_VERSIONS "dates": use timestamp/);
     assert.equal(readdirSync(join(sequential, 'sql')).filter((f) => f.includes('_d.')).length, 0);
