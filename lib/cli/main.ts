@@ -119,6 +119,9 @@ async function buildParser(args: string[], record: (inv: Invocation) => void, fa
     );
   }
   return parser
+    .example('pgpair create "add users table"', 'write sql/0001_add_users_table.up.sql and .down.sql')
+    .example('pgpair up', 'apply every pending migration; the last line names the database')
+    .example('pgpair status', 'what is applied, pending or changed')
     .demandCommand(1, `Name a command: ${COMMANDS.map((c) => c.name).join(', ')}.`)
     .strict()
     .recommendCommands()
@@ -126,7 +129,7 @@ async function buildParser(args: string[], record: (inv: Invocation) => void, fa
     .alias('h', 'help')
     .version(PGPAIR_VERSION)
     .epilogue(
-      'Exit codes: 0 success; 1 failure at run time (SQL error, connection, lock timeout); 2 usage or configuration error; 3 verification failed.\nDocs: README.md',
+      'pgpair COMMAND --help shows the options and examples of one command.\nExit codes: 0 success; 1 failure at run time (SQL error, connection, lock timeout); 2 usage or configuration error; 3 verification failed; 130/143 ended by SIGINT/SIGTERM.\nDocs: README.md',
     )
     .wrap(width)
     .exitProcess(false)
