@@ -266,7 +266,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
         const report = await pgpair.status(base);
         const problems = (await import('../status.js')).verifyProblems(report);
         if (json) out(`${JSON.stringify(statusJson(report, { database }), null, 2)}\n`);
-        else out(`${statusText(report, database, problems)}\n`);
+        else out(`${statusText(report, where, problems)}\n`);
         return EXIT.ok;
       }
       case 'current':
