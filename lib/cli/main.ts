@@ -246,7 +246,10 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
     }
     const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
     protect(resolved.url);
-    if (resolved.source === 'embedded default') {
+    // On a terminal, where stdout and stderr share the screen, a result line that names the database says it already.
+    const resultSaysWhere = !json && !argv.quiet && !scripting && ['status', 'up', 'down', 'stamp', 'load', 'repair'].includes(command);
+    const sameScreen = process.stdout.isTTY === true && process.stderr.isTTY === true;
+    if (resolved.source === 'embedded default' && !(resultSaysWhere && sameScreen)) {
       logger.info(`no DATABASE_URL set: using the embedded development database ${resolved.url} (set DATABASE_URL or --url for a real server)`);
       for (const name of nearDatabaseUrl(env)) logger.warn(`${name} is set, but pgpair reads DATABASE_URL: did you mean DATABASE_URL?`);
     }

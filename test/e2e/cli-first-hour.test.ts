@@ -332,6 +332,20 @@ describe('first hour: logs people can read in CI (item 12)', () => {
     usage(await cli(['up', '--log-format', 'xml'], noticing()), /log-format/);
   });
 
+  it('on a terminal: readable, coloured lines, and the embedded default said once (in the result line)', (t) => {
+    // util-linux `script` gives the CLI a terminal for stdout and stderr alike.
+    const probe = spawnSync('script', ['--version'], { encoding: 'utf8' });
+    if (probe.error || probe.status !== 0) return t.skip('util-linux script(1) is not installed: no terminal to run the CLI on');
+    const cwd = noticing();
+    const r = spawnSync('script', ['-qec', `'${process.execPath}' -- '${BIN}' up`, '/dev/null'], { cwd, env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const screen = r.stdout;
+    assert.match(screen, /\x1b\[32mINFO\x1b\[39m: .*0001_notice: NOTICE: hello from 0001/);
+    assert.doesNotMatch(screen, /"level"/);
+    assert.match(screen, /now at 0001 \(1 migration applied in \d+ ms\) on the embedded development database \.pgpair\/dev/);
+    assert.doesNotMatch(screen, /no DATABASE_URL set: using/, 'not said twice on one screen');
+  });
+
   it('load says each fact once: on stdout, not again as a log line', async () => {
     const r = await cli(['load'], workdirFromFixture('basic'), { PGPAIR_LOG_FORMAT: 'pretty' });
     assert.equal(r.code, 0, r.stderr);
