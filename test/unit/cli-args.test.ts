@@ -105,3 +105,19 @@ describe('command line: each command takes only the options it uses', () => {
     assert.match(far, /Unknown command "frobnicate"\. The commands are up, down, status/);
   });
 });
+
+describe('the database a result names', () => {
+  it('is user@host:port/db for every form of URL, never with the password', async () => {
+    const { describeDatabase } = await import('../../lib/cli/output.js');
+    const cases: [string, 'option' | 'PG variables' | 'embedded default', Record<string, string>, string][] = [
+      ['postgres://app:s3cret@db.internal:6432/prod', 'option', {}, 'app@db.internal:6432/prod'],
+      ['postgresql://app@db/prod', 'option', {}, 'app@db:5432/prod'],
+      ['host=db.internal port=6432 user=app password=s3cret dbname=prod', 'option', {}, 'app@db.internal:6432/prod'],
+      ['postgres://', 'PG variables', { PGHOST: 'h', PGUSER: 'me', PGDATABASE: 'd', PGPASSWORD: 's3cret' }, 'me@h:5432/d (from the PG* variables)'],
+      ['pglite:.pgpair/dev', 'embedded default', {}, 'the embedded development database .pgpair/dev (no DATABASE_URL set: pass --url or set DATABASE_URL to use a server)'],
+      ['pglite:data', 'option', {}, 'the embedded database pglite:data'],
+    ];
+    for (const [url, source, env, expected] of cases) assert.equal(describeDatabase({ url, source }, env), expected);
+    assert.doesNotMatch(describeDatabase({ url: 'postgres://u:s3cret@/db?host=/tmp', source: 'option' }), /s3cret/);
+  });
+});
