@@ -355,7 +355,7 @@ describe('first hour: logs people can read in CI (item 12)', () => {
 });
 
 /** Runs the CLI and calls `onStderr` with everything it has written to stderr so far, each time it writes. */
-function runWatching(args: string[], cwd: string, onStderr: (text: string) => void): Promise<CliResult> {
+function runWatching(args: string[], cwd: string, onStderr: (text: string, child: ReturnType<typeof spawn>) => void): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--', BIN, ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -363,7 +363,7 @@ function runWatching(args: string[], cwd: string, onStderr: (text: string) => vo
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
-      onStderr(stderr);
+      onStderr(stderr, child);
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('error', reject);
@@ -418,6 +418,20 @@ describe('first hour: wait (item 13)', () => {
     } finally {
       await new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve()));
     }
+  });
+
+  it('SIGTERM while waiting ends it at once (143 to a shell), without a stack trace', async () => {
+    const port = await freePort();
+    let sent = false;
+    const r = await runWatching(['wait', '--url', `postgres://u@127.0.0.1:${port}/db`, '--timeout', '60s', '--log-format', 'json'], workdir(), (stderr, child) => {
+      if (!sent && stderr.includes('waiting for')) {
+        sent = true;
+        child.kill('SIGTERM');
+      }
+    });
+    assert.ok(sent);
+    assert.ok(r.signal === 'SIGTERM' || r.code === 143, `${r.code} ${r.signal}`);
+    noStack(r.stderr);
   });
 
   it('exits 1 naming the last error after --timeout, never the password', async () => {
