@@ -245,6 +245,10 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       return await printScript({ command: command as ScriptCommand, argv, opts, env, dir, logger, secrets, json, io });
     }
     const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
+    if (command === 'wait' && resolved.source === 'embedded default') {
+      // Waiting is for a server: with nothing configured, a compose file or CI job forgot DATABASE_URL.
+      throw new ConfigError(`pgpair wait waits for a database server, but no DATABASE_URL is set (nor --url). Set DATABASE_URL=postgres://user:password@host:5432/dbname, or pass --url.${nearDatabaseUrl(env).map((name) => ` ${name} is set: did you mean DATABASE_URL?`).join('')}`);
+    }
     protect(resolved.url);
     // On a terminal, where stdout and stderr share the screen, a result line that names the database says it already.
     const resultSaysWhere = !json && !argv.quiet && !scripting && ['status', 'up', 'down', 'stamp', 'load', 'repair'].includes(command);

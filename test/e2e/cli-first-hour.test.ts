@@ -445,6 +445,8 @@ describe('first hour: wait (item 13)', () => {
     const once = await runCli(['wait', '--url', `postgres://u@127.0.0.1:${port}/db`, '--timeout', '0'], { cwd: workdir() });
     assert.equal(once.code, 1);
     assert.match(once.stderr, /\(1 attempt\)/);
+    const unset = await runCli(['wait'], { cwd: workdir(), env: { DATABSE_URL: 'postgres://h/db' } });
+    usage(unset, /pgpair wait waits for a database server, but no DATABASE_URL is set \(nor --url\)\. .* DATABSE_URL is set: did you mean DATABASE_URL\?/);
     const embedded = await runCli(['wait', '--url', 'pglite:memory'], { cwd: workdir() });
     assert.equal(embedded.code, 0, embedded.stderr);
     assert.match(embedded.stdout, /^nothing to wait for: an in-memory embedded database/);
