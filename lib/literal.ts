@@ -37,10 +37,47 @@ export function sqlLiteral(value: unknown): string {
 /** Statement texts split at their `$n` parameters: literal parts at even indexes, parameter numbers at odd ones. */
 const templates = new Map<string, (string | number)[]>();
 
+/** The index just past the quoted identifier or string that starts at `start` (a doubled quote stays inside). */
+function pastQuoted(text: string, start: number): number {
+  const quote = text[start]!;
+  let at = start + 1;
+  for (;;) {
+    const end = text.indexOf(quote, at);
+    if (end === -1) return text.length;
+    if (text[end + 1] !== quote) return end + 1;
+    at = end + 2;
+  }
+}
+
+/**
+ * `$n` is a parameter only outside quotes: a history table named `h$1` is written `"h$1"` in the
+ * text, and an identifier is never touched by value inlining.
+ */
 function template(text: string): (string | number)[] {
   let parts = templates.get(text);
   if (!parts) {
-    parts = text.split(/\$(\d+)/).map((part, i) => (i % 2 === 1 ? Number(part) : part));
+    parts = [];
+    let literal = '';
+    let i = 0;
+    while (i < text.length) {
+      const c = text[i]!;
+      if (c === '"' || c === "'") {
+        const end = pastQuoted(text, i);
+        literal += text.slice(i, end);
+        i = end;
+        continue;
+      }
+      const parameter = c === '$' ? /^\$(\d+)/.exec(text.slice(i, i + 12)) : null;
+      if (parameter) {
+        parts.push(literal, Number(parameter[1]));
+        literal = '';
+        i += parameter[0].length;
+        continue;
+      }
+      literal += c;
+      i++;
+    }
+    parts.push(literal);
     templates.set(text, parts);
   }
   return parts;

@@ -65,7 +65,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       const execute = { logger: session.logger, serverVersionNum: session.db.server.versionNum };
       await loadSchema(session.db, t, file, analysis, plan.steps, execute);
       const durationMs = Math.round(performance.now() - started);
-      session.logger.info({ file: path, statements: analysis.statements.length, durationMs }, `loaded ${path} (${analysis.statements.length} statements, ${durationMs} ms)`);
+      // debug, not info: the result carries it and the CLI prints it; on a terminal it would show twice.
+      session.logger.debug({ file: path, statements: analysis.statements.length, durationMs }, `loaded ${path} (${analysis.statements.length} statements, ${durationMs} ms)`);
       const steps = plan.steps.map((s) => ({ action: s.action, version: s.action === 'unstamp' ? s.row.version : s.migration.version, name: s.action === 'unstamp' ? s.row.name : s.migration.slug, durationMs: 0 }));
       return { command: 'stamp' as const, from: null, to: plan.to, steps, database: session.db.displayUrl, file: path, statements: analysis.statements.length, durationMs };
     }),

@@ -50,9 +50,10 @@ function buildPino(options: LoggerOptions): Logger {
   const scrub = scrubber(options.secrets ?? [], { pretty: pretty && options.level !== 'silent' });
   const base = { level: options.level, base: undefined, hooks: { streamWrite: scrub } };
   if (pretty && options.level !== 'silent') {
-    // Loaded only on a terminal: JSON logging in CI and deploys pays nothing for it.
+    // Loaded only for readable lines (a terminal, CI, --log-format pretty): JSON logging pays nothing for it.
+    // Colours only on a terminal: CI logs that show escape codes raw stay readable.
     const pinoPretty = require('pino-pretty') as (opts: object) => NodeJS.WritableStream;
-    return pino(base, pinoPretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }) as never);
+    return pino(base, pinoPretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss', colorize: process.stderr.isTTY === true && !process.env.NO_COLOR }) as never);
   }
   return pino(base, pino.destination({ fd: 2, sync: true }));
 }

@@ -32,13 +32,40 @@ export interface Plan {
   steps: Step[];
 }
 
-export type Target = 'head' | 'base' | { version: string };
+/** `relative`: Alembic's `+2` / `-1`, that many steps up (positive) or down (negative) from the current version. */
+export type Target = 'head' | 'base' | { version: string } | { relative: number };
+
+export const TARGET_FORMS = 'a version number (e.g. 0003), head (the newest file), base (nothing applied), or a number of steps from the current version (up +2, down -1)';
 
 export function parseTarget(text: string): Target {
   const value = text.trim();
   if (value === 'head' || value === 'base') return value;
   if (isVersion(value)) return { version: value };
-  throw new UsageError(`Invalid target "${text}": use a version number (e.g. 0003), head (the newest file) or base (nothing applied).`);
+  const relative = /^([+-])(\d+)$/.exec(value);
+  if (relative) {
+    const n = Number(relative[2]);
+    if (n === 0 || !Number.isSafeInteger(n)) throw new UsageError(`Invalid target "${text}": a relative target moves at least one step and fewer than ${Number.MAX_SAFE_INTEGER} (e.g. +1 or -2).`);
+    return { relative: relative[1] === '-' ? -n : n };
+  }
+  if (value === '') throw new UsageError(`The target is empty (a lone "-" reads as no target): a TARGET is ${TARGET_FORMS}.`);
+  throw new UsageError(`Invalid target "${text}": a TARGET is ${TARGET_FORMS}.`);
+}
+
+type AbsoluteTarget = Exclude<Target, { relative: number }>;
+
+function isRelative(target: Target): target is { relative: number } {
+  return typeof target === 'object' && 'relative' in target;
+}
+
+/** `+N` / `-N` as a number of steps for up / down; the other direction, or with --steps, is a usage error. */
+function relativeSteps(target: Target | undefined, steps: number | undefined, command: 'up' | 'down'): number | undefined {
+  if (target === undefined || !isRelative(target)) return steps;
+  const n = target.relative;
+  const label = `${n > 0 ? '+' : ''}${n}`;
+  if (steps !== undefined) throw new UsageError(`Give either the relative target ${label} or --steps, not both: both say how many migrations to ${command === 'up' ? 'apply' : 'revert'}.`);
+  if (command === 'up' && n < 0) throw new TargetError(label, `up ${label} would go down; to revert ${-n} migration${n === -1 ? '' : 's'} use pgpair down ${label}.`);
+  if (command === 'down' && n > 0) throw new TargetError(label, `down ${label} would go up; to apply ${n} migration${n === 1 ? '' : 's'} use pgpair up ${label}.`);
+  return Math.abs(n);
 }
 
 function checkSteps(steps: number | undefined): void {
@@ -48,7 +75,7 @@ function checkSteps(steps: number | undefined): void {
 }
 
 /** The key the target stands for: null = base. Versions must be known (a file, or a history row when allowRecorded). */
-function resolveTarget(report: StatusReport, target: Target, allowRecorded: boolean): string | null {
+function resolveTarget(report: StatusReport, target: AbsoluteTarget, allowRecorded: boolean): string | null {
   if (target === 'base') return null;
   if (target === 'head') return report.head === null ? null : versionKey(report.head);
   const key = versionKey(target.version);
@@ -88,7 +115,9 @@ export function planUp(report: StatusReport, request: UpRequest = {}): Plan {
   checkSteps(request.steps);
   const problems = verifyProblems(report, { allowOutOfOrder: request.allowOutOfOrder ?? false });
   if (problems.length > 0) throw new VerificationError(problems, 'pgpair up refuses to run until files and history agree');
-  const target = request.target ?? 'head';
+  const relativeStepCount = relativeSteps(request.target, request.steps, 'up');
+  const relative = request.target !== undefined && isRelative(request.target);
+  const target: AbsoluteTarget = relative ? 'head' : ((request.target as AbsoluteTarget | undefined) ?? 'head');
   if (target === 'base') throw new TargetError('base', 'up base would apply nothing; to revert everything use pgpair down base.');
   const targetKey = resolveTarget(report, target, false);
   const currentKey = report.current === null ? null : versionKey(report.current);
@@ -96,7 +125,13 @@ export function planUp(report: StatusReport, request: UpRequest = {}): Plan {
     throw new TargetError(labelOf(report, targetKey)!, `Target ${labelOf(report, targetKey)} is older than the current version ${report.current}; use pgpair down ${labelOf(report, targetKey)} to go back.`);
   }
   let pending = report.migrations.filter((m) => m.state === 'pending' && targetKey !== null && compareVersions(m.key, targetKey) <= 0);
-  if (request.steps !== undefined) pending = pending.slice(0, request.steps);
+  if (relative && pending.length < relativeStepCount!) {
+    throw new TargetError(
+      `+${relativeStepCount}`,
+      `up +${relativeStepCount}: only ${pending.length} migration${pending.length === 1 ? ' is' : 's are'} pending${pending.length > 0 ? ` (${pending.map((m) => m.version).join(', ')})` : ''}, so the target does not exist. Nothing was applied.${pending.length > 0 ? ` Use pgpair up +${pending.length} or pgpair up head.` : ''}`,
+    );
+  }
+  if (relativeStepCount !== undefined) pending = pending.slice(0, relativeStepCount);
   const steps: Step[] = pending.map((m) => ({ action: 'up', migration: m.migration! }));
   return { command: 'up', from: report.current, to: resultingCurrent(report, steps), steps };
 }
@@ -110,12 +145,20 @@ export function planDown(report: StatusReport, request: DownRequest = {}): Plan 
   checkSteps(request.steps);
   const unresolved = verifyProblems(report).filter((p) => p.kind === 'failed' || p.kind === 'running');
   if (unresolved.length > 0) throw new VerificationError(unresolved, 'pgpair down refuses to run while a version is failed');
-  const target = request.target ?? 'base';
-  const steps = request.steps ?? (request.target === undefined ? 1 : undefined);
+  const relativeStepCount = relativeSteps(request.target, request.steps, 'down');
+  const relative = request.target !== undefined && isRelative(request.target);
+  const target: AbsoluteTarget = relative ? 'base' : ((request.target as AbsoluteTarget | undefined) ?? 'base');
+  const steps = relativeStepCount ?? (request.target === undefined ? 1 : undefined);
   const targetKey = resolveTarget(report, target, true);
   let toRevert = report.migrations
     .filter((m) => m.row && (targetKey === null || compareVersions(m.key, targetKey) > 0))
     .reverse();
+  if (relative && toRevert.length < steps!) {
+    throw new TargetError(
+      `-${steps}`,
+      `down -${steps}: only ${toRevert.length} migration${toRevert.length === 1 ? ' is' : 's are'} applied, so the target does not exist. Nothing was reverted.${toRevert.length > 0 ? ` Use pgpair down -${toRevert.length} or pgpair down base.` : ''}`,
+    );
+  }
   if (steps !== undefined) toRevert = toRevert.slice(0, steps);
 
   const missing: VerifyProblem[] = toRevert
@@ -158,6 +201,7 @@ export function planDown(report: StatusReport, request: DownRequest = {}): Plan 
 }
 
 export function planStamp(report: StatusReport, target: Target): Plan {
+  if (isRelative(target)) throw new UsageError(`stamp needs a version, head or base, not a relative target (${target.relative > 0 ? '+' : ''}${target.relative}): name the version to record.`);
   const targetKey = resolveTarget(report, target, false);
   const above = (key: string) => targetKey === null || compareVersions(key, targetKey) > 0;
   const steps: Step[] = [];

@@ -6,14 +6,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Argv } from 'yargs';
-import { dotenvTruncation, parseDuration, resolveDatabaseUrl, type ResolvedUrl } from '../config.js';
+import { dotenvTruncation, resolveDatabaseUrl, type ResolvedUrl } from '../config.js';
 import { maskUrl, urlPassword } from '../db/url.js';
 import { ConfigError, EXIT, PgpairError, UsageError, type ExitCode } from '../errors.js';
 import { createLogger, type LogLevel } from '../logger.js';
 import { escapeControls, maskedJson, maskSecrets, showsPassword, showsPasswordWindow } from '../mask.js';
 import { PGPAIR_VERSION } from '../meta.js';
 import type * as Migrator from '../migrator.js';
-import { problemLines, runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
+import { commandOptions, logFormat, type CommandOptions } from './options.js';
+import { describeDatabase, problemLines, runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
+import { COMMANDS, commandWord, dashValueMessage, GLOBAL_OPTIONS, nearDatabaseUrl, optionsOf, unknownCommandMessage, type OptionSpec } from './spec.js';
 
 interface GlobalArgs {
   url?: string;
@@ -24,6 +26,7 @@ interface GlobalArgs {
   'lock-timeout'?: string;
   'connect-timeout'?: string;
   'env-file'?: string;
+  'log-format'?: string;
   quiet: boolean;
 }
 
@@ -36,101 +39,7 @@ interface Io {
   cwd: string;
 }
 
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
 export type Invocation = { command: string; argv: Record<string, unknown> & GlobalArgs };
-
-interface OptionSpec {
-  type: 'string' | 'boolean' | 'number';
-  describe: string;
-  default?: boolean;
-  alias?: string;
-  choices?: readonly string[];
-}
-
-interface CommandSpec {
-  name: string;
-  describe: string;
-  positional?: { name: string; required: boolean; describe: string };
-  options: Record<string, OptionSpec>;
-}
-
-/** The options every command takes. */
-const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  url: { type: 'string', describe: 'database URL: postgres://user:pass@host:port/db, pglite:PATH or pglite:memory (default: DATABASE_URL, then the embedded pglite:.pgpair/dev)' },
-  dir: { type: 'string', describe: 'migration directory (default: PGPAIR_DIR, then ./sql)' },
-  table: { type: 'string', describe: 'history table, [schema.]name (default: PGPAIR_TABLE, then pgpair_history in the current schema)' },
-  'env-file': { type: 'string', describe: 'read DATABASE_URL and PGPAIR_* from this file instead of ./.env' },
-  json: { type: 'boolean', default: false, describe: 'print one JSON document on stdout instead of text' },
-  'log-level': { type: 'string', choices: LEVELS, describe: 'stderr log level (default info, error with --quiet)' },
-  'lock-timeout': { type: 'string', describe: 'how long to wait for another run\'s migration lock (default 60s)' },
-  'connect-timeout': { type: 'string', describe: 'how long to wait for a connection (default 10s)' },
-  quiet: { type: 'boolean', alias: 'q', default: false, describe: 'print only errors (and the output of status/verify)' },
-};
-
-const RUN_OPTIONS: Record<string, OptionSpec> = {
-  'statement-timeout': { type: 'string', describe: 'statement_timeout for migration SQL, e.g. 30s (default: server setting)' },
-  'migration-lock-timeout': { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic' },
-};
-
-/** `--sql` and `--from` of up, down and stamp: print the psql script instead of running anything. */
-const SCRIPT_OPTIONS: Record<string, OptionSpec> = {
-  sql: { type: 'boolean', default: false, describe: 'print a psql script (psql -X -v ON_ERROR_STOP=1 -f FILE) that does the same, history included, instead of running anything; the database is only read' },
-  from: { type: 'string', describe: 'with --sql: VERSION or base, the state to start from; works from the files alone, without connecting' },
-};
-
-const COMMANDS: CommandSpec[] = [
-  {
-    name: 'up',
-    describe: 'apply pending migrations in version order, up to TARGET (a version or head; default head)',
-    positional: { name: 'target', required: false, describe: 'version to stop at, or head' },
-    options: {
-      ...RUN_OPTIONS,
-      ...SCRIPT_OPTIONS,
-      steps: { type: 'number', describe: 'apply at most N migrations' },
-      'allow-out-of-order': { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' },
-    },
-  },
-  {
-    name: 'down',
-    describe: 'revert applied migrations newest first until TARGET is current (base reverts all); without TARGET, one step',
-    positional: { name: 'target', required: false, describe: 'version to keep (revert everything above it), or base' },
-    options: { ...RUN_OPTIONS, ...SCRIPT_OPTIONS, steps: { type: 'number', describe: 'revert at most N migrations' } },
-  },
-  { name: 'status', describe: 'show every migration: applied, pending, changed, missing or failed; how, when, by whom, how long', options: {} },
-  {
-    name: 'verify',
-    describe: 'exit 0 when files and history agree, 3 otherwise (changed, missing, failed, out of order), listing every problem',
-    options: { strict: { type: 'boolean', default: false, describe: 'also fail when a migration is pending' } },
-  },
-  {
-    name: 'stamp',
-    describe: 'record the database as being at TARGET without running migration SQL (adopt a database built from schema.sql or another tool)',
-    positional: { name: 'target', required: true, describe: 'a version, head or base' },
-    options: { ...SCRIPT_OPTIONS },
-  },
-  {
-    name: 'create',
-    describe: 'write the next <version>_<slug>.up.sql / .down.sql pair and print both paths',
-    positional: { name: 'slug', required: true, describe: 'name of the migration, e.g. add_users' },
-    options: {},
-  },
-  {
-    name: 'load',
-    describe: 'bootstrap an empty database from the base schema (default <dir>/schema.sql; pg_dump output accepted) and stamp the version it declares',
-    positional: { name: 'file', required: false, describe: 'the base schema file (default <dir>/schema.sql)' },
-    options: { stamp: { type: 'string', describe: 'version to stamp (default: the file\'s -- pgpair:version N comment); head for all' } },
-  },
-  {
-    name: 'repair',
-    describe: 'after a person fixed the database by hand: resolve a failed version (--applied or --reverted), or accept an edited file (--accept)',
-    options: {
-      applied: { type: 'string', describe: 'VERSION failed or was interrupted, and you finished it by hand: record it as applied' },
-      reverted: { type: 'string', describe: 'VERSION failed or was interrupted, and you undid it by hand: remove it from the history' },
-      accept: { type: 'string', describe: 'VERSION was edited after it was applied and the edit is harmless: record the current checksums' },
-    },
-  },
-];
 
 /**
  * The common case without yargs: a known command with known options, each
@@ -157,8 +66,8 @@ export function quickParse(args: readonly string[]): Invocation | null {
   const [name, ...rest] = parsed.positionals;
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) return null;
-  if (rest.length > (command.positional ? 1 : 0) || (command.positional?.required && rest.length === 0)) return null;
-  const allowed: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS, ...command.options };
+  if (rest.length > (command.positional ? (command.positional.variadic ? Infinity : 1) : 0) || (command.positional?.required && rest.length === 0)) return null;
+  const allowed: Record<string, OptionSpec> = optionsOf(command);
   const seen = new Set<string>();
   for (const token of parsed.tokens) {
     // yargs reads a lone `-` (and other values that start with one) in its own ways.
@@ -182,7 +91,7 @@ export function quickParse(args: readonly string[]): Invocation | null {
       argv[key] = Number(value);
     } else argv[key] = value;
   }
-  if (command.positional && rest[0] !== undefined) argv[command.positional.name] = rest[0];
+  if (command.positional && rest[0] !== undefined) argv[command.positional.name] = command.positional.variadic ? rest : rest[0];
   return { command: command.name, argv: argv as Invocation['argv'] };
 }
 
@@ -200,24 +109,28 @@ async function buildParser(args: string[], record: (inv: Invocation) => void, fa
   for (const command of COMMANDS) {
     const p = command.positional;
     parser = parser.command(
-      p ? `${command.name} ${p.required ? `<${p.name}>` : `[${p.name}]`}` : command.name,
+      p ? `${command.name} ${p.required ? `<${p.name}${p.variadic ? '..' : ''}>` : `[${p.name}${p.variadic ? '..' : ''}]`}` : command.name,
       command.describe,
       (y) => {
-        const withOptions = addOptions(y, command.options);
+        let withOptions = addOptions(y, command.options);
+        for (const [line, what] of command.examples) withOptions = withOptions.example(line, what);
         return p ? withOptions.positional(p.name, { type: 'string', describe: p.describe }) : withOptions;
       },
       handler(command.name),
     );
   }
   return parser
-    .demandCommand(1, 'Name a command: up, down, status, verify, stamp, create, load or repair.')
+    .example('pgpair create "add users table"', 'write sql/0001_add_users_table.up.sql and .down.sql')
+    .example('pgpair up', 'apply every pending migration; the last line names the database')
+    .example('pgpair status', 'what is applied, pending or changed')
+    .demandCommand(1, `Name a command: ${COMMANDS.map((c) => c.name).join(', ')}.`)
     .strict()
     .recommendCommands()
     .help()
     .alias('h', 'help')
     .version(PGPAIR_VERSION)
     .epilogue(
-      'Exit codes: 0 success; 1 failure at run time (SQL error, connection, lock timeout); 2 usage or configuration error; 3 verification failed.\nDocs: README.md',
+      'pgpair COMMAND --help shows the options and examples of one command.\nExit codes: 0 success; 1 failure at run time (SQL error, connection, lock timeout); 2 usage or configuration error; 3 verification failed; 130/143 ended by SIGINT/SIGTERM.\nDocs: README.md',
     )
     .wrap(width)
     .exitProcess(false)
@@ -245,15 +158,14 @@ async function loadEnv(argv: GlobalArgs, io: Io): Promise<Record<string, string 
   return { ...fromFile, ...io.env };
 }
 
-function optionalDuration(value: string | undefined, option: string): number | undefined {
-  return value === undefined ? undefined : parseDuration(value, option);
-}
-
 /**
  * yargs' reading of the command line: the invocation, or the text of --help /
  * --version (output), or a usage error.
  */
 export async function parseWithYargs(args: string[], width = 100): Promise<{ invocation: Invocation | null; usageFailure: string | null; output: string }> {
+  const word = commandWord(args);
+  const unknown = (word === undefined ? null : unknownCommandMessage(word)) ?? dashValueMessage(args);
+  if (unknown !== null) return { invocation: null, usageFailure: unknown, output: '' };
   let invocation: Invocation | null = null;
   let usageFailure: string | null = null;
   let output = '';
@@ -342,13 +254,20 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
   const out = (text: string) => io.stdout(json ? present.json(text) : present.text(text));
   const err = (text: string) => io.stderr(present.text(text));
   const level = (argv['log-level'] ?? (argv.quiet ? 'error' : 'info')) as LogLevel;
+  let pretty: boolean | undefined;
   let logger = createLogger({ level, secrets });
   try {
+    const spec = COMMANDS.find((c) => c.name === command);
+    if (!spec) throw new UsageError(`Unknown command ${command}.`);
+    // Every option is checked before anything is read or connected.
+    const opts = commandOptions(argv, Object.entries(optionsOf(spec)).filter(([, o]) => o.type !== 'boolean').map(([name]) => name));
     const env = await loadEnv(argv, io);
+    pretty = logFormat(argv['log-format'], env, process.stderr.isTTY === true) === 'pretty';
+    logger = createLogger({ level, secrets, pretty });
     const pgpair = await import('../migrator.js');
     const dir = argv.dir ?? env.PGPAIR_DIR ?? pgpair.DEFAULT_DIR;
     if (command === 'create') {
-      const created = await pgpair.create({ dir, slug: String(argv.slug) });
+      const created = await (await import('./commands/create.js')).createCommand({ dir, slug: argv.slug, timestamp: argv.timestamp, env });
       if (json) out(`${JSON.stringify({ ok: true, ...created })}\n`);
       else out(`${created.up}\n${created.down}\n`);
       return EXIT.ok;
@@ -362,38 +281,55 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
     const protect = (url: string | undefined) => {
       const passwords = [url ? urlPassword(url) : null, env.PGPASSWORD];
       secrets = [...new Set([...secrets, ...passwords.filter((p): p is string => Boolean(p))])];
-      logger = createLogger({ level, secrets });
+      logger = createLogger({ level, secrets, ...(pretty !== undefined ? { pretty } : {}) });
     };
     if (scripting && argv.from !== undefined) {
       // Files only: no database URL is resolved, so none is needed; a configured one still holds the password.
       for (const url of [argv.url as unknown].flat()) protect(typeof url === 'string' ? url : undefined);
       protect(env.DATABASE_URL);
-      return await printScript({ command: command as ScriptCommand, argv, env, dir, logger, secrets, json, io });
+      return await printScript({ command: command as ScriptCommand, argv, opts, env, dir, logger, secrets, json, io });
     }
     // The given URL's password first: a malformed one is refused with it masked.
     for (const url of [argv.url as unknown].flat()) protect(typeof url === 'string' ? url : undefined);
     protect(env.DATABASE_URL);
     const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
+    if (command === 'wait' && resolved.source === 'embedded default') {
+      // Waiting is for a server: with nothing configured, a compose file or CI job forgot DATABASE_URL.
+      throw new ConfigError(`pgpair wait waits for a database server, but no DATABASE_URL is set (nor --url). Set DATABASE_URL=postgres://user:password@host:5432/dbname, or pass --url.${nearDatabaseUrl(env).map((name) => ` ${name} is set: did you mean DATABASE_URL?`).join('')}`);
+    }
     protect(resolved.url);
-    if (resolved.source === 'embedded default') {
+    // On a terminal, where stdout and stderr share the screen, a result line that names the database says it already.
+    const resultSaysWhere = !json && !argv.quiet && !scripting && ['status', 'up', 'down', 'stamp', 'load', 'repair'].includes(command);
+    const sameScreen = process.stdout.isTTY === true && process.stderr.isTTY === true;
+    if (resolved.source === 'embedded default' && !(resultSaysWhere && sameScreen)) {
       logger.info(`no DATABASE_URL set: using the embedded development database ${resolved.url} (set DATABASE_URL or --url for a real server)`);
+      for (const name of nearDatabaseUrl(env)) logger.warn(`${name} is set, but pgpair reads DATABASE_URL: did you mean DATABASE_URL?`);
     }
     const base: Migrator.BaseOptions = {
       url: resolved.url,
       dir,
       table: argv.table ?? env.PGPAIR_TABLE ?? pgpair.DEFAULT_TABLE,
       logger,
-      connectTimeout: (optionalDuration(argv['connect-timeout'], '--connect-timeout') ?? 10_000) / 1000,
+      connectTimeout: (opts.connectTimeoutMs ?? 10_000) / 1000,
     };
     const database = maskUrl(resolved.url);
+    /** Where a change went, for the result line: the server without the password, or the embedded database and how to choose another. */
+    const where = describeDatabase(resolved, env);
+    const lockTimeoutMs = opts.lockTimeoutMs ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS;
     switch (command) {
       case 'status': {
         const report = await pgpair.status(base);
         const problems = (await import('../status.js')).verifyProblems(report);
         if (json) out(`${JSON.stringify(statusJson(report, { database }), null, 2)}\n`);
-        else out(`${statusText(report, database, problems)}\n`);
+        else out(`${statusText(report, where, problems)}\n`);
         return EXIT.ok;
       }
+      case 'current':
+        return await (await import('./commands/current.js')).currentCommand({ base, json, out });
+      case 'history':
+        return await (await import('./commands/history.js')).historyCommand({ base, json, out, limit: opts.limit, where });
+      case 'wait':
+        return await (await import('./commands/wait.js')).waitCommand({ url: resolved.url, where, json, quiet: argv.quiet, out, logger, connectTimeoutMs: opts.connectTimeoutMs, timeoutMs: opts.timeoutMs });
       case 'verify': {
         const result = await pgpair.verify({ ...base, strict: Boolean(argv.strict) });
         if (json) out(`${JSON.stringify({ ok: result.ok, problems: result.problems, warnings: result.warnings, current: result.report.current, head: result.report.head }, null, 2)}\n`);
@@ -409,22 +345,18 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       case 'up':
       case 'down':
       case 'stamp': {
-        if (scripting) return await printScript({ command, argv, env, dir, logger, secrets, json, io, url: resolved.url });
+        if (scripting) return await printScript({ command, argv, opts, env, dir, logger, secrets, json, io, url: resolved.url });
         const run: Migrator.RunOptions = {
           ...base,
-          lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
-          ...(argv['statement-timeout'] !== undefined ? { statementTimeoutMs: parseDuration(String(argv['statement-timeout']), '--statement-timeout') } : {}),
-          ...(argv['migration-lock-timeout'] !== undefined
-            ? { migrationLockTimeoutMs: parseDuration(String(argv['migration-lock-timeout']), '--migration-lock-timeout') }
-            : {}),
+          lockTimeoutMs,
+          ...(opts.statementTimeoutMs !== undefined ? { statementTimeoutMs: opts.statementTimeoutMs } : {}),
+          ...(opts.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: opts.migrationLockTimeoutMs } : {}),
           onStep: (step) => {
             if (!json && !argv.quiet) out(`${stepLine(step, command)}\n`);
           },
           signal: interruptions(resolved.url.startsWith('pglite:')),
         };
-        const steps = argv.steps === undefined ? undefined : Number(argv.steps);
-        if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a whole number of at least 1 (got ${String(argv.steps)}).`);
-        const target = argv.target === undefined ? undefined : String(argv.target);
+        const { steps, target } = opts;
         const result =
           command === 'up'
             ? await pgpair.up({ ...run, ...(target !== undefined ? { target } : {}), ...(steps !== undefined ? { steps } : {}), allowOutOfOrder: Boolean(argv['allow-out-of-order']) })
@@ -432,25 +364,25 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
               ? await pgpair.down({ ...run, ...(target !== undefined ? { target } : {}), ...(steps !== undefined ? { steps } : {}) })
               : await pgpair.stamp({ ...run, target: target! });
         if (json) out(`${JSON.stringify(runJson(result), null, 2)}\n`);
-        else if (!argv.quiet) out(`${runSummary(result)}\n`);
+        else if (!argv.quiet) out(`${runSummary(result, where)}\n`);
         return EXIT.ok;
       }
       case 'load': {
         const { load } = await import('../load.js');
         const result = await load({
           ...base,
-          lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
+          lockTimeoutMs,
           ...(argv.file !== undefined ? { file: String(argv.file) } : {}),
           ...(argv.stamp !== undefined ? { stamp: String(argv.stamp) } : {}),
         });
         if (json) out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
-        else if (!argv.quiet) out(`loaded ${result.file} (${result.statements} statements in ${result.durationMs} ms)\n${result.steps.map((s) => `stamped ${s.version}_${s.name}`).join('\n')}${result.steps.length ? '\n' : ''}now at ${result.to ?? 'base'}\n`);
+        else if (!argv.quiet) out(`loaded ${result.file} (${result.statements} statements in ${result.durationMs} ms)\n${result.steps.map((s) => `stamped ${s.version}_${s.name}`).join('\n')}${result.steps.length ? '\n' : ''}now at ${result.to ?? 'base'} on ${where}\n`);
         return EXIT.ok;
       }
       case 'repair': {
         const result = await pgpair.repair({
           ...base,
-          lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
+          lockTimeoutMs,
           ...(argv.applied !== undefined ? { applied: String(argv.applied) } : {}),
           ...(argv.reverted !== undefined ? { reverted: String(argv.reverted) } : {}),
           ...(argv.accept !== undefined ? { accept: String(argv.accept) } : {}),
@@ -464,7 +396,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
                 ? `recorded ${result.version}_${result.name} as the new name of ${result.version}_${result.before.name} (same SQL, checksum ${result.before.upChecksum.slice(0, 19)}…)`
                 : `accepted the current files of ${result.version}_${result.name} (checksum was ${result.before.upChecksum.slice(0, 19)}…)`;
         if (json) out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
-        else if (!argv.quiet) out(`${said}\n`);
+        else if (!argv.quiet) out(`${said} on ${where}\n`);
         return EXIT.ok;
       }
       default:
@@ -486,6 +418,7 @@ type ScriptCommand = 'up' | 'down' | 'stamp';
 async function printScript(ctx: {
   command: ScriptCommand;
   argv: Invocation['argv'];
+  opts: CommandOptions;
   env: Record<string, string | undefined>;
   dir: string;
   logger: ReturnType<typeof createLogger>;
@@ -496,9 +429,7 @@ async function printScript(ctx: {
 }): Promise<ExitCode> {
   const { command, argv } = ctx;
   const pgpair = await import('../migrator.js');
-  const steps = argv.steps === undefined ? undefined : Number(argv.steps);
-  if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a whole number of at least 1 (got ${String(argv.steps)}).`);
-  const target = argv.target === undefined ? undefined : String(argv.target);
+  const { steps, target } = ctx.opts;
   const from = argv.from === undefined ? undefined : String(argv.from);
   const table = argv.table ?? ctx.env.PGPAIR_TABLE ?? pgpair.DEFAULT_TABLE;
   const request = [
@@ -516,15 +447,15 @@ async function printScript(ctx: {
     dir: ctx.dir,
     table,
     logger: ctx.logger,
-    connectTimeout: (optionalDuration(argv['connect-timeout'], '--connect-timeout') ?? 10_000) / 1000,
+    connectTimeout: (ctx.opts.connectTimeoutMs ?? 10_000) / 1000,
     ...(ctx.url !== undefined ? { url: ctx.url } : {}),
     ...(target !== undefined ? { target } : {}),
     ...(steps !== undefined ? { steps } : {}),
     ...(from !== undefined ? { from } : {}),
     allowOutOfOrder: Boolean(argv['allow-out-of-order']),
-    lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
-    ...(argv['statement-timeout'] !== undefined ? { statementTimeoutMs: parseDuration(String(argv['statement-timeout']), '--statement-timeout') } : {}),
-    ...(argv['migration-lock-timeout'] !== undefined ? { migrationLockTimeoutMs: parseDuration(String(argv['migration-lock-timeout']), '--migration-lock-timeout') } : {}),
+    lockTimeoutMs: ctx.opts.lockTimeoutMs ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
+    ...(ctx.opts.statementTimeoutMs !== undefined ? { statementTimeoutMs: ctx.opts.statementTimeoutMs } : {}),
+    ...(ctx.opts.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: ctx.opts.migrationLockTimeoutMs } : {}),
     request,
   });
   if (ctx.secrets.length > 0 && (await showsAny(result.pieces(), ctx.secrets))) {

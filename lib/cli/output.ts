@@ -1,9 +1,11 @@
 /** Human and JSON renderings of results. Pure: returns strings; main.ts writes them. */
 import { shortChecksum } from '../checksum.js';
 import { escapeValue } from '../mask.js';
+import { maskUrl } from '../db/url.js';
 import type { RunResult } from '../migrator.js';
 import { downFileWarnings, type StatusReport } from '../status.js';
 import type { VerifyProblem } from '../errors.js';
+import type { ResolvedUrl } from '../config.js';
 
 function iso(date: Date | null): string | null {
   return date ? date.toISOString() : null;
@@ -102,18 +104,54 @@ export function stepLine(step: { action: string; version: string; name: string; 
   return `${VERBS[step.action] ?? step.action} ${escapeValue(`${step.version}_${step.name}`)}${duration}`;
 }
 
-export function runSummary(result: RunResult): string {
+/**
+ * The database a command changed, for its result line, never with a password:
+ * `user@host:port/db` for a server, the embedded default named as such with
+ * how to choose a server instead (a misspelled DATABASE_URL must not look
+ * like success), `pglite:PATH` as given.
+ */
+export function describeDatabase(resolved: ResolvedUrl, env: Record<string, string | undefined> = {}): string {
+  const { url, source } = resolved;
+  if (source === 'embedded default') {
+    return `the embedded development database ${url.replace(/^pglite:/, '')} (no DATABASE_URL set: pass --url or set DATABASE_URL to use a server)`;
+  }
+  if (url === 'pglite:memory') return 'an in-memory embedded database (pglite:memory; gone when pgpair exits)';
+  if (url.startsWith('pglite:')) return `the embedded database ${url}`;
+  if (source === 'PG variables') {
+    const user = env.PGUSER ? `${env.PGUSER}@` : '';
+    const host = env.PGHOST ?? env.PGHOSTADDR ?? 'localhost';
+    return `${user}${host}:${env.PGPORT ?? '5432'}/${env.PGDATABASE ?? env.PGUSER ?? ''} (from the PG* variables)`;
+  }
+  const keyValue = !/^[a-z][a-z0-9+.-]*:/i.test(url);
+  if (keyValue) {
+    // A libpq key=value string: host, port, user and dbname, never the password.
+    const field = (name: string) => new RegExp(`(?:^|\\s)${name}\\s*=\\s*('(?:[^'\\\\]|\\\\.)*'|\\S*)`).exec(url)?.[1]?.replace(/^'|'$/g, '');
+    const user = field('user');
+    return `${user ? `${user}@` : ''}${field('host') ?? field('hostaddr') ?? 'localhost'}:${field('port') ?? '5432'}/${field('dbname') ?? user ?? ''}`;
+  }
+  try {
+    const parsed = new URL(url);
+    const user = parsed.username ? `${decodeURIComponent(parsed.username)}@` : '';
+    const host = parsed.hostname || parsed.searchParams.get('host') || 'localhost';
+    return `${user}${host}:${parsed.port || '5432'}/${decodeURIComponent(parsed.pathname.replace(/^\//, ''))}`;
+  } catch {
+    return maskUrl(url);
+  }
+}
+
+export function runSummary(result: RunResult, where?: string): string {
+  const on = where === undefined ? '' : ` on ${where}`;
   const at = result.to ?? 'base';
   if (result.steps.length === 0) {
-    if (result.command === 'up') return result.to === null ? 'nothing to apply (no migration files)' : `already at ${at}; nothing to apply`;
-    if (result.command === 'down') return `already at ${at}; nothing to revert`;
-    return `already at ${at}; nothing to record`;
+    if (result.command === 'up') return result.to === null ? `nothing to apply (no migration files)${on}` : `already at ${at}; nothing to apply${on}`;
+    if (result.command === 'down') return `already at ${at}; nothing to revert${on}`;
+    return `already at ${at}; nothing to record${on}`;
   }
   const total = result.steps.reduce((sum, s) => sum + s.durationMs, 0);
   const n = result.steps.length;
   const what = result.command === 'up' ? 'applied' : result.command === 'down' ? 'reverted' : 'recorded';
   const timing = result.command === 'stamp' ? ', no migration SQL ran' : ` in ${total} ms`;
-  return `now at ${at} (${n} migration${n === 1 ? '' : 's'} ${what}${timing})`;
+  return `now at ${at} (${n} migration${n === 1 ? '' : 's'} ${what}${timing})${on}`;
 }
 
 export function runJson(result: RunResult) {

@@ -33,7 +33,7 @@ describe('up', () => {
     assert.match(lines[0]!, /^applied 0001_create_users \(\d+ ms\)$/);
     assert.match(lines[1]!, /^applied 0002_create_posts \(\d+ ms\)$/);
     assert.match(lines[2]!, /^applied 0003_add_bio \(\d+ ms\)$/);
-    assert.match(lines[3]!, /^now at 0003 \(3 migrations applied in \d+ ms\)$/);
+    assert.match(lines[3]!, /^now at 0003 \(3 migrations applied in \d+ ms\) on \S+$/);
     assert.deepEqual(await tables(db.sql), ['pgpair_history', 'pgpair_history_log', 'posts', 'users']);
     const rows = await history();
     assert.deepEqual(rows.map((x) => [x.version, x.name, x.how, x.state]), [
@@ -49,7 +49,7 @@ describe('up', () => {
     }
     const again = await cli(['up'], cwd);
     assert.equal(again.code, 0);
-    assert.equal(again.stdout, 'already at 0003; nothing to apply\n');
+    assert.match(again.stdout, /^already at 0003; nothing to apply on \S+\n$/);
     assert.deepEqual(await logActions(), ['up 0001', 'up 0002', 'up 0003']);
   });
 
@@ -141,7 +141,7 @@ describe('down', () => {
     assert.equal((await history()).length, 0);
     assert.deepEqual(await tables(db.sql), ['pgpair_history', 'pgpair_history_log']);
     const none = await cli(['down'], cwd);
-    assert.equal(none.stdout, 'already at base; nothing to revert\n');
+    assert.match(none.stdout, /^already at base; nothing to revert on \S+\n$/);
     assert.deepEqual((await logActions()).slice(-3), ['down 0003', 'down 0002', 'down 0001']);
   });
 

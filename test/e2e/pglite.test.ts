@@ -114,7 +114,7 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       assert.match(r.stderr, EMBEDDED_NOTE);
       const lines = r.stdout.trim().split('\n');
       assert.deepEqual(lines.slice(0, -1).map((l) => l.replace(/ \(\d+ ms\)$/, '')), EXAMPLES.map((m) => `applied ${m}`));
-      assert.match(lines.at(-1)!, /^now at 0005 \(5 migrations applied in \d+ ms\)$/);
+      assert.match(lines.at(-1)!, /^now at 0005 \(5 migrations applied in \d+ ms\) on the embedded development database \.pgpair\/dev \(no DATABASE_URL set: pass --url or set DATABASE_URL to use a server\)$/);
       assert.equal(readFileSync(join(dir, 'PG_VERSION'), 'utf8').trim().length > 0, true);
       assert.equal(existsSync(`${dir}.lock`), false, 'the lock file is removed on exit');
       assert.match(readFileSync(join(cwd, '.pgpair', '.gitignore'), 'utf8'), /^\*$/m, 'the database stays out of git');
@@ -149,7 +149,7 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       await withDatabase(otherDir, (db) => db.exec(schema));
       const r = await cli(['stamp', 'head'], other);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^now at 0005 \(5 migrations recorded, no migration SQL ran\)$/m);
+      assert.match(r.stdout, /^now at 0005 \(5 migrations recorded, no migration SQL ran\) on .+$/m);
       await withDatabase(otherDir, async (db) => assert.deepEqual(await schemaSnapshot(db), migrated));
     });
 

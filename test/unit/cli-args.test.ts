@@ -30,6 +30,13 @@ const TAKEN = [
   ['repair', '--accept', '7', '--quiet'],
   ['up', '--url='],
   ['down', '0002', '--table', 'public.history', '-q', '--json'],
+  // Checked once, in lib/cli/options.ts, whichever parser read them.
+  ['up', '--steps', 'two'],
+  ['up', '+2', '--log-format', 'json'],
+  ['create', 'add', 'comments', 'table', '--timestamp'],
+  ['current', '--url', 'postgres://h/db'],
+  ['history', '--limit', '5', '--json'],
+  ['wait', '--timeout', '30s', '--connect-timeout', '2s'],
 ];
 
 const LEFT_TO_YARGS = [
@@ -44,8 +51,11 @@ const LEFT_TO_YARGS = [
   ['up', 'a', 'b'],
   ['stamp'],
   ['create'],
-  ['up', '--steps', 'two'],
   ['up', '--steps', '-1'],
+  ['down', '-1'],
+  ['up', '--url', 'a', '--url', 'b'],
+  ['create', '--url', 'postgres://h/db', 'x'],
+  ['current', '--lock-timeout', '1s'],
   ['up', '--json=false'],
   ['up', '--no-json'],
   ['up', '--dir', 'a', '--dir', 'b'],
@@ -75,4 +85,39 @@ describe('command line: the quick parser and yargs', () => {
       assert.equal(quickParse(args), null);
     });
   }
+});
+
+describe('command line: each command takes only the options it uses', () => {
+  for (const args of [['create', 'x', '--url', 'postgres://h/db'], ['create', 'x', '--lock-timeout', '1s'], ['current', '--lock-timeout', '1s'], ['wait', '--table', 't'], ['status', '--steps', '2']]) {
+    it(`refuses ${JSON.stringify(args)} as a usage error`, async () => {
+      const yargs = await parseWithYargs(args);
+      assert.match(yargs.usageFailure ?? '', /Unknown argument/);
+    });
+  }
+
+  it('an unknown command suggests the nearest one, wherever it stands among the options', async () => {
+    assert.match((await parseWithYargs(['upp'])).usageFailure ?? '', /Unknown command "upp": did you mean up\?/);
+    assert.match((await parseWithYargs(['--dir', 'sql', 'histroy'])).usageFailure ?? '', /did you mean history\?/);
+    assert.match((await parseWithYargs(['stauts', '--json'])).usageFailure ?? '', /did you mean status\?/);
+    assert.match((await parseWithYargs(['upgrade', 'head'])).usageFailure ?? '', /Unknown command "upgrade": did you mean up\? \(pgpair up is what other tools call upgrade\.\)/);
+    assert.match((await parseWithYargs(['revision', '-m', 'x'])).usageFailure ?? '', /did you mean create\?/);
+    const far = (await parseWithYargs(['frobnicate'])).usageFailure ?? '';
+    assert.match(far, /Unknown command "frobnicate"\. The commands are up, down, status/);
+  });
+});
+
+describe('the database a result names', () => {
+  it('is user@host:port/db for every form of URL, never with the password', async () => {
+    const { describeDatabase } = await import('../../lib/cli/output.js');
+    const cases: [string, 'option' | 'PG variables' | 'embedded default', Record<string, string>, string][] = [
+      ['postgres://app:s3cret@db.internal:6432/prod', 'option', {}, 'app@db.internal:6432/prod'],
+      ['postgresql://app@db/prod', 'option', {}, 'app@db:5432/prod'],
+      ['host=db.internal port=6432 user=app password=s3cret dbname=prod', 'option', {}, 'app@db.internal:6432/prod'],
+      ['postgres://', 'PG variables', { PGHOST: 'h', PGUSER: 'me', PGDATABASE: 'd', PGPASSWORD: 's3cret' }, 'me@h:5432/d (from the PG* variables)'],
+      ['pglite:.pgpair/dev', 'embedded default', {}, 'the embedded development database .pgpair/dev (no DATABASE_URL set: pass --url or set DATABASE_URL to use a server)'],
+      ['pglite:data', 'option', {}, 'the embedded database pglite:data'],
+    ];
+    for (const [url, source, env, expected] of cases) assert.equal(describeDatabase({ url, source }, env), expected);
+    assert.doesNotMatch(describeDatabase({ url: 'postgres://u:s3cret@/db?host=/tmp', source: 'option' }), /s3cret/);
+  });
 });

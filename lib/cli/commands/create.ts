@@ -1,0 +1,31 @@
+/** `pgpair create MESSAGE`: Alembic's `revision -m "add comments table"`, as a slug and a pair of files. */
+import { createMigration, type CreatedMigration } from '../../create.js';
+import { UsageError } from '../../errors.js';
+import { single, versionStyle } from '../options.js';
+
+/**
+ * A slug from what a person typed: letters (accents dropped), digits, '.', '-'
+ * and '_' kept as written; any run of other characters (spaces, quotes,
+ * slashes) becomes one '_'. `add comments table` → `add_comments_table`.
+ */
+export function slugFromMessage(message: string): string {
+  return message
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^[._-]+|[._-]+$/g, '')
+    // `create add_users.up.sql`: the file name's endings are pgpair's to add.
+    .replace(/\.sql$/i, '')
+    .replace(/\.(up|down)$/i, '');
+}
+
+export async function createCommand(ctx: { dir: string; slug: unknown; timestamp: unknown; env: Record<string, string | undefined> }): Promise<CreatedMigration> {
+  // The words of `create add comments table` arrive as a list; `create "add comments table"` as one.
+  const message = Array.isArray(ctx.slug) ? ctx.slug.map(String).join(' ') : single('SLUG', ctx.slug);
+  const slug = slugFromMessage(message);
+  if (slug === '') {
+    throw new UsageError(`Invalid migration name ${JSON.stringify(message)}: it has no letters or digits to name the files by; use e.g. pgpair create add_users.`);
+  }
+  const versions = versionStyle(ctx.timestamp, ctx.env);
+  return createMigration({ dir: ctx.dir, slug, ...(versions ? { versions } : {}) });
+}

@@ -1,0 +1,277 @@
+/**
+ * The command line: every command, the options each one uses, and the
+ * examples its --help shows. Both parsers (the quick one and yargs, in
+ * main.ts) are built from this table, so a command's help lists exactly the
+ * options it reads.
+ */
+import type { LogLevel } from '../logger.js';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean' | 'number';
+  describe: string;
+  default?: boolean;
+  alias?: string;
+  choices?: readonly string[];
+}
+
+export interface CommandSpec {
+  name: string;
+  describe: string;
+  /** variadic: the words are joined with spaces (create add comments table). */
+  positional?: { name: string; required: boolean; describe: string; variadic?: boolean };
+  options: Record<string, OptionSpec>;
+  /** [command line, what it does], shown under Examples in `pgpair NAME --help`. */
+  examples: [string, string][];
+}
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The options every command takes: where the files are, and how output and logs look. */
+export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  dir: { type: 'string', describe: 'migration directory (default: PGPAIR_DIR, then ./sql)' },
+  'env-file': { type: 'string', describe: 'read DATABASE_URL and PGPAIR_* from this file instead of ./.env' },
+  json: { type: 'boolean', default: false, describe: 'print one JSON document on stdout instead of text' },
+  'log-level': { type: 'string', choices: LEVELS, describe: 'stderr log level (default info, error with --quiet)' },
+  'log-format': { type: 'string', choices: ['pretty', 'json'], describe: 'stderr logs as readable lines or JSON lines (default: PGPAIR_LOG_FORMAT, then pretty on a terminal and when CI is set, json otherwise)' },
+  quiet: { type: 'boolean', alias: 'q', default: false, describe: 'print only errors (and the output of status/verify/current/history)' },
+};
+
+/** The options of every command that talks to the database. */
+const DATABASE_OPTIONS: Record<string, OptionSpec> = {
+  url: { type: 'string', describe: 'database URL: postgres://user:pass@host:port/db, pglite:PATH or pglite:memory (default: DATABASE_URL, then the embedded pglite:.pgpair/dev)' },
+  table: { type: 'string', describe: 'history table, [schema.]name (default: PGPAIR_TABLE, then pgpair_history in the current schema)' },
+  'connect-timeout': { type: 'string', describe: 'how long to wait for a connection (default 10s, at most 1h)' },
+};
+
+/** The options of the commands that change the database and so take the migration lock. */
+const LOCKING_OPTIONS: Record<string, OptionSpec> = {
+  ...DATABASE_OPTIONS,
+  'lock-timeout': { type: 'string', describe: 'how long to wait for another run\'s migration lock (default 60s, at most 24h; 0: do not wait)' },
+};
+
+const RUN_OPTIONS: Record<string, OptionSpec> = {
+  'statement-timeout': { type: 'string', describe: 'statement_timeout for migration SQL, e.g. 30s (default: server setting; at most 24h)' },
+  'migration-lock-timeout': { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic (at most 24h; 0: off)' },
+};
+
+/** `--sql` and `--from` of up, down and stamp: print the psql script instead of running anything. */
+const SCRIPT_OPTIONS: Record<string, OptionSpec> = {
+  sql: { type: 'boolean', default: false, describe: 'print a psql script (psql -X -v ON_ERROR_STOP=1 -f FILE) that does the same, history included, instead of running anything; the database is only read' },
+  from: { type: 'string', describe: 'with --sql: VERSION or base, the state to start from; works from the files alone, without connecting' },
+};
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'up',
+    describe: 'apply pending migrations in version order, up to TARGET (a version, head, or +N steps; default head)',
+    positional: { name: 'target', required: false, describe: 'version to stop at, head, or +N (that many pending migrations)' },
+    options: {
+      ...LOCKING_OPTIONS,
+      ...RUN_OPTIONS,
+      ...SCRIPT_OPTIONS,
+      steps: { type: 'string', describe: 'apply at most N migrations' },
+      'allow-out-of-order': { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' },
+    },
+    examples: [
+      ['pgpair up', 'apply every pending migration (upgrade head)'],
+      ['pgpair up +1', 'apply the next pending migration only'],
+      ['pgpair up --sql > release.sql', 'write the psql script of the same run for a DBA, without running it'],
+    ],
+  },
+  {
+    name: 'down',
+    describe: 'revert applied migrations newest first until TARGET is current (base reverts all; -N reverts N); without TARGET, one step',
+    positional: { name: 'target', required: false, describe: 'version to keep (revert everything above it), base, or -N (that many applied migrations)' },
+    options: { ...LOCKING_OPTIONS, ...RUN_OPTIONS, ...SCRIPT_OPTIONS, steps: { type: 'string', describe: 'revert at most N migrations' } },
+    examples: [
+      ['pgpair down', 'revert the newest applied migration'],
+      ['pgpair down -2', 'revert the two newest applied migrations'],
+      ['pgpair down base', 'revert everything'],
+    ],
+  },
+  {
+    name: 'status',
+    describe: 'show every migration: applied, pending, changed, missing or failed; how, when, by whom, how long',
+    options: { ...DATABASE_OPTIONS },
+    examples: [
+      ['pgpair status', 'the table of every migration and the database it describes'],
+      ['pgpair status --json', 'the same as one JSON document'],
+    ],
+  },
+  {
+    name: 'current',
+    describe: 'print the current version, one line (base when nothing is applied), for scripts',
+    options: { ...DATABASE_OPTIONS },
+    examples: [
+      ['pgpair current', 'e.g. 0003'],
+      ['echo "deployed at $(pgpair current)"', 'in a script: the output is the version and nothing else'],
+    ],
+  },
+  {
+    name: 'history',
+    describe: 'show the append-only log of every change, newest first: when, who, what, how long, failures',
+    options: {
+      ...DATABASE_OPTIONS,
+      limit: { type: 'string', describe: 'show the newest N entries (default 50)' },
+    },
+    examples: [
+      ['pgpair history', 'the 50 newest entries'],
+      ['pgpair history --limit 5 --json', 'the 5 newest, as JSON'],
+    ],
+  },
+  {
+    name: 'verify',
+    describe: 'exit 0 when files and history agree, 3 otherwise (changed, missing, failed, out of order), listing every problem',
+    options: { ...DATABASE_OPTIONS, strict: { type: 'boolean', default: false, describe: 'also fail when a migration is pending' } },
+    examples: [
+      ['pgpair verify', 'in CI before a deploy: exit 3 lists what disagrees'],
+      ['pgpair verify --strict', 'also fail when something is not applied yet'],
+    ],
+  },
+  {
+    name: 'stamp',
+    describe: 'record the database as being at TARGET without running migration SQL (adopt a database built from schema.sql or another tool)',
+    positional: { name: 'target', required: true, describe: 'a version, head or base' },
+    options: { ...LOCKING_OPTIONS, ...SCRIPT_OPTIONS },
+    examples: [
+      ['psql -f sql/schema.sql && pgpair stamp head', 'adopt a database built from the base schema'],
+      ['pgpair stamp 0002', 'record 0002 as current without running any down file'],
+    ],
+  },
+  {
+    name: 'create',
+    describe: 'write the next <version>_<slug>.up.sql / .down.sql pair and print both paths',
+    positional: { name: 'slug', required: true, variadic: true, describe: 'name of the migration, e.g. add_users or "add users" (spaces become _)' },
+    options: {
+      timestamp: { type: 'boolean', default: false, describe: 'version the pair by the time, YYYYMMDDHHMMSS (UTC), so two branches never pick the same number (default: PGPAIR_VERSIONS, then the style of the newest file)' },
+    },
+    examples: [
+      ['pgpair create "add comments table"', 'writes sql/0004_add_comments_table.up.sql and .down.sql'],
+      ['pgpair create add_index --timestamp', 'writes sql/20261203091500_add_index.up.sql and .down.sql'],
+    ],
+  },
+  {
+    name: 'load',
+    describe: 'bootstrap an empty database from the base schema (default <dir>/schema.sql; pg_dump output accepted) and stamp the version it declares',
+    positional: { name: 'file', required: false, describe: 'the base schema file (default <dir>/schema.sql)' },
+    options: { ...LOCKING_OPTIONS, stamp: { type: 'string', describe: 'version to stamp (default: the file\'s -- pgpair:version N comment); head for all' } },
+    examples: [
+      ['pgpair load', 'load sql/schema.sql and stamp the version it declares'],
+      ['pg_dump -s prod > base.sql && pgpair load base.sql --stamp head', 'start from a dump of production'],
+    ],
+  },
+  {
+    name: 'repair',
+    describe: 'after a person fixed the database by hand: resolve a failed version (--applied or --reverted), or accept an edited file (--accept)',
+    options: {
+      ...LOCKING_OPTIONS,
+      applied: { type: 'string', describe: 'VERSION failed or was interrupted, and you finished it by hand: record it as applied' },
+      reverted: { type: 'string', describe: 'VERSION failed or was interrupted, and you undid it by hand: remove it from the history' },
+      accept: { type: 'string', describe: 'VERSION was edited after it was applied and the edit is harmless: record the current checksums' },
+    },
+    examples: [
+      ['pgpair repair --reverted 0005', 'you undid what a failed 0005 did; pgpair up runs it again'],
+      ['pgpair repair --accept 0003', 'a comment changed in an applied file: record its new checksum'],
+    ],
+  },
+  {
+    name: 'wait',
+    describe: 'wait until the database accepts connections, then exit 0 (for compose files and CI); exit 1 naming the last error after --timeout',
+    options: {
+      url: DATABASE_OPTIONS.url!,
+      'connect-timeout': DATABASE_OPTIONS['connect-timeout']!,
+      timeout: { type: 'string', describe: 'how long to keep trying (default 60s, at most 24h; 0: try once)' },
+    },
+    examples: [
+      ['pgpair wait && pgpair up', 'in a compose file or CI job: migrate once the server is up'],
+      ['pgpair wait --timeout 2min', 'give a slow server two minutes'],
+    ],
+  },
+];
+
+/** The options a command reads: the global ones and its own. */
+export function optionsOf(command: CommandSpec): Record<string, OptionSpec> {
+  return { ...GLOBAL_OPTIONS, ...command.options };
+}
+
+/** The first word of the command line that is not an option or an option's value: the command, if any. */
+export function commandWord(args: readonly string[]): string | undefined {
+  const all: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
+  for (const command of COMMANDS) Object.assign(all, command.options);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return args[i + 1];
+    if (!arg.startsWith('-') || arg === '-') return arg;
+    if (arg.includes('=')) continue;
+    const name = arg.replace(/^-+/, '');
+    const spec = all[name] ?? Object.values(all).find((o) => o.alias === name);
+    if (spec && spec.type !== 'boolean') i++;
+  }
+  return undefined;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const kept = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = kept;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The usage error for a word that is no command, with the nearest command when one is close; null for a known command. */
+/** Other tools' words for pgpair's commands (Alembic, Rails, Knex, dbmate): suggested, not accepted, so there is one name for each thing. */
+const OTHER_TOOLS: Record<string, string> = {
+  upgrade: 'up',
+  migrate: 'up',
+  downgrade: 'down',
+  rollback: 'down',
+  revision: 'create',
+  new: 'create',
+  generate: 'create',
+  heads: 'status',
+  show: 'status',
+  version: 'current',
+  log: 'history',
+};
+
+export function unknownCommandMessage(word: string): string | null {
+  if (COMMANDS.some((c) => c.name === word)) return null;
+  if (word.toLowerCase() === 'help') return `"help" is not a command: run pgpair --help for the commands, or pgpair COMMAND --help for one of them.`;
+  const synonym = OTHER_TOOLS[word.toLowerCase()];
+  if (synonym) return `Unknown command ${JSON.stringify(word)}: did you mean ${synonym}? (pgpair ${synonym} is what other tools call ${word}.)`;
+  const ranked = COMMANDS.map((c) => ({ name: c.name, d: distance(word.toLowerCase(), c.name) })).sort((a, b) => a.d - b.d);
+  const best = ranked[0]!;
+  const close = best.d <= Math.max(1, Math.floor(best.name.length / 3)) || best.name.startsWith(word.toLowerCase());
+  const list = COMMANDS.map((c) => c.name).join(', ');
+  return `Unknown command ${JSON.stringify(word)}${close ? `: did you mean ${best.name}?` : '.'} The commands are ${list}.`;
+}
+
+/** Environment variables that look like a misspelled DATABASE_URL (DATABASE_UR, DATABSE_URL, DB_URL…). */
+export function nearDatabaseUrl(env: Record<string, string | undefined>): string[] {
+  return Object.keys(env).filter((key) => key !== 'DATABASE_URL' && env[key] && (distance(key.toUpperCase(), 'DATABASE_URL') <= 2 || ['DB_URL', 'DATABASE_URI', 'DATABASEURL', 'POSTGRES_URL', 'PG_URL'].includes(key.toUpperCase())));
+}
+
+/**
+ * `--lock-timeout -5s`: yargs would read `-5s` as the flags -5 and -s and say "Unknown arguments: 5, s".
+ * A value after an option that takes one, starting with "-" and not itself an option, gets this instead.
+ */
+export function dashValueMessage(args: readonly string[]): string | null {
+  const all: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
+  for (const command of COMMANDS) Object.assign(all, command.options);
+  const isOption = (word: string) => /^--?[a-z]/i.test(word) && (word.replace(/^-+/, '').split('=')[0]! in all || Object.values(all).some((o) => o.alias === word.replace(/^-+/, '')) || ['help', 'h', 'version'].includes(word.replace(/^-+/, '')));
+  for (let i = 0; i < args.length - 1; i++) {
+    if (args[i] === '--') break;
+    const name = /^--([a-z-]+)$/.exec(args[i]!)?.[1];
+    const next = args[i + 1]!;
+    if (name && all[name] && all[name].type !== 'boolean' && next.startsWith('-') && next !== '-' && !/^-\d+(\.\d+)?$/.test(next) && !isOption(next)) {
+      return `--${name} ${next}: a value that starts with "-" must be written --${name}=${next}.`;
+    }
+  }
+  return null;
+}
