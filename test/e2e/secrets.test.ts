@@ -102,7 +102,9 @@ describe('the password never reaches any output', () => {
     await run(withUrl(['stamp', 'base', '--sql']), {}, 0);
     await run(withUrl(['up', '--sql', '--from', 'base']), {}, 0);
     await run(withUrl(['up', '--json']), {}, 0);
-    await run(withUrl(['create', 'next_one', '--json']), {}, 0);
+    await run(['create', 'next_one', '--json'], { DATABASE_URL: url }, 0);
+    // create takes no --url (it talks to no database): refused, and the password not echoed.
+    await run(withUrl(['create', 'next_two', '--json']), {}, 2);
     await run(withUrl(['load', '--json']), {}, 2);
     await run(withUrl(['repair', '--accept', '0001']));
     await run(withUrl(['repair', '--applied', foreign]), {}, 2);
