@@ -139,7 +139,7 @@ export async function inspectDirectory(path: string, display: string): Promise<F
   if (!info.isDirectory()) refuse(display, path, `is ${viaLink ? 'a symbolic link to ' : ''}a file, not a directory`, NEW_PATH);
   let entries: string[];
   try {
-    entries = await readdir(path);
+    entries = (await readdir(path)).sort();
   } catch (error) {
     refuse(display, path, `cannot be read (${(error as Error).message})`, 'Fix its permissions, or point pglite: at another path');
   }
