@@ -21,7 +21,8 @@
  * - a proven directory in state "creating": a creation cut short (Ctrl-C,
  *   SIGKILL, a full disk). A writing command clears it and creates the database
  *   again, provided it holds nothing but what PGlite writes; a read-only command
- *   leaves it as it is.
+ *   leaves it as it is. So is a proven directory that holds nothing but its
+ *   marker (`rm -rf DIR/*` keeps dotfiles).
  * - a proven database ("ready"), or a database pgpair cannot prove it made (one
  *   made by pgpair before there were markers, or a copy): opened, never cleared
  *   or re-initialised. An unproven one must look like a whole PGlite data
@@ -157,12 +158,14 @@ export async function inspectDirectory(path: string, display: string): Promise<F
   }
   const copiedNote = entries.includes(MARKER) && !proven ? `Its ${MARKER} was ${marker ? 'copied from another directory' : 'not written by pgpair'}, so it proves nothing` : '';
 
-  if (proven && marker!.state === 'creating') {
+  // Nothing but its own marker left (`rm -rf DIR/*` keeps dotfiles): nothing to lose, so it is made again like a creation cut short.
+  const onlyMarker = entries.every(isMarkerFile);
+  if (proven && (marker!.state === 'creating' || onlyMarker)) {
     if (foreign.length > 0) {
       refuse(display, path, `is a database pgpair began to create, but it now also holds other files (${listed(foreign)})`, 'Move those files elsewhere and run again, or delete the directory yourself');
     }
     if (viaLink) refuse(display, path, 'is a symbolic link to a database whose creation was cut short; pgpair does not re-create a database through a link', 'Point pglite: at the real directory');
-    return { kind: 'creating', marker: marker! };
+    return { kind: 'creating', marker: { ...marker!, state: 'creating' } };
   }
   if (!entries.includes('PG_VERSION')) {
     if (proven) {

@@ -26,7 +26,7 @@ import { link, mkdir, readFile, realpath, rename, rm, unlink, writeFile } from '
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { PGlite, QueryOptions } from '@electric-sql/pglite';
-import { ConfigError, ConnectionError, PgpairError } from '../errors.js';
+import { ConfigError, ConnectionError, EmbeddedDirectoryError, PgpairError } from '../errors.js';
 import { inspectDirectory, markReady, prepareNewDatabase, type Found, type Marker } from './pglite-directory.js';
 import { pgErrorFields } from './errors.js';
 import type { Connection, ConnectOptions, Driver, Notice, Queryable, Row, ServerInfo } from './types.js';
@@ -73,7 +73,7 @@ function parseLock(text: string): LockInfo | null {
       return { pid: value.pid, host: typeof value.host === 'string' ? value.host : null, start: typeof value.start === 'string' ? value.start : null };
     }
   } catch {
-    // not ours, or cut short: treated as stale
+    // not a lock of pgpair's (it writes them whole): see lockDirectory
   }
   return null;
 }
@@ -96,7 +96,8 @@ async function holderRunning(lock: LockInfo, dir: string): Promise<boolean> {
  * Takes DIR.lock (beside the directory: PGlite copies a fresh database into
  * DIR, and a file of ours inside would be in its way). The file is written
  * under a temporary name and linked into place, so that it never exists
- * half-written; a stale one (its process is gone) is moved aside atomically
+ * half-written (so a file there that is not a lock is not pgpair's, and is
+ * refused, never replaced); a stale one (its process is gone) is moved aside atomically
  * and checked again before it is removed, so that two processes replacing
  * the same stale lock cannot both win.
  */
@@ -134,10 +135,14 @@ async function lockDirectory(dir: string, display: string): Promise<() => Promis
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
-      const seen = await readFile(path, 'utf8').catch(() => null);
+      const seen = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : ''));
       if (seen === null) continue;
       const holder = parseLock(seen);
-      if (holder && (await holderRunning(holder, dir))) {
+      // pgpair links its lock into place whole: a file there that is not one is someone else's (db.lock, Cargo.lock…).
+      if (!holder) {
+        throw new EmbeddedDirectoryError(display, path, `${display} needs the lock file ${path} beside the directory, and a file that pgpair did not write is there. Nothing was changed: rename that file, or point pglite: at another path.`);
+      }
+      if (await holderRunning(holder, dir)) {
         const who = holder.pid === process.pid ? 'this process (it is already open here)' : `another process (pid ${holder.pid}${holder.host && holder.host !== hostname() ? ` on ${holder.host}` : ''})`;
         throw new ConnectionError(
           display,
@@ -198,7 +203,7 @@ function openFailure(display: string, dir: string, found: Found, error: unknown)
 
 /** Why a read-only command found no database, and what makes one. */
 function absentNote(display: string, found: Found): string {
-  const why = found.kind === 'creating' ? 'was never finished (its creation was cut short)' : 'does not exist yet';
+  const why = found.kind === 'creating' ? 'holds no database yet (its creation was cut short, or its files were removed)' : 'does not exist yet';
   return `The embedded database ${display} ${why}: showing an empty database, and nothing was created. pgpair up creates it.`;
 }
 

@@ -113,7 +113,7 @@ describe('PGlite never touches a directory it did not create', { concurrency: 2 
           assert.deepEqual([error.code, error.target], ['E_EMBEDDED_DIRECTORY', url]);
         } else assert.equal(r.stdout, '', `pgpair ${command.join(' ')} --url ${url} printed on stdout`);
         assert.match(r.stderr, message, `pgpair ${command.join(' ')} --url ${url}`);
-        assert.match(r.stderr, /Nothing was changed: pgpair uses as its embedded database only a directory it created itself\./);
+        assert.match(r.stderr, /Nothing was changed/);
         assert.doesNotMatch(r.stderr, /unexpected failure|\n {4}at /);
         assert.deepEqual(tree(root), before, `pgpair ${command.join(' ')} --url ${url} changed the directory tree`);
       }
@@ -187,6 +187,12 @@ describe('PGlite never touches a directory it did not create', { concurrency: 2 
       await refused(cwd, 'pglite:toempty', /is a symbolic link to an empty directory; pgpair does not create a database through a link/);
     });
 
+    it('a file of the user where the lock goes (DIR.lock) is neither replaced nor removed', async () => {
+      const cwd = workdir({ ...MIGRATIONS, 'db.lock': 'mine, not a lock\n', 'other.lock/notes.txt': 'mine\n' });
+      await refused(cwd, 'pglite:db', /^error: pglite:db needs the lock file .*\/db\.lock beside the directory, and a file that pgpair did not write is there\. Nothing was changed: rename that file/, [['up']]);
+      await refused(cwd, 'pglite:other', /needs the lock file .*\/other\.lock beside the directory/, [['up']]);
+    });
+
     it('pglite:. pglite:.. pglite:~ and pglite:/ name directories full of other things', async () => {
       const root = workdir({ 'project/sql/0001_t.up.sql': 'CREATE TABLE t (id int);\n', 'project/README.md': 'mine\n', 'home/.bashrc': 'mine\n' });
       const cwd = join(root, 'project');
@@ -227,7 +233,9 @@ describe('PGlite never touches a directory it did not create', { concurrency: 2 
     it('an empty directory stays empty under status; a creation cut short is left as it is', async () => {
       const cwd = workdir({ ...MIGRATIONS, 'half/global/pg_control': 'cut short', 'half/pg_wal/000000010000000000000001': 'wal' });
       mkdirSync(join(cwd, 'empty'));
+      mkdirSync(join(cwd, 'emptied'));
       writeProvenMarker(join(cwd, 'half'), 'creating');
+      writeProvenMarker(join(cwd, 'emptied'), 'ready');
       const before = tree(cwd);
       const empty = await cli(['status', '--url', 'pglite:empty'], cwd);
       assert.equal(empty.code, 0, empty.stderr);
@@ -235,7 +243,10 @@ describe('PGlite never touches a directory it did not create', { concurrency: 2 
       assert.match(empty.stderr, /pglite:empty does not exist yet/);
       const half = await cli(['verify', '--url', 'pglite:half'], cwd);
       assert.equal(half.code, 0, half.stderr);
-      assert.match(half.stderr, /pglite:half was never finished \(its creation was cut short\): showing an empty database, and nothing was created\. pgpair up creates it\./);
+      const emptied = await cli(['status', '--url', 'pglite:emptied'], cwd);
+      assert.equal(emptied.code, 0, emptied.stderr);
+      assert.match(emptied.stderr, /pglite:emptied holds no database yet/);
+      assert.match(half.stderr, /pglite:half holds no database yet \(its creation was cut short, or its files were removed\): showing an empty database, and nothing was created\. pgpair up creates it\./);
       assert.deepEqual(tree(cwd), before);
     });
   });
@@ -274,6 +285,11 @@ describe('PGlite never touches a directory it did not create', { concurrency: 2 
       assert.equal(readMarker(join(cwd, 'db')).state, 'ready');
       assert.equal(readMarker(join(cwd, 'db')).id, '4b0c3f0e-5b7c-4a53-9a8e-1d1d5d1f2a10', 'the same database, finished');
       assert.deepEqual(await appliedVersions(join(cwd, 'db')), ['0001']);
+      // Emptied by rm -rf db/* (which keeps the dotfile marker): made again too.
+      for (const name of readdirSync(join(cwd, 'db'))) if (name !== MARKER) rmSync(join(cwd, 'db', name), { recursive: true });
+      const again = await cli(['up', '--url', 'pglite:db'], cwd);
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual(await appliedVersions(join(cwd, 'db')), ['0001']);
     });
 
     it('SIGKILL during the creation, twice, then up: the database is created and migrated', async () => {
@@ -295,7 +311,7 @@ describe('PGlite never touches a directory it did not create', { concurrency: 2 
       assert.ok(second === 'creating' || second === 'ready', second);
       const status = await cli(['status'], cwd);
       assert.equal(status.code, 0, status.stderr);
-      assert.match(status.stderr, /was never finished/);
+      assert.match(status.stderr, /holds no database yet/);
       const up = await cli(['up'], cwd);
       assert.equal(up.code, 0, up.stderr);
       assert.equal(readMarker(dir).state, 'ready');
