@@ -27,7 +27,7 @@ const EMBEDDED_NOTE = /no DATABASE_URL set: using the embedded development datab
 
 /** A CLI run that must end by itself: a handle left open after close would hold the process until the timeout kills it. */
 async function cli(args: string[], cwd: string, env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const result = await runCli(args, { cwd, env, timeoutMs: 30_000 });
+  const result = await runCli(args, { cwd, env, timeoutMs: 90_000 });
   assert.equal(result.signal, null, `pgpair ${args.join(' ')} did not exit by itself\n${result.stderr}`);
   return result;
 }
