@@ -224,6 +224,8 @@ export async function prepareNewDatabase(path: string, display: string, found: E
       if (!PGLITE_ENTRIES.has(entry)) appeared();
       await rm(join(path, entry), { recursive: true, force: true });
     }
+    // Said again on disk, for a directory emptied after it was ready: a crash from here on must leave "creating".
+    await writeMarker(path, found.marker, false);
     return found.marker;
   }
   if (found.kind === 'absent') {

@@ -199,6 +199,7 @@ describe('PGlite never touches a directory it did not create', { concurrency: 2 
       await refused(cwd, 'pglite:.', /^error: pglite:\. \(.*\/project\) is not an embedded database: it holds other files \(README\.md, sql\)/, undefined, {}, root);
       await refused(cwd, 'pglite:./', /holds other files \(README\.md, sql\)/, [['up']], {}, root);
       await refused(cwd, 'pglite:..', /^error: pglite:\.\. \(.*\) is not an embedded database: it holds other files \(home, project\)/, undefined, {}, root);
+      assert.equal(existsSync(`${root}.lock`), false, 'no lock file written beside the working directory\'s parent');
       await refused(cwd, 'pglite:~', new RegExp(`^error: pglite:~ \\(${join(root, 'home')}\\) is not an embedded database: it holds other files \\(\\.bashrc\\)`), undefined, { HOME: join(root, 'home') }, root);
       const rootLockBefore = existsSync('/.lock');
       const slash = await cli(['up', '--url', 'pglite:/'], cwd);
