@@ -338,3 +338,24 @@ export class MigrationIntegrityError extends PgpairError {
     };
   }
 }
+
+/**
+ * pglite:PATH names something pgpair will not use as its embedded database: a
+ * directory it cannot prove it created that is not a whole PGlite database, a
+ * file, a dangling symlink, another PostgreSQL's data directory. Nothing was
+ * touched. Exit 2.
+ */
+export class EmbeddedDirectoryError extends PgpairError {
+  /** The URL as given (pglite:PATH). */
+  readonly target: string;
+  /** The absolute path it names. */
+  readonly path: string;
+  constructor(target: string, path: string, message: string) {
+    super('E_EMBEDDED_DIRECTORY', message, EXIT.usage);
+    this.target = target;
+    this.path = path;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), target: this.target, path: this.path };
+  }
+}

@@ -244,7 +244,7 @@ async function assumedState(options: ScriptOptions, from: string): Promise<Start
 /** Without `--from`: the history as the database holds it, read in a read-only session (no lock, nothing created). */
 async function readState(options: ScriptOptions): Promise<StartingState> {
   if (!options.url) throw new ConfigError('A script needs the current state of the database: give a database URL, or --from VERSION|base to work from the files alone.');
-  return withSession({ ...options, url: options.url }, async (session) => {
+  return withSession({ ...options, url: options.url, readOnly: true }, async (session) => {
     // Belt and braces: this session must not change anything, whatever happens below.
     await session.db.exec('SET default_transaction_read_only = on');
     const { exists, rows } = await readHistory(session.db, session.tables);
@@ -322,7 +322,7 @@ export async function scriptStream(options: ScriptOptions): Promise<ScriptStream
  * DirectoryError (exit 2) for a bad directory, and for a file that `up` would refuse to run.
  */
 export function status(options: BaseOptions): Promise<StatusReport> {
-  return withSession(options, currentStatus);
+  return withSession({ ...options, readOnly: true }, currentStatus);
 }
 
 export interface VerifyResult {

@@ -90,8 +90,11 @@ export interface Session {
   running: { version: string; name: string } | null;
 }
 
-/** Reads the directory first (so file errors come before any database work), then connects; always closes. */
-export async function withSession<T>(options: BaseOptions, fn: (session: Session) => Promise<T>): Promise<T> {
+/**
+ * Reads the directory first (so file errors come before any database work), then connects; always closes.
+ * `readOnly`: the command only reads, so no database may be created (an embedded one that does not exist yet reads as empty).
+ */
+export async function withSession<T>(options: BaseOptions & { readOnly?: boolean }, fn: (session: Session) => Promise<T>): Promise<T> {
   const logger = options.logger ?? silent;
   const table = tableOf(options);
   const files = await readMigrations(options.dir ?? DEFAULT_DIR, readOptions(options));
@@ -101,7 +104,7 @@ export async function withSession<T>(options: BaseOptions, fn: (session: Session
     const level = notice.severity === 'WARNING' ? 'warn' : notice.severity === 'DEBUG' || notice.severity === 'LOG' ? 'debug' : 'info';
     logger[level]({ migration: from, severity: notice.severity, detail: notice.detail, hint: notice.hint }, `${from ? `${from}: ` : ''}${notice.severity}: ${notice.message}`);
   };
-  const db = await connect({ url: options.url, onNotice, connectTimeout: options.connectTimeout ?? 10 });
+  const db = await connect({ url: options.url, onNotice, connectTimeout: options.connectTimeout ?? 10, readOnly: options.readOnly ?? false });
   try {
     if (db.server.schema === null && table.schema === null) {
       throw new ConfigError(`The connection has no current schema (search_path names no existing schema), so pgpair cannot place its history table; pass --table schema.${table.name}.`);

@@ -9,9 +9,11 @@
  * - PGlite serves one process at a time, and two processes on one data
  *   directory corrupt it. A lock file beside the directory (DIR.lock) refuses a
  *   second process with an error naming the pid that holds it.
- * - PGlite opens whatever directory it is given: a directory of other files
- *   would get a database written into it, and a damaged one fails with
- *   "Aborted()". The directory is checked first, and failures say what to do.
+ * - PGlite opens whatever directory it is given, and writes a new database
+ *   into one without PG_VERSION. pgpair creates, clears or re-initialises only
+ *   a directory it can prove it made, and a read-only command (ConnectOptions
+ *   .readOnly) never creates one: see pglite-directory.ts. Everything else is
+ *   refused before anything is written, a lock file included.
  * - A statement runs synchronously in this thread, so a statement that waits
  *   for input never returns: `COPY … FROM STDIN` must come through copyFrom
  *   (PGlite reads COPY data from an attached blob), never through exec/query.
@@ -20,11 +22,12 @@
  *   anything else PGlite throws means the instance is dead (`lost`).
  */
 import { unlinkSync } from 'node:fs';
-import { link, mkdir, readdir, readFile, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { link, mkdir, readFile, realpath, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { PGlite, QueryOptions } from '@electric-sql/pglite';
-import { ConfigError, ConnectionError } from '../errors.js';
+import { ConfigError, ConnectionError, EmbeddedDirectoryError, PgpairError } from '../errors.js';
+import { inspectDirectory, markReady, prepareNewDatabase, type Found, type Marker } from './pglite-directory.js';
 import { pgErrorFields } from './errors.js';
 import type { Connection, ConnectOptions, Driver, Notice, Queryable, Row, ServerInfo } from './types.js';
 
@@ -34,6 +37,9 @@ function parseTarget(url: string): Target {
   const rest = url.replace(/^pglite:(\/\/)?/i, '');
   if (rest === 'memory' || rest === ':memory:') return { memory: true, display: 'pglite:memory' };
   if (rest === '') throw new ConfigError(`The URL "${url}" names no database: use pglite:PATH (a directory, created if missing) or pglite:memory.`);
+  // No shell expands ~ after "pglite:": do it here, or a directory named "~" would appear in the working directory.
+  if (rest === '~' || rest.startsWith('~/')) return { memory: false, display: `pglite:${rest}`, dir: resolve(homedir(), rest.slice(2)) };
+  if (rest.startsWith('~')) throw new ConfigError(`The URL "${url}" starts with ~ followed by a name: pgpair expands only ~ and ~/ (your home directory); write the path out.`);
   return { memory: false, display: `pglite:${rest}`, dir: resolve(rest) };
 }
 
@@ -67,7 +73,7 @@ function parseLock(text: string): LockInfo | null {
       return { pid: value.pid, host: typeof value.host === 'string' ? value.host : null, start: typeof value.start === 'string' ? value.start : null };
     }
   } catch {
-    // not ours, or cut short: treated as stale
+    // not a lock of pgpair's (it writes them whole): see lockDirectory
   }
   return null;
 }
@@ -90,7 +96,8 @@ async function holderRunning(lock: LockInfo, dir: string): Promise<boolean> {
  * Takes DIR.lock (beside the directory: PGlite copies a fresh database into
  * DIR, and a file of ours inside would be in its way). The file is written
  * under a temporary name and linked into place, so that it never exists
- * half-written; a stale one (its process is gone) is moved aside atomically
+ * half-written (so a file there that is not a lock is not pgpair's, and is
+ * refused, never replaced); a stale one (its process is gone) is moved aside atomically
  * and checked again before it is removed, so that two processes replacing
  * the same stale lock cannot both win.
  */
@@ -100,7 +107,11 @@ async function lockDirectory(dir: string, display: string): Promise<() => Promis
   const text = `${JSON.stringify(mine)}\n`;
   const unique = `${process.pid}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}`;
   const temporary = `${path}.${unique}.tmp`;
-  await writeFile(temporary, text, { mode: 0o644 });
+  try {
+    await writeFile(temporary, text, { flag: 'wx', mode: 0o644 });
+  } catch (error) {
+    throw new ConnectionError(display, `Cannot take the lock ${path} on the embedded database ${display}: ${(error as Error).message}. pgpair needs to write beside the directory.`);
+  }
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
@@ -124,10 +135,14 @@ async function lockDirectory(dir: string, display: string): Promise<() => Promis
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
-      const seen = await readFile(path, 'utf8').catch(() => null);
+      const seen = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : ''));
       if (seen === null) continue;
       const holder = parseLock(seen);
-      if (holder && (await holderRunning(holder, dir))) {
+      // pgpair links its lock into place whole: a file there that is not one is someone else's (db.lock, Cargo.lock…).
+      if (!holder) {
+        throw new EmbeddedDirectoryError(display, path, `${display} needs the lock file ${path} beside the directory, and a file that pgpair did not write is there. Nothing was changed: rename that file, or point pglite: at another path.`);
+      }
+      if (await holderRunning(holder, dir)) {
         const who = holder.pid === process.pid ? 'this process (it is already open here)' : `another process (pid ${holder.pid}${holder.host && holder.host !== hostname() ? ` on ${holder.host}` : ''})`;
         throw new ConnectionError(
           display,
@@ -154,46 +169,7 @@ async function lockDirectory(dir: string, display: string): Promise<() => Promis
 }
 
 // ---------------------------------------------------------------------------
-// The data directory
-
-/** Names PostgreSQL keeps at the top of a data directory (initdb, PGlite). */
-const PGDATA_ENTRY = /^(PG_VERSION|base|global|pg_[a-z_]+|postgresql(\.auto)?\.conf|postmaster\.(pid|opts)|current_logfiles|log)$/;
-
-type DirectoryState = { kind: 'new' } | { kind: 'database'; version: string } | { kind: 'interrupted'; entries: string[] };
-
-/**
- * What is at DIR. PGlite copies a new database into the directory after
- * initdb, PG_VERSION among the last files; a directory holding only data
- * directory entries but no PG_VERSION is such a copy cut short (Ctrl-C on a
- * first run) and is safe to clear. Anything else without PG_VERSION is not a
- * database and is refused: PGlite would write one among the files.
- */
-async function inspectDirectory(dir: string, display: string): Promise<DirectoryState> {
-  let entries: string[];
-  try {
-    const info = await stat(dir);
-    if (!info.isDirectory()) {
-      throw new ConnectionError(display, `${display} names ${dir}, which is a file: pglite:PATH needs a directory (it is created when missing).`);
-    }
-    entries = await readdir(dir);
-  } catch (error) {
-    if (error instanceof ConnectionError) throw error;
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'new' };
-    throw new ConnectionError(display, `Cannot read the embedded database directory ${dir}: ${(error as Error).message}.`);
-  }
-  if (entries.length === 0) return { kind: 'new' };
-  if (entries.includes('PG_VERSION')) {
-    const version = (await readFile(join(dir, 'PG_VERSION'), 'utf8').catch(() => '')).trim();
-    return { kind: 'database', version };
-  }
-  const foreign = entries.filter((name) => !PGDATA_ENTRY.test(name));
-  if (foreign.length === 0) return { kind: 'interrupted', entries };
-  const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? ', …' : '');
-  throw new ConnectionError(
-    display,
-    `${dir} is not a PGlite database directory: it holds other files (${shown}) and no PG_VERSION. Point pglite: at a new or empty directory (it is created when missing), e.g. pglite:.pgpair/dev.`,
-  );
-}
+// The data directory (what may be used, created or cleared: pglite-directory.ts)
 
 /** Creates the parent of DIR; a new .pgpair/ gets a .gitignore so that the database stays out of commits. */
 async function prepareParent(dir: string, display: string): Promise<void> {
@@ -209,15 +185,26 @@ async function prepareParent(dir: string, display: string): Promise<void> {
   }
 }
 
-function openFailure(display: string, dir: string, state: DirectoryState, error: unknown): ConnectionError {
+/** The path the lock is keyed on: one lock per directory, however it is reached (a symlink, another relative path…). */
+async function canonicalPath(dir: string): Promise<string> {
+  return realpath(dir).catch(async () => join(await realpath(dirname(dir)), basename(dir)));
+}
+
+function openFailure(display: string, dir: string, found: Found, error: unknown): ConnectionError {
   const reason = error instanceof Error ? error.message || error.name : String(error);
-  if (state.kind === 'database') {
+  if (found.kind === 'database') {
     return new ConnectionError(
       display,
-      `Cannot open the embedded database ${display}: PGlite failed with "${reason}". The directory ${dir} is damaged, or was made by another PGlite version (its PG_VERSION says ${state.version || 'nothing'}). It is a development database: move it aside (mv ${dir} ${dir}.broken) and run again to start a new one.`,
+      `Cannot open the embedded database ${display}: PGlite failed with "${reason}". The directory ${dir} is damaged, or was made by another PGlite version (its PG_VERSION says ${found.version || 'nothing'}). It is a development database: move it aside (mv ${dir} ${dir}.broken) and run again to start a new one.`,
     );
   }
-  return new ConnectionError(display, `Cannot create the embedded database ${display} in ${dir}: PGlite failed with "${reason}".`);
+  return new ConnectionError(display, `Cannot create the embedded database ${display} in ${dir}: PGlite failed with "${reason}". Run again: pgpair starts the creation over.`);
+}
+
+/** Why a read-only command found no database, and what makes one. */
+function absentNote(display: string, found: Found): string {
+  const why = found.kind === 'creating' ? 'holds no database yet (its creation was cut short, or its files were removed)' : 'does not exist yet';
+  return `The embedded database ${display} ${why}: showing an empty database, and nothing was created. pgpair up creates it.`;
 }
 
 // ---------------------------------------------------------------------------
@@ -476,42 +463,58 @@ class PgliteConnection implements Connection {
   }
 }
 
+/**
+ * For pglite:PATH: the directory to open, under its lock, made ready for PGlite
+ * (a new one created with its marker); or null when a read-only command finds
+ * no database, to be served as an empty in-memory one.
+ */
+async function openDirectory(path: string, display: string, readOnly: boolean): Promise<{ found: Found; dir: string; marker: Marker | null; release: () => Promise<void> } | { found: Found; dir: null }> {
+  // Read first, change nothing: whatever is refused is refused before a lock file or a parent is made.
+  let found = await inspectDirectory(path, display);
+  if (readOnly && (found.kind === 'absent' || found.kind === 'empty')) return { found, dir: null };
+  if (found.kind !== 'database' && !readOnly) await prepareParent(path, display);
+  const dir = await canonicalPath(path);
+  const release = await lockDirectory(dir, display);
+  try {
+    // Again under the lock: another process may have created or finished it meanwhile.
+    found = await inspectDirectory(path, display);
+    if (found.kind === 'database') return { found, dir, marker: null, release };
+    if (readOnly) {
+      await release();
+      return { found, dir: null };
+    }
+    return { found, dir, marker: await prepareNewDatabase(path, display, found), release };
+  } catch (error) {
+    await release();
+    if (error instanceof PgpairError) throw error;
+    throw new ConnectionError(display, `Cannot create the embedded database ${display} in ${path}: ${(error as Error).message}.`);
+  }
+}
+
 export const pgliteDriver: Driver = {
   schemes: ['pglite'],
   async connect(options: ConnectOptions): Promise<Connection> {
     const target = parseTarget(options.url);
-    let release = async () => {};
-    let state: DirectoryState = { kind: 'new' };
-    if (!target.memory) {
-      await prepareParent(target.dir, target.display);
-      // One lock per directory, however it is reached: through a symlink, another relative path…
-      target.dir = await realpath(target.dir).catch(async () => join(await realpath(dirname(target.dir)), basename(target.dir)));
-      release = await lockDirectory(target.dir, target.display);
-      try {
-        state = await inspectDirectory(target.dir, target.display);
-        if (state.kind === 'interrupted') {
-          for (const entry of state.entries) await rm(join(target.dir, entry), { recursive: true, force: true });
-        }
-      } catch (error) {
-        await release();
-        throw error;
-      }
-    }
+    const opened = target.memory ? null : await openDirectory(target.dir, target.display, options.readOnly ?? false);
+    const onDisk = opened !== null && opened.dir !== null ? opened : null;
+    const release = onDisk ? onDisk.release : async () => {};
     let db: PGlite;
     try {
       const { PGlite } = await import('@electric-sql/pglite');
-      db = await PGlite.create(target.memory ? undefined : target.dir);
+      db = await PGlite.create(onDisk ? onDisk.dir : undefined);
     } catch (error) {
       await release();
-      throw target.memory ? new ConnectionError(target.display, `Cannot start the embedded database: PGlite failed with "${(error as Error).message}".`) : openFailure(target.display, target.dir, state, error);
+      throw onDisk ? openFailure(target.display, onDisk.dir, onDisk.found, error) : new ConnectionError(target.display, `Cannot start the embedded database: PGlite failed with "${(error as Error).message}".`);
     }
     const connection = new PgliteConnection(db, target.display, release, options.onNotice);
     try {
+      if (onDisk?.marker) await markReady(onDisk.dir, onDisk.marker);
       await connection.init();
     } catch (error) {
       await connection.close();
       throw error instanceof ConnectionError ? error : new ConnectionError(target.display, `Cannot use the embedded database ${target.display}: ${(error as Error).message}.`);
     }
+    if (opened && !onDisk) options.onNotice?.({ severity: 'INFO', message: absentNote(target.display, opened.found) });
     return connection;
   },
 };

@@ -44,6 +44,12 @@ export interface ConnectOptions {
   onNotice?: (notice: Notice) => void;
   /** Seconds to wait for a connection. */
   connectTimeout?: number;
+  /**
+   * The command only reads (status, verify, --sql): the driver must not create
+   * a database. For pglite:PATH, a database that does not exist yet is served as
+   * an empty in-memory one (and said so through onNotice); nothing is written.
+   */
+  readOnly?: boolean;
 }
 
 export interface ServerInfo {
