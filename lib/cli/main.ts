@@ -72,6 +72,11 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
   'migration-lock-timeout': { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic' },
 };
 
+/** For the commands that may create the history table. */
+const CREATE_SCHEMA_OPTION: Record<string, OptionSpec> = {
+  'create-schema': { type: 'boolean', default: false, describe: 'create the schema of --table schema.name when it does not exist (with the history table, in one transaction)' },
+};
+
 /** `--sql` and `--from` of up, down and stamp: print the psql script instead of running anything. */
 const SCRIPT_OPTIONS: Record<string, OptionSpec> = {
   sql: { type: 'boolean', default: false, describe: 'print a psql script (psql -X -v ON_ERROR_STOP=1 -f FILE) that does the same, history included, instead of running anything; the database is only read' },
@@ -86,6 +91,7 @@ const COMMANDS: CommandSpec[] = [
     options: {
       ...RUN_OPTIONS,
       ...SCRIPT_OPTIONS,
+      ...CREATE_SCHEMA_OPTION,
       steps: { type: 'number', describe: 'apply at most N migrations' },
       'allow-out-of-order': { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' },
     },
@@ -106,7 +112,7 @@ const COMMANDS: CommandSpec[] = [
     name: 'stamp',
     describe: 'record the database as being at TARGET without running migration SQL (adopt a database built from schema.sql or another tool)',
     positional: { name: 'target', required: true, describe: 'a version, head or base' },
-    options: { ...SCRIPT_OPTIONS },
+    options: { ...SCRIPT_OPTIONS, ...CREATE_SCHEMA_OPTION },
   },
   {
     name: 'create',
@@ -118,7 +124,7 @@ const COMMANDS: CommandSpec[] = [
     name: 'load',
     describe: 'bootstrap an empty database from the base schema (default <dir>/schema.sql; pg_dump output accepted) and stamp the version it declares',
     positional: { name: 'file', required: false, describe: 'the base schema file (default <dir>/schema.sql)' },
-    options: { stamp: { type: 'string', describe: 'version to stamp (default: the file\'s -- pgpair:version N comment); head for all' } },
+    options: { stamp: { type: 'string', describe: 'version to stamp (default: the file\'s -- pgpair:version N comment); head for all' }, ...CREATE_SCHEMA_OPTION },
   },
   {
     name: 'repair',
@@ -371,6 +377,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
             if (!json && !argv.quiet) out(`${stepLine(step, command)}\n`);
           },
           signal: interruptions(resolved.url.startsWith('pglite:')),
+          ...(argv['create-schema'] ? { createSchema: true } : {}),
         };
         const steps = argv.steps === undefined ? undefined : Number(argv.steps);
         if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a whole number of at least 1 (got ${String(argv.steps)}).`);
@@ -392,9 +399,10 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
           lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
           ...(argv.file !== undefined ? { file: String(argv.file) } : {}),
           ...(argv.stamp !== undefined ? { stamp: String(argv.stamp) } : {}),
+          ...(argv['create-schema'] ? { createSchema: true } : {}),
         });
         if (json) out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
-        else if (!argv.quiet) out(`loaded ${result.file} (${result.statements} statements in ${result.durationMs} ms)\n${result.steps.map((s) => `stamped ${s.version}_${s.name}`).join('\n')}${result.steps.length ? '\n' : ''}now at ${result.to ?? 'base'}\n`);
+        else if (!argv.quiet) out(`loaded ${result.file} (${result.statements} statements in ${result.durationMs} ms)\n${result.adopted ? `adopted the history it holds (${result.adopted.length} version${result.adopted.length === 1 ? '' : 's'} recorded)\n` : ''}${result.steps.map((s) => `stamped ${s.version}_${s.name}`).join('\n')}${result.steps.length ? '\n' : ''}now at ${result.to ?? 'base'}\n`);
         return EXIT.ok;
       }
       case 'repair': {
