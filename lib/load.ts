@@ -23,7 +23,7 @@ import { PGPAIR_VERSION } from './meta.js';
 import { parseTarget, planStamp, type Target } from './plan.js';
 import { DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, historyLogProblem, missingSchemaError, readOptions, tableOf, withSession, type RunOptions, type RunResult, type Session } from './session.js';
 import { readSqlFile } from './source.js';
-import { computeStatus } from './status.js';
+import { computeStatus, verifyProblems } from './status.js';
 
 export interface LoadOptions extends RunOptions {
   /** The base schema; default `<dir>/schema.sql`. */
@@ -92,6 +92,8 @@ interface Recorded {
   steps: { action: 'stamp' | 'unstamp'; version: string; name: string; durationMs: number }[];
   to: string | null;
   adopted: string[] | null;
+  /** Where the adopted history and the files disagree (what verify would report). */
+  problems: string[];
 }
 
 export async function load(options: LoadOptions): Promise<LoadResult> {
@@ -162,6 +164,9 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       session.logger.info({ file: path, statements: analysis.statements.length, durationMs }, `loaded ${path} (${analysis.statements.length} statements, ${durationMs} ms)`);
       if (recorded.adopted) {
         session.logger.info({ table: t.display, versions: recorded.adopted.length }, `adopted the history ${path} holds: ${recorded.adopted.length} version${recorded.adopted.length === 1 ? '' : 's'} recorded in ${t.display}, at ${recorded.to ?? 'base'}`);
+        if (recorded.problems.length > 0) {
+          session.logger.warn({ problems: recorded.problems }, `the adopted history and the files in ${session.files.dir} disagree, as they did where the dump was made; pgpair verify lists it, pgpair repair resolves it:\n  ${recorded.problems.join('\n  ')}`);
+        }
       }
       return { command: 'stamp' as const, from: null, to: recorded.to, steps: recorded.steps, database: session.db.displayUrl, file: path, statements: analysis.statements.length, durationMs, adopted: recorded.adopted };
     }),
@@ -215,7 +220,7 @@ async function recordLoad(q: Queryable, session: Session, ctx: { path: string; c
   const plan = planStamp(computeStatus(session.files.migrations, [], transactionalOf), ctx.target);
   await recordStamp(q, t, plan.steps, { logger: session.logger, serverVersionNum: versionNum });
   const steps = plan.steps.map((s) => ({ action: s.action as 'stamp' | 'unstamp', version: s.action === 'unstamp' ? s.row.version : s.migration.version, name: s.action === 'unstamp' ? s.row.name : s.migration.slug, durationMs: 0 }));
-  return { steps, to: plan.to, adopted: null };
+  return { steps, to: plan.to, adopted: null, problems: [] };
 }
 
 /**
@@ -242,5 +247,5 @@ async function adopt(q: Queryable, session: Session, rows: HistoryRow[], ctx: { 
   const durationMs = Math.round(performance.now() - ctx.started);
   const detail = `loaded ${ctx.path} and adopted the history it holds: ${versions.length} version${versions.length === 1 ? '' : 's'}, at ${at}`;
   await q.query(insertLogSql(t), ['load', report.current, current?.name ?? null, ctx.checksum, null, durationMs, detail, PGPAIR_VERSION]);
-  return { steps: [], to: report.current, adopted: versions };
+  return { steps: [], to: report.current, adopted: versions, problems: verifyProblems(report, { strict: false }).map((p) => p.message) };
 }

@@ -178,6 +178,23 @@ describe('load of a pg_dump of a database pgpair manages', () => {
     assert.deepEqual(await logRows(db.sql), ['1:up:0001', '2:up:0002', '3:up:0003', '4:failed:0004', '5:repair:0004', '6:load:0004']);
   });
 
+  it('a dump whose history holds a failed version is adopted as it is, with a warning; verify then reports it', async () => {
+    const cwd = workdirFromFixture('pgdump-managed');
+    const path = join(cwd, 'sql', 'schema.sql');
+    const text = readFileSync(path, 'utf8');
+    const failed = text.replace(/^(4\t0004\tpost_indexes\t.*\texecuted\t)ok(\tf\t)2(\t2\t)\\N/m, '$1failed$21$3at statement 2');
+    assert.notEqual(failed, text);
+    writeFileSync(path, failed);
+    const r = await cli(['load'], cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /the adopted history and the files in sql disagree, as they did where the dump was made; pgpair verify lists it, pgpair repair resolves it:\\n {2}.*0004/);
+    const [row] = await db.sql.unsafe(`SELECT state, statements_done, error FROM pgpair_history WHERE version = '4'`);
+    assert.deepEqual([row!.state, row!.statements_done, row!.error], ['failed', 1, 'at statement 2']);
+    const verify = await cli(['verify'], cwd);
+    assert.equal(verify.code, 3, verify.stdout);
+    assert.match(verify.stdout, /0004/);
+  });
+
   it('a dump whose history is under --table myschema.hist: adopted with that --table; without it, refused naming it, and nothing left', async () => {
     const cwd = workdirFromFixture('pgdump-managed');
     copyFileSync(join(FIXTURES, 'pgdump-managed-table', 'schema.sql'), join(cwd, 'sql', 'schema.sql'));
