@@ -5,7 +5,8 @@
  */
 import type { Queryable } from './db/types.js';
 import type { Migration } from './files.js';
-import { HistoryTableError } from './errors.js';
+import { pgErrorFields } from './db/errors.js';
+import { DatabaseError, HistoryTableError } from './errors.js';
 import { quoteIdent, type TableName } from './ident.js';
 import { SqlExpression } from './literal.js';
 import { PGPAIR_VERSION } from './meta.js';
@@ -371,7 +372,15 @@ export async function readHistory(db: Queryable, t: HistoryTables): Promise<Hist
     }
   }
   if (probe.history_kind === null) return { exists: false, rows: [], schemaExists: probe.schema_exists, log: null };
-  const rows = await db.query(selectHistorySql(t));
+  let rows;
+  try {
+    rows = await db.query(selectHistorySql(t));
+  } catch (error) {
+    const pg = pgErrorFields(error);
+    if (!pg) throw error;
+    const fix = pg.sqlstate === '42501' ? ` (connect as the role that runs the migrations, or GRANT SELECT ON ${t.history} TO this role)` : '';
+    throw new DatabaseError(`Cannot read the history table ${t.display}${fix}`, pg);
+  }
   const log = probe.log_kind === null ? 'missing' : probe.log_guarded ? 'ok' : 'unguarded';
   return { exists: true, rows: rows.map(toRow), schemaExists: true, log };
 }

@@ -4,6 +4,7 @@
  * or its guard is gone, and read-only commands that must create nothing.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { runCli, workdirFromFixture } from '../helpers/cli.js';
 import { scratchDatabase, tables, type Scratch } from '../helpers/db.js';
@@ -155,6 +156,29 @@ describe('--table in a schema that does not exist, and --create-schema', () => {
       assert.deepEqual(await tables(other.sql), ['posts', 'users']);
     } finally {
       await other.drop();
+    }
+  });
+});
+
+describe('a history this role may not read', () => {
+  it('status and up say which table and what to do (exit 1), not "unexpected failure"', async () => {
+    const cwd = workdirFromFixture('basic');
+    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
+    const role = `pgpair_reader_${randomBytes(4).toString('hex')}`;
+    await db.sql.unsafe(`CREATE ROLE ${role} LOGIN PASSWORD 'reader-secret'`);
+    try {
+      const url = new URL(db.url);
+      url.username = role;
+      url.password = 'reader-secret';
+      for (const command of ['status', 'up']) {
+        const r = await runCli([command, '--url', url.toString()], { cwd });
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /Cannot read the history table public\.pgpair_history \(connect as the role that runs the migrations, or GRANT SELECT ON "public"\."pgpair_history" TO this role\): permission denied for table pgpair_history \[42501\]/);
+        noTrace(r.stderr);
+        assert.doesNotMatch(r.stderr + r.stdout, /reader-secret/);
+      }
+    } finally {
+      await db.sql.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`).catch(() => {});
     }
   });
 });
