@@ -13,7 +13,7 @@
  */
 import { analyzeFile, runsInTransaction, type FileAnalysis } from './analyze.js';
 import type { Queryable } from './db/types.js';
-import { DirectoryError, PgpairError, UsageError } from './errors.js';
+import { DirectoryError, InterruptedError, PgpairError, UsageError } from './errors.js';
 import { loadSchema, recordStamp, wrapDatabaseError } from './executor.js';
 import { BASE_SCHEMA_FILE, type Migration } from './files.js';
 import { createHistorySql, guardName, insertLogSql, readHistory, type HistoryRow, type HistoryTables } from './history.js';
@@ -110,7 +110,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const mayHoldHistory = mayCreateHistory(analysis, table.name);
   if (target === undefined && !(transactional && mayHoldHistory)) throw noVersion(path);
   return withSession(options, async (session) =>
-    withLock(session.db, session.tables, { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger }, async () => {
+    withLock(session.db, session.tables, { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger, ...(options.signal ? { signal: options.signal } : {}) }, async () => {
       const t = session.tables;
       const schema = t.schema!;
       const [row] = await session.db.query<{ objects: number }>(USER_OBJECTS_SQL, [schema, t.historyName, t.logName, guardName(t)]);
@@ -134,31 +134,51 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       if (!transactional && !before.schemaExists && !session.createSchema) throw missingSchemaError(t, true);
       // An empty history left by an earlier run is dropped in the load's transaction when the file may create its own.
       const replaceEmpty = transactional && before.exists && mayHoldHistory && (await logIsEmpty(session.db, t));
-      const execute = { logger: session.logger, serverVersionNum: session.db.server.versionNum };
+      const execute = { logger: session.logger, serverVersionNum: session.db.server.versionNum, ...(options.signal ? { signal: options.signal } : {}) };
       const started = performance.now();
       const record = (q: Queryable) => recordLoad(q, session, { path, checksum: file.checksum, target, started, createdBefore: before.exists });
       let recorded: Recorded;
-      if (transactional) {
-        const next = 'Nothing was loaded (the transaction was rolled back) and nothing was recorded: the database is as it was. Fix the file and run pgpair load again.';
-        recorded = await session.db.transaction(async (tx) => {
-          if (replaceEmpty) await tx.exec(dropHistorySql(t));
-          await loadSchema(session.db, tx, file, analysis, { ...execute, inTransaction: true, next });
+      // Ctrl-C cancels the statement in progress on the server, which then rolls back and releases the lock at once.
+      const onAbort = () => {
+        session.logger.warn(`${String(options.signal?.reason ?? 'abort')}: stopping the load; the statement in progress is cancelled`);
+        if (session.db.interruptible) void session.db.cancel();
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        if (transactional) {
+          const next = 'Nothing was loaded (the transaction was rolled back) and nothing was recorded: the database is as it was. Fix the file and run pgpair load again.';
+          recorded = await session.db.transaction(async (tx) => {
+            if (replaceEmpty) await tx.exec(dropHistorySql(t));
+            await loadSchema(session.db, tx, file, analysis, { ...execute, inTransaction: true, next });
+            try {
+              return await record(tx);
+            } catch (error) {
+              throw wrapDatabaseError(error, `Recording the load in ${t.display} failed; nothing was loaded (the transaction was rolled back)`);
+            }
+          });
+        } else {
+          const next = `${path} ran outside a transaction (${analysis.reason}): the statements before the failing one stay done; pgpair created none of its tables and recorded nothing. Drop what was created (or use a fresh database), fix the file and run pgpair load again.`;
+          await loadSchema(session.db, session.db, file, analysis, { ...execute, inTransaction: false, next });
           try {
-            return await record(tx);
+            recorded = await session.db.transaction(record);
           } catch (error) {
-            throw wrapDatabaseError(error, `Recording the load in ${t.display} failed; nothing was loaded (the transaction was rolled back)`);
+            const wrapped = wrapDatabaseError(error, `Recording the load in ${t.display} failed`);
+            if (wrapped instanceof PgpairError) wrapped.message += `\n${path} ran outside a transaction (${analysis.reason}), so its statements stay done; nothing was recorded. Fix the problem, then record the version with pgpair stamp VERSION.`;
+            throw wrapped;
           }
-        });
-      } else {
-        const next = `${path} ran outside a transaction (${analysis.reason}): the statements before the failing one stay done; pgpair created none of its tables and recorded nothing. Drop what was created (or use a fresh database), fix the file and run pgpair load again.`;
-        await loadSchema(session.db, session.db, file, analysis, { ...execute, inTransaction: false, next });
-        try {
-          recorded = await session.db.transaction(record);
-        } catch (error) {
-          const wrapped = wrapDatabaseError(error, `Recording the load in ${t.display} failed`);
-          if (wrapped instanceof PgpairError) wrapped.message += `\n${path} ran outside a transaction (${analysis.reason}), so its statements stay done; nothing was recorded. Fix the problem, then record the version with pgpair stamp VERSION.`;
-          throw wrapped;
         }
+      } catch (error) {
+        if (!options.signal?.aborted) throw error;
+        const reason = String(options.signal.reason ?? 'an abort signal');
+        throw new InterruptedError(
+          reason,
+          null,
+          transactional
+            ? `Interrupted by ${reason} during pgpair load ${path}: its transaction was rolled back, so nothing was loaded and nothing recorded. Run pgpair load again.`
+            : `Interrupted by ${reason} during pgpair load ${path}, which runs outside a transaction (${analysis.reason}): the statements before the interrupted one stay done, and pgpair created and recorded nothing. Drop what was created (or use a fresh database) and run pgpair load again.`,
+        );
+      } finally {
+        options.signal?.removeEventListener('abort', onAbort);
       }
       const durationMs = Math.round(performance.now() - started);
       session.logger.info({ file: path, statements: analysis.statements.length, durationMs }, `loaded ${path} (${analysis.statements.length} statements, ${durationMs} ms)`);
