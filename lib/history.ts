@@ -339,12 +339,34 @@ function misfit(kind: string, columnsJson: string | null, expected: readonly (re
   return `it has ${list}: ${problems.join('; ')}`;
 }
 
+/** What is wrong with the log beside an existing history, for messages; null when it is intact. */
+export function historyLogProblem(t: HistoryTables, state: HistoryState): HistoryTableError | null {
+  const log = t.schema === null ? t.logName : `${t.schema}.${t.logName}`;
+  if (state.log === 'missing') {
+    return new HistoryTableError(
+      t.display,
+      'missing-log',
+      `The history table ${t.display} has no log table ${log} beside it (it was dropped or renamed): pgpair records every change in that append-only log and will not change the history without it. Restore ${log} (e.g. from a backup), or use another history with --table.`,
+    );
+  }
+  if (state.log === 'unguarded') {
+    return new HistoryTableError(
+      t.display,
+      'unguarded-log',
+      `The log ${log} of ${t.display} has lost its append-only trigger ${guardName(t)} (dropped or disabled), so its entries may have been edited. Check the log, then restore the trigger: ALTER TABLE ${t.log} ENABLE TRIGGER ${quoteIdent(guardName(t))}; if it was dropped, CREATE TRIGGER ${quoteIdent(guardName(t))} BEFORE UPDATE OR DELETE OR TRUNCATE ON ${t.log} FOR EACH STATEMENT EXECUTE FUNCTION ${t.schema === null ? '' : `${quoteIdent(t.schema)}.`}${quoteIdent(guardName(t))}();`,
+    );
+  }
+  return null;
+}
+
 /**
  * All history rows, or [] when the table does not exist yet (nothing is created by reading).
  * Throws HistoryTableError when a table of the history's or the log's name is not one pgpair
- * created (checked in the catalog, before anything is read from or written to it).
+ * created (checked in the catalog, before anything is read from or written to it), and, unless
+ * `damagedLog` is 'report' (read-only commands, which may still read it), when the history's log
+ * or the log's append-only trigger is gone: every writer reads the history through here first.
  */
-export async function readHistory(db: Queryable, t: HistoryTables): Promise<HistoryState> {
+export async function readHistory(db: Queryable, t: HistoryTables, options: { damagedLog?: 'throw' | 'report' } = {}): Promise<HistoryState> {
   const [probe] = await db.query<{ schema_exists: boolean; history_kind: string | null; history_columns: string | null; log_kind: string | null; log_columns: string | null; log_guarded: boolean }>(
     historyProbeSql(),
     [t.schema, t.historyName, t.logName, guardName(t)],
@@ -382,5 +404,8 @@ export async function readHistory(db: Queryable, t: HistoryTables): Promise<Hist
     throw new DatabaseError(`Cannot read the history table ${t.display}${fix}`, pg);
   }
   const log = probe.log_kind === null ? 'missing' : probe.log_guarded ? 'ok' : 'unguarded';
-  return { exists: true, rows: rows.map(toRow), schemaExists: true, log };
+  const state: HistoryState = { exists: true, rows: rows.map(toRow), schemaExists: true, log };
+  const damaged = options.damagedLog === 'report' ? null : historyLogProblem(t, state);
+  if (damaged) throw damaged;
+  return state;
 }

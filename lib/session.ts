@@ -11,7 +11,9 @@ import type { Connection, Notice } from './db/types.js';
 import { ConfigError, HistoryTableError } from './errors.js';
 import { wrapDatabaseError, type StepResult } from './executor.js';
 import type { MigrationSet } from './files.js';
-import { createHistorySql, guardName, historyTables, readHistory, type HistoryRow, type HistoryState, type HistoryTables } from './history.js';
+import { createHistorySql, historyLogProblem, historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
+
+export { historyLogProblem } from './history.js';
 import { parseTableName, quoteIdent, type TableName } from './ident.js';
 import type { Plan } from './plan.js';
 import { readMigrations, type ReadOptions } from './source.js';
@@ -133,26 +135,6 @@ export function missingSchemaError(t: HistoryTables, writing: boolean): HistoryT
   return new HistoryTableError(t.display, 'missing-schema', `The schema ${quoteIdent(t.schema ?? '')} of the history table ${t.display} does not exist, so no migration has been recorded there: ${fix}.`);
 }
 
-/** What is wrong with the log beside an existing history, for messages; null when it is intact. */
-export function historyLogProblem(t: HistoryTables, state: HistoryState): HistoryTableError | null {
-  const log = t.schema === null ? t.logName : `${t.schema}.${t.logName}`;
-  if (state.log === 'missing') {
-    return new HistoryTableError(
-      t.display,
-      'missing-log',
-      `The history table ${t.display} has no log table ${log} beside it (it was dropped or renamed): pgpair records every change in that append-only log and will not change the history without it. Restore ${log} (e.g. from a backup), or use another history with --table.`,
-    );
-  }
-  if (state.log === 'unguarded') {
-    return new HistoryTableError(
-      t.display,
-      'unguarded-log',
-      `The log ${log} of ${t.display} has lost its append-only trigger ${guardName(t)} (dropped or disabled), so its entries may have been edited. Check the log, then restore the trigger: ALTER TABLE ${t.log} ENABLE TRIGGER ${quoteIdent(guardName(t))}; if it was dropped, CREATE TRIGGER ${quoteIdent(guardName(t))} BEFORE UPDATE OR DELETE OR TRUNCATE ON ${t.log} FOR EACH STATEMENT EXECUTE FUNCTION ${t.schema === null ? '' : `${quoteIdent(t.schema)}.`}${quoteIdent(guardName(t))}();`,
-    );
-  }
-  return null;
-}
-
 /**
  * Creates the history table and its log when missing; returns the history rows (none when it was just created).
  * Refuses (HistoryTableError, exit 2) a table of that name that pgpair did not create, a missing schema
@@ -183,7 +165,7 @@ export async function ensureHistory(session: Session): Promise<HistoryRow[]> {
 export async function currentStatus(session: Session, known?: HistoryRow[]): Promise<StatusReport> {
   let rows = known;
   if (!rows) {
-    const state = await readHistory(session.db, session.tables);
+    const state = await readHistory(session.db, session.tables, { damagedLog: 'report' });
     if (!state.schemaExists) throw missingSchemaError(session.tables, false);
     const problem = historyLogProblem(session.tables, state);
     if (problem) session.logger.warn({ table: session.tables.display, problem: problem.problem }, problem.message);
