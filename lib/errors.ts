@@ -359,3 +359,22 @@ export class EmbeddedDirectoryError extends PgpairError {
     return { ...super.toJSON(), target: this.target, path: this.path };
   }
 }
+
+export type HistoryTableProblem = 'not-pgpair' | 'missing-schema' | 'missing-log' | 'unguarded-log';
+
+/**
+ * The history table named by --table cannot be used as it is: a table of that name that pgpair did
+ * not create, a schema that does not exist, or a pgpair history whose log or its guard is gone. Exit 2.
+ */
+export class HistoryTableError extends PgpairError {
+  readonly table: string;
+  readonly problem: HistoryTableProblem;
+  constructor(table: string, problem: HistoryTableProblem, message: string) {
+    super('E_HISTORY_TABLE', message, EXIT.usage);
+    this.table = table;
+    this.problem = problem;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), table: this.table, problem: this.problem };
+  }
+}

@@ -571,7 +571,7 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
  * At most three statements whatever the number of versions (one pair per version made `stamp head` over
  * 10,000 files take 7 s); the log entries keep the order of the steps.
  */
-async function recordStamp(tx: Queryable, tables: HistoryTables, steps: Step[], options: ExecuteOptions): Promise<void> {
+export async function recordStamp(tx: Queryable, tables: HistoryTables, steps: Step[], options: ExecuteOptions): Promise<void> {
   const removed: string[] = [];
   const added: unknown[][] = [];
   const entries: unknown[][] = [];
@@ -597,29 +597,20 @@ async function runStamp(db: Connection, tables: HistoryTables, steps: Step[], op
 }
 
 /**
- * `load`: runs a base schema file and records the stamp steps. When the file
- * can run in a transaction, both commit together; otherwise the file runs
- * statement by statement and the stamp is recorded after it.
+ * `load`: runs the statements of a base schema file on `q`, in order, COPY
+ * data streamed: the caller's transaction when `inTransaction`, else the
+ * session itself (a file that cannot run in a transaction). A failing
+ * statement becomes a MigrationFailedError at FILE:LINE:COLUMN that ends with
+ * `next`. Recording the history (recordStamp) is the caller's, so that it can
+ * look at what the file created first (a dump may hold pgpair's own history).
  */
-export async function loadSchema(db: Connection, tables: HistoryTables, file: MigrationFile, analysis: FileAnalysis, steps: Step[], options: ExecuteOptions): Promise<void> {
+export async function loadSchema(db: Connection, q: Queryable, file: MigrationFile, analysis: FileAnalysis, options: ExecuteOptions & { inTransaction: boolean; next: string }): Promise<void> {
   const schema: Migration = { version: 'schema', key: 'schema', slug: file.name, up: file, down: null };
-  const transactional = analysis.mode === 'transaction';
-  const next = transactional
-    ? 'Nothing was loaded (the transaction was rolled back) and nothing was stamped. Fix the file and run pgpair load again.'
-    : `${file.path} ran outside a transaction (${analysis.reason}): the statements before the failing one stay done and nothing was stamped. Drop what was created (or use a fresh database), fix the file and run pgpair load again.`;
   try {
-    if (transactional) {
-      await db.transaction(async (tx) => {
-        await runStatements(tx, file, analysis, options.signal);
-        await recordStamp(tx, tables, steps, options);
-      });
-    } else {
-      await runStatements(db, file, analysis, options.signal);
-      await runStamp(db, tables, steps, options);
-    }
+    await runStatements(q, file, analysis, options.signal);
   } catch (error) {
-    if (!transactional && !db.lost) await leaveAbortedTransaction(db).catch(() => {});
-    throw await failure(error, { migration: schema, direction: 'up', file, analysis, rolledBack: transactional, next: () => next });
+    if (!options.inTransaction && !db.lost) await leaveAbortedTransaction(db).catch(() => {});
+    throw await failure(error, { migration: schema, direction: 'up', file, analysis, rolledBack: options.inTransaction, next: () => options.next });
   }
 }
 

@@ -5,6 +5,8 @@
  */
 import type { Queryable } from './db/types.js';
 import type { Migration } from './files.js';
+import { pgErrorFields } from './db/errors.js';
+import { DatabaseError, HistoryTableError } from './errors.js';
 import { quoteIdent, type TableName } from './ident.js';
 import { SqlExpression } from './literal.js';
 import { PGPAIR_VERSION } from './meta.js';
@@ -65,11 +67,21 @@ export function historyTables(table: TableName, currentSchema: string | null): H
   };
 }
 
-/** The DDL that creates both tables; run once, in one transaction, under the migration lock. */
-export function createHistorySql(t: HistoryTables): string {
-  const guard = quoteIdent(`${t.logName}_append_only`);
+/** The name of the trigger (and its function) that keeps the log append-only. */
+export function guardName(t: Pick<HistoryTables, 'logName'>): string {
+  return `${t.logName}_append_only`;
+}
+
+/**
+ * The DDL that creates both tables; run once, in one transaction, under the
+ * migration lock. `createSchema` (default true, as the `--sql` scripts have it)
+ * adds CREATE SCHEMA IF NOT EXISTS; a run passes false unless --create-schema
+ * was given, so a mistyped `--table nosuch.hist` cannot start a second history.
+ */
+export function createHistorySql(t: HistoryTables, options: { createSchema?: boolean } = {}): string {
+  const guard = quoteIdent(guardName(t));
   const guardFn = t.schema === null ? guard : `${quoteIdent(t.schema)}.${guard}`;
-  const createSchema = t.schema === null ? '' : `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)};\n`;
+  const createSchema = t.schema === null || options.createSchema === false ? '' : `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)};\n`;
   return `SET LOCAL client_min_messages = warning;
 ${createSchema}CREATE TABLE IF NOT EXISTS ${t.history} (
   version text PRIMARY KEY,
@@ -114,8 +126,58 @@ CREATE TRIGGER ${guard} BEFORE UPDATE OR DELETE OR TRUNCATE ON ${t.log} FOR EACH
 `;
 }
 
-export function historyExistsSql(): string {
-  return `SELECT to_regclass($1) IS NOT NULL AS exists`;
+/** The columns of pgpair's history table and of its log, with their types as format_type spells them. */
+export const HISTORY_COLUMNS: readonly (readonly [string, string])[] = [
+  ['version', 'text'],
+  ['version_label', 'text'],
+  ['name', 'text'],
+  ['up_checksum', 'text'],
+  ['down_checksum', 'text'],
+  ['how', 'text'],
+  ['state', 'text'],
+  ['transactional', 'boolean'],
+  ['statements_done', 'integer'],
+  ['statements_total', 'integer'],
+  ['error', 'text'],
+  ['applied_at', 'timestamp with time zone'],
+  ['applied_by', 'text'],
+  ['duration_ms', 'integer'],
+  ['pgpair_version', 'text'],
+];
+export const LOG_COLUMNS: readonly (readonly [string, string])[] = [
+  ['id', 'bigint'],
+  ['at', 'timestamp with time zone'],
+  ['action', 'text'],
+  ['version', 'text'],
+  ['name', 'text'],
+  ['checksum', 'text'],
+  ['how', 'text'],
+  ['duration_ms', 'integer'],
+  ['detail', 'text'],
+  ['db_user', 'text'],
+  ['application_name', 'text'],
+  ['pgpair_version', 'text'],
+];
+
+/** One relation's columns as JSON text: [[name, type, required], …] (required: NOT NULL without a default). */
+const columnsOf = (alias: string) =>
+  `(SELECT json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '') ORDER BY a.attnum)::text
+     FROM pg_catalog.pg_attribute a WHERE a.attrelid = ${alias}.oid AND a.attnum > 0 AND NOT a.attisdropped)`;
+
+/**
+ * What the catalog says about the history and its log, in one round trip:
+ * $1 schema (null: the current schema), $2 history table, $3 log table, $4
+ * the log's guard trigger. Names are cast to `name`, which shortens them as
+ * PostgreSQL did when it created them.
+ */
+export function historyProbeSql(): string {
+  return `SELECT n.oid IS NOT NULL AS schema_exists, h.relkind::text AS history_kind, ${columnsOf('h')} AS history_columns,
+       l.relkind::text AS log_kind, ${columnsOf('l')} AS log_columns,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = l.oid AND g.tgname = $4::text::name AND g.tgenabled <> 'D') AS log_guarded
+  FROM (SELECT coalesce($1::text, pg_catalog.current_schema())::name AS nspname) AS wanted
+  LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = wanted.nspname
+  LEFT JOIN pg_catalog.pg_class h ON h.relnamespace = n.oid AND h.relname = $2::text::name
+  LEFT JOIN pg_catalog.pg_class l ON l.relnamespace = n.oid AND l.relname = $3::text::name`;
 }
 
 export function selectHistorySql(t: HistoryTables): string {
@@ -245,10 +307,105 @@ function toRow(raw: Record<string, unknown>): HistoryRow {
   };
 }
 
-/** All history rows, or [] when the table does not exist yet (nothing is created by reading). */
-export async function readHistory(db: Queryable, t: HistoryTables): Promise<{ exists: boolean; rows: HistoryRow[] }> {
-  const [probe] = await db.query<{ exists: boolean }>(historyExistsSql(), [t.history]);
-  if (!probe?.exists) return { exists: false, rows: [] };
-  const rows = await db.query(selectHistorySql(t));
-  return { exists: true, rows: rows.map(toRow) };
+export interface HistoryState {
+  /** Whether the history table exists (it is then pgpair's: readHistory throws otherwise). */
+  exists: boolean;
+  rows: HistoryRow[];
+  /** Whether the schema of the tables exists. */
+  schemaExists: boolean;
+  /** The log beside an existing history: intact, missing, or without its append-only trigger. null when there is no history table. */
+  log: 'ok' | 'missing' | 'unguarded' | null;
+}
+
+type Column = [name: string, type: string, required: boolean];
+
+const KINDS: Record<string, string> = { v: 'a view', m: 'a materialized view', f: 'a foreign table', S: 'a sequence', i: 'an index', c: 'a composite type' };
+
+/** What keeps a table from being the one pgpair would have created (its columns against pgpair's), or null when it fits. */
+function misfit(kind: string, columnsJson: string | null, expected: readonly (readonly [string, string])[]): string | null {
+  if (kind !== 'r' && kind !== 'p') return `it is ${KINDS[kind] ?? `a relation of kind ${kind}`}, not a table`;
+  const columns = (columnsJson ? JSON.parse(columnsJson) : []) as Column[];
+  const has = new Map(columns.map(([name, type]) => [name, type]));
+  const wanted = new Map(expected.map(([name, type]) => [name, type]));
+  const problems: string[] = [];
+  const missing = expected.filter(([name]) => !has.has(name)).map(([name]) => name);
+  if (missing.length > 0) problems.push(`no ${missing.join(', ')}`);
+  for (const [name, type] of expected) if (has.has(name) && has.get(name) !== type) problems.push(`${name} is ${has.get(name)}, not ${type}`);
+  const extra = columns.filter(([name, , required]) => required && !wanted.has(name)).map(([name]) => name);
+  if (extra.length > 0) problems.push(`${extra.join(', ')} must be filled in and pgpair does not know ${extra.length === 1 ? 'it' : 'them'}`);
+  if (problems.length === 0) return null;
+  const shown = columns.slice(0, 8).map(([name, type]) => `${name} ${type}`).join(', ');
+  const list = columns.length === 0 ? 'no columns' : `columns ${shown}${columns.length > 8 ? `, … (${columns.length} in all)` : ''}`;
+  return `it has ${list}: ${problems.join('; ')}`;
+}
+
+/** What is wrong with the log beside an existing history, for messages; null when it is intact. */
+export function historyLogProblem(t: HistoryTables, state: HistoryState): HistoryTableError | null {
+  const log = t.schema === null ? t.logName : `${t.schema}.${t.logName}`;
+  if (state.log === 'missing') {
+    return new HistoryTableError(
+      t.display,
+      'missing-log',
+      `The history table ${t.display} has no log table ${log} beside it (it was dropped or renamed): pgpair records every change in that append-only log and will not change the history without it. Restore ${log} (e.g. from a backup), or use another history with --table.`,
+    );
+  }
+  if (state.log === 'unguarded') {
+    return new HistoryTableError(
+      t.display,
+      'unguarded-log',
+      `The log ${log} of ${t.display} has lost its append-only trigger ${guardName(t)} (dropped or disabled), so its entries may have been edited. Check the log, then restore the trigger: ALTER TABLE ${t.log} ENABLE TRIGGER ${quoteIdent(guardName(t))}; if it was dropped, CREATE TRIGGER ${quoteIdent(guardName(t))} BEFORE UPDATE OR DELETE OR TRUNCATE ON ${t.log} FOR EACH STATEMENT EXECUTE FUNCTION ${t.schema === null ? '' : `${quoteIdent(t.schema)}.`}${quoteIdent(guardName(t))}();`,
+    );
+  }
+  return null;
+}
+
+/**
+ * All history rows, or [] when the table does not exist yet (nothing is created by reading).
+ * Throws HistoryTableError when a table of the history's or the log's name is not one pgpair
+ * created (checked in the catalog, before anything is read from or written to it), and, unless
+ * `damagedLog` is 'report' (read-only commands, which may still read it), when the history's log
+ * or the log's append-only trigger is gone: every writer reads the history through here first.
+ */
+export async function readHistory(db: Queryable, t: HistoryTables, options: { damagedLog?: 'throw' | 'report' } = {}): Promise<HistoryState> {
+  const [probe] = await db.query<{ schema_exists: boolean; history_kind: string | null; history_columns: string | null; log_kind: string | null; log_columns: string | null; log_guarded: boolean }>(
+    historyProbeSql(),
+    [t.schema, t.historyName, t.logName, guardName(t)],
+  );
+  if (!probe) throw new Error('the history probe returned no row');
+  const qualified = (name: string) => (t.schema === null ? name : `${t.schema}.${name}`);
+  if (probe.history_kind !== null) {
+    const why = misfit(probe.history_kind, probe.history_columns, HISTORY_COLUMNS);
+    if (why) {
+      throw new HistoryTableError(
+        t.display,
+        'not-pgpair',
+        `${t.display} exists but was not created by pgpair (${why}). pgpair will not read or write it: pass --table another_name (e.g. --table ${qualified('pgpair_migrations')}) to keep pgpair's history in a table of its own.`,
+      );
+    }
+  }
+  if (probe.log_kind !== null) {
+    const why = misfit(probe.log_kind, probe.log_columns, LOG_COLUMNS);
+    if (why) {
+      throw new HistoryTableError(
+        t.display,
+        'not-pgpair',
+        `${qualified(t.logName)} exists but is not the log pgpair keeps beside ${t.display} (${why}). pgpair will not write to it: pass --table another_name, whose log is another_name_log.`,
+      );
+    }
+  }
+  if (probe.history_kind === null) return { exists: false, rows: [], schemaExists: probe.schema_exists, log: null };
+  let rows;
+  try {
+    rows = await db.query(selectHistorySql(t));
+  } catch (error) {
+    const pg = pgErrorFields(error);
+    if (!pg) throw error;
+    const fix = pg.sqlstate === '42501' ? ` (connect as the role that runs the migrations, or GRANT SELECT ON ${t.history} TO this role)` : '';
+    throw new DatabaseError(`Cannot read the history table ${t.display}${fix}`, pg);
+  }
+  const log = probe.log_kind === null ? 'missing' : probe.log_guarded ? 'ok' : 'unguarded';
+  const state: HistoryState = { exists: true, rows: rows.map(toRow), schemaExists: true, log };
+  const damaged = options.damagedLog === 'report' ? null : historyLogProblem(t, state);
+  if (damaged) throw damaged;
+  return state;
 }

@@ -8,11 +8,13 @@ import { createLogger } from './logger.js';
 import { runsInTransaction } from './analyze.js';
 import { connect } from './db/index.js';
 import type { Connection, Notice } from './db/types.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, HistoryTableError } from './errors.js';
 import { wrapDatabaseError, type StepResult } from './executor.js';
 import type { MigrationSet } from './files.js';
-import { createHistorySql, historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
-import { parseTableName, type TableName } from './ident.js';
+import { createHistorySql, historyLogProblem, historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
+
+export { historyLogProblem } from './history.js';
+import { parseTableName, quoteIdent, type TableName } from './ident.js';
 import type { Plan } from './plan.js';
 import { readMigrations, type ReadOptions } from './source.js';
 import { computeStatus, type StatusReport } from './status.js';
@@ -55,6 +57,12 @@ export interface RunOptions extends BaseOptions {
    * named in the message.
    */
   signal?: AbortSignal;
+  /**
+   * Create the schema of `table` (schema.name) when it does not exist, in the
+   * transaction that creates the history tables. Without it a missing schema is
+   * an error: a mistyped --table must not start a second, empty history.
+   */
+  createSchema?: boolean;
 }
 
 export interface RunResult {
@@ -88,17 +96,19 @@ export interface Session {
   logger: Logger;
   /** The migration whose SQL is running, for notices. */
   running: { version: string; name: string } | null;
+  /** RunOptions.createSchema: ensureHistory may create the tables' schema. */
+  createSchema: boolean;
 }
 
 /**
  * Reads the directory first (so file errors come before any database work), then connects; always closes.
  * `readOnly`: the command only reads, so no database may be created (an embedded one that does not exist yet reads as empty).
  */
-export async function withSession<T>(options: BaseOptions & { readOnly?: boolean }, fn: (session: Session) => Promise<T>): Promise<T> {
+export async function withSession<T>(options: BaseOptions & Pick<RunOptions, 'createSchema'> & { readOnly?: boolean }, fn: (session: Session) => Promise<T>): Promise<T> {
   const logger = options.logger ?? silent;
   const table = tableOf(options);
   const files = await readMigrations(options.dir ?? DEFAULT_DIR, readOptions(options));
-  const session: Partial<Session> & { running: Session['running'] } = { running: null, files, logger };
+  const session: Partial<Session> & { running: Session['running'] } = { running: null, files, logger, createSchema: options.createSchema ?? false };
   const onNotice = (notice: Notice) => {
     const from = session.running ? `${session.running.version}_${session.running.name}` : undefined;
     const level = notice.severity === 'WARNING' ? 'warn' : notice.severity === 'DEBUG' || notice.severity === 'LOG' ? 'debug' : 'info';
@@ -117,23 +127,53 @@ export async function withSession<T>(options: BaseOptions & { readOnly?: boolean
   }
 }
 
-/** Creates the history table and its log when missing; returns the history rows (none when it was just created). */
+/**
+ * The history's schema does not exist. Read-only commands say so too: reporting
+ * every migration as pending under a mistyped --table would mislead.
+ */
+export function missingSchemaError(t: HistoryTables, writing: boolean): HistoryTableError {
+  const fix = writing
+    ? `pass --create-schema to create it (with the history table, in one transaction), or fix --table`
+    : `fix --table, or create it with the first pgpair up --create-schema (or stamp/load --create-schema)`;
+  return new HistoryTableError(t.display, 'missing-schema', `The schema ${quoteIdent(t.schema ?? '')} of the history table ${t.display} does not exist, so no migration has been recorded there: ${fix}.`);
+}
+
+/**
+ * Creates the history table and its log when missing; returns the history rows (none when it was just created).
+ * Refuses (HistoryTableError, exit 2) a table of that name that pgpair did not create, a missing schema
+ * (unless the session may create it), and a history whose log or its guard is gone.
+ */
 export async function ensureHistory(session: Session): Promise<HistoryRow[]> {
-  const { exists, rows } = await readHistory(session.db, session.tables);
-  if (exists) return rows;
-  try {
-    await session.db.transaction((tx) => tx.exec(createHistorySql(session.tables)));
-  } catch (error) {
-    throw wrapDatabaseError(error, `Cannot create the history table ${session.tables.display}`);
+  const t = session.tables;
+  const state = await readHistory(session.db, t);
+  if (state.exists) {
+    const problem = historyLogProblem(t, state);
+    if (problem) throw problem;
+    return state.rows;
   }
-  session.logger.info({ table: session.tables.display }, `created history table ${session.tables.display} and its log ${session.tables.schema}.${session.tables.logName}`);
+  if (!state.schemaExists && !session.createSchema) throw missingSchemaError(t, true);
+  try {
+    await session.db.transaction((tx) => tx.exec(createHistorySql(t, { createSchema: session.createSchema })));
+  } catch (error) {
+    throw wrapDatabaseError(error, `Cannot create the history table ${t.display}`);
+  }
+  session.logger.info({ table: t.display }, `created ${state.schemaExists ? '' : `schema ${t.schema}, `}history table ${t.display} and its log ${t.schema}.${t.logName}`);
   return [];
 }
 
-/** Files against history; `known` are rows just read (by ensureHistory), to save reading them again. */
+/**
+ * Files against history; `known` are rows just read (by ensureHistory), to save reading them again.
+ * Creates nothing. A missing schema is an error; a damaged log only a warning, as reading is safe.
+ */
 export async function currentStatus(session: Session, known?: HistoryRow[]): Promise<StatusReport> {
-  const rows = known ?? (await readHistory(session.db, session.tables)).rows;
+  let rows = known;
+  if (!rows) {
+    const state = await readHistory(session.db, session.tables, { damagedLog: 'report' });
+    if (!state.schemaExists) throw missingSchemaError(session.tables, false);
+    const problem = historyLogProblem(session.tables, state);
+    if (problem) session.logger.warn({ table: session.tables.display, problem: problem.problem }, problem.message);
+    rows = state.rows;
+  }
   const versionNum = session.db.server.versionNum;
   return computeStatus(session.files.migrations, rows, (m) => runsInTransaction(m.up, versionNum));
 }
-

@@ -355,6 +355,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
             if (!json && !argv.quiet) out(`${stepLine(step, command)}\n`);
           },
           signal: interruptions(resolved.url.startsWith('pglite:')),
+          ...(argv['create-schema'] ? { createSchema: true } : {}),
         };
         const { steps, target } = opts;
         const result =
@@ -374,9 +375,11 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
           lockTimeoutMs,
           ...(argv.file !== undefined ? { file: String(argv.file) } : {}),
           ...(argv.stamp !== undefined ? { stamp: String(argv.stamp) } : {}),
+          ...(argv['create-schema'] ? { createSchema: true } : {}),
+          signal: interruptions(resolved.url.startsWith('pglite:')),
         });
         if (json) out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
-        else if (!argv.quiet) out(`loaded ${result.file} (${result.statements} statements in ${result.durationMs} ms)\n${result.steps.map((s) => `stamped ${s.version}_${s.name}`).join('\n')}${result.steps.length ? '\n' : ''}now at ${result.to ?? 'base'} on ${where}\n`);
+        else if (!argv.quiet) out(`loaded ${result.file} (${result.statements} statements in ${result.durationMs} ms)\n${result.adopted ? `adopted the history it holds (${result.adopted.length} version${result.adopted.length === 1 ? '' : 's'} recorded)\n` : ''}${result.steps.map((s) => `stamped ${s.version}_${s.name}`).join('\n')}${result.steps.length ? '\n' : ''}now at ${result.to ?? 'base'} on ${where}\n`);
         return EXIT.ok;
       }
       case 'repair': {

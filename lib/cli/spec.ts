@@ -55,6 +55,11 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** `--sql` and `--from` of up, down and stamp: print the psql script instead of running anything. */
+/** For the commands that may create the history table. */
+const CREATE_SCHEMA_OPTION: Record<string, OptionSpec> = {
+  'create-schema': { type: 'boolean', default: false, describe: 'create the schema of --table schema.name when it does not exist (with the history table, in one transaction)' },
+};
+
 const SCRIPT_OPTIONS: Record<string, OptionSpec> = {
   sql: { type: 'boolean', default: false, describe: 'print a psql script (psql -X -v ON_ERROR_STOP=1 -f FILE) that does the same, history included, instead of running anything; the database is only read' },
   from: { type: 'string', describe: 'with --sql: VERSION or base, the state to start from; works from the files alone, without connecting' },
@@ -69,6 +74,7 @@ export const COMMANDS: CommandSpec[] = [
       ...LOCKING_OPTIONS,
       ...RUN_OPTIONS,
       ...SCRIPT_OPTIONS,
+      ...CREATE_SCHEMA_OPTION,
       steps: { type: 'string', describe: 'apply at most N migrations' },
       'allow-out-of-order': { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' },
     },
@@ -132,7 +138,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'stamp',
     describe: 'record the database as being at TARGET without running migration SQL (adopt a database built from schema.sql or another tool)',
     positional: { name: 'target', required: true, describe: 'a version, head or base' },
-    options: { ...LOCKING_OPTIONS, ...SCRIPT_OPTIONS },
+    options: { ...LOCKING_OPTIONS, ...SCRIPT_OPTIONS, ...CREATE_SCHEMA_OPTION },
     examples: [
       ['psql -f sql/schema.sql && pgpair stamp head', 'adopt a database built from the base schema'],
       ['pgpair stamp 0002', 'record 0002 as current without running any down file'],
@@ -154,7 +160,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'load',
     describe: 'bootstrap an empty database from the base schema (default <dir>/schema.sql; pg_dump output accepted) and stamp the version it declares',
     positional: { name: 'file', required: false, describe: 'the base schema file (default <dir>/schema.sql)' },
-    options: { ...LOCKING_OPTIONS, stamp: { type: 'string', describe: 'version to stamp (default: the file\'s -- pgpair:version N comment); head for all' } },
+    options: { ...LOCKING_OPTIONS, ...CREATE_SCHEMA_OPTION, stamp: { type: 'string', describe: 'version to stamp (default: the file\'s -- pgpair:version N comment); head for all' } },
     examples: [
       ['pgpair load', 'load sql/schema.sql and stamp the version it declares'],
       ['pg_dump -s prod > base.sql && pgpair load base.sql --stamp head', 'start from a dump of production'],

@@ -223,7 +223,7 @@ describe('status', () => {
 describe('history table', () => {
   it('--table schema.name keeps history and log there, and the log is append-only', async () => {
     const cwd = workdirFromFixture('basic');
-    const r = await cli(['up', '--table', 'myschema.my_history'], cwd);
+    const r = await cli(['up', '--table', 'myschema.my_history', '--create-schema'], cwd);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await tables(db.sql, 'myschema'), ['my_history', 'my_history_log']);
     assert.deepEqual((await history('myschema.my_history')).map((x) => x.version), ['0001', '0002', '0003']);
@@ -240,7 +240,7 @@ describe('history table', () => {
     // pgpair's own statements carry such names as literals (the lock key, to_regclass): they must be quoted right.
     const cwd = workdirFromFixture('basic');
     const table = `"it's \\ schéma"."Hist'ory"`;
-    const up = await cli(['up', '--table', table], cwd);
+    const up = await cli(['up', '--table', table, '--create-schema'], cwd);
     assert.equal(up.code, 0, up.stderr);
     assert.deepEqual(await tables(db.sql, "it's \\ schéma"), ["Hist'ory", "Hist'ory_log"]);
     const rows = await db.sql.unsafe(`SELECT version_label FROM "it's \\ schéma"."Hist'ory" ORDER BY version`);

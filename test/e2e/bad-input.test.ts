@@ -79,7 +79,7 @@ describe('bad file contents', () => {
         const cwd = workdir({ 'sql/0001_random.up.sql': text, 'sql/0001_random.down.sql': '' });
         const schema = `fuzz_${Math.random().toString(36).slice(2, 10)}`;
         try {
-          await up({ url: db.url, dir: join(cwd, 'sql'), table: `${schema}.history` });
+          await up({ url: db.url, dir: join(cwd, 'sql'), table: `${schema}.history`, createSchema: true });
           successes++;
         } catch (error) {
           if (!(error instanceof PgpairError)) throw error;
