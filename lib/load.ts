@@ -48,7 +48,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   }
   const target = parseTarget(declared);
   return withSession(options, async (session) =>
-    withLock(session.db, session.tables, { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger }, async () => {
+    withLock(session.db, session.tables, { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger, ...(options.signal ? { signal: options.signal } : {}) }, async () => {
       const t = session.tables;
       const [row] = await session.db.query<{ objects: number }>(USER_OBJECTS_SQL, [t.schema, t.historyName, t.logName]);
       if ((row?.objects ?? 0) > 0) {

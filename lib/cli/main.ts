@@ -7,8 +7,9 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Argv } from 'yargs';
 import { parseDuration, resolveDatabaseUrl, type ResolvedUrl } from '../config.js';
-import { maskUrl, urlPassword } from '../db/url.js';
-import { ConfigError, EXIT, PgpairError, UsageError, type ExitCode } from '../errors.js';
+import { describeTarget } from '../db/target.js';
+import { urlPassword } from '../db/url.js';
+import { ConfigError, EXIT, InterruptedError, PgpairError, UsageError, type ExitCode } from '../errors.js';
 import { createLogger, scrubber, type LogLevel } from '../logger.js';
 import { PGPAIR_VERSION } from '../meta.js';
 import type * as Migrator from '../migrator.js';
@@ -216,7 +217,7 @@ async function buildParser(args: string[], record: (inv: Invocation) => void, fa
     .alias('h', 'help')
     .version(PGPAIR_VERSION)
     .epilogue(
-      'Exit codes: 0 success; 1 failure at run time (SQL error, connection, lock timeout); 2 usage or configuration error; 3 verification failed.\nDocs: README.md',
+      'Exit codes: 0 success; 1 failure at run time (SQL error, connection, lock timeout); 2 usage or configuration error; 3 verification failed; 130/143 ended by SIGINT/SIGTERM.\nDocs: README.md',
     )
     .wrap(width)
     .exitProcess(false)
@@ -273,7 +274,12 @@ export async function parseWithYargs(args: string[], width = 100): Promise<{ inv
   return { invocation, usageFailure, output };
 }
 
-export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCode> {
+/** The exit code of a run: ExitCode, or 128 + the signal's number when SIGINT (130) or SIGTERM (143) ended it, as shells expect. */
+export type CliExitCode = ExitCode | (typeof SIGNAL_EXIT)[keyof typeof SIGNAL_EXIT];
+
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+export async function main(args: string[], io: Io = defaultIo()): Promise<CliExitCode> {
   const quick = quickParse(args);
   if (quick) return dispatch(quick, io);
   const { invocation, usageFailure, output } = await parseWithYargs(args, Math.min(100, process.stdout.columns ?? 100));
@@ -289,8 +295,21 @@ export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCo
   return dispatch(invocation, io);
 }
 
-async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
+async function dispatch(invocation: Invocation, io: Io): Promise<CliExitCode> {
+  const stop = interruptions(io);
+  try {
+    const code = await run(invocation, io, stop);
+    if (!stop.received) return code;
+    if (code === EXIT.ok) io.stderr(`pgpair: ${stop.received} arrived as the command finished; its work is complete, as printed above.\n`);
+    return SIGNAL_EXIT[stop.received];
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function run(invocation: Invocation, io: Io, stop: Interruptions): Promise<ExitCode> {
   const { command, argv } = invocation;
+  const signal = stop.signal;
   const json = argv.json;
   let secrets: string[] = [];
   let scrub = (text: string) => text;
@@ -301,6 +320,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
   try {
     const env = await loadEnv(argv, io);
     const pgpair = await import('../migrator.js');
+    if (signal.aborted) throw new InterruptedError(String(signal.reason), null, `Interrupted by ${String(signal.reason)} before pgpair ${command} started; nothing was done.`);
     const dir = argv.dir ?? env.PGPAIR_DIR ?? pgpair.DEFAULT_DIR;
     if (command === 'create') {
       const created = await pgpair.create({ dir, slug: String(argv.slug) });
@@ -323,10 +343,11 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
     if (scripting && argv.from !== undefined) {
       // Files only: no database URL is resolved, so none is needed; a configured one still holds the password.
       protect(argv.url ?? env.DATABASE_URL);
-      return await printScript({ command: command as ScriptCommand, argv, env, dir, logger, secrets, json, io });
+      return await printScript({ command: command as ScriptCommand, argv, env, dir, logger, secrets, json, io, signal });
     }
     const resolved: ResolvedUrl = resolveDatabaseUrl({ url: argv.url, env });
     protect(resolved.url);
+    stop.embedded = resolved.url.startsWith('pglite:');
     if (resolved.source === 'embedded default') {
       logger.info(`no DATABASE_URL set: using the embedded development database ${resolved.url} (set DATABASE_URL or --url for a real server)`);
     }
@@ -336,8 +357,10 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       table: argv.table ?? env.PGPAIR_TABLE ?? pgpair.DEFAULT_TABLE,
       logger,
       connectTimeout: (optionalDuration(argv['connect-timeout'], '--connect-timeout') ?? 10_000) / 1000,
+      signal,
     };
-    const database = maskUrl(resolved.url);
+    // The server it really goes to (postgres.js fills what a URL leaves out from the PG* variables of the process).
+    const database = describeTarget(resolved.url, io.env);
     switch (command) {
       case 'status': {
         const report = await pgpair.status(base);
@@ -359,7 +382,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       case 'up':
       case 'down':
       case 'stamp': {
-        if (scripting) return await printScript({ command, argv, env, dir, logger, secrets, json, io, url: resolved.url });
+        if (scripting) return await printScript({ command, argv, env, dir, logger, secrets, json, io, signal, url: resolved.url });
         const run: Migrator.RunOptions = {
           ...base,
           lockTimeoutMs: optionalDuration(argv['lock-timeout'], '--lock-timeout') ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
@@ -370,7 +393,6 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
           onStep: (step) => {
             if (!json && !argv.quiet) out(`${stepLine(step, command)}\n`);
           },
-          signal: interruptions(resolved.url.startsWith('pglite:')),
         };
         const steps = argv.steps === undefined ? undefined : Number(argv.steps);
         if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a whole number of at least 1 (got ${String(argv.steps)}).`);
@@ -440,6 +462,7 @@ async function printScript(ctx: {
   secrets: string[];
   json: boolean;
   io: Io;
+  signal: AbortSignal;
   url?: string;
 }): Promise<ExitCode> {
   const { command, argv } = ctx;
@@ -465,6 +488,7 @@ async function printScript(ctx: {
     table,
     logger: ctx.logger,
     connectTimeout: (optionalDuration(argv['connect-timeout'], '--connect-timeout') ?? 10_000) / 1000,
+    signal: ctx.signal,
     ...(ctx.url !== undefined ? { url: ctx.url } : {}),
     ...(target !== undefined ? { target } : {}),
     ...(steps !== undefined ? { steps } : {}),
@@ -480,8 +504,18 @@ async function printScript(ctx: {
   }
   const { plan } = result;
   // The script is written as it is read: the COPY data of a large file is never held whole.
+  // A reader that stops reading (a pager left open) must not keep a signal from ending the run.
+  const interrupted = () =>
+    new InterruptedError(String(ctx.signal.reason), null, `Interrupted by ${String(ctx.signal.reason)} while printing the script; what was printed is incomplete, and nothing was run.`);
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(interrupted());
+    if (ctx.signal.aborted) onAbort();
+    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {});
   const write = async (piece: string | Uint8Array) => {
-    if (ctx.io.stdout(piece) === false) await ctx.io.drain?.();
+    if (ctx.signal.aborted) throw interrupted();
+    if (ctx.io.stdout(piece) === false) await Promise.race([ctx.io.drain?.(), aborted]);
   };
   if (ctx.json) {
     const steps = plan.steps.map((s) => (s.action === 'unstamp' ? { action: s.action, version: s.row.version, name: s.row.name } : { action: s.action, version: s.migration.version, name: s.migration.slug }));
@@ -514,26 +548,48 @@ async function holdsAny(pieces: AsyncIterable<string | Uint8Array>, secrets: str
   return false;
 }
 
+interface Interruptions {
+  /** Aborted by the first SIGINT or SIGTERM, with the signal's name as the reason. */
+  signal: AbortSignal;
+  /** The first signal that came, if one did. */
+  received: 'SIGINT' | 'SIGTERM' | null;
+  /** The run uses the embedded database (for the message of a second signal). */
+  embedded: boolean;
+  dispose: () => void;
+}
+
 /**
- * The first SIGINT/SIGTERM aborts the run (the library cancels the statement
- * in progress, rolls back, releases the lock and rejects); a second one exits
- * at once.
+ * The first SIGINT/SIGTERM aborts the run: every phase (reading files,
+ * connecting, waiting for the lock, a statement, printing) gives up promptly,
+ * the statement in progress is cancelled on the server and its transaction
+ * rolled back, and the run exits 130/143. A second one exits at once.
  */
-function interruptions(embedded: boolean): AbortSignal {
+function interruptions(io: Io): Interruptions {
   const controller = new AbortController();
-  const after = embedded
-    ? 'the embedded database rolls back the unfinished transaction when it is next opened, and its lock file is then taken over as stale'
-    : 'the server rolls back the open transaction and releases the lock when the session ends';
-  for (const name of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(name, () => {
-      if (controller.signal.aborted) {
-        process.stderr.write(`pgpair: second ${name}, exiting at once; ${after}\n`);
-        process.exit(EXIT.failure);
+  const state: Interruptions = {
+    signal: controller.signal,
+    received: null,
+    embedded: false,
+    dispose: () => {
+      for (const [name, handler] of handlers) process.off(name, handler);
+    },
+  };
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((name) => {
+    const handler = () => {
+      if (state.received) {
+        const after = state.embedded
+          ? 'the embedded database rolls back the unfinished transaction when it is next opened, and its lock file is then taken over as stale'
+          : 'the server rolls back an open transaction and releases the migration lock when it notices the session is gone (a statement already running may first run to its end)';
+        io.stderr(`pgpair: second ${name}, exiting at once without cleaning up; ${after}. Run pgpair status to see where the database stands.\n`);
+        process.exit(SIGNAL_EXIT[name]);
       }
+      state.received = name;
       controller.abort(name);
-    });
-  }
-  return controller.signal;
+    };
+    process.on(name, handler);
+    return [name, handler] as const;
+  });
+  return state;
 }
 
 function reportError(

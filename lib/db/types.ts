@@ -44,6 +44,8 @@ export interface ConnectOptions {
   onNotice?: (notice: Notice) => void;
   /** Seconds to wait for a connection. */
   connectTimeout?: number;
+  /** Aborting it ends a connection attempt in progress at once (with an InterruptedError). */
+  signal?: AbortSignal;
 }
 
 export interface ServerInfo {
