@@ -337,7 +337,7 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 1500));
       run.kill('SIGINT');
-      assert.equal(await exited, 1, stderr);
+      assert.equal(await exited, 130, stderr);
       assert.match(stderr, /error: Interrupted by SIGINT (during|before) (up )?0001/);
       assert.equal(existsSync(`${dir}.lock`), false);
       await withDatabase(dir, async (db) => {
