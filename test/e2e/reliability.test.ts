@@ -191,6 +191,25 @@ describe('lost connections', () => {
     }
   });
 
+  it('statements queued behind a lost session never run on a new one (postgres.js would reconnect for them)', async () => {
+    // More statements than postgres.js pipelines at once (100): the rest wait in its queue, and on the
+    // close it used to open a new session for them, where they ran outside the migration's transaction.
+    const inserts = Array.from({ length: 300 }, (_, i) => `INSERT INTO probe VALUES (${i});`).join('\n');
+    const cwd = workdir({
+      'sql/0001_probe.up.sql': 'CREATE TABLE probe (n int);\n',
+      'sql/0002_many.up.sql': `SELECT pg_sleep(3);\n${inserts}\n`,
+    });
+    const table = ['--table', 'queued_history'];
+    const run = runCli(['up', '--url', db.url, ...table], { cwd });
+    assert.ok((await terminateDuringSleep()) > 0, 'found the session to terminate');
+    const r = await run;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /Lost the connection to /);
+    const [state] = await db.sql.unsafe(`SELECT (SELECT count(*)::int FROM probe) AS inserted, (SELECT count(*)::int FROM queued_history) AS recorded`);
+    assert.deepEqual({ ...state }, { inserted: 0, recorded: 1 });
+    await assertLockFree(db);
+  });
+
   it('a server that refuses connections gives a clear error at once', async () => {
     const r = await runCli(['up', '--url', 'postgres://u:hunter2@127.0.0.1:1/db'], { cwd: workdir(corpus(1)) });
     assert.equal(r.code, 1);
