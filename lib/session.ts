@@ -124,7 +124,8 @@ export async function withSession<T>(options: BaseOptions, fn: (session: Session
     return await fn(session as Session);
   } catch (error) {
     // A statement cancelled by the abort fails with the server's "canceling statement due to user request": say what happened instead.
-    if (signal?.aborted && (!(error instanceof PgpairError) || error instanceof DatabaseError)) {
+    const cancelled = (error as { pg?: { sqlstate?: unknown } } | null)?.pg?.sqlstate === '57014';
+    if (signal?.aborted && (!(error instanceof PgpairError) || error instanceof DatabaseError || cancelled)) {
       const reason = String(signal.reason ?? 'an abort signal');
       const cause = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.replace(/\.$/, '');
       throw new InterruptedError(reason, null, `Interrupted by ${reason} (${cause}); the statement in progress was cancelled and nothing of it was kept. Run pgpair status to see where the database stands.`);

@@ -64,7 +64,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   json: { type: 'boolean', default: false, describe: 'print one JSON document on stdout instead of text' },
   'log-level': { type: 'string', choices: LEVELS, describe: 'stderr log level (default info, error with --quiet)' },
   'lock-timeout': { type: 'string', describe: 'how long to wait for another run\'s migration lock (default 60s)' },
-  'connect-timeout': { type: 'string', describe: 'how long to wait for a connection (default 10s)' },
+  'connect-timeout': { type: 'string', describe: 'how long to wait for a connection (default 10s; 0: no limit)' },
   quiet: { type: 'boolean', alias: 'q', default: false, describe: 'print only errors (and the output of status/verify)' },
 };
 

@@ -19,6 +19,7 @@ export interface DialOptions {
   hosts: HostPort[];
   /** `user@host:port/db`, for messages. */
   display: string;
+  /** 0: no limit (as libpq's connect_timeout=0); the attempt then ends only by itself or by `signal`. */
   timeoutMs: number;
   signal?: AbortSignal | undefined;
   /** postgres.js sends an SSLRequest first (the answer is one byte, `S` or `N`). */
@@ -121,7 +122,8 @@ export class Dialer {
       return;
     }
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.timer = setTimeout(() => this.timedOut(), options.timeoutMs);
+    // setTimeout fires at once for a delay beyond 2^31-1 ms (about 24.8 days): such a limit is no limit.
+    if (options.timeoutMs > 0 && options.timeoutMs <= 2 ** 31 - 1) this.timer = setTimeout(() => this.timedOut(), options.timeoutMs);
   }
 
   elapsedMs(): number {
@@ -172,7 +174,8 @@ export class Dialer {
   }
 
   private timedOut(): void {
-    const seconds = `${(this.options.timeoutMs / 1000).toFixed(1).replace(/\.0$/, '')} s`;
+    const ms = this.options.timeoutMs;
+    const seconds = ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1).replace(/\.0$/, '')} s`;
     const failure: FailureReason = this.sockets.size === 0 || [...this.sockets].every((s) => s.connecting)
       ? { reason: `no answer within the connect timeout of ${seconds}`, advice: 'is the host reachable, and the port right? --connect-timeout sets how long to wait' }
       : this.answered

@@ -276,7 +276,7 @@ export const postgresDriver: Driver = {
         idle_timeout: 0,
         max_lifetime: null,
         // pgpair's own clock (the dialer) covers the whole attempt; this one only backs it up.
-        connect_timeout: timeoutSeconds + 1,
+        connect_timeout: timeoutSeconds > 0 && (timeoutSeconds + 1) * 1000 <= 2 ** 31 - 1 ? timeoutSeconds + 1 : 0,
         prepare: false,
         fetch_types: false,
         onnotice: (notice) =>

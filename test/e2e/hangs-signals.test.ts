@@ -232,7 +232,7 @@ describe('the first SIGINT or SIGTERM ends every phase, with exit 130 or 143', (
     const silent = await peer(() => {});
     try {
       const run = start(['up', '--url', `postgres://u@127.0.0.1:${silent.port}/db`, '--connect-timeout', '60s'], { cwd: oneMigration() });
-      await silent.acceptedAtLeast(1);
+      await Promise.race([silent.acceptedAtLeast(1), run.exited]);
       const sent = Date.now();
       run.child.kill('SIGINT');
       const { code, signal } = await run.exited;
@@ -242,6 +242,24 @@ describe('the first SIGINT or SIGTERM ends every phase, with exit 130 or 143', (
       assert.match(run.stderr(), new RegExp(`error: Interrupted by SIGINT while connecting to u@127\\.0\\.0\\.1:${silent.port}/db; nothing was done\\.`));
       noStack(run.stderr());
       assert.equal(silent.accepted, 1);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('--connect-timeout 0, or one too long for a timer (which Node fires at once), is no limit: only the signal ends the wait', async () => {
+    const silent = await peer(() => {});
+    try {
+      for (const timeout of ['0', '100000000000']) {
+        const run = start(['status', '--url', `postgres://u@127.0.0.1:${silent.port}/db`, '--connect-timeout', timeout], { cwd: oneMigration() });
+        const before = silent.accepted;
+        const ended = await Promise.race([silent.acceptedAtLeast(before + 1).then(() => false), run.exited.then(() => true)]);
+        assert.equal(ended || run.child.exitCode !== null, false, `--connect-timeout ${timeout} gave up by itself: ${run.stderr()}`);
+        run.child.kill('SIGTERM');
+        const { code } = await run.exited;
+        assert.equal(code, 143, `--connect-timeout ${timeout}: ${run.stderr()}`);
+        assert.match(run.stderr(), /^error: Interrupted by SIGTERM while connecting to u@127\.0\.0\.1:\d+\/db; nothing was done\.\n$/);
+      }
     } finally {
       await silent.close();
     }
