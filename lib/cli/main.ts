@@ -30,7 +30,12 @@ interface GlobalArgs {
 interface Io {
   /** Writes to stdout; false: wait for `drain` before writing more. */
   stdout: (text: string | Uint8Array) => boolean | void;
+  /** Resolves when stdout takes more, or when it was closed. */
   drain?: () => Promise<void>;
+  /** Why stdout can take nothing more (its reader went away: EPIPE), or null. */
+  stdoutClosed?: () => string | null;
+  /** Output written but not yet taken by the reader (a pager that stopped reading). */
+  stdoutPending?: () => number;
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
   cwd: string;
@@ -299,8 +304,12 @@ async function dispatch(invocation: Invocation, io: Io): Promise<CliExitCode> {
   const stop = interruptions(io);
   try {
     const code = await run(invocation, io, stop);
+    const closed = io.stdoutClosed?.();
+    if (closed && code === EXIT.ok) io.stderr(`pgpair: stdout was closed (${closed}) before all of the output was written; the command itself completed.\n`);
     if (!stop.received) return code;
     if (code === EXIT.ok) io.stderr(`pgpair: ${stop.received} arrived as the command finished; its work is complete, as printed above.\n`);
+    // Output that a reader no longer takes would keep the process alive: the signal says stop now.
+    if ((io.stdoutPending?.() ?? 0) > 0) process.exit(SIGNAL_EXIT[stop.received]);
     return SIGNAL_EXIT[stop.received];
   } finally {
     stop.dispose();
@@ -447,6 +456,13 @@ async function run(invocation: Invocation, io: Io, stop: Interruptions): Promise
 
 type ScriptCommand = 'up' | 'down' | 'stamp';
 
+/** The reader of a script went away before it was written whole (`pgpair up --sql | head`). Exit 1. */
+class OutputClosedError extends PgpairError {
+  constructor(reason: string) {
+    super('E_OUTPUT_CLOSED', `stdout was closed (${reason}) before the script was written whole, so what was printed is incomplete; nothing was run. Write it to a file (> script.sql) to keep all of it.`, EXIT.failure);
+  }
+}
+
 /**
  * `--sql`: prints the script, and only the script, on stdout (or one JSON
  * document with it under --json). The script is written as is, never
@@ -516,6 +532,8 @@ async function printScript(ctx: {
   const write = async (piece: string | Uint8Array) => {
     if (ctx.signal.aborted) throw interrupted();
     if (ctx.io.stdout(piece) === false) await Promise.race([ctx.io.drain?.(), aborted]);
+    const closed = ctx.io.stdoutClosed?.();
+    if (closed) throw new OutputClosedError(closed);
   };
   if (ctx.json) {
     const steps = plan.steps.map((s) => (s.action === 'unstamp' ? { action: s.action, version: s.row.version, name: s.row.name } : { action: s.action, version: s.migration.version, name: s.migration.slug }));
@@ -610,9 +628,17 @@ function reportError(
 }
 
 function defaultIo(): Io {
+  let closed: string | null = null;
+  // A reader that goes away (EPIPE) must neither crash the run nor leave it waiting for a drain.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    closed ??= error.code ?? error.message;
+    process.stdout.emit('drain');
+  });
   return {
-    stdout: (text) => process.stdout.write(text),
-    drain: () => new Promise((resolve) => process.stdout.once('drain', resolve)),
+    stdout: (text) => (closed ? true : process.stdout.write(text)),
+    drain: () => (closed ? Promise.resolve() : new Promise((resolve) => process.stdout.once('drain', resolve))),
+    stdoutClosed: () => closed,
+    stdoutPending: () => process.stdout.writableLength,
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),

@@ -384,6 +384,39 @@ describe('the first SIGINT or SIGTERM ends every phase, with exit 130 or 143', (
   });
 });
 
+describe('printing a script to a reader that stops reading', () => {
+  /** 4 MB of script: far more than a pipe and Node's stream buffers hold. */
+  const bigProject = () => {
+    const files: Record<string, string> = {};
+    for (let i = 1; i <= 200; i++) files[`sql/${String(i).padStart(4, '0')}_t${i}.up.sql`] = `CREATE TABLE t${i} (id int, note text DEFAULT '${'x'.repeat(20_000)}');\n`;
+    return workdir(files);
+  };
+
+  it('SIGINT while the reader has stopped reading (a pager left open): exit 130 at once, saying the script is incomplete', async () => {
+    const run = start(['up', '--sql', '--from', 'base'], { cwd: bigProject() });
+    run.child.stdout!.pause();
+    // The script is being written once the plan is logged; the unread pipe then fills and the writer waits.
+    await run.stderrMatches(/script: up from base to 0200, 200 steps/);
+    await until('the pipe to fill', async () => run.child.stdout!.readableLength >= run.child.stdout!.readableHighWaterMark, run);
+    run.child.kill('SIGINT');
+    const { code, signal } = await run.exited;
+    assert.equal(signal, null, run.stderr());
+    assert.equal(code, 130, run.stderr());
+    assert.match(run.stderr(), /error: Interrupted by SIGINT while printing the script; what was printed is incomplete, and nothing was run\./);
+    noStack(run.stderr());
+  });
+
+  it('a reader that goes away (pgpair up --sql | head): exit 1 saying so, never an EPIPE crash', async () => {
+    const run = start(['up', '--sql', '--from', 'base'], { cwd: bigProject() });
+    await new Promise((resolve) => run.child.stdout!.once('data', resolve));
+    run.child.stdout!.destroy();
+    const { code } = await run.exited;
+    assert.equal(code, 1, run.stderr());
+    assert.match(run.stderr(), /error: stdout was closed \(EPIPE\) before the script was written whole, so what was printed is incomplete; nothing was run\./);
+    noStack(run.stderr());
+  });
+});
+
 describe('the real target, when the URL comes from PG* variables', () => {
   let db: Scratch;
   before(async () => {
