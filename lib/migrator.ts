@@ -40,7 +40,7 @@ async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan
         session.logger.warn(`${reason}: stopping; cancelling the statement in progress`);
         void session.db.cancel();
       } else {
-        session.logger.warn(`${reason}: stopping after the statement in progress (the embedded database cannot interrupt it); its transaction is then rolled back`);
+        session.logger.warn(`${reason}: stopping after the statement in progress (the embedded database cannot interrupt it)`);
       }
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
