@@ -57,7 +57,24 @@ export interface LockOptions {
   signal?: AbortSignal;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less when `signal` is aborted meanwhile. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+function interruptedWaiting(signal: AbortSignal, tables: HistoryTables, waited = true): InterruptedError {
+  const reason = String(signal.reason ?? 'an abort signal');
+  return new InterruptedError(reason, null, `Interrupted by ${reason} while ${waited ? 'waiting for' : 'taking'} the migration lock on ${tables.display}; nothing was done.`);
+}
 
 /**
  * Runs `fn` while holding the migration lock; always releases it. Waits by
@@ -66,27 +83,41 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export async function withLock<T>(db: Connection, tables: HistoryTables, options: LockOptions, fn: () => Promise<T>): Promise<T> {
   const started = Date.now();
-  const first = await firstAttempt(db, tables);
-  const key = first.key;
-  const pollMs = options.pollMs ?? 200;
-  let announced = false;
-  let locked = Boolean(first.locked);
-  while (!locked) {
-    if (options.signal?.aborted) {
-      throw new InterruptedError(String(options.signal.reason ?? 'abort'), null, `Interrupted by ${String(options.signal.reason ?? 'an abort signal')} while waiting for the migration lock on ${tables.display}; nothing was done.`);
+  const signal = options.signal;
+  let key: string;
+  let waited = false;
+  try {
+    const first = await firstAttempt(db, tables);
+    key = first.key;
+    const pollMs = options.pollMs ?? 200;
+    let announced = false;
+    let locked = Boolean(first.locked);
+    while (!locked) {
+      waited = true;
+      if (signal?.aborted) throw interruptedWaiting(signal, tables);
+      const waitedMs = Date.now() - started;
+      if (waitedMs >= options.timeoutMs) {
+        throw new LockTimeoutError(await lockHolder(db, key), waitedMs);
+      }
+      if (!announced) {
+        announced = true;
+        const holder = await lockHolder(db, key);
+        options.logger.info({ holder, lock: tables.display }, `waiting for the migration lock on ${tables.display}${holder ? `, held by pid ${holder.pid} (${holder.applicationName ?? 'unknown'})` : ''}`);
+      }
+      await pause(Math.min(pollMs * (0.5 + Math.random()), Math.max(0, options.timeoutMs - waitedMs)), signal);
+      if (signal?.aborted) throw interruptedWaiting(signal, tables);
+      const [row] = await db.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [key]);
+      locked = Boolean(row?.locked);
     }
-    const waited = Date.now() - started;
-    if (waited >= options.timeoutMs) {
-      throw new LockTimeoutError(await lockHolder(db, key), waited);
-    }
-    if (!announced) {
-      announced = true;
-      const holder = await lockHolder(db, key);
-      options.logger.info({ holder, lock: tables.display }, `waiting for the migration lock on ${tables.display}${holder ? `, held by pid ${holder.pid} (${holder.applicationName ?? 'unknown'})` : ''}`);
-    }
-    await sleep(Math.min(pollMs * (0.5 + Math.random()), Math.max(0, options.timeoutMs - waited)));
-    const [row] = await db.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [key]);
-    locked = Boolean(row?.locked);
+  } catch (error) {
+    // The abort may also have cancelled the query in flight (the session cancels what runs).
+    if (signal?.aborted && !(error instanceof InterruptedError) && !db.lost) throw interruptedWaiting(signal, tables, waited);
+    throw error;
+  }
+  if (signal?.aborted) {
+    // Taken in the same moment as the signal came: give it back, and do nothing.
+    await db.query(`SELECT pg_advisory_unlock($1::bigint)`, [key]).catch(() => {});
+    throw interruptedWaiting(signal, tables, waited);
   }
   options.logger.debug({ lock: tables.display, waitedMs: Date.now() - started }, 'migration lock acquired');
   try {

@@ -70,10 +70,11 @@ async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan
     const onAbort = () => {
       const reason = String(options.signal?.reason ?? 'abort');
       if (session.db.interruptible) {
-        session.logger.warn(`${reason}: stopping; the statement in progress is cancelled and its transaction rolled back`);
+        // What became of the migration in progress (rolled back, or partly done outside a transaction) is the error that follows.
+        session.logger.warn(`${reason}: stopping; cancelling the statement in progress`);
         void session.db.cancel();
       } else {
-        session.logger.warn(`${reason}: stopping after the statement in progress (the embedded database cannot interrupt it); its transaction is then rolled back`);
+        session.logger.warn(`${reason}: stopping after the statement in progress (the embedded database cannot interrupt it)`);
       }
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -40,7 +40,7 @@ export async function repair(options: RepairOptions): Promise<RepairResult> {
   const version = String(options[action]);
   if (!/^[0-9]+$/.test(version)) throw new UsageError(`Invalid version "${version}" for --${action}: use the version number, e.g. 0003.`);
   return withSession(options, async (session) =>
-    withLock(session.db, session.tables, { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger }, async () => {
+    withLock(session.db, session.tables, { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger, ...(options.signal ? { signal: options.signal } : {}) }, async () => {
       const report = await currentStatus(session, await ensureHistory(session));
       const entry = report.migrations.find((m) => m.key === versionKey(version) && m.row);
       if (!entry || !entry.row) throw new TargetError(version, `Version ${version} is not recorded in ${session.tables.display}; there is nothing to repair. pgpair status shows what is recorded.`);

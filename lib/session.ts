@@ -8,7 +8,7 @@ import { createLogger } from './logger.js';
 import { runsInTransaction } from './analyze.js';
 import { connect } from './db/index.js';
 import type { Connection, Notice } from './db/types.js';
-import { ConfigError, HistoryTableError } from './errors.js';
+import { ConfigError, DatabaseError, HistoryTableError, InterruptedError, PgpairError } from './errors.js';
 import { wrapDatabaseError, type StepResult } from './executor.js';
 import type { MigrationSet } from './files.js';
 import { createHistorySql, historyLogProblem, historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
@@ -34,6 +34,12 @@ export interface BaseOptions {
   logger?: Logger;
   /** Seconds to wait for a connection; default 10. */
   connectTimeout?: number;
+  /**
+   * Aborting it stops the command at once, whatever it is doing: reading the files, connecting,
+   * waiting for the lock, or running a statement (which is cancelled on the server). The call
+   * then rejects with an InterruptedError whose reason is the abort reason (e.g. 'SIGINT').
+   */
+  signal?: AbortSignal;
   /**
    * Files larger than this (bytes) are read in pieces, never held whole: their COPY data is
    * read from disk as it runs. Default 8 MiB; tests set it low to take that path with small files.
@@ -107,24 +113,46 @@ export interface Session {
 export async function withSession<T>(options: BaseOptions & Pick<RunOptions, 'createSchema'> & { readOnly?: boolean }, fn: (session: Session) => Promise<T>): Promise<T> {
   const logger = options.logger ?? silent;
   const table = tableOf(options);
+  const signal = options.signal;
   const files = await readMigrations(options.dir ?? DEFAULT_DIR, readOptions(options));
+  if (signal?.aborted) throw interruptedBefore(signal, 'before connecting');
   const session: Partial<Session> & { running: Session['running'] } = { running: null, files, logger, createSchema: options.createSchema ?? false };
   const onNotice = (notice: Notice) => {
     const from = session.running ? `${session.running.version}_${session.running.name}` : undefined;
     const level = notice.severity === 'WARNING' ? 'warn' : notice.severity === 'DEBUG' || notice.severity === 'LOG' ? 'debug' : 'info';
     logger[level]({ migration: from, severity: notice.severity, detail: notice.detail, hint: notice.hint }, `${from ? `${from}: ` : ''}${notice.severity}: ${notice.message}`);
   };
-  const db = await connect({ url: options.url, onNotice, connectTimeout: options.connectTimeout ?? 10, readOnly: options.readOnly ?? false });
+  const db = await connect({ url: options.url, onNotice, connectTimeout: options.connectTimeout ?? 10, readOnly: options.readOnly ?? false, ...(signal ? { signal } : {}) });
+  // Whatever the command is doing when the signal comes, the statement in progress is cancelled on the server.
+  const onAbort = () => void db.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    // A driver that cannot give up a connection attempt half-way (the embedded one) is asked here.
+    if (signal?.aborted) throw interruptedBefore(signal, `after connecting to ${db.displayUrl}, before any work`);
     if (db.server.schema === null && table.schema === null) {
       throw new ConfigError(`The connection has no current schema (search_path names no existing schema), so pgpair cannot place its history table; pass --table schema.${table.name}.`);
     }
     session.db = db;
     session.tables = historyTables(table, db.server.schema ?? 'public');
     return await fn(session as Session);
+  } catch (error) {
+    // A statement cancelled by the abort fails with the server's "canceling statement due to user request": say what happened instead.
+    const cancelled = (error as { pg?: { sqlstate?: unknown } } | null)?.pg?.sqlstate === '57014';
+    if (signal?.aborted && (!(error instanceof PgpairError) || error instanceof DatabaseError || cancelled)) {
+      const reason = String(signal.reason ?? 'an abort signal');
+      const cause = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.replace(/\.$/, '');
+      throw new InterruptedError(reason, null, `Interrupted by ${reason} (${cause}); the statement in progress was cancelled and nothing of it was kept. Run pgpair status to see where the database stands.`);
+    }
+    throw error;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     await db.close();
   }
+}
+
+function interruptedBefore(signal: AbortSignal, when: string): InterruptedError {
+  const reason = String(signal.reason ?? 'an abort signal');
+  return new InterruptedError(reason, null, `Interrupted by ${reason} ${when}; nothing was done.`);
 }
 
 /**

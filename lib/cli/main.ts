@@ -7,8 +7,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Argv } from 'yargs';
 import { dotenvTruncation, resolveDatabaseUrl, type ResolvedUrl } from '../config.js';
-import { maskUrl, urlPassword } from '../db/url.js';
-import { ConfigError, EXIT, PgpairError, UsageError, type ExitCode } from '../errors.js';
+import { describeTarget } from '../db/target.js';
+import { urlPassword } from '../db/url.js';
+import { ConfigError, EXIT, InterruptedError, PgpairError, UsageError, type ExitCode } from '../errors.js';
 import { createLogger, type LogLevel } from '../logger.js';
 import { escapeControls, maskedJson, maskSecrets, showsPassword, showsPasswordWindow } from '../mask.js';
 import { PGPAIR_VERSION } from '../meta.js';
@@ -33,7 +34,12 @@ interface GlobalArgs {
 interface Io {
   /** Writes to stdout; false: wait for `drain` before writing more. */
   stdout: (text: string | Uint8Array) => boolean | void;
+  /** Resolves when stdout takes more, or when it was closed. */
   drain?: () => Promise<void>;
+  /** Why stdout can take nothing more (its reader went away: EPIPE), or null. */
+  stdoutClosed?: () => string | null;
+  /** Output written but not yet taken by the reader (a pager that stopped reading). */
+  stdoutPending?: () => number;
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
   cwd: string;
@@ -189,7 +195,12 @@ export async function parseWithYargs(args: string[], width = 100): Promise<{ inv
   return { invocation, usageFailure, output };
 }
 
-export async function main(args: string[], io: Io = defaultIo()): Promise<ExitCode> {
+/** The exit code of a run: ExitCode, or 128 + the signal's number when SIGINT (130) or SIGTERM (143) ended it, as shells expect. */
+export type CliExitCode = ExitCode | (typeof SIGNAL_EXIT)[keyof typeof SIGNAL_EXIT];
+
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+export async function main(args: string[], io: Io = defaultIo()): Promise<CliExitCode> {
   const quick = quickParse(args);
   if (quick) return dispatch(quick, io);
   const { invocation, usageFailure, output } = await parseWithYargs(args, Math.min(100, process.stdout.columns ?? 100));
@@ -245,8 +256,25 @@ function presenter(passwords: () => readonly string[]): { text: (text: string) =
   };
 }
 
-async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
+async function dispatch(invocation: Invocation, io: Io): Promise<CliExitCode> {
+  const stop = interruptions(io);
+  try {
+    const code = await run(invocation, io, stop);
+    const closed = io.stdoutClosed?.();
+    if (closed && code === EXIT.ok) io.stderr(`pgpair: stdout was closed (${closed}) before all of the output was written; the command itself completed.\n`);
+    if (!stop.received) return code;
+    if (code === EXIT.ok) io.stderr(`pgpair: ${stop.received} arrived as the command finished; its work is complete, as printed above.\n`);
+    // Output that a reader no longer takes would keep the process alive: the signal says stop now.
+    if ((io.stdoutPending?.() ?? 0) > 0) process.exit(SIGNAL_EXIT[stop.received]);
+    return SIGNAL_EXIT[stop.received];
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function run(invocation: Invocation, io: Io, stop: Interruptions): Promise<ExitCode> {
   const { command, argv } = invocation;
+  const signal = stop.signal;
   const json = argv.json;
   // --url given twice is an array to yargs.
   let secrets: string[] = givenPasswords([argv.url as unknown].flat().flatMap((url) => (url === undefined ? [] : ['--url', url])), io.env);
@@ -265,6 +293,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
     pretty = logFormat(argv['log-format'], env, process.stderr.isTTY === true) === 'pretty';
     logger = createLogger({ level, secrets, pretty });
     const pgpair = await import('../migrator.js');
+    if (signal.aborted) throw new InterruptedError(String(signal.reason), null, `Interrupted by ${String(signal.reason)} before pgpair ${command} started; nothing was done.`);
     const dir = argv.dir ?? env.PGPAIR_DIR ?? pgpair.DEFAULT_DIR;
     if (command === 'create') {
       const created = await (await import('./commands/create.js')).createCommand({ dir, slug: argv.slug, timestamp: argv.timestamp, env });
@@ -287,7 +316,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       // Files only: no database URL is resolved, so none is needed; a configured one still holds the password.
       for (const url of [argv.url as unknown].flat()) protect(typeof url === 'string' ? url : undefined);
       protect(env.DATABASE_URL);
-      return await printScript({ command: command as ScriptCommand, argv, opts, env, dir, logger, secrets, json, io });
+      return await printScript({ command: command as ScriptCommand, argv, opts, env, dir, logger, secrets, json, io, signal });
     }
     // The given URL's password first: a malformed one is refused with it masked.
     for (const url of [argv.url as unknown].flat()) protect(typeof url === 'string' ? url : undefined);
@@ -298,6 +327,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       throw new ConfigError(`pgpair wait waits for a database server, but no DATABASE_URL is set (nor --url). Set DATABASE_URL=postgres://user:password@host:5432/dbname, or pass --url.${nearDatabaseUrl(env).map((name) => ` ${name} is set: did you mean DATABASE_URL?`).join('')}`);
     }
     protect(resolved.url);
+    stop.embedded = resolved.url.startsWith('pglite:');
     // On a terminal, where stdout and stderr share the screen, a result line that names the database says it already.
     const resultSaysWhere = !json && !argv.quiet && !scripting && ['status', 'up', 'down', 'stamp', 'load', 'repair'].includes(command);
     const sameScreen = process.stdout.isTTY === true && process.stderr.isTTY === true;
@@ -311,10 +341,12 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       table: argv.table ?? env.PGPAIR_TABLE ?? pgpair.DEFAULT_TABLE,
       logger,
       connectTimeout: (opts.connectTimeoutMs ?? 10_000) / 1000,
+      signal,
     };
-    const database = maskUrl(resolved.url);
+    // The server it really goes to (postgres.js fills what a URL leaves out from the PG* variables of the process).
+    const database = describeTarget(resolved.url, io.env);
     /** Where a change went, for the result line: the server without the password, or the embedded database and how to choose another. */
-    const where = describeDatabase(resolved, env);
+    const where = describeDatabase(resolved, io.env);
     const lockTimeoutMs = opts.lockTimeoutMs ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS;
     switch (command) {
       case 'status': {
@@ -345,7 +377,7 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
       case 'up':
       case 'down':
       case 'stamp': {
-        if (scripting) return await printScript({ command, argv, opts, env, dir, logger, secrets, json, io, url: resolved.url });
+        if (scripting) return await printScript({ command, argv, opts, env, dir, logger, secrets, json, io, signal, url: resolved.url });
         const run: Migrator.RunOptions = {
           ...base,
           lockTimeoutMs,
@@ -354,7 +386,6 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
           onStep: (step) => {
             if (!json && !argv.quiet) out(`${stepLine(step, command)}\n`);
           },
-          signal: interruptions(resolved.url.startsWith('pglite:')),
           ...(argv['create-schema'] ? { createSchema: true } : {}),
         };
         const { steps, target } = opts;
@@ -376,7 +407,6 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
           ...(argv.file !== undefined ? { file: String(argv.file) } : {}),
           ...(argv.stamp !== undefined ? { stamp: String(argv.stamp) } : {}),
           ...(argv['create-schema'] ? { createSchema: true } : {}),
-          signal: interruptions(resolved.url.startsWith('pglite:')),
         });
         if (json) out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
         else if (!argv.quiet) out(`loaded ${result.file} (${result.statements} statements in ${result.durationMs} ms)\n${result.adopted ? `adopted the history it holds (${result.adopted.length} version${result.adopted.length === 1 ? '' : 's'} recorded)\n` : ''}${result.steps.map((s) => `stamped ${s.version}_${s.name}`).join('\n')}${result.steps.length ? '\n' : ''}now at ${result.to ?? 'base'} on ${where}\n`);
@@ -412,6 +442,13 @@ async function dispatch(invocation: Invocation, io: Io): Promise<ExitCode> {
 
 type ScriptCommand = 'up' | 'down' | 'stamp';
 
+/** The reader of a script went away before it was written whole (`pgpair up --sql | head`). Exit 1. */
+class OutputClosedError extends PgpairError {
+  constructor(reason: string) {
+    super('E_OUTPUT_CLOSED', `stdout was closed (${reason}) before the script was written whole, so what was printed is incomplete; nothing was run. Write it to a file (> script.sql) to keep all of it.`, EXIT.failure);
+  }
+}
+
 /**
  * `--sql`: prints the script, and only the script, on stdout (or one JSON
  * document with it under --json). The script is written as is, never
@@ -428,6 +465,7 @@ async function printScript(ctx: {
   secrets: string[];
   json: boolean;
   io: Io;
+  signal: AbortSignal;
   url?: string;
 }): Promise<ExitCode> {
   const { command, argv } = ctx;
@@ -451,6 +489,7 @@ async function printScript(ctx: {
     table,
     logger: ctx.logger,
     connectTimeout: (ctx.opts.connectTimeoutMs ?? 10_000) / 1000,
+    signal: ctx.signal,
     ...(ctx.url !== undefined ? { url: ctx.url } : {}),
     ...(target !== undefined ? { target } : {}),
     ...(steps !== undefined ? { steps } : {}),
@@ -466,8 +505,20 @@ async function printScript(ctx: {
   }
   const { plan } = result;
   // The script is written as it is read: the COPY data of a large file is never held whole.
+  // A reader that stops reading (a pager left open) must not keep a signal from ending the run.
+  const interrupted = () =>
+    new InterruptedError(String(ctx.signal.reason), null, `Interrupted by ${String(ctx.signal.reason)} while printing the script; what was printed is incomplete, and nothing was run.`);
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(interrupted());
+    if (ctx.signal.aborted) onAbort();
+    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {});
   const write = async (piece: string | Uint8Array) => {
-    if (ctx.io.stdout(piece) === false) await ctx.io.drain?.();
+    if (ctx.signal.aborted) throw interrupted();
+    if (ctx.io.stdout(piece) === false) await Promise.race([ctx.io.drain?.(), aborted]);
+    const closed = ctx.io.stdoutClosed?.();
+    if (closed) throw new OutputClosedError(closed);
   };
   if (ctx.json) {
     const steps = plan.steps.map((s) => (s.action === 'unstamp' ? { action: s.action, version: s.row.version, name: s.row.name } : { action: s.action, version: s.migration.version, name: s.migration.slug }));
@@ -505,26 +556,48 @@ async function showsAny(pieces: AsyncIterable<string | Uint8Array>, passwords: s
   return false;
 }
 
+interface Interruptions {
+  /** Aborted by the first SIGINT or SIGTERM, with the signal's name as the reason. */
+  signal: AbortSignal;
+  /** The first signal that came, if one did. */
+  received: 'SIGINT' | 'SIGTERM' | null;
+  /** The run uses the embedded database (for the message of a second signal). */
+  embedded: boolean;
+  dispose: () => void;
+}
+
 /**
- * The first SIGINT/SIGTERM aborts the run (the library cancels the statement
- * in progress, rolls back, releases the lock and rejects); a second one exits
- * at once.
+ * The first SIGINT/SIGTERM aborts the run: every phase (reading files,
+ * connecting, waiting for the lock, a statement, printing) gives up promptly,
+ * the statement in progress is cancelled on the server and its transaction
+ * rolled back, and the run exits 130/143. A second one exits at once.
  */
-function interruptions(embedded: boolean): AbortSignal {
+function interruptions(io: Io): Interruptions {
   const controller = new AbortController();
-  const after = embedded
-    ? 'the embedded database rolls back the unfinished transaction when it is next opened, and its lock file is then taken over as stale'
-    : 'the server rolls back the open transaction and releases the lock when the session ends';
-  for (const name of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(name, () => {
-      if (controller.signal.aborted) {
-        process.stderr.write(`pgpair: second ${name}, exiting at once; ${after}\n`);
-        process.exit(EXIT.failure);
+  const state: Interruptions = {
+    signal: controller.signal,
+    received: null,
+    embedded: false,
+    dispose: () => {
+      for (const [name, handler] of handlers) process.off(name, handler);
+    },
+  };
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((name) => {
+    const handler = () => {
+      if (state.received) {
+        const after = state.embedded
+          ? 'the embedded database rolls back the unfinished transaction when it is next opened, and its lock file is then taken over as stale'
+          : 'the server rolls back an open transaction and releases the migration lock when it notices the session is gone (a statement already running may first run to its end)';
+        io.stderr(`pgpair: second ${name}, exiting at once without cleaning up; ${after}. Run pgpair status to see where the database stands.\n`);
+        process.exit(SIGNAL_EXIT[name]);
       }
+      state.received = name;
       controller.abort(name);
-    });
-  }
-  return controller.signal;
+    };
+    process.on(name, handler);
+    return [name, handler] as const;
+  });
+  return state;
 }
 
 function reportError(
@@ -545,9 +618,17 @@ function reportError(
 }
 
 function defaultIo(): Io {
+  let closed: string | null = null;
+  // A reader that goes away (EPIPE) must neither crash the run nor leave it waiting for a drain.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    closed ??= error.code ?? error.message;
+    process.stdout.emit('drain');
+  });
   return {
-    stdout: (text) => process.stdout.write(text),
-    drain: () => new Promise((resolve) => process.stdout.once('drain', resolve)),
+    stdout: (text) => (closed ? true : process.stdout.write(text)),
+    drain: () => (closed ? Promise.resolve() : new Promise((resolve) => process.stdout.once('drain', resolve))),
+    stdoutClosed: () => closed,
+    stdoutPending: () => process.stdout.writableLength,
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),

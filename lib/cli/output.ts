@@ -1,7 +1,7 @@
 /** Human and JSON renderings of results. Pure: returns strings; main.ts writes them. */
 import { shortChecksum } from '../checksum.js';
 import { escapeValue } from '../mask.js';
-import { maskUrl } from '../db/url.js';
+import { describeTarget } from '../db/target.js';
 import type { RunResult } from '../migrator.js';
 import { downFileWarnings, type StatusReport } from '../status.js';
 import type { VerifyProblem } from '../errors.js';
@@ -117,26 +117,8 @@ export function describeDatabase(resolved: ResolvedUrl, env: Record<string, stri
   }
   if (url === 'pglite:memory') return 'an in-memory embedded database (pglite:memory; gone when pgpair exits)';
   if (url.startsWith('pglite:')) return `the embedded database ${url}`;
-  if (source === 'PG variables') {
-    const user = env.PGUSER ? `${env.PGUSER}@` : '';
-    const host = env.PGHOST ?? env.PGHOSTADDR ?? 'localhost';
-    return `${user}${host}:${env.PGPORT ?? '5432'}/${env.PGDATABASE ?? env.PGUSER ?? ''} (from the PG* variables)`;
-  }
-  const keyValue = !/^[a-z][a-z0-9+.-]*:/i.test(url);
-  if (keyValue) {
-    // A libpq key=value string: host, port, user and dbname, never the password.
-    const field = (name: string) => new RegExp(`(?:^|\\s)${name}\\s*=\\s*('(?:[^'\\\\]|\\\\.)*'|\\S*)`).exec(url)?.[1]?.replace(/^'|'$/g, '');
-    const user = field('user');
-    return `${user ? `${user}@` : ''}${field('host') ?? field('hostaddr') ?? 'localhost'}:${field('port') ?? '5432'}/${field('dbname') ?? user ?? ''}`;
-  }
-  try {
-    const parsed = new URL(url);
-    const user = parsed.username ? `${decodeURIComponent(parsed.username)}@` : '';
-    const host = parsed.hostname || parsed.searchParams.get('host') || 'localhost';
-    return `${user}${host}:${parsed.port || '5432'}/${decodeURIComponent(parsed.pathname.replace(/^\//, ''))}`;
-  } catch {
-    return maskUrl(url);
-  }
+  // A server: where postgres.js really connects (lib/db/target.ts), the PG* variables included; never the password.
+  return `${describeTarget(url, env)}${source === 'PG variables' ? ' (from the PG* variables)' : ''}`;
 }
 
 export function runSummary(result: RunResult, where?: string): string {

@@ -5,12 +5,14 @@
  */
 import { Writable } from 'node:stream';
 import postgres from 'postgres';
-import { ConfigError, ConnectionError } from '../errors.js';
+import { ConfigError, ConnectionError, PgpairError } from '../errors.js';
+import { cannotConnect, Dialer, SOCKET_REASONS, socketReason } from './dial.js';
 import { pgErrorFields } from './errors.js';
 import { inlineParams } from '../literal.js';
 import { maskSecrets } from '../mask.js';
 import type { Connection, ConnectOptions, Driver, LockWait, Queryable, Row, ServerInfo } from './types.js';
 import { LOCK_WAIT_SQL, lockWaitFromRow } from './lock-wait.js';
+import { formatTarget, postgresTarget } from './target.js';
 import { maskUrl, urlPassword } from './url.js';
 
 type Sql = postgres.Sql<Record<string, never>>;
@@ -42,26 +44,15 @@ function scrub(text: string, secret: string | null): string {
   return maskSecrets(text, secret ? [secret] : []);
 }
 
-/** Turns socket-level failures (refused, timeout, closed) into a ConnectionError that names the masked URL. */
-function connectionFailure(error: unknown, displayUrl: string, secret: string | null): (ConnectionError & { reason: string }) | null {
+/** What a socket-level failure (reset, closed, timeout) of a ready session was, or null for any other error (the server's, a bug). */
+function connectionFailure(error: unknown, secret: string | null): string | null {
   if (pgErrorFields(error)) return null;
   const e = error as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
   const message = scrub(typeof e?.message === 'string' ? e.message : String(error), secret);
-  const reasons: Record<string, string> = {
-    ECONNREFUSED: 'the server refused the connection (is PostgreSQL running, and on that host and port?)',
-    ENOTFOUND: 'the host name could not be resolved',
-    EAI_AGAIN: 'the host name could not be resolved',
-    CONNECT_TIMEOUT: 'the connection timed out',
-    CONNECTION_CLOSED: 'the connection was closed by the server',
-    CONNECTION_ENDED: 'the connection was closed',
-    CONNECTION_DESTROYED: 'the connection was closed',
-    ECONNRESET: 'the connection was reset',
-    EPIPE: 'the connection was broken',
-  };
-  const reason = reasons[code];
-  if (!reason && !/connect|socket|ECONN|closed|ended|destroyed/i.test(message)) return null;
-  return Object.assign(new ConnectionError(displayUrl, `Cannot talk to the database at ${displayUrl}: ${reason ?? message}.`), { reason: reason ?? message });
+  const known = SOCKET_REASONS[code];
+  if (!known && !/connect|socket|ECONN|closed|ended|destroyed/i.test(message)) return null;
+  return known?.reason ?? message;
 }
 
 class PostgresConnection implements Connection {
@@ -72,12 +63,15 @@ class PostgresConnection implements Connection {
   server!: ServerInfo;
   private closing = false;
   private connected = false;
+  private cancelling: Promise<void> | null = null;
 
   constructor(
     private readonly sql: Sql,
     private readonly url: string,
     readonly displayUrl: string,
     private readonly secret: string | null,
+    /** A dialer for one more connection to the host this session is on (for cancel). */
+    private readonly sideDialer: () => Dialer,
   ) {}
 
   markClosed(): void {
@@ -103,10 +97,12 @@ class PostgresConnection implements Connection {
     try {
       return await fn();
     } catch (error) {
-      const failure = connectionFailure(error, this.displayUrl, this.secret);
+      // Before the session is ready, connect() says what went wrong.
+      if (!this.connected) throw error;
+      const failure = connectionFailure(error, this.secret);
       if (failure) {
-        if (this.connected) this.lost = true;
-        throw this.connected ? this.lostError(failure.reason) : failure;
+        this.lost = true;
+        throw this.lostError(failure);
       }
       throw error;
     }
@@ -173,15 +169,36 @@ class PostgresConnection implements Connection {
     return result;
   }
 
-  /** Asks the server to cancel the statement running on this session, from a second short-lived connection. */
-  async cancel(): Promise<void> {
-    if (this.lost || !this.connected) return;
-    const side = postgres(this.url, { max: 1, connect_timeout: 5, onnotice: () => {}, fetch_types: false, connection: { application_name: 'pgpair-cancel' } });
+  /**
+   * Asks the server to cancel the statement running on this session, from a second short-lived
+   * connection to the same host. Calls while one is on its way share it: a second cancel could
+   * arrive after the first had done its work and cancel what runs next (the rollback, the record
+   * of the failure).
+   */
+  cancel(): Promise<void> {
+    if (this.lost || !this.connected) return Promise.resolve();
+    this.cancelling ??= this.cancelOnServer().finally(() => {
+      this.cancelling = null;
+    });
+    return this.cancelling;
+  }
+
+  private async cancelOnServer(): Promise<void> {
+    const dialer = this.sideDialer();
+    const side = postgres(this.url, {
+      max: 1,
+      connect_timeout: 6,
+      onnotice: () => {},
+      fetch_types: false,
+      connection: { application_name: 'pgpair-cancel' },
+      ...({ socket: () => dialer.open() } as object),
+    });
     try {
-      await side.unsafe('SELECT pg_cancel_backend($1)', [this.server.backendPid]);
+      await Promise.race([side.unsafe('SELECT pg_cancel_backend($1)', [this.server.backendPid]), dialer.failed]);
     } catch {
       // Best effort: if the cancel cannot be sent, the statement simply runs to its end.
     } finally {
+      dialer.ready();
       await side.end({ timeout: 1 }).catch(() => {});
     }
   }
@@ -280,17 +297,26 @@ async function copyFrom(target: Sql, statement: string, data: AsyncIterable<stri
 
 export const postgresDriver: Driver = {
   schemes: ['postgres', 'postgresql'],
+  /**
+   * One attempt per host, over sockets pgpair opens itself (lib/db/dial.ts):
+   * it ends within `connectTimeout` whatever the peer does, and at once when
+   * `signal` is aborted.
+   */
   async connect(options: ConnectOptions): Promise<Connection> {
-    const displayUrl = maskUrl(options.url);
     const secret = urlPassword(options.url);
+    const target = postgresTarget(options.url);
     let connection: PostgresConnection | null = null;
+    let dialer: Dialer | null = null;
     let sql: Sql;
+    const timeoutSeconds = options.connectTimeout ?? 10;
     try {
+      if (!target) throw new Error('the URL cannot be read');
       sql = postgres(options.url, {
         max: 1,
         idle_timeout: 0,
         max_lifetime: null,
-        connect_timeout: options.connectTimeout ?? 10,
+        // pgpair's own clock (the dialer) covers the whole attempt; this one only backs it up.
+        connect_timeout: timeoutSeconds > 0 && (timeoutSeconds + 1) * 1000 <= 2 ** 31 - 1 ? timeoutSeconds + 1 : 0,
         prepare: false,
         fetch_types: false,
         onnotice: (notice) =>
@@ -303,22 +329,54 @@ export const postgresDriver: Driver = {
           }),
         onclose: () => connection?.markClosed(),
         connection: { application_name: 'pgpair' },
+        // Undocumented in postgres.js's types, but part of its API: a function that returns the connected socket.
+        ...({ socket: () => dialer!.open() } as object),
       }) as unknown as Sql;
     } catch (error) {
       const message = scrub(error instanceof Error ? error.message : String(error), secret);
-      throw new ConfigError(`Invalid database URL ${displayUrl}: ${message}. Use postgres://user:password@host:port/database.`);
+      throw new ConfigError(`Invalid database URL ${maskUrl(options.url)}: ${message}. Use postgres://user:password@host:port/database.`);
     }
-    connection = new PostgresConnection(sql, options.url, displayUrl, secret);
+    // User and database as postgres.js sends them; hosts as the dialer reaches them.
+    const parsed = sql.options as unknown as { user: string; database: string; ssl: unknown; sslnegotiation: unknown };
+    const displayUrl = formatTarget({ user: parsed.user, database: parsed.database, hosts: target.hosts });
+    const sslRequestFirst = Boolean(parsed.ssl) && parsed.sslnegotiation !== 'direct';
+    // postgres.js goes on without SSL after a refusal only under sslmode=prefer.
+    const sslRequired = Boolean(parsed.ssl) && parsed.ssl !== 'prefer';
+    const mainDialer = new Dialer({
+      hosts: target.hosts,
+      display: displayUrl,
+      timeoutMs: timeoutSeconds * 1000,
+      signal: options.signal,
+      sslRequestFirst,
+      sslRequired,
+      // Statements queued behind a lost session are failed, never sent on a new one.
+      onRedialAfterReady: () => void sql.end({ timeout: 0 }).catch(() => {}),
+    });
+    dialer = mainDialer;
+    const sideDialer = () =>
+      new Dialer({ hosts: mainDialer.connectedHost ? [mainDialer.connectedHost] : target.hosts, display: displayUrl, timeoutMs: 5000, sslRequestFirst, sslRequired, onRedialAfterReady: () => {} });
+    connection = new PostgresConnection(sql, options.url, displayUrl, secret, sideDialer);
+    const ready = connection.init();
+    ready.catch(() => {});
     try {
-      await connection.init();
+      await Promise.race([ready, mainDialer.failed]);
+      mainDialer.ready();
     } catch (error) {
-      await connection.close();
-      const fields = pgErrorFields(error);
-      if (fields) {
-        throw new ConnectionError(displayUrl, `Cannot connect to ${displayUrl}: ${scrub(fields.message, secret)}${fields.sqlstate ? ` [${fields.sqlstate}]` : ''}.`);
-      }
-      throw error;
+      mainDialer.fail(connectFailure(error, displayUrl, secret, mainDialer.elapsedMs()));
+      await sql.end({ timeout: 0 }).catch(() => {});
+      throw await mainDialer.failed.catch((failure: unknown) => failure);
     }
     return connection;
   },
 };
+
+/** Why a connection attempt failed, as a PgpairError: the server's own error, or what happened to the socket. */
+function connectFailure(error: unknown, displayUrl: string, secret: string | null, elapsedMs: number): PgpairError {
+  if (error instanceof PgpairError) return error;
+  const fields = pgErrorFields(error);
+  if (fields) {
+    return new ConnectionError(displayUrl, `Cannot connect to ${displayUrl}: ${scrub(fields.message, secret)}${fields.sqlstate ? ` [${fields.sqlstate}]` : ''} (after ${(elapsedMs / 1000).toFixed(1)} s).`);
+  }
+  const failure = socketReason(error);
+  return cannotConnect(displayUrl, { ...failure, reason: scrub(failure.reason, secret) }, elapsedMs);
+}

@@ -50,6 +50,8 @@ export interface ConnectOptions {
    * an empty in-memory one (and said so through onNotice); nothing is written.
    */
   readOnly?: boolean;
+  /** Aborting it ends a connection attempt in progress at once (with an InterruptedError). */
+  signal?: AbortSignal;
 }
 
 export interface ServerInfo {

@@ -141,7 +141,7 @@ describe('configuration and secrets', () => {
     badHost.port = '1';
     const refused = await runCli(['up', '--url', badHost.toString(), '--json', '--log-level', 'debug'], { cwd });
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /Cannot talk to the database at postgres:\/\/[^ ]*:\*\*\*@127\.0\.0\.1:1\//);
+    assert.match(refused.stderr, new RegExp(`Cannot connect to ${role}@127\\.0\\.0\\.1:1/`));
     outputs.push(refused.stdout, refused.stderr);
     const viaEnv = await runCli(['status'], { cwd, env: { DATABASE_URL: urlWithPassword } });
     outputs.push(viaEnv.stdout, viaEnv.stderr);
@@ -159,7 +159,7 @@ describe('configuration and secrets', () => {
     const denied = await runCli(['status', '--url', wrong.toString(), '--log-level', 'debug'], { cwd });
     outputs.push(denied.stdout, denied.stderr);
     const all = outputs.join('\n');
-    assert.ok(all.includes('***'), 'the masked URL is shown');
+    assert.ok(all.includes(`${role}@127.0.0.1:`), 'the target is shown');
     assert.equal(all.includes(password), false, 'the password leaked');
     assert.equal(all.includes(encodeURIComponent(password)), false);
     } finally {
@@ -177,7 +177,7 @@ describe('configuration and secrets', () => {
     try {
       const r = await runCli(['status', '--url', `postgres://u:pw@127.0.0.1:${port}/x`, '--connect-timeout', '1'], { cwd: workdirFromFixture('basic'), timeoutMs: 20_000 });
       assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`Cannot talk to the database at postgres://u:\\*\\*\\*@127\\.0\\.0\\.1:${port}/x: the connection timed out`));
+      assert.match(r.stderr, new RegExp(`Cannot connect to u@127\\.0\\.0\\.1:${port}/x: the server accepted the connection but sent nothing within the connect timeout of 1 s`));
     } finally {
       silent.close();
     }
