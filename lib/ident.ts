@@ -4,11 +4,23 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** A SQL string literal, right whatever standard_conforming_strings is (E'' when it holds a backslash). See literal.ts. */
+/** Characters that make quoteLiteral write an E'' literal: a backslash, and every ASCII control character. */
+const NEEDS_ESCAPES = /[\\\x00-\x1f\x7f]/;
+
+const ESCAPES: Record<string, string> = { '\\': '\\\\', "'": "''", '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * A SQL string literal that means the same whatever standard_conforming_strings is, and that psql
+ * reads the same way the server does: a plain '' literal when the value holds no backslash and
+ * no control character, else an E'' literal in which every backslash and control character is an
+ * escape (\\, \n, \x01…), so the literal is one line of printable text. (A migration may turn
+ * standard_conforming_strings off, and psql lexes by the server's setting: an E'' literal is read
+ * the same either way, and a plain one without a backslash is too.) A NUL becomes \x00, which the
+ * server refuses, as it refuses a NUL in any text.
+ */
 export function quoteLiteral(value: string): string {
-  if (!/['\\]/.test(value)) return `'${value}'`;
-  if (value.includes('\\')) return `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-  return `'${value.replace(/'/g, "''")}'`;
+  if (!NEEDS_ESCAPES.test(value)) return `'${value.replace(/'/g, "''")}'`;
+  return `E'${value.replace(/[\\'\x00-\x1f\x7f]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
 }
 
 export interface TableName {
