@@ -49,6 +49,12 @@ export interface HistoryTables {
   display: string;
   logName: string;
   historyName: string;
+  /**
+   * How the schema is written in SQL when it is not quoteIdent(schema): in a `--sql --from`
+   * script, psql's `:"variable"` holding the schema the script resolved when it started (schema
+   * is then null, and history and log are qualified with it).
+   */
+  schemaSql?: string;
 }
 
 export function historyTables(table: TableName, currentSchema: string | null): HistoryTables {
@@ -68,8 +74,10 @@ export function historyTables(table: TableName, currentSchema: string | null): H
 /** The DDL that creates both tables; run once, in one transaction, under the migration lock. */
 export function createHistorySql(t: HistoryTables): string {
   const guard = quoteIdent(`${t.logName}_append_only`);
-  const guardFn = t.schema === null ? guard : `${quoteIdent(t.schema)}.${guard}`;
-  const createSchema = t.schema === null ? '' : `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)};\n`;
+  const schema = t.schemaSql ?? (t.schema === null ? null : quoteIdent(t.schema));
+  const guardFn = schema === null ? guard : `${schema}.${guard}`;
+  // A schema resolved as the current one exists (and CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even then).
+  const createSchema = t.schema === null ? '' : `CREATE SCHEMA IF NOT EXISTS ${schema};\n`;
   return `SET LOCAL client_min_messages = warning;
 ${createSchema}CREATE TABLE IF NOT EXISTS ${t.history} (
   version text PRIMARY KEY,
