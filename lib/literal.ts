@@ -37,10 +37,42 @@ export function sqlLiteral(value: unknown): string {
 /** Statement texts split at their `$n` parameters: literal parts at even indexes, parameter numbers at odd ones. */
 const templates = new Map<string, (string | number)[]>();
 
+/**
+ * Splits at the `$n` outside quoted identifiers and string literals: a history table named
+ * `"h$3"` (--table 'h$3') is a name, not a parameter, and writing a value into it would let the
+ * value (a file's slug) end the name and write SQL of its own.
+ */
 function template(text: string): (string | number)[] {
   let parts = templates.get(text);
   if (!parts) {
-    parts = text.split(/\$(\d+)/).map((part, i) => (i % 2 === 1 ? Number(part) : part));
+    parts = [];
+    let literal = '';
+    let quote: string | null = null;
+    for (let i = 0; i < text.length; i++) {
+      const char = text[i]!;
+      if (quote !== null) {
+        // A doubled quote stays inside (pgpair's statement texts hold no E'' literal with a \' in it).
+        literal += char;
+        if (char !== quote) continue;
+        if (text[i + 1] === quote) {
+          literal += quote;
+          i++;
+        } else {
+          quote = null;
+        }
+        continue;
+      }
+      const digits = char === '$' ? /^\d+/.exec(text.slice(i + 1, i + 12)) : null;
+      if (digits) {
+        parts.push(literal, Number(digits[0]));
+        literal = '';
+        i += digits[0].length;
+        continue;
+      }
+      if (char === '"' || char === "'") quote = char;
+      literal += char;
+    }
+    parts.push(literal);
     templates.set(text, parts);
   }
   return parts;

@@ -132,6 +132,9 @@ describe('text pgpair writes into a script never starts a psql meta-command', ()
     const cwd = workdir(TWO);
     await scriptAndRun(cwd, ['up', '--from', 'base', '--table', "x$pgpair_check$';CREATE TABLE pwned();--"], `public."x$pgpair_check$';CREATE TABLE pwned();--"`);
     assert.equal((await scripted.sql.unsafe(`SELECT to_regclass('pwned') AS t`))[0]!.t, null, 'no SQL of the table name ran');
+    // $3 in a name is no parameter: the slug written into it would end the name (in scripts and runs alike).
+    await scriptAndRun(cwd, ['down', 'base', '--table', "x$pgpair_check$';CREATE TABLE pwned();--"], `public."x$pgpair_check$';CREATE TABLE pwned();--"`);
+    await scriptAndRun(cwd, ['up', '--table', 'h$3'], 'public."h$3"');
   });
 
   it('a history row read from the database whose name holds a newline and \\!, and whose checksum holds $pgpair_check$', async (t) => {

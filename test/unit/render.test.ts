@@ -335,3 +335,14 @@ describe('text pgpair writes into a script', () => {
     );
   });
 });
+
+describe('inlineParams', () => {
+  it('writes values only for the $n outside quoted names and literals: a table named "h$3" stays that name', () => {
+    assert.equal(inlineParams(`INSERT INTO "s$1"."h$3""$2" (a, b) VALUES ($1, $2) -- '$9'`, ["x\"'); DROP TABLE t; --", 2]), `INSERT INTO "s$1"."h$3""$2" (a, b) VALUES ('x"''); DROP TABLE t; --', 2) -- '$9';`);
+    const t = historyTables({ schema: 'sch$1', name: 'h$3' }, null);
+    const [m] = migrations({ '0001_a"b.up.sql': 'select 1;' });
+    const text = inlineParams(insertHistorySql(t), historyValues(m!, 'script'));
+    assert.ok(text.startsWith('INSERT INTO "sch$1"."h$3" ('), text);
+    assert.throws(() => inlineParams('SELECT $2', [1]), /refers to \$2/);
+  });
+});
