@@ -15,6 +15,8 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { runCli, workdir } from '../helpers/cli.js';
 import { connectTo, scratchDatabase, testServerUrl, type Scratch, type Sql } from '../helpers/db.js';
 import { needPsql, runPsql, type PsqlRun } from '../helpers/psql.js';
+import { analyzeFile } from '../../lib/analyze.js';
+import { splitStatements } from '../../lib/lexer.js';
 
 /**
  * A pgpair run restores the session after each migration only once lib/executor.ts emits the
@@ -152,6 +154,38 @@ describe('text pgpair writes into a script never starts a psql meta-command', ()
   });
 });
 
+/** The issue's attacks inside a migration file: the lexer's to refuse (another change); until it does, reported as todo. */
+const FILE_ATTACKS: [string, string][] = [
+  ['the $1$tag$ misread', 'SELECT $1$abc$ AS x, $abc$ \\! touch pwned #$abc$;\n'],
+  ["standard_conforming_strings = off, then 'x\\''", "SET standard_conforming_strings = off;\nSELECT 'x\\'' \\! touch pwned\n--';\n"],
+];
+
+describe('a migration file that would make psql run a meta-command is refused, or its script runs none', () => {
+  let db: Scratch;
+  beforeEach(async () => {
+    db = await scratchDatabase('script_safety_l');
+  });
+  afterEach(async () => db.drop());
+
+  for (const [name, text] of FILE_ATTACKS) {
+    const refused = splitStatements(text).problems.length > 0 || analyzeFile({ path: 'x.sql', name: 'x.sql', text, checksum: '' }).problems.length > 0;
+    it(name, { todo: refused ? false : "needs lib/lexer.ts to refuse it (the lexer change made alongside this one)" }, async (t) => {
+      if (!needPsql(t)) return;
+      const cwd = workdir({ 'sql/0001_attack.up.sql': text });
+      for (const args of [['--from', 'base'], ['--url', db.url]]) {
+        const made = await runCli(['up', '--sql', ...args], { cwd });
+        if (made.code === 2) {
+          assert.match(made.stderr, /sql\/0001_attack\.up\.sql:\d+/);
+          assert.equal(made.stdout, '');
+          continue;
+        }
+        assert.equal(made.code, 0, made.stderr);
+        assertRanCleanly(await runPsql(db.url, made.stdout), `${name} ${args[0]}`);
+      }
+    });
+  }
+});
+
 describe('--from scripts: the history lands in the schema resolved when the script starts, whatever a migration does', () => {
   let scripted: Scratch;
   let direct: Scratch;
@@ -276,6 +310,12 @@ describe('each migration in a script starts from the session the script started 
       'sql/0002_string.up.sql': "SELECT 'x\\'';\n\\! touch pwned\n--';\n",
     });
     const made = await runCli(['up', '--sql', '--from', 'base'], { cwd });
+    if (made.code === 2) {
+      // A lexer that refuses to let a migration turn it off (the file can no longer be split as psql reads it) is fine too.
+      assert.match(made.stderr, /sql\/0001_off\.up\.sql:1.*standard_conforming_strings/);
+      assert.equal(made.stdout, '');
+      return;
+    }
     assert.equal(made.code, 0, made.stderr);
     assertRanCleanly(await runPsql(scripted.url, made.stdout), 'standard_conforming_strings off in 0001');
   });
