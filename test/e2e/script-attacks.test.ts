@@ -334,6 +334,26 @@ describe('each migration in a script starts from the session the script started 
     }
   });
 
+  it('a migration that releases the migration lock stops the script before it is recorded (in a transaction: nothing of it stays)', async (t) => {
+    if (!needPsql(t)) return;
+    for (const directive of ['', '-- pgpair:no-transaction\n']) {
+      const cwd = workdir({ 'sql/0001_unlock.up.sql': `${directive}CREATE TABLE unlocked (id int);\nSELECT pg_advisory_unlock_all();\n` });
+      const made = await runCli(['up', '--sql', '--from', 'base'], { cwd });
+      assert.equal(made.code, 0, made.stderr);
+      const ran = await runPsql(scripted.url, made.stdout);
+      assert.equal(ran.code, 3, ran.stderr);
+      assert.match(ran.stderr, /pgpair: the migration released pgpair's migration lock/);
+      const rows = await scripted.sql.unsafe(`SELECT version, state FROM pgpair_history`);
+      if (directive === '') {
+        assert.equal((await scripted.sql.unsafe(`SELECT to_regclass('unlocked') AS t`))[0]!.t, null, 'rolled back');
+        assert.deepEqual(rows.map((r) => r.version), [], 'not recorded');
+      } else {
+        assert.deepEqual(rows.map((r) => `${r.version} ${r.state}`), ['1 running'], 'left running: pgpair status shows it failed');
+        await scripted.sql.unsafe('DROP TABLE unlocked, pgpair_history, pgpair_history_log');
+      }
+    }
+  });
+
   it('a session that starts in another client encoding: names stay UTF-8 after each migration', async (t) => {
     if (!needPsql(t)) return;
     const cwd = workdir({ 'sql/0001_zoë.up.sql': 'SELECT 1;\n', 'sql/0002_ünïcødé.up.sql': 'SELECT 2;\n' });
