@@ -29,8 +29,19 @@ export interface TableName {
   name: string;
 }
 
+/** PostgreSQL truncates a longer identifier (NAMEDATALEN - 1 bytes), silently but for a NOTICE. */
+const MAX_IDENTIFIER_BYTES = 63;
+/** The longest history table name whose log trigger, NAME_log_append_only, is not truncated. */
+export const MAX_TABLE_NAME_BYTES = MAX_IDENTIFIER_BYTES - '_log_append_only'.length;
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
 /**
- * Parses `--table [schema.]name`. A part may be double-quoted to hold dots or
+ * Parses `--table [schema.]name`. null when it is not one or two non-empty parts, or when a part
+ * is longer than PostgreSQL keeps (63 bytes; the table's name at most MAX_TABLE_NAME_BYTES, so
+ * that NAME_log is never truncated into NAME itself). A part may be double-quoted to hold dots or
  * capitals ("My.Schema"."History"); unquoted parts are taken as written (no
  * case folding), since they are always quoted in SQL.
  */
@@ -68,7 +79,9 @@ export function parseTableName(text: string): TableName | null {
       if (i === text.length) return null;
     }
   }
-  if (parts.length < 1 || parts.length > 2 || parts.some((p) => p.length === 0 || p.length > 63)) return null;
+  if (parts.length < 1 || parts.length > 2 || parts.some((p) => p.length === 0 || utf8Length(p) > MAX_IDENTIFIER_BYTES)) return null;
+  // The log table and its trigger are named after the table (NAME_log, NAME_log_append_only): they must fit too.
+  if (utf8Length(parts[parts.length - 1]!) > MAX_TABLE_NAME_BYTES) return null;
   return parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: null, name: parts[0]! };
 }
 

@@ -139,6 +139,20 @@ describe('text pgpair writes into a script never starts a psql meta-command', ()
     await scriptAndRun(cwd, ['up', '--table', 'h$3'], 'public."h$3"');
   });
 
+  it('a --table name PostgreSQL would truncate (its log table would become the history table itself) is refused, exit 2', async () => {
+    const cwd = workdir(TWO);
+    for (const args of [['up', '--sql', '--from', 'base'], ['up', '--url', scripted.url], ['up', '--sql', '--url', scripted.url]]) {
+      const r = await runCli([...args, '--table', 'é'.repeat(24)], { cwd });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /Invalid history table name "é{24}": .*at most 47 bytes/);
+      assert.equal(r.stdout, '');
+    }
+    assert.deepEqual(await objects(scripted.sql), []);
+    assert.equal((await scripted.sql.unsafe(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'é%'`))[0]!.n, 0);
+    const longest = 'h'.repeat(47);
+    await scriptAndRun(cwd, ['up', '--from', 'base', '--table', longest], `public.${longest}`);
+  });
+
   it('a history row read from the database whose name holds a newline and \\!, and whose checksum holds $pgpair_check$', async (t) => {
     if (!needPsql(t)) return;
     const cwd = workdir(TWO);

@@ -5,7 +5,7 @@ import { analyzeFile, type FileAnalysis } from '../../lib/analyze.js';
 import { DirectoryError } from '../../lib/errors.js';
 import { parseMigrationDirectory, type Migration, type MigrationFile } from '../../lib/files.js';
 import { historyTables, historyValues, insertHistorySql, type HistoryRow } from '../../lib/history.js';
-import { quoteLiteral } from '../../lib/ident.js';
+import { MAX_TABLE_NAME_BYTES, parseTableName, quoteLiteral } from '../../lib/ident.js';
 import { dollarQuote, SqlExpression } from '../../lib/literal.js';
 import { LOCK_KEY_SQL } from '../../lib/lock.js';
 import { PGPAIR_VERSION } from '../../lib/meta.js';
@@ -344,5 +344,16 @@ describe('inlineParams', () => {
     const text = inlineParams(insertHistorySql(t), historyValues(m!, 'script'));
     assert.ok(text.startsWith('INSERT INTO "sch$1"."h$3" ('), text);
     assert.throws(() => inlineParams('SELECT $2', [1]), /refers to \$2/);
+  });
+});
+
+describe('parseTableName', () => {
+  it('refuses a name PostgreSQL would truncate, counting bytes, and one whose log trigger name would be truncated', () => {
+    assert.deepEqual(parseTableName('h'.repeat(47)), { schema: null, name: 'h'.repeat(47) });
+    assert.equal(parseTableName('h'.repeat(48)), null, 'NAME_log_append_only would pass 63 bytes');
+    assert.equal(parseTableName('é'.repeat(24)), null, '48 bytes in 24 characters');
+    assert.deepEqual(parseTableName(`${'s'.repeat(63)}.h`), { schema: 's'.repeat(63), name: 'h' });
+    assert.equal(parseTableName(`"${'ß'.repeat(32)}".h`), null, 'a 64-byte schema');
+    assert.equal(MAX_TABLE_NAME_BYTES, 47);
   });
 });
