@@ -21,7 +21,7 @@ import { scratchDatabase, type Scratch, type Sql } from '../helpers/db.js';
 import { needPsql, runPsql } from '../helpers/psql.js';
 
 const SEED = Number(process.env.PGPAIR_SCRIPT_PROPERTY_SEED ?? 20261203);
-const RUNS = Number(process.env.PGPAIR_SCRIPT_PROPERTY_RUNS ?? 30);
+const RUNS = Number(process.env.PGPAIR_SCRIPT_PROPERTY_RUNS ?? 40);
 
 /** Meta-commands that leave a trace in psql's working directory (or fail) when psql runs them. */
 const PAYLOADS = ['\\! touch pwned', '\\o pwned-o', '\\w pwned-w', "\\copy (SELECT 1) TO 'pwned-c'", '\\i pwned-i', '\\! touch pwned #', '\\gexec \\! touch pwned'];
@@ -83,7 +83,8 @@ interface Case {
   slugs: [string, string];
   payloads: [string, string, string];
   kinds: [number, number, number];
-  mode: 'from' | 'connected' | 'history';
+  mode: 'from' | 'connected' | 'history' | 'down';
+  downFromFiles: boolean;
   outside: boolean;
   rowName: string;
   rowLabel: string;
@@ -96,7 +97,8 @@ const cases: fc.Arbitrary<Case> = fc.record({
   slugs: fc.tuple(hostileSlug, hostileSlug),
   payloads: fc.tuple(hostileText(6), hostileText(6), hostileText(6)),
   kinds: fc.tuple(fc.nat(5), fc.nat(5), fc.nat(5)),
-  mode: fc.constantFrom('from', 'connected', 'history'),
+  mode: fc.constantFrom('from', 'connected', 'history', 'down'),
+  downFromFiles: fc.boolean(),
   outside: fc.boolean(),
   rowName: hostileText(6),
   rowLabel: hostileText(3).map((text) => `9${text}`),
@@ -131,7 +133,7 @@ describe('--sql scripts under hostile names, paths, history rows and file conten
   it(`runs nothing but pgpair's own meta-commands and ends where a pgpair run ends (seed ${SEED}, ${RUNS} runs)`, async (t) => {
     if (!needPsql(t)) return;
     let run = 0;
-    const seen = { from: 0, connected: 0, history: 0, outside: 0 };
+    const seen = { from: 0, connected: 0, history: 0, down: 0, outside: 0 };
     await fc.assert(
       fc.asyncProperty(cases, async (c) => {
         run++;
@@ -145,6 +147,7 @@ describe('--sql scripts under hostile names, paths, history rows and file conten
           [`0001_${c.slugs[0]}.up.sql`]: `CREATE TABLE ${table} (v text);\n${statementsHolding(c.payloads[0], table, c.kinds[0], 'a')}`,
           [`0001_${c.slugs[0]}.down.sql`]: `DROP TABLE ${table};\n`,
           [`0002_${c.slugs[1]}.up.sql`]: `${c.outside ? '-- pgpair:no-transaction\n' : ''}${statementsHolding(c.payloads[1], table, c.kinds[1], 'b')}${statementsHolding(c.payloads[2], table, c.kinds[2], 'c')}`,
+          [`0002_${c.slugs[1]}.down.sql`]: `${c.outside ? '-- pgpair:no-transaction\n' : ''}${statementsHolding(c.payloads[2], table, c.kinds[2], 'd')}`,
         };
         for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
         // A table of its own per run, so that runs on the same two databases never share a history.
@@ -164,6 +167,17 @@ describe('--sql scripts under hostile names, paths, history rows and file conten
           }
           generated = await pgpair.script({ command: 'stamp', target: 'base', url: scripted.url, dir, table: option, request: `pgpair stamp base --table ${option} --dir ${c.dir} --sql` });
           await pgpair.stamp({ url: direct.url, dir, table: option, target: 'base' });
+        } else if (c.mode === 'down') {
+          for (const db of [scripted, direct]) await pgpair.up({ url: db.url, dir, table: option });
+          generated = await pgpair.script({
+            command: 'down',
+            target: 'base',
+            dir,
+            table: option,
+            ...(c.downFromFiles ? { from: '0002' } : { url: scripted.url }),
+            request: `pgpair down base --table ${option} --dir ${c.dir} --sql${c.downFromFiles ? ' --from 0002' : ''}`,
+          });
+          await pgpair.down({ url: direct.url, dir, table: option, target: 'base' });
         } else {
           generated = await pgpair.script({
             command: 'up',
@@ -182,7 +196,7 @@ describe('--sql scripts under hostile names, paths, history rows and file conten
       }),
       { seed: SEED, numRuns: RUNS, endOnFailure: true },
     );
-    t.diagnostic(`seed ${SEED}: ${run} runs (${seen.from} --from, ${seen.connected} from the database, ${seen.history} with hostile history rows; ${seen.outside} with a no-transaction file)`);
-    assert.ok(seen.from > 0 && seen.connected > 0 && seen.history > 0 && seen.outside > 0, 'every kind of script was tried');
+    t.diagnostic(`seed ${SEED}: ${run} runs (${seen.from} up --from, ${seen.connected} up from the database, ${seen.history} stamp with hostile history rows, ${seen.down} down; ${seen.outside} with a no-transaction file)`);
+    assert.ok(seen.from > 0 && seen.connected > 0 && seen.history > 0 && seen.down > 0 && seen.outside > 0, 'every kind of script was tried');
   });
 });
