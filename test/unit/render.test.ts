@@ -357,3 +357,22 @@ describe('parseTableName', () => {
     assert.equal(MAX_TABLE_NAME_BYTES, 47);
   });
 });
+
+describe('the check that a script holds no meta-command but its own', () => {
+  it('checks every step whose values are not plain, however many steps come before it', () => {
+    const files: Record<string, string> = {};
+    for (let i = 1; i <= 9; i++) files[`000${i}_m${i}.up.sql`] = 'SELECT 1;\n';
+    const many = migrations(files);
+    const status = computeStatus(many, []);
+    const sneaky = (path: string) => (file: MigrationFile): FileAnalysis => {
+      const real = analyzeFile(file);
+      return file.path === path ? { ...real, statements: [{ ...real.statements[0]!, text: 'SELECT 1;\n\\! touch pwned\n' }] } : real;
+    };
+    // A plain step late in a long plan is sampled, not checked; one with a slug that is not plain is.
+    assert.doesNotThrow(() => render(planUp(status), [], { analyze: sneaky('sql/0009_m9.up.sql') }));
+    assert.throws(() => render(planUp(status), [], { analyze: sneaky('sql/0002_m2.up.sql') }), DirectoryError, 'the first steps are checked');
+    const { '0009_m9.up.sql': _plain, ...first8 } = files;
+    const odd = migrations({ ...first8, "0009_m'9.up.sql": 'SELECT 1;\n' });
+    assert.throws(() => render(planUp(computeStatus(odd, [])), [], { analyze: sneaky("sql/0009_m'9.up.sql") }), DirectoryError);
+  });
+});
