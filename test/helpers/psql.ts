@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { cleanEnv } from './cli.js';
 
@@ -39,7 +39,8 @@ export interface PsqlRun {
 
 /**
  * Runs `text` with psql against `url`, in an empty working directory of its own (the script
- * file lives elsewhere). `env` adds to a clean environment (PGOPTIONS, PGCLIENTENCODING…).
+ * file lives elsewhere; both are removed afterwards). `env` adds to a clean environment
+ * (PGOPTIONS, PGCLIENTENCODING…).
  */
 export function runPsql(url: string, text: string | Buffer, env: Record<string, string> = {}): Promise<PsqlRun> {
   const file = join(mkdtempSync(join(tmpdir(), 'pgpair-script-safety-file-')), 'script.sql');
@@ -55,7 +56,9 @@ export function runPsql(url: string, text: string | Buffer, env: Record<string, 
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, appeared: readdirSync(cwd) });
+      const appeared = readdirSync(cwd);
+      for (const dir of [dirname(file), cwd]) rmSync(dir, { recursive: true, force: true });
+      resolve({ code, stdout, stderr, appeared });
     });
   });
 }
