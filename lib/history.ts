@@ -51,6 +51,12 @@ export interface HistoryTables {
   display: string;
   logName: string;
   historyName: string;
+  /**
+   * How the schema is written in SQL when it is not quoteIdent(schema): in a `--sql --from`
+   * script, psql's `:"variable"` holding the schema the script resolved when it started (schema
+   * is then null, and history and log are qualified with it).
+   */
+  schemaSql?: string;
 }
 
 export function historyTables(table: TableName, currentSchema: string | null): HistoryTables {
@@ -80,8 +86,10 @@ export function guardName(t: Pick<HistoryTables, 'logName'>): string {
  */
 export function createHistorySql(t: HistoryTables, options: { createSchema?: boolean } = {}): string {
   const guard = quoteIdent(guardName(t));
-  const guardFn = t.schema === null ? guard : `${quoteIdent(t.schema)}.${guard}`;
-  const createSchema = t.schema === null || options.createSchema === false ? '' : `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)};\n`;
+  const schema = t.schemaSql ?? (t.schema === null ? null : quoteIdent(t.schema));
+  const guardFn = schema === null ? guard : `${schema}.${guard}`;
+  // A schema resolved as the current one exists (and CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even then).
+  const createSchema = t.schema === null || options.createSchema === false ? '' : `CREATE SCHEMA IF NOT EXISTS ${schema};\n`;
   return `SET LOCAL client_min_messages = warning;
 ${createSchema}CREATE TABLE IF NOT EXISTS ${t.history} (
   version text PRIMARY KEY,

@@ -98,3 +98,14 @@ export function inlineParams(text: string, params: readonly unknown[]): string {
   }
   return `${out};`;
 }
+
+/**
+ * `$tag$body$tag$`, with the first of tag, tag1, tag2… that cannot end the quote early: it occurs
+ * neither in the body nor where the body's end and the closing delimiter meet (`…$tag` + `$tag$`).
+ * For DO blocks whose body holds values (names, history rows) pgpair does not choose.
+ */
+export function dollarQuote(body: string, tag = 'pgpair'): string {
+  let chosen = tag;
+  for (let n = 1; `${body}$${chosen}$`.indexOf(`$${chosen}$`) !== body.length; n++) chosen = `${tag}${n}`;
+  return `$${chosen}$${body}$${chosen}$`;
+}

@@ -133,9 +133,9 @@ END`;
   return `DO ${dollarQuote(body)};`;
 }
 
-/** `$tag$body$tag$` with a tag that does not occur in the body. */
+/** `$tag$body$tag$` with a tag that does not occur in the body, nor at its end (`…$pgpair` + `$pgpair$`). */
 export function dollarQuote(body: string): string {
   let tag = 'pgpair';
-  for (let n = 1; body.includes(`$${tag}$`); n++) tag = `pgpair${n}`;
+  for (let n = 1; `${body}$${tag}$`.indexOf(`$${tag}$`) !== body.length; n++) tag = `pgpair${n}`;
   return `$${tag}$${body}$${tag}$`;
 }

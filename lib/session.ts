@@ -14,7 +14,7 @@ import type { MigrationSet } from './files.js';
 import { createHistorySql, historyLogProblem, historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
 
 export { historyLogProblem } from './history.js';
-import { parseTableName, quoteIdent, type TableName } from './ident.js';
+import { MAX_TABLE_NAME_BYTES, parseTableName, quoteIdent, type TableName } from './ident.js';
 import type { Plan } from './plan.js';
 import { readMigrations, type ReadOptions } from './source.js';
 import { computeStatus, type StatusReport } from './status.js';
@@ -86,7 +86,7 @@ export const silent = createLogger({ level: 'silent' });
 export function tableOf(options: Pick<BaseOptions, 'table'>): TableName {
   const text = options.table ?? DEFAULT_TABLE;
   const table = parseTableName(text);
-  if (!table) throw new ConfigError(`Invalid history table name "${text}": use name or schema.name (quote parts with "…" if they hold dots).`);
+  if (!table) throw new ConfigError(`Invalid history table name "${text}": use name or schema.name (quote parts with "…" if they hold dots; a name of at most ${MAX_TABLE_NAME_BYTES} bytes, a schema of at most 63).`);
   return table;
 }
 

@@ -340,7 +340,11 @@ describe('a script that does not fit the database stops at its first check and c
     const dir = join(cwd, 'sql');
     // The key the script computes is lib/lock.ts's expression, evaluated by the server.
     const generated = await pgpair.script({ dir, command: 'up', from: 'base', lockTimeoutMs: 500 });
-    assert.ok(generated.text.includes(`SELECT pg_advisory_lock(${LOCK_KEY_SQL.replace('$1', "current_schema() || '.pgpair_history'")});`));
+    // Without a connection the schema is the current one of the session that runs the script, resolved once when it starts.
+    const resolved = "SELECT current_schema() AS pgpair_history_schema \\gset\n";
+    const pinned = "SELECT set_config('pgpair.history_schema', :'pgpair_history_schema', false) AS \"history schema\";\n";
+    const lock = `SELECT pg_advisory_lock(${LOCK_KEY_SQL.split('$1').join("current_setting('pgpair.history_schema') || '.pgpair_history'")});`;
+    assert.ok(generated.text.indexOf(resolved) < generated.text.indexOf(`${pinned}${lock}`) && generated.text.indexOf(resolved) > 0, generated.text);
 
     // The script holds the lock while its slow migration runs: pgpair waits, then gives up naming psql.
     const scriptRun = runPsql(db.url, generated.text.replace(/ON_ERROR_STOP on/, 'ON_ERROR_STOP on\nSET application_name = \'dba-script\';'));
@@ -387,7 +391,7 @@ describe('pgpair up|down|stamp --sql on the command line', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^-- -+\n-- pgpair up: from base to 0002 \(apply 2 migrations\)\.\n-- Generated \d{4}-\d\d-\d\dT[\d:.]+Z by pgpair \d+\.\d+\.\d+ \(pgpair up --sql\)\.\n/);
     assert.match(r.stdout, /\n\\set ON_ERROR_STOP on\n/);
-    assert.match(r.stdout, /\nBEGIN;\n\n-- sql\/0001_create_users\.up\.sql:1\nCREATE TABLE users \(id int PRIMARY KEY\);\n\nINSERT INTO "public"\."pgpair_history" /);
+    assert.match(r.stdout, /\nBEGIN;\nSELECT set_config\('pgpair\.transaction', '[0-9a-f]{16}', true\);\n\n-- sql\/0001_create_users\.up\.sql:1\nCREATE TABLE users \(id int PRIMARY KEY\);\n\n(-- .*\n){2}DO \$pgpair\$[^]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; .*; RESET ROLE;\nINSERT INTO "public"\."pgpair_history" /);
     assert.doesNotMatch(r.stdout, /^(applied|now at) /m, "no run output mixed into the script");
     assert.match(r.stderr, /nothing was run/);
     assert.deepEqual(await tables(db.sql), [], 'nothing created by --sql');

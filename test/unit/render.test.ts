@@ -1,15 +1,18 @@
 /** The --sql renderer, without a database: plans built from inline files and history rows. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyzeFile } from '../../lib/analyze.js';
+import { analyzeFile, type FileAnalysis } from '../../lib/analyze.js';
 import { DirectoryError } from '../../lib/errors.js';
-import { parseMigrationDirectory, type Migration } from '../../lib/files.js';
+import { parseMigrationDirectory, type Migration, type MigrationFile } from '../../lib/files.js';
 import { historyTables, historyValues, insertHistorySql, type HistoryRow } from '../../lib/history.js';
-import { SqlExpression } from '../../lib/literal.js';
+import { MAX_TABLE_NAME_BYTES, parseTableName, quoteLiteral } from '../../lib/ident.js';
+import { dollarQuote, SqlExpression } from '../../lib/literal.js';
 import { LOCK_KEY_SQL } from '../../lib/lock.js';
 import { PGPAIR_VERSION } from '../../lib/meta.js';
 import { planDown, planStamp, planUp, type Plan } from '../../lib/plan.js';
-import { inlineParams, lockKeySql, renderScript, sqlLiteral, type RenderInput } from '../../lib/render.js';
+import { commentText, inlineParams, lockKeySql, renderScript, sqlLiteral, type RenderInput } from '../../lib/render.js';
+import { beforeCommitGuardSql, dollarQuote as sessionDollarQuote, markTransactionSql, restoreSessionSql } from '../../lib/session-state.js';
+import { splitStatements } from '../../lib/lexer.js';
 import { computeStatus } from '../../lib/status.js';
 
 function migrations(files: Record<string, string>): Migration[] {
@@ -93,7 +96,10 @@ describe('literals', () => {
     assert.equal(lockKeySql(tables), LOCK_KEY_SQL.replace('$1', "'public.pgpair_history'"));
     const unknown = historyTables({ schema: null, name: 'hist' }, null);
     assert.equal(unknown.history, '"hist"');
-    assert.equal(lockKeySql(unknown), "hashtextextended('pgpair:' || current_database() || ':' || current_schema() || '.hist', 0)");
+    assert.equal(lockKeySql(unknown), "hashtextextended('pgpair:' || current_database() || ':' || current_setting('pgpair.history_schema') || '.hist', 0)");
+    // A name that holds what String.replace reads in a replacement ($', $&) is written as it is.
+    const odd = historyTables({ schema: "s$'", name: 'h$&' }, null);
+    assert.equal(lockKeySql(odd), LOCK_KEY_SQL.split('$1').join(`'s$''.h$&'`));
   });
 });
 
@@ -127,7 +133,7 @@ describe('renderScript', () => {
     const step = text.slice(at(text, '-- up 0001_create_users'));
     assert.match(
       step,
-      /^-- up 0001_create_users: sql\/0001_create_users\.up\.sql\n-- Runs in one transaction.*\nBEGIN;\n\n-- The users\.\n-- sql\/0001_create_users\.up\.sql:2\nCREATE TABLE users \(id int PRIMARY KEY, name text\);\n\nINSERT INTO "public"\."pgpair_history" .*\n.*\nVALUES \('1', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'sha256:[0-9a-f]{64}', 'script', 'ok', true, NULL, NULL, NULL, \(1000 \* extract\(epoch FROM clock_timestamp\(\) - transaction_timestamp\(\)\)\)::integer, '[0-9.]+'\);\nINSERT INTO "public"\."pgpair_history_log" .*\nVALUES \('up', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'script', .*, NULL, '[0-9.]+'\);\nCOMMIT;\n/,
+      /^-- up 0001_create_users: sql\/0001_create_users\.up\.sql\n-- Runs in one transaction.*\nBEGIN;\nSELECT set_config\('pgpair\.transaction', '[0-9a-f]{16}', true\);\n\n-- The users\.\n-- sql\/0001_create_users\.up\.sql:2\nCREATE TABLE users \(id int PRIMARY KEY, name text\);\n\n(-- .*\n){2}DO \$pgpair\$[^]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; SELECT set_config\('client_encoding', 'UTF8', false\); RESET ROLE;\nINSERT INTO "public"\."pgpair_history" .*\n.*\nVALUES \('1', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'sha256:[0-9a-f]{64}', 'script', 'ok', true, NULL, NULL, NULL, \(1000 \* extract\(epoch FROM clock_timestamp\(\) - transaction_timestamp\(\)\)\)::integer, '[0-9.]+'\);\nINSERT INTO "public"\."pgpair_history_log" .*\nVALUES \('up', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'script', .*, NULL, '[0-9.]+'\);\nCOMMIT;\n/,
     );
   });
 
@@ -144,10 +150,15 @@ describe('renderScript', () => {
     const step = text.slice(at(text, '-- up 0003_index:'));
     assert.match(step, /^-- up 0003_index: sql\/0003_index\.up\.sql\n-- Runs outside any transaction, statement by statement, because line 2: CREATE INDEX CONCURRENTLY cannot run inside a transaction block\./);
     const running = at(step, "'script', 'running', false, 0, 2, NULL, NULL,");
-    const create = at(step, '-- sql/0003_index.up.sql:2\nCREATE INDEX CONCURRENTLY users_name ON users (name);\nUPDATE "public"."pgpair_history" SET statements_done = 1 WHERE version = \'3\';');
-    const analyze = at(step, '-- sql/0003_index.up.sql:3\nANALYZE users;\nUPDATE "public"."pgpair_history" SET statements_done = 2 WHERE version = \'3\';');
+    const lockCheck = `DO $pgpair$DECLARE k bigint := ${lockKeySql(tables)};\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted`;
+    const create = at(step, `-- sql/0003_index.up.sql:2\nCREATE INDEX CONCURRENTLY users_name ON users (name);\n${lockCheck}`);
+    const progress1 = at(step, `$pgpair$;\nUPDATE "public"."pgpair_history" SET statements_done = 1 WHERE version = '3';`, create);
+    const analyze = at(step, `-- sql/0003_index.up.sql:3\nANALYZE users;\n${lockCheck}`, progress1);
+    at(step, `$pgpair$;\nUPDATE "public"."pgpair_history" SET statements_done = 2 WHERE version = '3';`, analyze);
+    const restore = at(step, "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; SELECT set_config('client_encoding', 'UTF8', false); RESET ROLE;\n-- Done: record it.", analyze);
     const done = at(step, "BEGIN;\nUPDATE \"public\".\"pgpair_history\" SET state = 'ok', statements_done = 2, duration_ms = (1000 * extract(epoch FROM clock_timestamp() - applied_at))::integer WHERE version = '3';");
-    assert.ok(running < create && create < analyze && analyze < done);
+    assert.ok(running < create && create < analyze && analyze < restore && restore < done);
+    assert.doesNotMatch(step.slice(0, done), /pgpair\.transaction/, 'no transaction marker outside a transaction');
     assert.equal(step.slice(0, done).includes('BEGIN;'), false, 'no BEGIN before the statements');
     assert.match(step, /VALUES \('up', '0003', 'index', 'sha256:[0-9a-f]{64}', 'script', NULL, 'line 2: CREATE INDEX CONCURRENTLY cannot run inside a transaction block', /);
   });
@@ -189,9 +200,9 @@ describe('renderScript', () => {
 
   it('applies --statement-timeout and --migration-lock-timeout as the executor does', () => {
     const text = render(planUp(empty), [], { statementTimeoutMs: 30_000, migrationLockTimeoutMs: 5_000 });
-    assert.ok(text.includes("BEGIN;\nSELECT set_config('statement_timeout', '30000ms', true);\nSELECT set_config('lock_timeout', '5000ms', true);\n"));
+    assert.match(text, /BEGIN;\nSELECT set_config\('pgpair\.transaction', '[0-9a-f]{16}', true\);\nSELECT set_config\('statement_timeout', '30000ms', true\);\nSELECT set_config\('lock_timeout', '5000ms', true\);\n/);
     assert.ok(text.includes("SELECT set_config('statement_timeout', '30000ms', false);\nSELECT set_config('lock_timeout', '5000ms', false);\n"));
-    assert.ok(text.includes('RESET statement_timeout;\nRESET lock_timeout;\n-- Done: record it.'));
+    assert.ok(text.includes('RESET statement_timeout;\nRESET lock_timeout;\n-- The session goes back'));
   });
 
   it('refuses files the executor would refuse, listing every problem', () => {
@@ -213,3 +224,156 @@ function inputFor(plan: Plan, rows: HistoryRow[]): RenderInput {
     lockTimeoutMs: 1000,
   };
 }
+
+describe('text pgpair writes into a script', () => {
+  const all = migrations(FILES);
+  const empty = computeStatus(all, [], (m) => analyzeFile(m.up).mode === 'transaction');
+
+  it('quoteLiteral: one printable line, an E literal with escapes for a backslash or any control character', () => {
+    assert.equal(quoteLiteral('plain'), "'plain'");
+    assert.equal(quoteLiteral("it's"), "'it''s'");
+    assert.equal(quoteLiteral('a\\b'), "E'a\\\\b'");
+    assert.equal(quoteLiteral("x\n\\! touch pwned\r'"), "E'x\\n\\\\! touch pwned\\r'''");
+    assert.equal(quoteLiteral('\t\b\f\x01\x1f\x7f\x00'), "E'\\t\\b\\f\\x01\\x1f\\x7f\\x00'");
+    assert.equal(quoteLiteral('zoë \u2028 ✓'), "'zoë \u2028 ✓'", 'Unicode as is: psql reads no meta-command in it');
+    for (const value of ['a\nb', 'a\\', "'\\'", '\r\n', 'x\x0bz']) assert.doesNotMatch(quoteLiteral(value), /[\x00-\x1f\x7f]/, JSON.stringify(value));
+  });
+
+  it('dollarQuote: a tag that neither the body nor its end meeting the closing tag holds', () => {
+    assert.equal(dollarQuote('SELECT 1'), '$pgpair$SELECT 1$pgpair$');
+    assert.equal(dollarQuote('x $pgpair$ y'), '$pgpair1$x $pgpair$ y$pgpair1$');
+    assert.equal(dollarQuote('ends in $pgpair'), '$pgpair1$ends in $pgpair$pgpair1$');
+    assert.equal(dollarQuote('x', 'pgpair_check'), '$pgpair_check$x$pgpair_check$');
+    assert.equal(sessionDollarQuote('ends in $pgpair'), '$pgpair1$ends in $pgpair$pgpair1$');
+  });
+
+  it('commentText: a comment stays one line whatever it holds', () => {
+    assert.equal(commentText('a\nb\rc\td\x07e\u2028f\u0085g'), 'a\\nb\\rc\\td\\x07e\\u2028f\\x85g');
+    assert.equal(commentText('zoë ✓ $x$ \\ok'), 'zoë ✓ $x$ \\ok');
+  });
+
+  it('no line of the script starts a meta-command but its own, whatever the table name, directory, request and history rows hold', () => {
+    const hostile = 'x\n\\! touch pwned\r\\o out\u2028';
+    // A slug holds no whitespace, '/' or '\\' (files.ts), but quotes, dollars and comment marks.
+    const odd = migrations({ "0001_x'$pgpair_check$;--*\"$1.up.sql": 'SELECT 1;\n-- a comment\n', "0001_x'$pgpair_check$;--*\"$1.down.sql": 'SELECT 2;\n' }).map((m) => ({
+      ...m,
+      up: { ...m.up, path: `dir${hostile}/${m.up.name}` },
+    }));
+    const rows = [{ ...recorded(odd[0]!), name: hostile, version: `1${hostile}`, upChecksum: `$pgpair_check$${hostile}` }];
+    for (const table of [{ schema: null, name: hostile }, { schema: hostile, name: 'h' }]) {
+      for (const from of [null, 'files'] as const) {
+        const t = historyTables(table, from === null ? 'public' : null);
+        const plans = [planUp(computeStatus(odd, [])), planStamp(computeStatus(odd, rows), 'base')];
+        for (const plan of plans) {
+          const text = renderScript({ ...inputFor(plan, plan.command === 'up' ? [] : rows), tables: t, source: `read from ${hostile}`, request: `pgpair up --table ${hostile}` });
+          // A line may start with a backslash inside a quoted identifier (psql reads it as part of the name), never elsewhere.
+          const lines = text.split('\n');
+          const metaLines = splitStatements(text).problems.map((p) => lines[p.line - 1]!.slice(p.column - 1));
+          assert.deepEqual(metaLines, ['\\set ON_ERROR_STOP on', ...(from === 'files' && table.schema === null ? ['\\gset'] : [])], text);
+          for (const line of lines.filter((l) => l.startsWith('--'))) assert.doesNotMatch(line, /[\r\u2028]/, `a comment is one line: ${JSON.stringify(line)}`);
+          assert.ok(lines.some((l) => l.startsWith('--') && l.includes('x\\n\\! touch pwned\\r\\o out\\u2028')), 'the names are shown, escaped');
+        }
+      }
+    }
+  });
+
+  it('a --from script without a schema names every history and log table through the schema it resolves when it starts', () => {
+    const t = historyTables({ schema: null, name: 'pgpair_history' }, null);
+    const rows = all.slice(0, 1).map((m) => recorded(m));
+    for (const plan of [planUp(empty), planDown(computeStatus(all, rows), { target: 'base' }), planStamp(computeStatus(all, rows), 'head')]) {
+      const text = renderScript({ ...inputFor(plan, plan.command === 'up' ? [] : rows), tables: t, history: { rows: plan.command === 'up' ? [] : rows, assumed: true, tableExists: plan.command === 'up' ? null : true } });
+      const resolved = at(text, 'SELECT current_schema() AS pgpair_history_schema \\gset\n');
+      assert.ok(resolved < at(text, 'SELECT pg_advisory_lock('), 'resolved before the lock and anything else');
+      for (const match of text.matchAll(/"pgpair_history(_log)?"/g)) {
+        assert.ok(text.slice(0, match.index).endsWith(':"pgpair_history_schema".') || /format\('%I\.%I'/.test(text.slice(match.index - 80, match.index)), `unqualified at ${match.index}: ${text.slice(match.index - 60, match.index + 30)}`);
+      }
+      // DO blocks get the schema through the setting pinned right before them.
+      for (const match of text.matchAll(/current_setting\('pgpair\.history_schema'\)/g)) {
+        const previous = text.lastIndexOf("SELECT set_config('pgpair.history_schema', :'pgpair_history_schema', false)", match.index);
+        assert.ok(previous !== -1 && !/RESET ALL/.test(text.slice(previous, match.index)), `pinned before use at ${match.index}`);
+      }
+    }
+  });
+
+  it('a transactional step: marker after BEGIN, then its statements, the guard, the session restore, its rows, COMMIT', () => {
+    const text = render(planUp(empty, { target: { version: '0001' } }), []);
+    const step = text.slice(at(text, '-- up 0001_create_users'));
+    const nonce = /SELECT set_config\('pgpair\.transaction', '([0-9a-f]{16})', true\);/.exec(step)?.[1];
+    assert.ok(nonce, step);
+    const order = [
+      'BEGIN;\n',
+      markTransactionSql(nonce),
+      'CREATE TABLE users',
+      beforeCommitGuardSql(nonce, lockKeySql(tables)),
+      restoreSessionSql(null, [['client_encoding', 'UTF8']]),
+      'INSERT INTO "public"."pgpair_history" ',
+      'INSERT INTO "public"."pgpair_history_log" ',
+      'COMMIT;',
+    ];
+    let cursor = 0;
+    for (const fragment of order) cursor = at(step, fragment, cursor) + fragment.length;
+    const all3 = render(planUp(empty), []);
+    const nonces = [...all3.matchAll(/'pgpair\.transaction', '([0-9a-f]+)'/g)].map((m) => m[1]);
+    assert.equal(new Set(nonces).size, nonces.length, 'a nonce per transaction');
+    assert.equal(render(planUp(empty), []), all3, 'the same input, the same script');
+  });
+
+  it('refuses to write a script in which psql would read a meta-command that is not its own, naming the file and statement', () => {
+    // An analysis that lets a meta-command through stands for a statement pgpair's lexer and psql read differently.
+    const analyze = (file: MigrationFile): FileAnalysis => {
+      const real = analyzeFile(file);
+      if (!file.path.includes('0001')) return real;
+      return { ...real, statements: [{ ...real.statements[0]!, text: 'CREATE TABLE users (id int);\n\\! touch pwned\n' }] };
+    };
+    assert.throws(
+      () => render(planUp(empty), [], { analyze }),
+      (e: unknown) =>
+        e instanceof DirectoryError &&
+        e.problems.length === 1 &&
+        e.problems[0]!.file === 'sql/0001_create_users.up.sql' &&
+        e.problems[0]!.line === 2 &&
+        /psql would read psql meta-command \\! at line \d+ of the --sql script/.test(e.problems[0]!.message),
+    );
+  });
+});
+
+describe('inlineParams', () => {
+  it('writes values only for the $n outside quoted names and literals: a table named "h$3" stays that name', () => {
+    assert.equal(inlineParams(`INSERT INTO "s$1"."h$3""$2" (a, b) VALUES ($1, $2) -- '$9'`, ["x\"'); DROP TABLE t; --", 2]), `INSERT INTO "s$1"."h$3""$2" (a, b) VALUES ('x"''); DROP TABLE t; --', 2) -- '$9';`);
+    const t = historyTables({ schema: 'sch$1', name: 'h$3' }, null);
+    const [m] = migrations({ '0001_a"b.up.sql': 'select 1;' });
+    const text = inlineParams(insertHistorySql(t), historyValues(m!, 'script'));
+    assert.ok(text.startsWith('INSERT INTO "sch$1"."h$3" ('), text);
+    assert.throws(() => inlineParams('SELECT $2', [1]), /refers to \$2/);
+  });
+});
+
+describe('parseTableName', () => {
+  it('refuses a name PostgreSQL would truncate, counting bytes, and one whose log trigger name would be truncated', () => {
+    assert.deepEqual(parseTableName('h'.repeat(47)), { schema: null, name: 'h'.repeat(47) });
+    assert.equal(parseTableName('h'.repeat(48)), null, 'NAME_log_append_only would pass 63 bytes');
+    assert.equal(parseTableName('é'.repeat(24)), null, '48 bytes in 24 characters');
+    assert.deepEqual(parseTableName(`${'s'.repeat(63)}.h`), { schema: 's'.repeat(63), name: 'h' });
+    assert.equal(parseTableName(`"${'ß'.repeat(32)}".h`), null, 'a 64-byte schema');
+    assert.equal(MAX_TABLE_NAME_BYTES, 47);
+  });
+});
+
+describe('the check that a script holds no meta-command but its own', () => {
+  it('checks every step whose values are not plain, however many steps come before it', () => {
+    const files: Record<string, string> = {};
+    for (let i = 1; i <= 9; i++) files[`000${i}_m${i}.up.sql`] = 'SELECT 1;\n';
+    const many = migrations(files);
+    const status = computeStatus(many, []);
+    const sneaky = (path: string) => (file: MigrationFile): FileAnalysis => {
+      const real = analyzeFile(file);
+      return file.path === path ? { ...real, statements: [{ ...real.statements[0]!, text: 'SELECT 1;\n\\! touch pwned\n' }] } : real;
+    };
+    // A plain step late in a long plan is sampled, not checked; one with a slug that is not plain is.
+    assert.doesNotThrow(() => render(planUp(status), [], { analyze: sneaky('sql/0009_m9.up.sql') }));
+    assert.throws(() => render(planUp(status), [], { analyze: sneaky('sql/0002_m2.up.sql') }), DirectoryError, 'the first steps are checked');
+    const { '0009_m9.up.sql': _plain, ...first8 } = files;
+    const odd = migrations({ ...first8, "0009_m'9.up.sql": 'SELECT 1;\n' });
+    assert.throws(() => render(planUp(computeStatus(odd, [])), [], { analyze: sneaky("sql/0009_m'9.up.sql") }), DirectoryError);
+  });
+});
