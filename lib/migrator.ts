@@ -173,6 +173,8 @@ export interface ScriptOptions extends Omit<BaseOptions, 'url'> {
   from?: string;
   /** How long the script waits for the migration lock; default 60 000 ms. */
   lockTimeoutMs?: number;
+  /** Create a missing schema of the history table with it (`--create-schema`), as a run would. */
+  createSchema?: boolean;
   statementTimeoutMs?: number;
   migrationLockTimeoutMs?: number;
   /** For the header; default now. */
@@ -311,6 +313,7 @@ export async function scriptStream(options: ScriptOptions): Promise<ScriptStream
     source: state.source,
     ...(options.request !== undefined ? { request: options.request } : {}),
     lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+    ...(options.createSchema ? { createSchema: true } : {}),
     ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
     ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
   });

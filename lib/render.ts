@@ -43,6 +43,11 @@ export interface RenderInput {
   plan: Plan;
   tables: HistoryTables;
   /**
+   * Whether a missing schema of the history table is created with it (`--create-schema`), as a
+   * run does; without it, a script on a database without that schema stops there, changing nothing.
+   */
+  createSchema?: boolean;
+  /**
    * The history the plan was made from. The script stops at its first check,
    * changing nothing, unless the database holds exactly these rows (version,
    * state, up checksum).
@@ -640,7 +645,7 @@ export function renderScriptParts(input: RenderInput): ScriptPart[] {
   );
   out.push(...renderHistoryCheck(input, st), '');
   if (input.history.tableExists !== true) {
-    out.push(`-- Create the history table ${c(st.displayHistory)} and its append-only log, if they do not exist yet.`, 'BEGIN;', createHistorySql(st.tables).trimEnd(), 'COMMIT;', '');
+    out.push(`-- Create the history table ${c(st.displayHistory)} and its append-only log, if they do not exist yet.`, 'BEGIN;', createHistorySql(st.tables, { createSchema: input.createSchema ?? false }).trimEnd(), 'COMMIT;', '');
   }
   if (plan.command === 'stamp') {
     if (plan.steps.length > 0) out.push(RULE, ...renderStamp(input, st, plan.steps), '');

@@ -83,7 +83,8 @@ export const LOCK_KEY_SQL = `hashtextextended('pgpair:' || current_database() ||
 
 /** LOCK_KEY_SQL for one history table, its name written in as a literal. */
 export function lockKeySql(display: string): string {
-  return LOCK_KEY_SQL.replace('$1', quoteLiteral(display));
+  // A function, not a replacement string: `$'` or `$&` in a table name must stay text.
+  return LOCK_KEY_SQL.replace('$1', () => quoteLiteral(display));
 }
 
 /** The transaction-local setting that marks pgpair's migration transaction. */
@@ -124,7 +125,7 @@ export const GUARD_LOCK_LOST = 'PP002';
 export function beforeCommitGuardSql(nonce: string, lockKeySql: string): string {
   const body = `BEGIN
   IF current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true) IS DISTINCT FROM ${quoteLiteral(nonce)} THEN
-    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK), or cleared its marker (RESET ALL)';
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK), or reset its marker';
   END IF;
   IF NOT ${lockHeldSql(lockKeySql)} THEN
     RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { connect } from './db/index.js';
 import { maskUrl } from './db/url.js';
-import { ConfigError, ConnectionError, PgpairError } from './errors.js';
+import { ConfigError, ConnectionError, InterruptedError, PgpairError } from './errors.js';
 
 export interface WaitOptions {
   url: string;
@@ -17,6 +17,8 @@ export interface WaitOptions {
   /** Pause between attempts, ms; default 500. */
   intervalMs?: number;
   logger?: Logger;
+  /** Aborting it ends the wait at once, with an InterruptedError. */
+  signal?: AbortSignal;
 }
 
 export interface WaitResult {
@@ -41,17 +43,21 @@ export async function waitForDatabase(options: WaitOptions): Promise<WaitResult>
   const interval = options.intervalMs ?? 500;
   let attempts = 0;
   let lastError: unknown;
+  const signal = options.signal;
+  const interrupted = () => new InterruptedError(String(signal?.reason ?? 'an abort signal'), null, `Interrupted by ${String(signal?.reason ?? 'an abort signal')} while waiting for ${database} to accept connections (${attempts} attempt${attempts === 1 ? '' : 's'}); nothing was done.`);
   for (;;) {
+    if (signal?.aborted) throw interrupted();
     attempts++;
     const left = Math.max(1, deadline - performance.now());
     const attemptMs = Math.min(options.connectTimeoutMs ?? 10_000, timeoutMs === 0 ? (options.connectTimeoutMs ?? 10_000) : left);
     try {
-      const db = await connect({ url: options.url, connectTimeout: attemptMs / 1000 });
+      const db = await connect({ url: options.url, connectTimeout: attemptMs / 1000, ...(signal ? { signal } : {}) });
       await db.close();
       return { attempts, elapsedMs: Math.round(performance.now() - started), database, embedded: false };
     } catch (error) {
       // A URL that can never work is not worth waiting for.
-      if (error instanceof ConfigError) throw error;
+      if (error instanceof ConfigError || error instanceof InterruptedError) throw error;
+      if (signal?.aborted) throw interrupted();
       lastError = error;
       const message = describe(error);
       if (attempts === 1) options.logger?.info({ database }, `waiting for ${database} to accept connections: ${message}`);
@@ -59,8 +65,18 @@ export async function waitForDatabase(options: WaitOptions): Promise<WaitResult>
     }
     const remaining = deadline - performance.now();
     if (remaining <= 0 || timeoutMs === 0) break;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(interval, remaining)));
-    if (performance.now() >= deadline) break;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(interval, remaining));
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    });
+    if (signal?.aborted) throw interrupted();
+    // An attempt with a few ms left would only time out, and its error would hide the real one.
+    if (deadline - performance.now() < 100) break;
   }
   const seconds = (Math.round(performance.now() - started) / 1000).toFixed(1);
   const last = lastError instanceof PgpairError ? lastError.message : describe(lastError);

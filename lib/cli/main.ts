@@ -361,7 +361,7 @@ async function run(invocation: Invocation, io: Io, stop: Interruptions): Promise
       case 'history':
         return await (await import('./commands/history.js')).historyCommand({ base, json, out, limit: opts.limit, where });
       case 'wait':
-        return await (await import('./commands/wait.js')).waitCommand({ url: resolved.url, where, json, quiet: argv.quiet, out, logger, connectTimeoutMs: opts.connectTimeoutMs, timeoutMs: opts.timeoutMs });
+        return await (await import('./commands/wait.js')).waitCommand({ url: resolved.url, where, json, quiet: argv.quiet, out, logger, connectTimeoutMs: opts.connectTimeoutMs, timeoutMs: opts.timeoutMs, signal });
       case 'verify': {
         const result = await pgpair.verify({ ...base, strict: Boolean(argv.strict) });
         if (json) out(`${JSON.stringify({ ok: result.ok, problems: result.problems, warnings: result.warnings, current: result.report.current, head: result.report.head }, null, 2)}\n`);
@@ -480,6 +480,7 @@ async function printScript(ctx: {
     ...(steps !== undefined ? ['--steps', String(steps)] : []),
     ...(argv['allow-out-of-order'] ? ['--allow-out-of-order'] : []),
     ...(table !== pgpair.DEFAULT_TABLE ? ['--table', table] : []),
+    ...(argv['create-schema'] ? ['--create-schema'] : []),
     '--sql',
     ...(from !== undefined ? ['--from', from] : []),
   ].join(' ');
@@ -496,6 +497,7 @@ async function printScript(ctx: {
     ...(from !== undefined ? { from } : {}),
     allowOutOfOrder: Boolean(argv['allow-out-of-order']),
     lockTimeoutMs: ctx.opts.lockTimeoutMs ?? pgpair.DEFAULT_LOCK_TIMEOUT_MS,
+    ...(argv['create-schema'] ? { createSchema: true } : {}),
     ...(ctx.opts.statementTimeoutMs !== undefined ? { statementTimeoutMs: ctx.opts.statementTimeoutMs } : {}),
     ...(ctx.opts.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: ctx.opts.migrationLockTimeoutMs } : {}),
     request,

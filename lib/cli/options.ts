@@ -21,7 +21,8 @@ export const DURATION_LIMITS: Record<string, { maxMs: number; min: 'zero' | 'pos
   '--lock-timeout': { maxMs: 24 * HOUR, min: 'zero', zero: 'fail at once when another run holds the lock' },
   '--statement-timeout': { maxMs: 24 * HOUR, min: 'zero', zero: 'no limit' },
   '--migration-lock-timeout': { maxMs: 24 * HOUR, min: 'zero', zero: 'no limit' },
-  '--connect-timeout': { maxMs: HOUR, min: 'positive' },
+  // 0 waits as long as the connection takes (libpq's connect_timeout=0); a signal still ends it.
+  '--connect-timeout': { maxMs: HOUR, min: 'zero', zero: 'no limit' },
   '--timeout': { maxMs: 24 * HOUR, min: 'zero', zero: 'try once' },
 };
 

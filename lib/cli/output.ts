@@ -117,6 +117,12 @@ export function describeDatabase(resolved: ResolvedUrl, env: Record<string, stri
   }
   if (url === 'pglite:memory') return 'an in-memory embedded database (pglite:memory; gone when pgpair exits)';
   if (url.startsWith('pglite:')) return `the embedded database ${url}`;
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(url)) {
+    // A libpq key=value string: host, port, user and dbname, never the password.
+    const field = (name: string) => new RegExp(`(?:^|\\s)${name}\\s*=\\s*('(?:[^'\\\\]|\\\\.)*'|\\S*)`).exec(url)?.[1]?.replace(/^'|'$/g, '');
+    const user = field('user');
+    return `${user ? `${user}@` : ''}${field('host') ?? field('hostaddr') ?? 'localhost'}:${field('port') ?? '5432'}/${field('dbname') ?? user ?? ''}`;
+  }
   // A server: where postgres.js really connects (lib/db/target.ts), the PG* variables included; never the password.
   return `${describeTarget(url, env)}${source === 'PG variables' ? ' (from the PG* variables)' : ''}`;
 }

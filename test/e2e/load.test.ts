@@ -95,7 +95,7 @@ describe('load', () => {
     child.kill('SIGINT');
     const code = await exited;
     assert.ok(Date.now() - interrupted < 20_000, 'it did not wait for the 60 s statement');
-    assert.equal(code, 1, stderr);
+    assert.equal(code, 130, stderr);
     assert.match(stderr, /Interrupted by SIGINT during pgpair load sql\/schema\.sql: its transaction was rolled back, so nothing was loaded and nothing recorded\. Run pgpair load again\./);
     assert.equal(await sleeping(), 0, 'the statement is no longer running on the server');
     assert.deepEqual(await leftovers(db.sql), []);

@@ -161,14 +161,14 @@ describe('--sql scripts under hostile names, paths, history rows and file conten
         if (c.mode === 'history') {
           // Rows read from the database: 0001 applied, its name and a version only the history knows, both hostile.
           for (const db of [scripted, direct]) {
-            await pgpair.up({ url: db.url, dir, table: option, target: '0001' });
+            await pgpair.up({ url: db.url, dir, table: option, target: '0001', createSchema: true });
             await db.sql.unsafe(`UPDATE ${qualified} SET name = $1 WHERE version = '1'`, [c.rowName]);
             await db.sql.unsafe(`INSERT INTO ${qualified} (version, version_label, name, up_checksum, how, state, pgpair_version) VALUES ('900', $1, $2, $3, 'stamped', 'ok', '0')`, [c.rowLabel, c.rowName, c.rowChecksum]);
           }
           generated = await pgpair.script({ command: 'stamp', target: 'base', url: scripted.url, dir, table: option, request: `pgpair stamp base --table ${option} --dir ${c.dir} --sql` });
-          await pgpair.stamp({ url: direct.url, dir, table: option, target: 'base' });
+          await pgpair.stamp({ url: direct.url, dir, table: option, target: 'base', createSchema: true });
         } else if (c.mode === 'down') {
-          for (const db of [scripted, direct]) await pgpair.up({ url: db.url, dir, table: option });
+          for (const db of [scripted, direct]) await pgpair.up({ url: db.url, dir, table: option, createSchema: true });
           generated = await pgpair.script({
             command: 'down',
             target: 'base',
@@ -183,10 +183,11 @@ describe('--sql scripts under hostile names, paths, history rows and file conten
             command: 'up',
             dir,
             table: option,
+            createSchema: true,
             ...(c.mode === 'from' ? { from: 'base' } : { url: scripted.url }),
-            request: `pgpair up --table ${option} --dir ${c.dir} --sql${c.mode === 'from' ? ' --from base' : ''}`,
+            request: `pgpair up --table ${option} --dir ${c.dir} --create-schema --sql${c.mode === 'from' ? ' --from base' : ''}`,
           });
-          await pgpair.up({ url: direct.url, dir, table: option });
+          await pgpair.up({ url: direct.url, dir, table: option, createSchema: true });
         }
         const ran = await runPsql(scripted.url, generated.text);
         assert.deepEqual(ran.appeared, [], `${label}\npsql ran a meta-command that wrote a file\n${ran.stderr}\n--- script ---\n${generated.text}`);

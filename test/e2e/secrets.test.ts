@@ -253,7 +253,8 @@ describe('connection strings', () => {
     assert.equal(status.code, 0, status.stderr);
     const json = JSON.parse(status.stdout);
     assert.equal(json.current, '0003');
-    assert.equal(json.database, `postgres://${user}${password ? ':***' : ''}@${server.hostname}:${server.port || 5432}/${db.name}?application_name=pgpair`);
+    // The database is named as user@host:port/db (lib/db/target.ts), never with the password.
+    assert.equal(json.database, `${user}@${server.hostname}:${server.port || 5432}/${db.name}`);
     const rows = await db.sql.unsafe(`SELECT count(*)::int AS n FROM pgpair_history`);
     assert.equal(rows[0]!.n, 3);
     const unknown = await runCli(['status', '--url', `${keyValue} dbnmae=x`], { cwd });

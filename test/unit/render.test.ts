@@ -290,7 +290,7 @@ describe('text pgpair writes into a script', () => {
       // DO blocks get the schema through the setting pinned right before them.
       for (const match of text.matchAll(/current_setting\('pgpair\.history_schema'\)/g)) {
         const previous = text.lastIndexOf("SELECT set_config('pgpair.history_schema', :'pgpair_history_schema', false)", match.index);
-        assert.ok(previous !== -1 && !/RESET ALL/.test(text.slice(previous, match.index)), `pinned before use at ${match.index}`);
+        assert.ok(previous !== -1 && !/RESET ALL/.test(text.slice(previous, match.index)), `pinned before use at ${match.index}: ${text.slice(Math.max(0, match.index - 700), match.index + 50)}`);
       }
     }
   });

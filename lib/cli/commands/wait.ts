@@ -12,10 +12,12 @@ export async function waitCommand(ctx: {
   logger: Logger;
   connectTimeoutMs: number | undefined;
   timeoutMs: number | undefined;
+  signal: AbortSignal;
 }): Promise<ExitCode> {
   const result = await waitForDatabase({
     url: ctx.url,
     logger: ctx.logger,
+    signal: ctx.signal,
     ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
     ...(ctx.connectTimeoutMs !== undefined ? { connectTimeoutMs: ctx.connectTimeoutMs } : {}),
   });
