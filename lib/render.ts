@@ -11,7 +11,6 @@
  * and whether the history is still the one the plan was made from (checked
  * under pgpair's own advisory lock before anything changes).
  */
-import { createHash } from 'node:crypto';
 import type { FileAnalysis } from './analyze.js';
 import { DirectoryError, type FileProblem } from './errors.js';
 import type { Migration, MigrationFile } from './files.js';
@@ -37,7 +36,7 @@ import { splitStatements, type CopyDataLocation } from './lexer.js';
 import { LOCK_KEY_SQL } from './lock.js';
 import { PGPAIR_VERSION } from './meta.js';
 import type { Plan, Step } from './plan.js';
-import { beforeCommitGuardSql, GUARD_LOCK_LOST, markTransactionSql, restoreSessionSql } from './session-state.js';
+import { beforeCommitGuardSql, CAPTURE_TRANSACTION_ID_SQL, GUARD_LOCK_LOST, markTransactionSql, restoreSessionSql, TRANSACTION_ID_VARIABLE } from './session-state.js';
 
 export interface RenderInput {
   plan: Plan;
@@ -313,10 +312,6 @@ function resetGuards(input: RenderInput): string[] {
   return guardSettings(input).map(([name]) => `RESET ${name};`);
 }
 
-/** The nonce of a step's transaction marker: [0-9a-f], the same for the same input (the script is reproducible). */
-function nonceOf(input: RenderInput, index: number, file: MigrationFile): string {
-  return createHash('sha256').update(`${input.generatedAt.toISOString()}\0${index}\0${file.path}\0${file.checksum}`).digest('hex').slice(0, 16);
-}
 
 /** Puts the session back as the script started it, as a new psql session would be (lib/session-state.ts), and pgpair's own settings. */
 function restoreSession(): string[] {
@@ -342,14 +337,20 @@ END`;
 /** A transactional up or down: statements, history change and log entry between BEGIN and COMMIT, as runInTransaction does. */
 function renderTransactional(input: RenderInput, st: ScriptTables, index: number, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis): Line[] {
   const t = st.tables;
-  const nonce = nonceOf(input, index, file);
-  const out: Line[] = ['-- Runs in one transaction together with its history row and log entry: all of it or none of it.', 'BEGIN;', markTransactionSql(nonce), ...setGuards(input, true), ''];
+  const out: Line[] = [
+    '-- Runs in one transaction together with its history row and log entry: all of it or none of it.',
+    'BEGIN;',
+    new OwnMetaCommand(`${CAPTURE_TRANSACTION_ID_SQL} \\gset`, `${CAPTURE_TRANSACTION_ID_SQL} ;`),
+    ...setGuards(input, true),
+    '',
+  ];
   out.push(...renderStatements(file, analysis));
   out.push(
     '-- Before it is recorded: the transaction must still be pgpair\'s and the migration lock still held; then the',
     '-- session goes back to how the script started it (role, search_path, settings), as a new psql session would be.',
     ...st.pin,
-    beforeCommitGuardSql(nonce, st.lockKey),
+    markTransactionSql(`:'${TRANSACTION_ID_VARIABLE}'`),
+    beforeCommitGuardSql(st.lockKey),
     ...restoreSession(),
   );
   out.push(

@@ -9,9 +9,10 @@
  *    row is written, `restoreSessionSql` puts the session back.
  * 2. The migration's transaction and the migration lock. A statement that slips past the
  *    splitter could hold a COMMIT or ROLLBACK and end pgpair's transaction; a migration could run
- *    `pg_advisory_unlock_all()`. In a script, a transaction-local marker is set when the
- *    transaction begins; `beforeCommitGuardSql` fails unless that marker is still set (so the
- *    transaction is still the one pgpair began) and the session still holds the migration lock.
+ *    `pg_advisory_unlock_all()`. In a script, the transaction's id is read into a psql variable
+ *    at BEGIN and set as a transaction-local marker right before `beforeCommitGuardSql`, which
+ *    fails unless the marker is the id of the transaction it runs in (so the transaction is still
+ *    the one pgpair began) and the session still holds the migration lock.
  *    It runs after the migration's statements and before its history row, so neither problem
  *    goes unrecorded. A run checks the same after every statement with `statementCheckSql`,
  *    comparing transaction ids instead of a marker (which a migration's RESET ALL would clear).
@@ -90,9 +91,21 @@ export function lockKeySql(display: string): string {
 /** The transaction-local setting that marks pgpair's migration transaction. */
 export const TRANSACTION_MARKER = 'pgpair.transaction';
 
-/** Sets the marker; the first statement of every migration transaction. `nonce` is [0-9a-z]. */
-export function markTransactionSql(nonce: string): string {
-  return `SELECT set_config(${quoteLiteral(TRANSACTION_MARKER)}, ${quoteLiteral(nonce)}, true);`;
+/**
+ * Scripts only: reads the id of the migration's transaction right after its BEGIN (the renderer
+ * adds psql's `\gset`, so the id lands in the psql variable TRANSACTION_ID_VARIABLE).
+ */
+export const TRANSACTION_ID_VARIABLE = 'pgpair_xid';
+export const CAPTURE_TRANSACTION_ID_SQL = `SELECT txid_current() AS ${TRANSACTION_ID_VARIABLE}`;
+
+/**
+ * Scripts only: right before the guard, sets the marker to `valueSql` (the psql variable holding the
+ * id read at BEGIN, `:'pgpair_xid'`). Set there, not at BEGIN, a migration's RESET ALL cannot clear it;
+ * and outside pgpair's transaction (it was ended) a transaction-local setting is gone again before
+ * the guard runs.
+ */
+export function markTransactionSql(valueSql: string): string {
+  return `SELECT set_config(${quoteLiteral(TRANSACTION_MARKER)}, ${valueSql}, true);`;
 }
 
 /** SQL boolean: whether this session holds the advisory lock whose key is `lockKeySql` (a bigint expression). */
@@ -117,15 +130,16 @@ export const GUARD_TRANSACTION_ENDED = 'PP001';
 export const GUARD_LOCK_LOST = 'PP002';
 
 /**
- * A statement that raises GUARD_TRANSACTION_ENDED unless the marker is set, and GUARD_LOCK_LOST
+ * A statement that raises GUARD_TRANSACTION_ENDED unless the marker holds the id of the
+ * transaction it runs in (markTransactionSql just before it), and GUARD_LOCK_LOST
  * unless this session holds the advisory lock whose key is `lockKeySql` (a SQL expression of
  * type bigint). Raising inside pgpair's transaction aborts it, so the history row that follows
  * is never written; raising outside one (the transaction was ended) commits nothing either.
  */
-export function beforeCommitGuardSql(nonce: string, lockKeySql: string): string {
+export function beforeCommitGuardSql(lockKeySql: string): string {
   const body = `BEGIN
-  IF current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true) IS DISTINCT FROM ${quoteLiteral(nonce)} THEN
-    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK), or reset its marker';
+  IF COALESCE(current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true), '') IS DISTINCT FROM COALESCE(txid_current_if_assigned()::text, 'none') THEN
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK)';
   END IF;
   IF NOT ${lockHeldSql(lockKeySql)} THEN
     RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';

@@ -318,6 +318,16 @@ describe('each migration in a script starts from the session the script started 
     });
   }
 
+  it('RESET ALL or a forged pgpair.transaction in 0001: the script runs through, as a run does (the guard reads the transaction id)', async (t) => {
+    if (!needPsql(t)) return;
+    const cwd = workdir({
+      'sql/0001_reset.up.sql': "CREATE TABLE first_table (id int);\nRESET ALL;\nSELECT set_config('pgpair.transaction', 'forged', false);\n",
+      'sql/0002_next.up.sql': 'CREATE TABLE next_table (id int);\n',
+    });
+    await sameAsRun(cwd, scripted, direct);
+    assert.deepEqual(await recorded(scripted.sql), ['0001 reset ok', '0002 next ok', 'log up 0001', 'log up 0002']);
+  });
+
   it('standard_conforming_strings = off set by 0001 does not change how psql reads 0002', async (t) => {
     if (!needPsql(t)) return;
     const cwd = workdir({

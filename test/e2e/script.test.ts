@@ -391,7 +391,7 @@ describe('pgpair up|down|stamp --sql on the command line', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^-- -+\n-- pgpair up: from base to 0002 \(apply 2 migrations\)\.\n-- Generated \d{4}-\d\d-\d\dT[\d:.]+Z by pgpair \d+\.\d+\.\d+ \(pgpair up --sql\)\.\n/);
     assert.match(r.stdout, /\n\\set ON_ERROR_STOP on\n/);
-    assert.match(r.stdout, /\nBEGIN;\nSELECT set_config\('pgpair\.transaction', '[0-9a-f]{16}', true\);\n\n-- sql\/0001_create_users\.up\.sql:1\nCREATE TABLE users \(id int PRIMARY KEY\);\n\n(-- .*\n){2}DO \$pgpair\$[^]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; .*; RESET ROLE;\nINSERT INTO "public"\."pgpair_history" /);
+    assert.match(r.stdout, /\nBEGIN;\nSELECT txid_current\(\) AS pgpair_xid \\gset\n\n-- sql\/0001_create_users\.up\.sql:1\nCREATE TABLE users \(id int PRIMARY KEY\);\n\n(-- .*\n){2}SELECT set_config\('pgpair\.transaction', :'pgpair_xid', true\);\nDO \$pgpair\$[^]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; .*; RESET ROLE;\nINSERT INTO "public"\."pgpair_history" /);
     assert.doesNotMatch(r.stdout, /^(applied|now at) /m, "no run output mixed into the script");
     assert.match(r.stderr, /nothing was run/);
     assert.deepEqual(await tables(db.sql), [], 'nothing created by --sql');
@@ -420,9 +420,13 @@ describe('pgpair up|down|stamp --sql on the command line', () => {
 
   it('--from needs no database at all, not even a URL, and works with targets, --steps and --table', async (t) => {
     const cwd = basic();
-    const r = await runCli(['up', '0002', '--steps', '1', '--sql', '--from', 'base', '--table', 'ops.migrations'], { cwd, env: { CI: 'true', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' } });
+    // Without --create-schema a script creates no schema, as a run does not (it stops where the history table is made).
+    const plain = await runCli(['up', '--sql', '--from', 'base', '--table', 'ops.migrations'], { cwd });
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.doesNotMatch(plain.stdout, /CREATE SCHEMA/);
+    const r = await runCli(['up', '0002', '--steps', '1', '--sql', '--from', 'base', '--table', 'ops.migrations', '--create-schema'], { cwd, env: { CI: 'true', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' } });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /-- pgpair up: from base to 0001 \(apply 1 migration\)\.\n-- Generated .* \(pgpair up 0002 --steps 1 --table ops\.migrations --sql --from base\)\./);
+    assert.match(r.stdout, /-- pgpair up: from base to 0001 \(apply 1 migration\)\.\n-- Generated .* \(pgpair up 0002 --steps 1 --table ops\.migrations --create-schema --sql --from base\)\./);
     assert.match(r.stdout, /Starting state: assumed from the files alone \(--from base\): an empty history; no database was read\./);
     assert.match(r.stdout, /CREATE SCHEMA IF NOT EXISTS "ops";/);
     assert.match(r.stdout, /INSERT INTO "ops"\."migrations" /);

@@ -133,7 +133,7 @@ describe('renderScript', () => {
     const step = text.slice(at(text, '-- up 0001_create_users'));
     assert.match(
       step,
-      /^-- up 0001_create_users: sql\/0001_create_users\.up\.sql\n-- Runs in one transaction.*\nBEGIN;\nSELECT set_config\('pgpair\.transaction', '[0-9a-f]{16}', true\);\n\n-- The users\.\n-- sql\/0001_create_users\.up\.sql:2\nCREATE TABLE users \(id int PRIMARY KEY, name text\);\n\n(-- .*\n){2}DO \$pgpair\$[^]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; SELECT set_config\('client_encoding', 'UTF8', false\); RESET ROLE;\nINSERT INTO "public"\."pgpair_history" .*\n.*\nVALUES \('1', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'sha256:[0-9a-f]{64}', 'script', 'ok', true, NULL, NULL, NULL, \(1000 \* extract\(epoch FROM clock_timestamp\(\) - transaction_timestamp\(\)\)\)::integer, '[0-9.]+'\);\nINSERT INTO "public"\."pgpair_history_log" .*\nVALUES \('up', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'script', .*, NULL, '[0-9.]+'\);\nCOMMIT;\n/,
+      /^-- up 0001_create_users: sql\/0001_create_users\.up\.sql\n-- Runs in one transaction.*\nBEGIN;\nSELECT txid_current\(\) AS pgpair_xid \\gset\n\n-- The users\.\n-- sql\/0001_create_users\.up\.sql:2\nCREATE TABLE users \(id int PRIMARY KEY, name text\);\n\n(-- .*\n){2}SELECT set_config\('pgpair\.transaction', :'pgpair_xid', true\);\nDO \$pgpair\$[^]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; SELECT set_config\('client_encoding', 'UTF8', false\); RESET ROLE;\nINSERT INTO "public"\."pgpair_history" .*\n.*\nVALUES \('1', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'sha256:[0-9a-f]{64}', 'script', 'ok', true, NULL, NULL, NULL, \(1000 \* extract\(epoch FROM clock_timestamp\(\) - transaction_timestamp\(\)\)\)::integer, '[0-9.]+'\);\nINSERT INTO "public"\."pgpair_history_log" .*\nVALUES \('up', '0001', 'create_users', 'sha256:[0-9a-f]{64}', 'script', .*, NULL, '[0-9.]+'\);\nCOMMIT;\n/,
     );
   });
 
@@ -200,7 +200,7 @@ describe('renderScript', () => {
 
   it('applies --statement-timeout and --migration-lock-timeout as the executor does', () => {
     const text = render(planUp(empty), [], { statementTimeoutMs: 30_000, migrationLockTimeoutMs: 5_000 });
-    assert.match(text, /BEGIN;\nSELECT set_config\('pgpair\.transaction', '[0-9a-f]{16}', true\);\nSELECT set_config\('statement_timeout', '30000ms', true\);\nSELECT set_config\('lock_timeout', '5000ms', true\);\n/);
+    assert.match(text, /BEGIN;\nSELECT txid_current\(\) AS pgpair_xid \\gset\nSELECT set_config\('statement_timeout', '30000ms', true\);\nSELECT set_config\('lock_timeout', '5000ms', true\);\n/);
     assert.ok(text.includes("SELECT set_config('statement_timeout', '30000ms', false);\nSELECT set_config('lock_timeout', '5000ms', false);\n"));
     assert.ok(text.includes('RESET statement_timeout;\nRESET lock_timeout;\n-- The session goes back'));
   });
@@ -269,7 +269,10 @@ describe('text pgpair writes into a script', () => {
           // A line may start with a backslash inside a quoted identifier (psql reads it as part of the name), never elsewhere.
           const lines = text.split('\n');
           const metaLines = splitStatements(text).problems.map((p) => lines[p.line - 1]!.slice(p.column - 1));
-          assert.deepEqual(metaLines, ['\\set ON_ERROR_STOP on', ...(from === 'files' && table.schema === null ? ['\\gset'] : [])], text);
+          // pgpair's own: ON_ERROR_STOP, the schema read at the start (--from without a schema), and each transaction's id read at its BEGIN.
+          const ownXid = metaLines.filter((l) => l === '\\gset').length - (from === 'files' && table.schema === null ? 1 : 0);
+          assert.equal(ownXid, (text.match(/^SELECT txid_current\(\) AS pgpair_xid \\gset$/gm) ?? []).length, text);
+          assert.deepEqual([...new Set(metaLines)], ['\\set ON_ERROR_STOP on', ...(metaLines.includes('\\gset') ? ['\\gset'] : [])], text);
           for (const line of lines.filter((l) => l.startsWith('--'))) assert.doesNotMatch(line, /[\r\u2028]/, `a comment is one line: ${JSON.stringify(line)}`);
           assert.ok(lines.some((l) => l.startsWith('--') && l.includes('x\\n\\! touch pwned\\r\\o out\\u2028')), 'the names are shown, escaped');
         }
@@ -298,13 +301,12 @@ describe('text pgpair writes into a script', () => {
   it('a transactional step: marker after BEGIN, then its statements, the guard, the session restore, its rows, COMMIT', () => {
     const text = render(planUp(empty, { target: { version: '0001' } }), []);
     const step = text.slice(at(text, '-- up 0001_create_users'));
-    const nonce = /SELECT set_config\('pgpair\.transaction', '([0-9a-f]{16})', true\);/.exec(step)?.[1];
-    assert.ok(nonce, step);
     const order = [
       'BEGIN;\n',
-      markTransactionSql(nonce),
+      'SELECT txid_current() AS pgpair_xid \\gset\n',
       'CREATE TABLE users',
-      beforeCommitGuardSql(nonce, lockKeySql(tables)),
+      markTransactionSql(":'pgpair_xid'"),
+      beforeCommitGuardSql(lockKeySql(tables)),
       restoreSessionSql(null, [['client_encoding', 'UTF8']]),
       'INSERT INTO "public"."pgpair_history" ',
       'INSERT INTO "public"."pgpair_history_log" ',
@@ -313,8 +315,6 @@ describe('text pgpair writes into a script', () => {
     let cursor = 0;
     for (const fragment of order) cursor = at(step, fragment, cursor) + fragment.length;
     const all3 = render(planUp(empty), []);
-    const nonces = [...all3.matchAll(/'pgpair\.transaction', '([0-9a-f]+)'/g)].map((m) => m[1]);
-    assert.equal(new Set(nonces).size, nonces.length, 'a nonce per transaction');
     assert.equal(render(planUp(empty), []), all3, 'the same input, the same script');
   });
 
