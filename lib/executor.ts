@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import { analyzeFile, runsInTransaction, type FileAnalysis } from './analyze.js';
 import { pgErrorFields } from './db/errors.js';
+import { inlineParams } from './literal.js';
 import type { Connection, Queryable } from './db/types.js';
 import { DatabaseError, DirectoryError, InterruptedError, MigrationFailedError, MigrationIntegrityError, PgpairError, type FileProblem } from './errors.js';
 import type { Migration, MigrationFile } from './files.js';
@@ -35,7 +36,9 @@ import type { Plan, Step } from './plan.js';
 import { codePointPositionToIndex, excerpt, excerptWindow, formatExcerpt, lineColumnInStatement } from './position.js';
 import {
   CAPTURE_SESSION_SQL,
-  lockHeldSql,
+  AS_LOGIN_USER_SQL,
+  GUARD_LOCK_LOST,
+  lockGuardSql,
   lockKeySql,
   restoreSessionSql,
   sessionStartFromRow,
@@ -517,14 +520,21 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
     await db.query(markRunningSql(tables), [migration.key, total]);
   }
   const started = performance.now();
-  // Progress after each statement, and in the same statement whether the session still holds the migration lock.
-  const progress = `${progressSql(tables)} RETURNING ${lockHeldSql(ctx.lockKeySql)} AS locked`;
+  // Progress after each statement, as the login user whatever role the file SET (in one message, one implicit
+  // transaction, which the lock guard aborts when the session no longer holds the migration lock). A file with its
+  // own BEGIN may be inside its transaction block: there SET LOCAL would outlive this message, so it is left out.
+  const asLoginUser = analysis.mode === 'own-transaction' ? '' : `${AS_LOGIN_USER_SQL} `;
+  const lockGuard = lockGuardSql(ctx.lockKeySql);
   const watch = watchLockWaits(db, migration, options);
   try {
     await setGuards(db, options, false);
     await runStatements(db, file, analysis, options.signal, async (done) => {
-      const [row] = await db.query<{ locked: boolean }>(progress, [migration.key, done]);
-      if (row && !row.locked) throw new LockReleased(done - 1, analysis.statements[done - 1]!);
+      try {
+        await db.exec(`${asLoginUser}${inlineParams(progressSql(tables), [migration.key, done])} ${lockGuard}`);
+      } catch (error) {
+        if (pgErrorFields(error)?.sqlstate === GUARD_LOCK_LOST) throw new LockReleased(done - 1, analysis.statements[done - 1]!);
+        throw error;
+      }
     });
     await db.exec(ctx.restoreSql);
     watch.stop();

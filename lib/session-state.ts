@@ -148,6 +148,26 @@ END`;
   return `DO ${dollarQuote(body)};`;
 }
 
+/**
+ * A statement that raises GUARD_LOCK_LOST unless this session holds the advisory lock whose key is
+ * `lockKeySql`: the lock half of the guard, for what runs outside pgpair's transaction.
+ */
+export function lockGuardSql(lockKeySql: string): string {
+  return `DO ${dollarQuote(`BEGIN
+  IF NOT ${lockHeldSql(lockKeySql)} THEN
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
+  END IF;
+END`)};`;
+}
+
+/**
+ * Before pgpair's own statement in the middle of a migration that runs outside its transaction
+ * (progress after each statement): in the implicit transaction of one message, the role and the
+ * session authorization go back to the login user's for that message only, whatever the migration
+ * SET, and come back as the migration left them when it ends.
+ */
+export const AS_LOGIN_USER_SQL = 'SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE;';
+
 /** `$tag$body$tag$` with a tag that does not occur in the body, nor at its end (`…$pgpair` + `$pgpair$`). */
 export function dollarQuote(body: string): string {
   let tag = 'pgpair';

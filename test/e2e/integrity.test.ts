@@ -148,15 +148,18 @@ describe('session state does not leak from one migration into the next, nor into
       'sql/0008_plain.up.sql': 'CREATE TABLE t8(a int);\n',
       'sql/0009_authorization.up.sql': `SET SESSION AUTHORIZATION "${role}";\n`,
       'sql/0010_plain.up.sql': 'CREATE TABLE t10(a int);\n',
+      // Outside a transaction the role holds for the file's later statements, never for pgpair's progress rows.
+      'sql/0011_outside_role.up.sql': `-- pgpair:no-transaction\nSET ROLE "${role}";\nSELECT current_user;\nSET SESSION AUTHORIZATION "${role}";\nSELECT 1;\n`,
+      'sql/0012_plain.up.sql': 'CREATE TABLE t12(a int);\n',
     });
     const r = await cli(['up'], cwd);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await tables(db.sql), ['pgpair_history', 'pgpair_history_log', 't10', 't2', 't3', 't4', 't6', 't8']);
+    assert.deepEqual(await tables(db.sql), ['pgpair_history', 'pgpair_history_log', 't10', 't12', 't2', 't3', 't4', 't6', 't8']);
     assert.deepEqual(await tables(db.sql, 'other'), ['in_other']);
     const owners = await db.sql.unsafe(`SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 't%' ORDER BY 1`);
     for (const row of owners) assert.equal(row.tableowner, new URL(db.url).username || 'root', `${row.tablename} is owned by ${row.tableowner}`);
     const rows = await historyRows();
-    assert.deepEqual(rows.map((x) => x.state), Array(10).fill('ok'));
+    assert.deepEqual(rows.map((x) => x.state), Array(12).fill('ok'));
     const by = await db.sql.unsafe(`SELECT DISTINCT applied_by FROM pgpair_history`);
     assert.deepEqual(by.map((x) => x.applied_by), [new URL(db.url).username || 'root']);
   });
