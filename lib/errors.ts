@@ -191,8 +191,22 @@ export interface PgErrorFields {
   columnName?: string | null;
 }
 
-/** A statement of a migration failed. Whatever ran in its transaction was rolled back. Exit 1. */
-export class MigrationFailedError extends PgpairError {
+/** Where in which migration a run stopped: what MigrationFailedError and MigrationIntegrityError share. */
+export interface MigrationPlace {
+  version: string;
+  name: string;
+  direction: 'up' | 'down';
+  file: string;
+  line: number | null;
+  column: number | null;
+  /** 1-based statement number, where statements were run one by one. */
+  statement: number | null;
+  /** false when some of the migration's work stayed applied. */
+  rolledBack: boolean;
+}
+
+/** A migration's run stopped at a place in its file. Exit 1. */
+export abstract class MigrationStepError extends PgpairError {
   readonly version: string;
   /** The migration's slug (not `name`, which Error reserves for the class name). */
   readonly slug: string;
@@ -200,44 +214,18 @@ export class MigrationFailedError extends PgpairError {
   readonly file: string;
   readonly line: number | null;
   readonly column: number | null;
-  /** 1-based statement number, where statements were run one by one. */
   readonly statement: number | null;
-  readonly pg: PgErrorFields;
-  readonly excerpt: string | null;
   readonly rolledBack: boolean;
-  constructor(init: {
-    version: string;
-    name: string;
-    direction: 'up' | 'down';
-    file: string;
-    line: number | null;
-    column: number | null;
-    statement: number | null;
-    pg: PgErrorFields;
-    excerpt: string | null;
-    rolledBack: boolean;
-    next: string;
-  }) {
-    const where = `${init.file}${init.line ? `:${init.line}${init.column ? `:${init.column}` : ''}` : ''}`;
-    const state = init.pg.sqlstate ? ` [${init.pg.sqlstate}]` : '';
-    const parts = [`${where}: ${init.pg.severity ?? 'ERROR'}${state}: ${init.pg.message}`];
-    if (init.pg.detail) parts.push(`DETAIL: ${init.pg.detail}`);
-    if (init.pg.hint) parts.push(`HINT: ${init.pg.hint}`);
-    if (init.pg.where) parts.push(`CONTEXT: ${init.pg.where}`);
-    if (init.pg.constraintName) parts.push(`CONSTRAINT: ${init.pg.tableName ? `${init.pg.tableName}.` : ''}${init.pg.constraintName}`);
-    if (init.excerpt) parts.push(init.excerpt);
-    parts.push(init.next);
-    super('E_MIGRATION_FAILED', parts.join('\n'), EXIT.failure);
-    this.version = init.version;
-    this.slug = init.name;
-    this.direction = init.direction;
-    this.file = init.file;
-    this.line = init.line;
-    this.column = init.column;
-    this.statement = init.statement;
-    this.pg = init.pg;
-    this.excerpt = init.excerpt;
-    this.rolledBack = init.rolledBack;
+  constructor(code: string, message: string, place: MigrationPlace) {
+    super(code, message, EXIT.failure);
+    this.version = place.version;
+    this.slug = place.name;
+    this.direction = place.direction;
+    this.file = place.file;
+    this.line = place.line;
+    this.column = place.column;
+    this.statement = place.statement;
+    this.rolledBack = place.rolledBack;
   }
   override toJSON() {
     return {
@@ -250,8 +238,30 @@ export class MigrationFailedError extends PgpairError {
       column: this.column,
       statement: this.statement,
       rolledBack: this.rolledBack,
-      ...this.pg,
     };
+  }
+}
+
+/** A statement of a migration failed. Whatever ran in its transaction was rolled back. Exit 1. */
+export class MigrationFailedError extends MigrationStepError {
+  readonly pg: PgErrorFields;
+  readonly excerpt: string | null;
+  constructor(init: MigrationPlace & { pg: PgErrorFields; excerpt: string | null; next: string }) {
+    const where = `${init.file}${init.line ? `:${init.line}${init.column ? `:${init.column}` : ''}` : ''}`;
+    const state = init.pg.sqlstate ? ` [${init.pg.sqlstate}]` : '';
+    const parts = [`${where}: ${init.pg.severity ?? 'ERROR'}${state}: ${init.pg.message}`];
+    if (init.pg.detail) parts.push(`DETAIL: ${init.pg.detail}`);
+    if (init.pg.hint) parts.push(`HINT: ${init.pg.hint}`);
+    if (init.pg.where) parts.push(`CONTEXT: ${init.pg.where}`);
+    if (init.pg.constraintName) parts.push(`CONSTRAINT: ${init.pg.tableName ? `${init.pg.tableName}.` : ''}${init.pg.constraintName}`);
+    if (init.excerpt) parts.push(init.excerpt);
+    parts.push(init.next);
+    super('E_MIGRATION_FAILED', parts.join('\n'), init);
+    this.pg = init.pg;
+    this.excerpt = init.excerpt;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), ...this.pg };
   }
 }
 
@@ -288,54 +298,14 @@ export class DatabaseError extends PgpairError {
  * applied is in the message and as data; the version is marked failed when its work was not all
  * rolled back. Exit 1.
  */
-export class MigrationIntegrityError extends PgpairError {
-  readonly version: string;
-  readonly slug: string;
-  readonly direction: 'up' | 'down';
-  readonly file: string;
-  readonly line: number | null;
-  readonly column: number | null;
-  /** 1-based number of the statement that did it. */
-  readonly statement: number | null;
+export class MigrationIntegrityError extends MigrationStepError {
   readonly problem: 'transaction-ended' | 'lock-released';
-  /** false when some of the migration's work stayed applied (and the version is marked failed). */
-  readonly rolledBack: boolean;
-  constructor(init: {
-    version: string;
-    name: string;
-    direction: 'up' | 'down';
-    file: string;
-    line: number | null;
-    column: number | null;
-    statement: number | null;
-    problem: 'transaction-ended' | 'lock-released';
-    rolledBack: boolean;
-    message: string;
-  }) {
-    super(init.problem === 'lock-released' ? 'E_LOCK_RELEASED' : 'E_TRANSACTION_ENDED', init.message, EXIT.failure);
-    this.version = init.version;
-    this.slug = init.name;
-    this.direction = init.direction;
-    this.file = init.file;
-    this.line = init.line;
-    this.column = init.column;
-    this.statement = init.statement;
+  constructor(init: MigrationPlace & { problem: 'transaction-ended' | 'lock-released'; message: string }) {
+    super(init.problem === 'lock-released' ? 'E_LOCK_RELEASED' : 'E_TRANSACTION_ENDED', init.message, init);
     this.problem = init.problem;
-    this.rolledBack = init.rolledBack;
   }
   override toJSON() {
-    return {
-      ...super.toJSON(),
-      version: this.version,
-      name: this.slug,
-      direction: this.direction,
-      file: this.file,
-      line: this.line,
-      column: this.column,
-      statement: this.statement,
-      problem: this.problem,
-      rolledBack: this.rolledBack,
-    };
+    return { ...super.toJSON(), problem: this.problem };
   }
 }
 

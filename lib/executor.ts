@@ -254,7 +254,7 @@ async function runGuardedStatements(tx: Queryable, file: MigrationFile, analysis
       const check = await sent.check;
       const failedHere = 'error' in outcome ? outcome.error : null;
       if (failedHere instanceof PgpairError) throw failedHere;
-      if ('error' in check && check.error instanceof PgpairError && !(check.error instanceof MigrationIntegrityError)) throw check.error;
+      if ('error' in check && check.error instanceof PgpairError) throw check.error;
       if (ended) {
         if (failedHere !== null) ended.failedOutside ??= new StatementFailure(failedHere, sent.index, sent.statement);
         else ended.ranOutside.push(sent.index);
