@@ -190,7 +190,7 @@ describe('a connection attempt always ends, within --connect-timeout, after one 
     try {
       const server = new URL(db.url);
       const port = await closedPort();
-      const url = `postgres://${server.username}@127.0.0.1:${port},${server.hostname}:${server.port || 5432}${server.pathname}`;
+      const url = `postgres://${server.username}${server.password ? `:${server.password}` : ''}@127.0.0.1:${port},${server.hostname}:${server.port || 5432}${server.pathname}`;
       const r = await runCli(['up', '--json', '--url', url], { cwd: oneMigration() });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).database, `${server.username}@127.0.0.1:${port},${server.hostname}:${server.port || 5432}${server.pathname}`);

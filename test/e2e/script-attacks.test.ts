@@ -41,6 +41,9 @@ async function bookkeeping(sql: Sql, history: string): Promise<unknown> {
 }
 
 /** Tables, views and schemas outside the system, with their owners and pgpair's own tables left out. */
+/** The user the test server's URL logs in as (root locally, postgres on the embedded server). */
+const serverUser = decodeURIComponent(new URL(testServerUrl()).username) || 'root';
+
 async function objects(sql: Sql): Promise<string[]> {
   const rows = await sql.unsafe(
     `SELECT format('%s %s.%s owner=%s', c.relkind, n.nspname, c.relname, pg_get_userbyid(c.relowner)) AS o
@@ -238,7 +241,7 @@ describe('--from scripts: the history lands in the schema resolved when the scri
       assertRanCleanly(await runPsql(scripted.url, made.stdout), name);
       await runEachFileInItsOwnSession(cwd, ['sql/0001_path.up.sql', 'sql/0002_next.up.sql']);
       assert.deepEqual(await objects(scripted.sql), await objects(oracle.sql), 'objects are where psql running each file in its own session puts them');
-      assert.ok((await objects(scripted.sql)).includes('r public.next_table owner=root'));
+      assert.ok((await objects(scripted.sql)).includes(`r public.next_table owner=${serverUser}`));
       assert.deepEqual(await recorded(scripted.sql), ['0001 path ok', '0002 next ok', 'log up 0001', 'log up 0002']);
       assert.equal((await scripted.sql.unsafe(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'pgpair\\_history%' AND relnamespace <> 'public'::regnamespace`))[0]!.n, 0, 'no history table anywhere else');
       assert.equal((await runCli(['verify', '--strict', '--url', scripted.url], { cwd })).code, 0);
@@ -305,8 +308,8 @@ describe('each migration in a script starts from the session the script started 
         const made = await runCli(['up', '--sql', ...args], { cwd });
         assert.equal(made.code, 0, made.stderr);
         assertRanCleanly(await runPsql(scripted.url, made.stdout), `${name} ${args[0]}`);
-        assert.deepEqual(await objects(scripted.sql), ['r public.next_table owner=root']);
-        assert.deepEqual((await scripted.sql.unsafe(`SELECT DISTINCT applied_by FROM pgpair_history`)).map((r) => r.applied_by), ['root']);
+        assert.deepEqual(await objects(scripted.sql), [`r public.next_table owner=${serverUser}`]);
+        assert.deepEqual((await scripted.sql.unsafe(`SELECT DISTINCT applied_by FROM pgpair_history`)).map((r) => r.applied_by), [serverUser]);
         assert.deepEqual(await recorded(scripted.sql), ['0001 role ok', '0002 next ok', 'log up 0001', 'log up 0002']);
       }
     });
