@@ -36,7 +36,7 @@ import { splitStatements, type CopyDataLocation } from './lexer.js';
 import { LOCK_KEY_SQL } from './lock.js';
 import { PGPAIR_VERSION } from './meta.js';
 import type { Plan, Step } from './plan.js';
-import { beforeCommitGuardSql, CAPTURE_TRANSACTION_ID_SQL, GUARD_LOCK_LOST, markTransactionSql, restoreSessionSql, TRANSACTION_ID_VARIABLE } from './session-state.js';
+import { beforeCommitGuardSql, CAPTURE_TRANSACTION_ID_SQL, lockGuardSql, markTransactionSql, restoreSessionSql, TRANSACTION_ID_VARIABLE } from './session-state.js';
 
 export interface RenderInput {
   plan: Plan;
@@ -318,22 +318,6 @@ function restoreSession(): string[] {
   return [restoreSessionSql(null, OWN_SETTINGS)];
 }
 
-/**
- * The lock half of beforeCommitGuardSql, for a migration that runs outside pgpair's transaction
- * (there is no transaction marker to check): stops the script, before its progress is recorded,
- * when a statement released pgpair's migration lock.
- */
-function lockStillHeldSql(lockKey: string): string {
-  const body = `DECLARE k bigint := ${lockKey};
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1
-                   AND classid = ((k >> 32) & 4294967295)::oid AND objid = (k & 4294967295)::oid) THEN
-    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
-  END IF;
-END`;
-  return `DO ${dollarQuote(body)};`;
-}
-
 /** A transactional up or down: statements, history change and log entry between BEGIN and COMMIT, as runInTransaction does. */
 function renderTransactional(input: RenderInput, st: ScriptTables, index: number, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis): Line[] {
   const t = st.tables;
@@ -367,7 +351,8 @@ function renderTransactional(input: RenderInput, st: ScriptTables, index: number
 function renderOutside(input: RenderInput, st: ScriptTables, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis): Line[] {
   const t = st.tables;
   const total = analysis.statements.length;
-  const lockCheck = lockStillHeldSql(st.lockKey);
+  // The lock half of the guard: stops the script, before its progress is recorded, when a statement released the lock.
+  const lockCheck = lockGuardSql(st.lockKey);
   const out: Line[] = [
     `-- Runs outside any transaction, statement by statement, because ${c(analysis.reason ?? 'it must')}.`,
     `-- Its history row says 'running' until the last statement is done. If psql stops in between, the statements`,

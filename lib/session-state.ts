@@ -21,6 +21,7 @@
  * transaction-local marker), then the history and log rows, then COMMIT.
  */
 import { quoteIdent, quoteLiteral } from './ident.js';
+import { dollarQuote } from './literal.js';
 
 /** Reads what `restoreSessionSql` needs, once, when a run starts (before pgpair sets anything). */
 export const CAPTURE_SESSION_SQL = `SELECT session_user::text AS session_user, current_user::text AS current_user,
@@ -167,10 +168,3 @@ END`)};`;
  * SET, and come back as the migration left them when it ends.
  */
 export const AS_LOGIN_USER_SQL = 'SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE;';
-
-/** `$tag$body$tag$` with a tag that does not occur in the body, nor at its end (`…$pgpair` + `$pgpair$`). */
-export function dollarQuote(body: string): string {
-  let tag = 'pgpair';
-  for (let n = 1; `${body}$${tag}$`.indexOf(`$${tag}$`) !== body.length; n++) tag = `pgpair${n}`;
-  return `$${tag}$${body}$${tag}$`;
-}

@@ -11,7 +11,7 @@ import { LOCK_KEY_SQL } from '../../lib/lock.js';
 import { PGPAIR_VERSION } from '../../lib/meta.js';
 import { planDown, planStamp, planUp, type Plan } from '../../lib/plan.js';
 import { commentText, inlineParams, lockKeySql, renderScript, sqlLiteral, type RenderInput } from '../../lib/render.js';
-import { beforeCommitGuardSql, dollarQuote as sessionDollarQuote, markTransactionSql, restoreSessionSql } from '../../lib/session-state.js';
+import { beforeCommitGuardSql, lockGuardSql, markTransactionSql, restoreSessionSql } from '../../lib/session-state.js';
 import { splitStatements } from '../../lib/lexer.js';
 import { computeStatus } from '../../lib/status.js';
 
@@ -150,7 +150,7 @@ describe('renderScript', () => {
     const step = text.slice(at(text, '-- up 0003_index:'));
     assert.match(step, /^-- up 0003_index: sql\/0003_index\.up\.sql\n-- Runs outside any transaction, statement by statement, because line 2: CREATE INDEX CONCURRENTLY cannot run inside a transaction block\./);
     const running = at(step, "'script', 'running', false, 0, 2, NULL, NULL,");
-    const lockCheck = `DO $pgpair$DECLARE k bigint := ${lockKeySql(tables)};\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted`;
+    const lockCheck = lockGuardSql(lockKeySql(tables));
     const create = at(step, `-- sql/0003_index.up.sql:2\nCREATE INDEX CONCURRENTLY users_name ON users (name);\n${lockCheck}`);
     const progress1 = at(step, `$pgpair$;\nUPDATE "public"."pgpair_history" SET statements_done = 1 WHERE version = '3';`, create);
     const analyze = at(step, `-- sql/0003_index.up.sql:3\nANALYZE users;\n${lockCheck}`, progress1);
@@ -244,7 +244,7 @@ describe('text pgpair writes into a script', () => {
     assert.equal(dollarQuote('x $pgpair$ y'), '$pgpair1$x $pgpair$ y$pgpair1$');
     assert.equal(dollarQuote('ends in $pgpair'), '$pgpair1$ends in $pgpair$pgpair1$');
     assert.equal(dollarQuote('x', 'pgpair_check'), '$pgpair_check$x$pgpair_check$');
-    assert.equal(sessionDollarQuote('ends in $pgpair'), '$pgpair1$ends in $pgpair$pgpair1$');
+    assert.equal(dollarQuote('ends in $pgpair'), '$pgpair1$ends in $pgpair$pgpair1$');
   });
 
   it('commentText: a comment stays one line whatever it holds', () => {
