@@ -11,10 +11,11 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, beforeEach, describe, it, type TestContext } from 'node:test';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import * as pgpair from '../../lib/index.js';
 import { LARGE_FILE_BYTES } from '../../lib/large-file.js';
 import { cleanEnv, runCli, workdir as newWorkdir } from '../helpers/cli.js';
+import { needPsql } from '../helpers/psql.js';
 import { scratchDatabase, tables, type Scratch } from '../helpers/db.js';
 
 let db: Scratch;
@@ -126,7 +127,7 @@ describe('a COPY block above the default large-file size, through the CLI', () =
     const at = new Date(/^-- Generated (\S+) by pgpair/m.exec(document.script)![1]!);
     assert.ok(document.script === (await pgpair.script({ dir, command: 'up', from: 'base', generatedAt: at, request: 'pgpair up --sql --from base', largeFileBytes: Infinity })).text);
 
-    if (!havePsql(t)) return;
+    if (!needPsql(t)) return;
     const file = join(cwd, 'release.sql');
     writeFileSync(file, r.stdout);
     const psql = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', file, db.url], { env: cleanEnv(), encoding: 'utf8' });
@@ -149,14 +150,6 @@ describe('a COPY block above the default large-file size, through the CLI', () =
     assert.match(r.stderr, /The script would show the database password \(a migration file holds it\), so it is not printed/);
   });
 });
-
-function havePsql(t: TestContext): boolean {
-  const probe = spawnSync('psql', ['--version']);
-  if (probe.status === 0) return true;
-  if (process.env.CI_REQUIRE_PSQL) assert.fail('psql is not installed (CI_REQUIRE_PSQL is set)');
-  t.skip('psql is not installed');
-  return false;
-}
 
 describe('large files through the library, the size set low', () => {
   const SMALL = 64 * 1024;

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it, type TestContext } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { cleanEnv, runCli, workdir } from '../helpers/cli.js';
+import { needPsql } from '../helpers/psql.js';
 import { scratchDatabase, type Scratch } from '../helpers/db.js';
 
 let db: Scratch;
@@ -44,13 +45,6 @@ async function refused(files: Record<string, string>, where: RegExp): Promise<st
   return r.stderr;
 }
 
-function havePsql(t: TestContext): boolean {
-  if (spawnSync('psql', ['--version']).status === 0) return true;
-  if (process.env.CI_REQUIRE_PSQL) assert.fail('psql is not installed (CI_REQUIRE_PSQL is set)');
-  t.skip('psql is not installed');
-  return false;
-}
-
 /** Runs a file with psql as the SPEC's DBA would: `psql -X -v ON_ERROR_STOP=1 -f FILE`. */
 function psqlFile(url: string, text: string): { status: number | null; stderr: string } {
   const dir = workdir({ 'lexer-psql.sql': text });
@@ -64,7 +58,7 @@ describe('a begin word that makes psql merge statements (item 2)', () => {
   it('is refused at its line and column before anything runs; psql itself sends the merged chunk and leaves half of it applied', async (t) => {
     const stderr = await refused({ 'sql/0001_begin.up.sql': MERGED }, /0001_begin\.up\.sql:1:17\b.*"begin"/);
     assert.doesNotMatch(stderr, /Nothing of 0001 was applied/);
-    if (!havePsql(t)) return;
+    if (!needPsql(t)) return;
     // What the refusal prevents: psql sends the whole file as one statement, whose COMMIT commits the first half.
     const other = await scratchDatabase('pgpair_lexer_psql');
     try {
@@ -164,7 +158,7 @@ describe('CRLF files are sent as written (item 9a)', () => {
     assert.deepEqual(ours, [{ id: 1, v: 'a\r\nb' }, { id: 2, v: 'c' }, { id: 3, v: 'x\ny' }]);
     const [history] = await db.sql.unsafe(`SELECT up_checksum AS checksum FROM pgpair_history`);
     assert.equal(history!.checksum, `sha256:${createHash('sha256').update(crlf.replace(/\r\n/g, '\n')).digest('hex')}`);
-    if (!havePsql(t)) return;
+    if (!needPsql(t)) return;
     const other = await scratchDatabase('pgpair_lexer_psql');
     try {
       const run = psqlFile(other.url, crlf);
