@@ -26,13 +26,14 @@ const started = performance.now();
 const cli = await load('cli/main.js');
 const importMs = performance.now() - started;
 void cli;
-const { readMigrations } = await load('source.js');
+const { readMigrations } = await load('read/source.js');
 const { connect } = await load('db/index.js');
-const { historyTables, readHistory } = await load('history.js');
-const { lockKey } = await load('lock.js');
-const { computeStatus } = await load('status.js');
-const { analyzeFile } = await load('analyze.js');
-const { planUp } = await load('plan.js');
+const { historyTables } = await load('core/history.js');
+const { readHistory } = await load('run/read-history.js');
+const { lockKey } = await load('run/lock.js');
+const { computeStatus } = await load('core/status.js');
+const { analyzeFile } = await load('core/analyze.js');
+const { planUp } = await load('core/plan.js');
 
 async function once(url, dir) {
   const times = {};

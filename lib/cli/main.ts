@@ -6,14 +6,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Argv } from 'yargs';
-import { dotenvTruncation, resolveDatabaseUrl, type ResolvedUrl } from '../config.js';
+import { dotenvTruncation, resolveDatabaseUrl, type ResolvedUrl } from '../run/config.js';
 import { describeTarget } from '../db/target.js';
 import { urlPassword } from '../db/url.js';
-import { ConfigError, EXIT, InterruptedError, PgpairError, UsageError, type ExitCode } from '../errors.js';
-import { createLogger, type LogLevel } from '../logger.js';
-import { escapeControls, maskedJson, maskSecrets, showsPassword, showsPasswordWindow } from '../mask.js';
-import { PGPAIR_VERSION } from '../meta.js';
-import type * as Migrator from '../migrator.js';
+import { ConfigError, EXIT, InterruptedError, PgpairError, UsageError, type ExitCode } from '../core/errors.js';
+import { createLogger, type LogLevel } from '../run/logger.js';
+import { escapeControls, maskedJson, maskSecrets, showsPassword, showsPasswordWindow } from '../core/mask.js';
+import { PGPAIR_VERSION } from '../core/meta.js';
+import type * as Migrator from '../run/migrator.js';
 import { commandOptions, logFormat, type CommandOptions } from './options.js';
 import { describeDatabase, problemLines, runJson, runSummary, statusJson, statusText, stepLine } from './output.js';
 import { COMMANDS, commandWord, dashValueMessage, GLOBAL_OPTIONS, nearDatabaseUrl, optionsOf, unknownCommandMessage, type OptionSpec } from './spec.js';
@@ -292,7 +292,7 @@ async function run(invocation: Invocation, io: Io, stop: Interruptions): Promise
     const env = await loadEnv(argv, io);
     pretty = logFormat(argv['log-format'], env, process.stderr.isTTY === true) === 'pretty';
     logger = createLogger({ level, secrets, pretty });
-    const pgpair = await import('../migrator.js');
+    const pgpair = await import('../run/migrator.js');
     if (signal.aborted) throw new InterruptedError(String(signal.reason), null, `Interrupted by ${String(signal.reason)} before pgpair ${command} started; nothing was done.`);
     const dir = argv.dir ?? env.PGPAIR_DIR ?? pgpair.DEFAULT_DIR;
     if (command === 'create') {
@@ -351,7 +351,7 @@ async function run(invocation: Invocation, io: Io, stop: Interruptions): Promise
     switch (command) {
       case 'status': {
         const report = await pgpair.status(base);
-        const problems = (await import('../status.js')).verifyProblems(report);
+        const problems = (await import('../core/status.js')).verifyProblems(report);
         if (json) out(`${JSON.stringify(statusJson(report, { database }), null, 2)}\n`);
         else out(`${statusText(report, where, problems)}\n`);
         return EXIT.ok;
@@ -400,7 +400,7 @@ async function run(invocation: Invocation, io: Io, stop: Interruptions): Promise
         return EXIT.ok;
       }
       case 'load': {
-        const { load } = await import('../load.js');
+        const { load } = await import('../run/load.js');
         const result = await load({
           ...base,
           lockTimeoutMs,
@@ -469,7 +469,7 @@ async function printScript(ctx: {
   url?: string;
 }): Promise<ExitCode> {
   const { command, argv } = ctx;
-  const pgpair = await import('../migrator.js');
+  const pgpair = await import('../run/migrator.js');
   const { steps, target } = ctx.opts;
   const from = argv.from === undefined ? undefined : String(argv.from);
   const table = argv.table ?? ctx.env.PGPAIR_TABLE ?? pgpair.DEFAULT_TABLE;
@@ -523,7 +523,7 @@ async function printScript(ctx: {
     if (closed) throw new OutputClosedError(closed);
   };
   if (ctx.json) {
-    const steps = plan.steps.map((s) => (s.action === 'unstamp' ? { action: s.action, version: s.row.version, name: s.row.name } : { action: s.action, version: s.migration.version, name: s.migration.slug }));
+    const steps = plan.steps.map((s) => (s.action === 'unstamp' ? { action: s.action, version: s.row.version, name: s.row.name } : { action: s.action, version: s.migration.version, name: s.migration.name }));
     // The document around the script, which is its last field: JSON.stringify escapes a string one character at a time.
     const document = JSON.stringify({ ok: true, command: plan.command, from: plan.from, to: plan.to, steps, script: '' }, null, 2);
     const at = document.lastIndexOf('""') + 1;

@@ -5,8 +5,8 @@
  * throws a UsageError (exit 2) that names the option, the value and what to
  * give instead. Pure: no I/O.
  */
-import { UsageError } from '../errors.js';
-import { parseTarget } from '../plan.js';
+import { UsageError } from '../core/errors.js';
+import { parseTarget } from '../core/plan.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

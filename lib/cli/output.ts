@@ -1,11 +1,11 @@
 /** Human and JSON renderings of results. Pure: returns strings; main.ts writes them. */
-import { shortChecksum } from '../checksum.js';
-import { escapeValue } from '../mask.js';
+import { shortChecksum } from '../core/checksum.js';
+import { escapeValue } from '../core/mask.js';
 import { describeTarget } from '../db/target.js';
-import type { RunResult } from '../migrator.js';
-import { downFileWarnings, type StatusReport } from '../status.js';
-import type { VerifyProblem } from '../errors.js';
-import type { ResolvedUrl } from '../config.js';
+import type { RunResult } from '../run/migrator.js';
+import { downFileWarnings, type StatusReport } from '../core/status.js';
+import type { VerifyProblem } from '../core/errors.js';
+import type { ResolvedUrl } from '../run/config.js';
 
 function iso(date: Date | null): string | null {
   return date ? date.toISOString() : null;

@@ -4,7 +4,7 @@
  * main.ts) are built from this table, so a command's help lists exactly the
  * options it reads.
  */
-import type { LogLevel } from '../logger.js';
+import type { LogLevel } from '../run/logger.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean' | 'number';

@@ -12,7 +12,7 @@
  * lost session must not run on a new one.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { ConnectionError, InterruptedError, type PgpairError } from '../errors.js';
+import { ConnectionError, InterruptedError, type PgpairError } from '../core/errors.js';
 import type { HostPort } from './target.js';
 
 export interface DialOptions {

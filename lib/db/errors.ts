@@ -1,5 +1,5 @@
 /** Reading PostgreSQL error fields from whatever a driver threw. */
-import type { PgErrorFields } from '../errors.js';
+import type { PgErrorFields } from '../core/errors.js';
 
 function str(value: unknown): string | null {
   return typeof value === 'string' && value !== '' ? value : null;

@@ -2,7 +2,7 @@
  * The driver registry: a URL scheme picks the module that serves it. Modules
  * are imported on first use, so a run against a server never loads PGlite.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { Connection, ConnectOptions, Driver } from './types.js';
 import { maskUrl, urlScheme } from './url.js';
 

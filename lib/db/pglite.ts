@@ -26,7 +26,7 @@ import { link, mkdir, readFile, realpath, rename, rm, unlink, writeFile } from '
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { PGlite, QueryOptions } from '@electric-sql/pglite';
-import { ConfigError, ConnectionError, EmbeddedDirectoryError, PgpairError } from '../errors.js';
+import { ConfigError, ConnectionError, EmbeddedDirectoryError, PgpairError } from '../core/errors.js';
 import { inspectDirectory, markReady, prepareNewDatabase, type Found, type Marker } from './pglite-directory.js';
 import { pgErrorFields } from './errors.js';
 import type { Connection, ConnectOptions, Driver, Notice, Queryable, Row, ServerInfo } from './types.js';

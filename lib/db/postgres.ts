@@ -5,11 +5,11 @@
  */
 import { Writable } from 'node:stream';
 import postgres from 'postgres';
-import { ConfigError, ConnectionError, PgpairError } from '../errors.js';
+import { ConfigError, ConnectionError, PgpairError } from '../core/errors.js';
 import { cannotConnect, Dialer, SOCKET_REASONS, socketReason } from './dial.js';
 import { pgErrorFields } from './errors.js';
-import { inlineParams } from '../literal.js';
-import { maskSecrets } from '../mask.js';
+import { inlineParams } from '../core/literal.js';
+import { maskSecrets } from '../core/mask.js';
 import type { Connection, ConnectOptions, Driver, LockWait, Queryable, Row, ServerInfo } from './types.js';
 import { LOCK_WAIT_SQL, lockWaitFromRow } from './lock-wait.js';
 import { formatTarget, postgresTarget } from './target.js';

@@ -2,7 +2,7 @@
  * The driver boundary. Everything above lib/db/ talks to a database through
  * these interfaces only; one module per URL scheme implements them.
  */
-import type { PgErrorFields } from '../errors.js';
+import type { PgErrorFields } from '../core/errors.js';
 
 export type Row = Record<string, unknown>;
 

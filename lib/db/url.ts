@@ -2,8 +2,8 @@
  * Pure helpers for connection strings: postgres:// URLs, libpq `key=value` strings and
  * pglite:PATH. A password never leaves this module unmasked: errors show the string masked.
  */
-import { ConfigError } from '../errors.js';
-import { maskCredentials } from '../mask.js';
+import { ConfigError } from '../core/errors.js';
+import { maskCredentials } from '../core/mask.js';
 
 /** The URL scheme, lower-cased, without ':' (e.g. 'postgres', 'pglite'), or null. */
 export function urlScheme(url: string): string | null {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { checksum } from '../../lib/checksum.js';
+import { checksum } from '../../lib/core/checksum.js';
 import { runCli, workdir, workdirFromFixture } from '../helpers/cli.js';
 import { scratchDatabase, tables, type Scratch } from '../helpers/db.js';
 

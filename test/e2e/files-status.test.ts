@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { checksum } from '../../lib/checksum.js';
+import { checksum } from '../../lib/core/checksum.js';
 import { runCli, workdir } from '../helpers/cli.js';
 import { scratchDatabase, tables, type Scratch } from '../helpers/db.js';
 

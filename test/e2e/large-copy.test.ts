@@ -13,7 +13,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import * as pgpair from '../../lib/index.js';
-import { LARGE_FILE_BYTES } from '../../lib/large-file.js';
+import { LARGE_FILE_BYTES } from '../../lib/core/large-file.js';
 import { cleanEnv, runCli, workdir as newWorkdir } from '../helpers/cli.js';
 import { needPsql } from '../helpers/psql.js';
 import { scratchDatabase, tables, type Scratch } from '../helpers/db.js';

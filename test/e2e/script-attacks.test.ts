@@ -15,8 +15,8 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { runCli, workdir } from '../helpers/cli.js';
 import { connectTo, scratchDatabase, testServerUrl, type Scratch, type Sql } from '../helpers/db.js';
 import { needPsql, runPsql, type PsqlRun } from '../helpers/psql.js';
-import { analyzeFile } from '../../lib/analyze.js';
-import { splitStatements } from '../../lib/lexer.js';
+import { analyzeFile } from '../../lib/core/analyze.js';
+import { splitStatements } from '../../lib/core/lexer.js';
 
 /**
  * A pgpair run restores the session after each migration only once lib/executor.ts emits the

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as pgpair from '../../lib/index.js';
-import { quoteIdent, quoteLiteral } from '../../lib/ident.js';
+import { quoteIdent, quoteLiteral } from '../../lib/core/ident.js';
 import { workdir } from '../helpers/cli.js';
 import { scratchDatabase, type Scratch, type Sql } from '../helpers/db.js';
 import { needPsql, runPsql } from '../helpers/psql.js';

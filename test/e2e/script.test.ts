@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it, type TestContext } from 'node:test';
 import * as pgpair from '../../lib/index.js';
-import { LOCK_KEY_SQL } from '../../lib/lock.js';
+import { LOCK_KEY_SQL } from '../../lib/run/lock.js';
 import { cleanEnv, runCli, workdir } from '../helpers/cli.js';
 import { scratchDatabase, tables, type Scratch, type Sql } from '../helpers/db.js';
 

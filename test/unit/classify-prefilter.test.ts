@@ -4,8 +4,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { analyzeFile, runsInTransaction } from '../../lib/analyze.js';
-import type { MigrationFile } from '../../lib/files.js';
+import { analyzeFile, runsInTransaction } from '../../lib/core/analyze.js';
+import type { MigrationFile } from '../../lib/core/files.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures', import.meta.url));
 

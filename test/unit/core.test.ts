@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { checksum, normaliseSql } from '../../lib/checksum.js';
-import { resolveDatabaseUrl, parseDuration } from '../../lib/config.js';
+import { checksum, normaliseSql } from '../../lib/core/checksum.js';
+import { resolveDatabaseUrl, parseDuration } from '../../lib/run/config.js';
 import { maskUrl, urlPassword } from '../../lib/db/url.js';
-import { DirectoryError, ConfigError, IrreversibleError, VerificationError } from '../../lib/errors.js';
-import { downSlug, parseMigrationDirectory, type DirectoryEntry, type Migration } from '../../lib/files.js';
-import type { HistoryRow } from '../../lib/history.js';
-import { planDown, planUp } from '../../lib/plan.js';
-import { computeStatus, downFileWarnings, verifyProblems } from '../../lib/status.js';
-import { parseTableName } from '../../lib/ident.js';
-import { PGPAIR_VERSION } from '../../lib/meta.js';
-import { compareVersions, versionKey } from '../../lib/version.js';
+import { DirectoryError, ConfigError, IrreversibleError, VerificationError } from '../../lib/core/errors.js';
+import { downName, parseMigrationDirectory, type DirectoryEntry, type Migration } from '../../lib/core/files.js';
+import type { HistoryRow } from '../../lib/core/history.js';
+import { planDown, planUp } from '../../lib/core/plan.js';
+import { computeStatus, downFileWarnings, verifyProblems } from '../../lib/core/status.js';
+import { parseTableName } from '../../lib/core/ident.js';
+import { PGPAIR_VERSION } from '../../lib/core/meta.js';
+import { compareVersions, versionKey } from '../../lib/core/version.js';
 
 describe('versions', () => {
   it('compare numerically without converting to a number', () => {
@@ -66,7 +66,7 @@ describe('migration directory', () => {
         '.0001_hidden.up.sql': 'ignored',
       }),
     );
-    assert.deepEqual(set.migrations.map((m) => `${m.version}:${m.slug}:${m.down ? 'rev' : 'irrev'}`), [
+    assert.deepEqual(set.migrations.map((m) => `${m.version}:${m.name}:${m.down ? 'rev' : 'irrev'}`), [
       '0007:add_index.postgres:irrev',
       '9:nine:rev',
       '10:ten:irrev',
@@ -106,7 +106,7 @@ describe('migration directory', () => {
   it('pairs an up and a down file of one version whatever their slugs: the name is the up file\'s slug', () => {
     const set = parseMigrationDirectory('sql', entries({ '31_add_pub_magic_metadata.up.sql': 'select 1;', '31_drop_pub_magic_metadata.down.sql': 'select 2;', '32_same.up.sql': '', '32_same.down.sql': '', '33_alone.up.sql': '' }));
     assert.deepEqual(
-      set.migrations.map((m) => [m.version, m.slug, m.down?.name ?? null, downSlug(m)]),
+      set.migrations.map((m) => [m.version, m.name, m.down?.name ?? null, downName(m)]),
       [
         ['31', 'add_pub_magic_metadata', '31_drop_pub_magic_metadata.down.sql', 'drop_pub_magic_metadata'],
         ['32', 'same', '32_same.down.sql', 'same'],
@@ -194,7 +194,7 @@ function rowOf(m: Migration, changes: Partial<HistoryRow> = {}): HistoryRow {
   return {
     key: m.key,
     version: m.version,
-    name: m.slug,
+    name: m.name,
     upChecksum: m.up.checksum,
     downChecksum: m.down?.checksum ?? null,
     how: 'executed',

@@ -6,9 +6,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyzeFile, type FileAnalysis } from '../../lib/analyze.js';
-import { splitStatements } from '../../lib/lexer.js';
-import type { MigrationFile } from '../../lib/files.js';
+import { analyzeFile, type FileAnalysis } from '../../lib/core/analyze.js';
+import { splitStatements } from '../../lib/core/lexer.js';
+import type { MigrationFile } from '../../lib/core/files.js';
 
 const analyze = (text: string): FileAnalysis => analyzeFile({ path: 'sql/0001_x.up.sql', name: '0001_x.up.sql', text, checksum: 'sha256:0' } as MigrationFile);
 const problemsOf = (text: string): string[] => analyze(text).problems.map((p) => `${p.line}:${p.column} ${p.message}`);

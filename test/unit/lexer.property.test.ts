@@ -4,8 +4,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { loadModule, parseSync, scanSync } from 'libpg-query';
-import { scanToken, splitStatements, type LexResult } from '../../lib/lexer.js';
-import { lineColumnAt } from '../../lib/position.js';
+import { scanToken, splitStatements, type LexResult } from '../../lib/core/lexer.js';
+import { lineColumnAt } from '../../lib/core/position.js';
 
 /** Properties that hold for any input: texts are slices at their offsets, in order, located right. */
 function assertWellFormed(sql: string, result: LexResult): void {

@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import postgres from 'postgres';
-import { dotenvTruncation, resolveDatabaseUrl } from '../../lib/config.js';
+import { dotenvTruncation, resolveDatabaseUrl } from '../../lib/run/config.js';
 import { maskUrl, normalizeDatabaseUrl, parseKeyValue, urlPassword } from '../../lib/db/url.js';
-import { ConfigError } from '../../lib/errors.js';
-import { scrubber } from '../../lib/logger.js';
-import { escapeControls, escapeValue, isDistinctive, maskCredentials, maskedJson, scrubPassword, showsPassword } from '../../lib/mask.js';
-import { excerpt, formatExcerpt } from '../../lib/position.js';
+import { ConfigError } from '../../lib/core/errors.js';
+import { scrubber } from '../../lib/run/logger.js';
+import { escapeControls, escapeValue, isDistinctive, maskCredentials, maskedJson, scrubPassword, showsPassword } from '../../lib/core/mask.js';
+import { excerpt, formatExcerpt } from '../../lib/core/position.js';
 
 /** The passwords issue 11 names: common words, one character, quotes, a percent sign. */
 export const COMMON_PASSWORDS = ['true', 'applied', 'postgres', '1', 'a', 'sql', '"', '\\', '%40'];

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { codePointPositionToIndex, createLineLocator, excerpt, lineColumnAt } from '../../lib/position.js';
+import { codePointPositionToIndex, createLineLocator, excerpt, lineColumnAt } from '../../lib/core/position.js';
 
 describe('codePointPositionToIndex', () => {
   it('maps 1-based code point positions to 0-based UTF-16 indexes', () => {

@@ -1,19 +1,19 @@
 /** The --sql renderer, without a database: plans built from inline files and history rows. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyzeFile, type FileAnalysis } from '../../lib/analyze.js';
-import { DirectoryError } from '../../lib/errors.js';
-import { parseMigrationDirectory, type Migration, type MigrationFile } from '../../lib/files.js';
-import { historyTables, historyValues, insertHistorySql, type HistoryRow } from '../../lib/history.js';
-import { MAX_TABLE_NAME_BYTES, parseTableName, quoteLiteral } from '../../lib/ident.js';
-import { dollarQuote, SqlExpression } from '../../lib/literal.js';
-import { LOCK_KEY_SQL } from '../../lib/lock.js';
-import { PGPAIR_VERSION } from '../../lib/meta.js';
-import { planDown, planStamp, planUp, type Plan } from '../../lib/plan.js';
-import { commentText, inlineParams, lockKeySql, renderScript, sqlLiteral, type RenderInput } from '../../lib/render.js';
-import { beforeCommitGuardSql, lockGuardSql, markTransactionSql, restoreSessionSql } from '../../lib/session-state.js';
-import { splitStatements } from '../../lib/lexer.js';
-import { computeStatus } from '../../lib/status.js';
+import { analyzeFile, type FileAnalysis } from '../../lib/core/analyze.js';
+import { DirectoryError } from '../../lib/core/errors.js';
+import { parseMigrationDirectory, type Migration, type MigrationFile } from '../../lib/core/files.js';
+import { historyTables, historyValues, insertHistorySql, type HistoryRow } from '../../lib/core/history.js';
+import { MAX_TABLE_NAME_BYTES, parseTableName, quoteLiteral } from '../../lib/core/ident.js';
+import { dollarQuote, SqlExpression } from '../../lib/core/literal.js';
+import { LOCK_KEY_SQL } from '../../lib/run/lock.js';
+import { PGPAIR_VERSION } from '../../lib/core/meta.js';
+import { planDown, planStamp, planUp, type Plan } from '../../lib/core/plan.js';
+import { commentText, inlineParams, lockKeySql, renderScript, sqlLiteral, type RenderInput } from '../../lib/core/render.js';
+import { beforeCommitGuardSql, lockGuardSql, markTransactionSql, restoreSessionSql } from '../../lib/core/session-state.js';
+import { splitStatements } from '../../lib/core/lexer.js';
+import { computeStatus } from '../../lib/core/status.js';
 
 function migrations(files: Record<string, string>): Migration[] {
   return parseMigrationDirectory('sql', Object.entries(files).map(([name, text]) => ({ name, text }))).migrations;
@@ -23,7 +23,7 @@ function recorded(m: Migration, how: HistoryRow['how'] = 'executed'): HistoryRow
   return {
     key: m.key,
     version: m.version,
-    name: m.slug,
+    name: m.name,
     upChecksum: m.up.checksum,
     downChecksum: m.down?.checksum ?? null,
     how,

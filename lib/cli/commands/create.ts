@@ -1,6 +1,6 @@
 /** `pgpair create MESSAGE`: Alembic's `revision -m "add comments table"`, as a slug and a pair of files. */
-import { createMigration, type CreatedMigration } from '../../create.js';
-import { UsageError } from '../../errors.js';
+import { createMigration, type CreatedMigration } from '../../read/create.js';
+import { UsageError } from '../../core/errors.js';
 import { single, versionStyle } from '../options.js';
 
 /**
@@ -27,5 +27,5 @@ export async function createCommand(ctx: { dir: string; slug: unknown; timestamp
     throw new UsageError(`Invalid migration name ${JSON.stringify(message)}: it has no letters or digits to name the files by; use e.g. pgpair create add_users.`);
   }
   const versions = versionStyle(ctx.timestamp, ctx.env);
-  return createMigration({ dir: ctx.dir, slug, ...(versions ? { versions } : {}) });
+  return createMigration({ dir: ctx.dir, name: slug, ...(versions ? { versions } : {}) });
 }

@@ -2,11 +2,11 @@
 import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { mkdir, open, readdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checksum, sqlAsWritten } from './checksum.js';
-import { ConfigError, DirectoryError, FileChangedError } from './errors.js';
-import { parseMigrationDirectory, type DirectoryEntry, type ParseOptions, type LargeFileSource, type MigrationFile, type MigrationSet } from './files.js';
-import { LARGE_FILE_BYTES, LargeFileScanner, READ_CHUNK_BYTES, type Checkpoint } from './large-file.js';
-import type { CopyDataLocation } from './lexer.js';
+import { checksum, sqlAsWritten } from '../core/checksum.js';
+import { ConfigError, DirectoryError, FileChangedError } from '../core/errors.js';
+import { parseMigrationDirectory, type DirectoryEntry, type ParseOptions, type LargeFileSource, type MigrationFile, type MigrationSet } from '../core/files.js';
+import { LARGE_FILE_BYTES, LargeFileScanner, READ_CHUNK_BYTES, type Checkpoint } from '../core/large-file.js';
+import type { CopyDataLocation } from '../core/lexer.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

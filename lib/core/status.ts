@@ -3,7 +3,7 @@
  * `verify` reports. The planner and the status command both start here.
  */
 import type { VerifyProblem } from './errors.js';
-import { downSlug, type Migration } from './files.js';
+import { downName, type Migration } from './files.js';
 import type { HistoryRow, How } from './history.js';
 import { shortChecksum } from './checksum.js';
 import { compareVersions } from './version.js';
@@ -78,7 +78,7 @@ export function computeStatus(migrations: readonly Migration[], history: readonl
     const row = rows.get(migration.key) ?? null;
     rows.delete(migration.key);
     let state: MigrationState = 'pending';
-    const renamed = row !== null && row.name !== migration.slug;
+    const renamed = row !== null && row.name !== migration.name;
     if (row) {
       if (row.state !== 'ok') state = 'failed';
       else if (renamed) state = 'renamed';
@@ -90,7 +90,7 @@ export function computeStatus(migrations: readonly Migration[], history: readonl
     entries.push({
       version: migration.version,
       key: migration.key,
-      name: migration.slug,
+      name: migration.name,
       state,
       how: row?.how ?? null,
       appliedAt: row?.appliedAt ?? null,
@@ -101,7 +101,7 @@ export function computeStatus(migrations: readonly Migration[], history: readonl
       migration,
       row,
       recordedName: renamed ? row.name : null,
-      downName: downSlug(migration),
+      downName: downName(migration),
       downState,
       downChanged: downState === 'changed' || downState === 'deleted',
     });

@@ -4,9 +4,9 @@
  * Each attempt opens a session and closes it; nothing is read or written.
  */
 import type { Logger } from 'pino';
-import { connect } from './db/index.js';
-import { maskUrl } from './db/url.js';
-import { ConfigError, ConnectionError, InterruptedError, PgpairError } from './errors.js';
+import { connect } from '../db/index.js';
+import { maskUrl } from '../db/url.js';
+import { ConfigError, ConnectionError, InterruptedError, PgpairError } from '../core/errors.js';
 
 export interface WaitOptions {
   url: string;

@@ -5,11 +5,11 @@
  * histories do not. `--sql` scripts compute the same key the same way.
  */
 import type { Logger } from 'pino';
-import type { Connection, Queryable } from './db/types.js';
-import { InterruptedError, LockTimeoutError, type LockHolder } from './errors.js';
-import type { HistoryTables } from './history.js';
+import type { Connection, Queryable } from '../db/types.js';
+import { InterruptedError, LockTimeoutError, type LockHolder } from '../core/errors.js';
+import type { HistoryTables } from '../core/history.js';
 
-import { LOCK_KEY_SQL } from './session-state.js';
+import { LOCK_KEY_SQL } from '../core/session-state.js';
 
 /** SQL expression for the lock key; $1 is the history table's display name (schema.table). Defined in session-state.ts, shared with the guard. */
 export { LOCK_KEY_SQL };

@@ -3,8 +3,8 @@
  * (process.env merged with .env by the CLI) and returns the URL and where it
  * came from, or a ConfigError.
  */
-import { normalizeDatabaseUrl } from './db/url.js';
-import { ConfigError } from './errors.js';
+import { normalizeDatabaseUrl } from '../db/url.js';
+import { ConfigError } from '../core/errors.js';
 
 export const DEFAULT_DEV_URL = 'pglite:.pgpair/dev';
 

@@ -3,21 +3,22 @@
  * These functions are the library API; they return data and throw
  * PgpairErrors, and never print or exit.
  */
-import { analyzeFile, runsInTransaction } from './analyze.js';
-import { ConfigError, TargetError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
+import { analyzeFile, runsInTransaction } from '../core/analyze.js';
+import { ConfigError, TargetError, UsageError, VerificationError, type VerifyProblem } from '../core/errors.js';
 import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, readOptions, silent, tableOf, withSession, type BaseOptions, type RunOptions, type RunResult, type Session } from './session.js';
 import { checkFiles, executePlan } from './executor.js';
-import type { MigrationFile, MigrationSet } from './files.js';
-import { historyTables, insertLogSql, logValues, readHistory, type HistoryRow, type HistoryTables } from './history.js';
+import type { MigrationFile, MigrationSet } from '../core/files.js';
+import { historyTables, insertLogSql, logValues, type HistoryRow, type HistoryTables } from '../core/history.js';
+import { readHistory } from './read-history.js';
 import { withLock } from './lock.js';
-import { PGPAIR_VERSION } from './meta.js';
-import { planDown, planStamp, planUp, parseTarget, type Plan, type Target } from './plan.js';
-import { renderScriptParts, type ScriptPart } from './render.js';
-import { ensureDirectory, readCopyData, readMigrations, writeNewFile } from './source.js';
-import { computeStatus, downFileWarnings, verifyProblems, type StatusReport } from './status.js';
-import { shortChecksum } from './checksum.js';
+import { PGPAIR_VERSION } from '../core/meta.js';
+import { planDown, planStamp, planUp, parseTarget, type Plan, type Target } from '../core/plan.js';
+import { renderScriptParts, type ScriptPart } from '../core/render.js';
+import { ensureDirectory, readCopyData, readMigrations, writeNewFile } from '../read/source.js';
+import { computeStatus, downFileWarnings, verifyProblems, type StatusReport } from '../core/status.js';
+import { shortChecksum } from '../core/checksum.js';
 import type { Logger } from 'pino';
-import { compareVersions, isVersion, versionKey } from './version.js';
+import { compareVersions, isVersion, versionKey } from '../core/version.js';
 
 function toTarget(target: string | Target | undefined): Target | undefined {
   return typeof target === 'string' ? parseTarget(target) : target;
@@ -28,7 +29,7 @@ export type { BaseOptions, RunOptions, RunResult } from './session.js';
 
 /** The down steps of a plan that run a down file other than the one recorded when the version was applied. */
 function changedDownFiles(plan: Plan) {
-  return plan.steps.flatMap((step) => (step.action === 'down' && step.downFileChanged ? [{ version: step.migration.version, name: step.migration.slug, ...step.downFileChanged }] : []));
+  return plan.steps.flatMap((step) => (step.action === 'down' && step.downFileChanged ? [{ version: step.migration.version, name: step.migration.name, ...step.downFileChanged }] : []));
 }
 
 function warnChangedDownFiles(logger: Logger, plan: Plan, verb: string): string[] {
@@ -83,12 +84,11 @@ async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan
       // (the directory reader checks every file; checkFiles is the last word on what is about to run).
       const history = await readHistory(session.db, session.tables);
       const plan = makePlan(await currentStatus(session, history.rows));
-      checkFiles(plan, { serverVersionNum: session.db.server.versionNum });
+      checkFiles(plan);
       if (!history.exists) await ensureHistory(session);
       await noteChangedDownFiles(session, plan);
       const steps = await executePlan(session.db, session.tables, plan, {
         logger: session.logger,
-        serverVersionNum: session.db.server.versionNum,
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
         ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
@@ -196,7 +196,6 @@ interface StartingState {
   rows: HistoryRow[];
   tableExists: boolean | null;
   assumed: boolean;
-  serverVersionNum: number | undefined;
   source: string;
 }
 
@@ -217,7 +216,7 @@ async function assumedState(options: ScriptOptions, from: string): Promise<Start
   const rows: HistoryRow[] = recorded.map((m) => ({
     key: m.key,
     version: m.version,
-    name: m.slug,
+    name: m.name,
     upChecksum: m.up.checksum,
     downChecksum: m.down?.checksum ?? null,
     how: 'executed',
@@ -239,7 +238,6 @@ async function assumedState(options: ScriptOptions, from: string): Promise<Start
     rows,
     tableExists: from === 'base' ? null : true,
     assumed: true,
-    serverVersionNum: undefined,
     source: `assumed from the files alone (--from ${from}): ${described}; no database was read`,
   };
 }
@@ -257,7 +255,6 @@ async function readState(options: ScriptOptions): Promise<StartingState> {
       rows,
       tableExists: exists,
       assumed: false,
-      serverVersionNum: session.db.server.versionNum,
       source: `read from ${session.db.displayUrl} (${exists ? `${rows.length} version${rows.length === 1 ? '' : 's'} recorded` : 'no history table yet'})`,
     };
   });
@@ -300,7 +297,7 @@ export async function scriptStream(options: ScriptOptions): Promise<ScriptStream
   if (options.command === 'stamp' && options.target === undefined) throw new UsageError('pgpair stamp needs a TARGET: a version, head or base.');
   const planner = options.command === 'up' ? upPlanner(options) : options.command === 'down' ? downPlanner(options) : stampPlanner({ target: options.target! });
   const state = options.from !== undefined ? await assumedState(options, options.from) : await readState(options);
-  const analyze = (file: MigrationFile) => (state.serverVersionNum === undefined ? analyzeFile(file) : analyzeFile(file, state.serverVersionNum));
+  const analyze = (file: MigrationFile) => analyzeFile(file);
   const report = computeStatus(state.files.migrations, state.rows, (m) => analyze(m.up).mode === 'transaction');
   const plan = planner(report);
   warnChangedDownFiles(options.logger ?? silent, plan, 'the script runs');
@@ -365,10 +362,10 @@ export interface CreateResult {
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** Writes the next `<version>_<slug>.up.sql` / `.down.sql` pair: newest version + 1, keeping its zero-padded width. */
-export async function create(options: { dir?: string; slug: string }): Promise<CreateResult> {
+export async function create(options: { dir?: string; name: string }): Promise<CreateResult> {
   const dir = options.dir ?? DEFAULT_DIR;
-  if (!SLUG.test(options.slug) || /\.(up|down)$/.test(options.slug) || options.slug.endsWith('.sql')) {
-    throw new UsageError(`Invalid migration name "${options.slug}": use letters, digits, '_', '-' and '.', starting with a letter or digit (e.g. add_users).`);
+  if (!SLUG.test(options.name) || /\.(up|down)$/.test(options.name) || options.name.endsWith('.sql')) {
+    throw new UsageError(`Invalid migration name "${options.name}": use letters, digits, '_', '-' and '.', starting with a letter or digit (e.g. add_users).`);
   }
   await ensureDirectory(dir);
   // Names and versions only: create runs nothing, so what is inside the files is up's business.
@@ -379,11 +376,11 @@ export async function create(options: { dir?: string; slug: string }): Promise<C
     const next = (BigInt(versionKey(newest.version)) + 1n).toString();
     version = next.padStart(newest.version.length, '0');
   }
-  const base = `${dir.replace(/\/+$/, '')}/${version}_${options.slug}`;
+  const base = `${dir.replace(/\/+$/, '')}/${version}_${options.name}`;
   const upPath = `${base}.up.sql`;
   const downPath = `${base}.down.sql`;
-  await writeNewFile(upPath, `-- ${version}_${options.slug}: apply.\n-- Runs in one transaction together with its history row.\n\n`);
-  await writeNewFile(downPath, `-- ${version}_${options.slug}: revert what the up file did.\n-- Delete this file if the migration cannot be reverted.\n\n`);
+  await writeNewFile(upPath, `-- ${version}_${options.name}: apply.\n-- Runs in one transaction together with its history row.\n\n`);
+  await writeNewFile(downPath, `-- ${version}_${options.name}: revert what the up file did.\n-- Delete this file if the migration cannot be reverted.\n\n`);
   return { version, up: upPath, down: downPath };
 }
 

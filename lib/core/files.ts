@@ -62,8 +62,8 @@ export interface Migration {
   version: string;
   /** Canonical key: no leading zeros. Used to match history rows. */
   key: string;
-  /** The migration's name: the up file's slug (the down file may carry another: downSlug). */
-  slug: string;
+  /** The migration's name: the name in the up file's (the down file may carry another: downName). */
+  name: string;
   up: MigrationFile;
   /** null: the migration is irreversible. */
   down: MigrationFile | null;
@@ -80,9 +80,11 @@ export interface MigrationSet {
 const NAME = /^([0-9]+)_(.+)\.(up|down)\.sql$/;
 
 interface ParsedName {
-  name: string;
+  /** The file name, e.g. 0003_add_users.up.sql. */
+  fileName: string;
   version: string;
-  slug: string;
+  /** The migration's name in it, e.g. add_users. */
+  name: string;
   direction: 'up' | 'down';
 }
 
@@ -91,7 +93,7 @@ export function parseFileName(name: string): ParsedName | null {
   if (!match) return null;
   const [, version, slug, direction] = match as unknown as [string, string, string, 'up' | 'down'];
   if (!/^[^\s/\\]+$/.test(slug)) return null;
-  return { name, version, slug, direction };
+  return { fileName: name, version, name: slug, direction };
 }
 
 function joinPath(dir: string, name: string): string {
@@ -129,9 +131,9 @@ export interface ParseOptions {
 }
 
 /** The slug of a migration's down file: the up file's slug, unless the down file is named otherwise (golang-migrate allows it). */
-export function downSlug(migration: Migration): string | null {
+export function downName(migration: Migration): string | null {
   if (!migration.down) return null;
-  return parseFileName(migration.down.name)?.slug ?? migration.slug;
+  return parseFileName(migration.down.name)?.name ?? migration.name;
 }
 
 /**
@@ -184,7 +186,7 @@ export function parseMigrationDirectory(dir: string, entries: readonly Directory
       const files = slot[direction];
       if (files.length > 1) {
         ok = false;
-        const names = files.map((f) => joinPath(dir, f.name));
+        const names = files.map((f) => joinPath(dir, f.fileName));
         problems.push({
           file: names[0]!,
           message: `version ${files[0]!.version} has ${files.length} ${direction} files (${names.join(', ')}); two branches probably created the same version, so renumber one of them`,
@@ -195,16 +197,16 @@ export function parseMigrationDirectory(dir: string, entries: readonly Directory
     if (spellings.length > 1 && slot.up.length <= 1 && slot.down.length <= 1) {
       ok = false;
       problems.push({
-        file: joinPath(dir, all[0]!.name),
-        message: `version ${spellings.join(' and ')} are the same version spelled differently (${all.map((f) => joinPath(dir, f.name)).join(', ')}); use one spelling`,
+        file: joinPath(dir, all[0]!.fileName),
+        message: `version ${spellings.join(' and ')} are the same version spelled differently (${all.map((f) => joinPath(dir, f.fileName)).join(', ')}); use one spelling`,
       });
     }
     if (slot.up.length === 0) {
       ok = false;
       const down = slot.down[0]!;
       problems.push({
-        file: joinPath(dir, down.name),
-        message: `down file without its up file; add ${down.version}_${down.slug}.up.sql or remove this file`,
+        file: joinPath(dir, down.fileName),
+        message: `down file without its up file; add ${down.version}_${down.name}.up.sql or remove this file`,
       });
     }
     if (!ok) continue;
@@ -213,9 +215,9 @@ export function parseMigrationDirectory(dir: string, entries: readonly Directory
     const migration: Migration = {
       version: up.version,
       key,
-      slug: up.slug,
-      up: toFile(dir, texts.get(up.name)!),
-      down: down ? toFile(dir, texts.get(down.name)!) : null,
+      name: up.name,
+      up: toFile(dir, texts.get(up.fileName)!),
+      down: down ? toFile(dir, texts.get(down.fileName)!) : null,
     };
     if (options.checkContents ?? true) {
       for (const file of [migration.up, migration.down]) if (file && !binary.has(file.name)) problems.push(...analyzeFile(file).problems);

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { escapeControls, jsonForTerminal, maskSecrets } from './mask.js';
+import { escapeControls, jsonForTerminal, maskSecrets } from '../core/mask.js';
 
 const require = createRequire(import.meta.url);
 

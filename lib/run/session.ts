@@ -5,19 +5,20 @@
  */
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
-import { runsInTransaction } from './analyze.js';
-import { connect } from './db/index.js';
-import type { Connection, Notice } from './db/types.js';
-import { ConfigError, DatabaseError, HistoryTableError, InterruptedError, PgpairError } from './errors.js';
+import { runsInTransaction } from '../core/analyze.js';
+import { connect } from '../db/index.js';
+import type { Connection, Notice } from '../db/types.js';
+import { ConfigError, DatabaseError, HistoryTableError, InterruptedError, PgpairError } from '../core/errors.js';
 import { wrapDatabaseError, type StepResult } from './executor.js';
-import type { MigrationSet } from './files.js';
-import { createHistorySql, historyLogProblem, historyTables, readHistory, type HistoryRow, type HistoryTables } from './history.js';
+import type { MigrationSet } from '../core/files.js';
+import { createHistorySql, historyLogProblem, historyTables, type HistoryRow, type HistoryTables } from '../core/history.js';
+import { readHistory } from './read-history.js';
 
-export { historyLogProblem } from './history.js';
-import { MAX_TABLE_NAME_BYTES, parseTableName, quoteIdent, type TableName } from './ident.js';
-import type { Plan } from './plan.js';
-import { readMigrations, type ReadOptions } from './source.js';
-import { computeStatus, type StatusReport } from './status.js';
+export { historyLogProblem } from '../core/history.js';
+import { MAX_TABLE_NAME_BYTES, parseTableName, quoteIdent, type TableName } from '../core/ident.js';
+import type { Plan } from '../core/plan.js';
+import { readMigrations, type ReadOptions } from '../read/source.js';
+import { computeStatus, type StatusReport } from '../core/status.js';
 
 export const DEFAULT_DIR = 'sql';
 export const DEFAULT_TABLE = 'pgpair_history';
@@ -202,6 +203,5 @@ export async function currentStatus(session: Session, known?: HistoryRow[]): Pro
     if (problem) session.logger.warn({ table: session.tables.display, problem: problem.problem }, problem.message);
     rows = state.rows;
   }
-  const versionNum = session.db.server.versionNum;
-  return computeStatus(session.files.migrations, rows, (m) => runsInTransaction(m.up, versionNum));
+  return computeStatus(session.files.migrations, rows, (m) => runsInTransaction(m.up));
 }

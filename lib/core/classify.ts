@@ -95,9 +95,9 @@ export function refusedInMigration(stmt: SqlStatement): string | null {
  * would reject it), or null. Decided from the statement text alone; where PostgreSQL decides at
  * run time (DROP SUBSCRIPTION of a subscription with a slot, CLUSTER or REINDEX TABLE of a
  * partitioned table) the syntactic cases are classified conservatively or not at all, as documented
- * per case. `serverVersionNum` (e.g. 150004) matters only for ALTER TYPE ... ADD VALUE before 12.
+ * per case.
  */
-export function nonTransactionalReason(stmt: SqlStatement, serverVersionNum?: number): string | null {
+export function nonTransactionalReason(stmt: SqlStatement): string | null {
   const tokens = significantTokens(stmt.text);
   const first = tokens[0];
   const word = (i: number, ...words: string[]): boolean => isWord(tokens[i], ...words);
@@ -145,7 +145,7 @@ export function nonTransactionalReason(stmt: SqlStatement, serverVersionNum?: nu
     case 'ROLLBACK':
       return word(1, 'PREPARED') ? notInTransaction(`${first.upper} PREPARED`) : null;
     case 'ALTER':
-      return alterReason(tokens, serverVersionNum);
+      return alterReason(tokens);
     default:
       return null;
   }
@@ -168,7 +168,7 @@ function reindexReason(tokens: Significant[]): string | null {
   return null;
 }
 
-function alterReason(tokens: Significant[], serverVersionNum: number | undefined): string | null {
+function alterReason(tokens: Significant[]): string | null {
   const object = tokens[1];
   if (!isWord(object)) return null;
   switch (object?.upper) {
@@ -188,13 +188,6 @@ function alterReason(tokens: Significant[], serverVersionNum: number | undefined
     }
     case 'SUBSCRIPTION':
       return alterSubscriptionReason(tokens);
-    case 'TYPE': {
-      if (serverVersionNum === undefined || serverVersionNum >= 120000) return null;
-      const add = findTopLevelWord(tokens, 2, 'ADD');
-      return add !== -1 && isWord(tokens[add + 1], 'VALUE')
-        ? `${notInTransaction('ALTER TYPE ... ADD VALUE')} before PostgreSQL 12`
-        : null;
-    }
     default:
       return null;
   }

@@ -33,7 +33,7 @@ import { dollarQuote, inlineParams, SqlExpression } from './literal.js';
 
 export { inlineParams, sqlLiteral } from './literal.js';
 import { splitStatements, type CopyDataLocation } from './lexer.js';
-import { LOCK_KEY_SQL } from './lock.js';
+import { LOCK_KEY_SQL } from './session-state.js';
 import { PGPAIR_VERSION } from './meta.js';
 import type { Plan, Step } from './plan.js';
 import { beforeCommitGuardSql, CAPTURE_TRANSACTION_ID_SQL, lockGuardSql, markTransactionSql, restoreSessionSql, TRANSACTION_ID_VARIABLE } from './session-state.js';
@@ -225,7 +225,7 @@ const OWN_SETTINGS: [string, string][] = [['client_encoding', 'UTF8']];
 const RULE = `-- ${'-'.repeat(76)}`;
 
 function stepLabel(step: Step): string {
-  return step.action === 'unstamp' ? `${step.row.version}_${step.row.name}` : `${step.migration.version}_${step.migration.slug}`;
+  return step.action === 'unstamp' ? `${step.row.version}_${step.row.name}` : `${step.migration.version}_${step.migration.name}`;
 }
 
 function fileOf(step: Step): MigrationFile | null {
@@ -342,7 +342,7 @@ function renderTransactional(input: RenderInput, st: ScriptTables, index: number
       ? inlineParams(insertHistorySql(t), historyValues(migration, 'script', { durationMs: TRANSACTION_DURATION }))
       : inlineParams(deleteHistorySql(t), [migration.key]),
   );
-  out.push(inlineParams(insertLogSql(t), logValues(direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'script', durationMs: TRANSACTION_DURATION })));
+  out.push(inlineParams(insertLogSql(t), logValues(direction, { version: migration.version, name: migration.name, checksum: file.checksum, how: 'script', durationMs: TRANSACTION_DURATION })));
   out.push('COMMIT;');
   return out;
 }
@@ -370,7 +370,7 @@ function renderOutside(input: RenderInput, st: ScriptTables, migration: Migratio
   out.push('-- The session goes back to how the script started it (role, search_path, settings), as a new psql session would be.', ...restoreSession());
   out.push('-- Done: record it.', 'BEGIN;');
   out.push(direction === 'up' ? inlineParams(markOkSql(t), [migration.key, total, SINCE_RUNNING_ROW]) : inlineParams(deleteHistorySql(t), [migration.key]));
-  out.push(inlineParams(insertLogSql(t), logValues(direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'script', durationMs: null, detail: analysis.reason })));
+  out.push(inlineParams(insertLogSql(t), logValues(direction, { version: migration.version, name: migration.name, checksum: file.checksum, how: 'script', durationMs: null, detail: analysis.reason })));
   out.push('COMMIT;');
   return out;
 }
@@ -383,9 +383,9 @@ function renderStamp(input: RenderInput, st: ScriptTables, steps: Step[]): strin
     if (step.action === 'stamp') {
       const m = step.migration;
       const transactional = input.analyze(m.up).mode === 'transaction';
-      out.push(`-- stamp ${c(`${m.version}_${m.slug}`)}: recorded as applied; ${c(m.up.path)} is not run.`);
+      out.push(`-- stamp ${c(`${m.version}_${m.name}`)}: recorded as applied; ${c(m.up.path)} is not run.`);
       out.push(inlineParams(insertHistorySql(t), historyValues(m, 'stamped', { transactional })));
-      out.push(inlineParams(insertLogSql(t), logValues('stamp', { version: m.version, name: m.slug, checksum: m.up.checksum, how: 'stamped', durationMs: null })), '');
+      out.push(inlineParams(insertLogSql(t), logValues('stamp', { version: m.version, name: m.name, checksum: m.up.checksum, how: 'stamped', durationMs: null })), '');
     } else if (step.action === 'unstamp') {
       const row = step.row;
       out.push(`-- unstamp ${c(`${row.version}_${row.name}`)}: removed from the history; nothing of it is reverted.`);
@@ -645,7 +645,7 @@ export function renderScriptParts(input: RenderInput): ScriptPart[] {
       // The first steps of each kind are checked whole; later ones too unless every value they hold is plain.
       const kind = `${step.action} ${analysis.mode}`;
       const checked = checkedOfKind.get(kind) ?? 0;
-      const sampled = checked >= 2 && plainTables && [file.path, step.migration.version, step.migration.slug, file.checksum, analysis.reason ?? ''].every(isPlain);
+      const sampled = checked >= 2 && plainTables && [file.path, step.migration.version, step.migration.name, file.checksum, analysis.reason ?? ''].every(isPlain);
       if (!sampled) checkedOfKind.set(kind, checked + 1);
       out.push(new Sampled(sampled), RULE, `-- ${step.action} ${c(stepLabel(step))}: ${c(file.path)}`);
       out.push(

@@ -187,8 +187,8 @@ export function planDown(report: StatusReport, request: DownRequest = {}): Plan 
       m.version,
       m.up.path,
       recorded !== null
-        ? `Cannot revert ${m.version}_${m.slug}: its down file (${path}) is gone, though it had one when it was applied (recorded ${shortChecksum(recorded)}). Nothing was reverted. Restore the down file, or stop above it (pgpair down ${m.version}).`
-        : `Cannot revert ${m.version}_${m.slug}: it has no down file (${path}), so it is irreversible. Nothing was reverted. Write the down file, or stop above it (pgpair down ${m.version}).`,
+        ? `Cannot revert ${m.version}_${m.name}: its down file (${path}) is gone, though it had one when it was applied (recorded ${shortChecksum(recorded)}). Nothing was reverted. Restore the down file, or stop above it (pgpair down ${m.version}).`
+        : `Cannot revert ${m.version}_${m.name}: it has no down file (${path}), so it is irreversible. Nothing was reverted. Write the down file, or stop above it (pgpair down ${m.version}).`,
     );
   }
   const planned: Step[] = toRevert.map((m) => {

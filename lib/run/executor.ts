@@ -9,12 +9,12 @@
  * Errors from migration SQL are mapped back to FILE:LINE:COLUMN.
  */
 import type { Logger } from 'pino';
-import { analyzeFile, runsInTransaction, type FileAnalysis } from './analyze.js';
-import { pgErrorFields } from './db/errors.js';
-import { inlineParams } from './literal.js';
-import type { Connection, Queryable } from './db/types.js';
-import { DatabaseError, DirectoryError, InterruptedError, MigrationFailedError, MigrationIntegrityError, PgpairError, type FileProblem } from './errors.js';
-import type { Migration, MigrationFile } from './files.js';
+import { analyzeFile, runsInTransaction, type FileAnalysis } from '../core/analyze.js';
+import { pgErrorFields } from '../db/errors.js';
+import { inlineParams } from '../core/literal.js';
+import type { Connection, Queryable } from '../db/types.js';
+import { DatabaseError, DirectoryError, InterruptedError, MigrationFailedError, MigrationIntegrityError, PgpairError, type FileProblem } from '../core/errors.js';
+import type { Migration, MigrationFile } from '../core/files.js';
 import {
   deleteHistoryRowsSql,
   deleteHistorySql,
@@ -29,11 +29,11 @@ import {
   markRunningSql,
   progressSql,
   type HistoryTables,
-} from './history.js';
-import { guardSettings, SET_GUARD_SQL } from './guards.js';
-import type { SqlStatement } from './lexer.js';
-import type { Plan, Step } from './plan.js';
-import { codePointPositionToIndex, excerpt, excerptWindow, formatExcerpt, lineColumnInStatement } from './position.js';
+} from '../core/history.js';
+import { guardSettings, SET_GUARD_SQL } from '../core/guards.js';
+import type { SqlStatement } from '../core/lexer.js';
+import type { Plan, Step } from '../core/plan.js';
+import { codePointPositionToIndex, excerpt, excerptWindow, formatExcerpt, lineColumnInStatement } from '../core/position.js';
 import {
   CAPTURE_SESSION_SQL,
   AS_LOGIN_USER_SQL,
@@ -43,13 +43,12 @@ import {
   restoreSessionSql,
   sessionStartFromRow,
   statementCheckSql,
-} from './session-state.js';
-import { readCopyData, readLines } from './source.js';
-import { describeLockWait } from './db/lock-wait.js';
+} from '../core/session-state.js';
+import { readCopyData, readLines } from '../read/source.js';
+import { describeLockWait } from '../db/lock-wait.js';
 
 export interface ExecuteOptions {
   logger: Logger;
-  serverVersionNum: number;
   /** PostgreSQL statement_timeout for migration SQL, in ms (undefined: server default). */
   statementTimeoutMs?: number;
   /** PostgreSQL lock_timeout for migration SQL, in ms. */
@@ -72,7 +71,7 @@ export interface StepResult {
 }
 
 function nameOf(step: Step): { version: string; name: string } {
-  return step.action === 'unstamp' ? { version: step.row.version, name: step.row.name } : { version: step.migration.version, name: step.migration.slug };
+  return step.action === 'unstamp' ? { version: step.row.version, name: step.row.name } : { version: step.migration.version, name: step.migration.name };
 }
 
 /** A statement failed; carries what is needed to point at it in the file. */
@@ -121,7 +120,7 @@ async function failure(
   const numbered = ctx.analysis.mode !== 'transaction' || ctx.analysis.statements.length > 1;
   return new MigrationFailedError({
     version: ctx.migration.version,
-    name: ctx.migration.slug,
+    name: ctx.migration.name,
     direction: ctx.direction,
     file: ctx.file.path,
     line: where.line,
@@ -311,7 +310,7 @@ function watchLockWaits(db: Connection, migration: Migration, options: ExecuteOp
     if (stopped) return;
     if (wait) {
       last = describeLockWait(wait);
-      options.logger.info({ migration: `${migration.version}_${migration.slug}`, wait }, `${migration.version}_${migration.slug} waits for ${last}`);
+      options.logger.info({ migration: `${migration.version}_${migration.name}`, wait }, `${migration.version}_${migration.name} waits for ${last}`);
     }
     timer = setTimeout(look, 5000);
     timer.unref();
@@ -353,7 +352,7 @@ async function runInTransaction(db: Connection, tables: HistoryTables, migration
           : tx.query(`${deleteHistorySql(tables)} RETURNING version`, [migration.key]).then((removed) => {
               if (removed.length !== 1) throw new Error(`the history row of ${migration.version} vanished while it was being reverted`);
             });
-      const logged = log(tx, tables, direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs });
+      const logged = log(tx, tables, direction, { version: migration.version, name: migration.name, checksum: file.checksum, how: 'executed', durationMs });
       recorded = [history, logged].map((p) => p.then(() => null, (error: unknown) => error));
       // Without pipelining, wait here; with it, the history row, the log entry and COMMIT travel together.
       if (!pipelined) await settleRecorded(recorded);
@@ -384,7 +383,7 @@ async function commitFailure(error: unknown, ctx: { migration: Migration; direct
   const pg = pgErrorFields(error)!;
   return new MigrationFailedError({
     version: ctx.migration.version,
-    name: ctx.migration.slug,
+    name: ctx.migration.name,
     direction: ctx.direction,
     file: ctx.file.path,
     line: null,
@@ -419,7 +418,7 @@ async function transactionEnded(db: Connection, tables: HistoryTables, migration
   const how = `statement ${n} of ${total} (${place(file, ended.statement)}) ended pgpair's transaction: it holds a COMMIT, END, ROLLBACK or ABORT that pgpair did not see as a statement of its own`;
   const before = status === null ? `whether statements 1–${n} were committed or rolled back is unknown` : committed ? `statements 1–${n} were committed and stay applied` : `statements 1–${n} were rolled back`;
   const ownError = ended.ownError ? pgErrorFields(ended.ownError) : null;
-  const parts = [`${migration.version}_${migration.slug} (${direction}): ${how}; ${before}${ownError ? ` (then the rest of statement ${n} failed: ${ownError.message})` : ''}.`];
+  const parts = [`${migration.version}_${migration.name} (${direction}): ${how}; ${before}${ownError ? ` (then the rest of statement ${n} failed: ${ownError.message})` : ''}.`];
   if (ended.ranOutside.length > 0) parts.push(`Statements ${ordinal(ended.ranOutside)} then ran outside any transaction and stay applied.`);
   if (ended.failedOutside) {
     const pg = pgErrorFields(ended.failedOutside.cause);
@@ -436,7 +435,7 @@ async function transactionEnded(db: Connection, tables: HistoryTables, migration
           await tx.query(insertHistorySql(tables), historyValues(migration, 'executed', { state: 'running', transactional: true, done: n, total }));
         }
         await tx.query(markFailedSql(tables), [migration.key, summary, durationMs]);
-        await log(tx, tables, 'failed', { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs, detail: summary });
+        await log(tx, tables, 'failed', { version: migration.version, name: migration.name, checksum: file.checksum, how: 'executed', durationMs, detail: summary });
       });
       parts.push(`${migration.version} is marked failed: check what the statements did, finish or undo it by hand, then run pgpair repair --applied ${migration.version} or pgpair repair --reverted ${migration.version}.`);
     } catch (error) {
@@ -445,7 +444,7 @@ async function transactionEnded(db: Connection, tables: HistoryTables, migration
   }
   return new MigrationIntegrityError({
     version: migration.version,
-    name: migration.slug,
+    name: migration.name,
     direction,
     file: file.path,
     line: ended.statement.line,
@@ -464,7 +463,7 @@ async function lockReleased(db: Connection, migration: Migration, direction: 'up
   const transactional = analysis.mode === 'transaction';
   return new MigrationIntegrityError({
     version: migration.version,
-    name: migration.slug,
+    name: migration.name,
     direction,
     file: file.path,
     line: released.statement.line,
@@ -473,7 +472,7 @@ async function lockReleased(db: Connection, migration: Migration, direction: 'up
     problem: 'lock-released',
     rolledBack: transactional,
     message:
-      `${migration.version}_${migration.slug} (${direction}): statement ${n} of ${analysis.statements.length} (${place(file, released.statement)}) released pgpair's migration lock ` +
+      `${migration.version}_${migration.name} (${direction}): statement ${n} of ${analysis.statements.length} (${place(file, released.statement)}) released pgpair's migration lock ` +
       `(pg_advisory_unlock_all(), DISCARD ALL or an unlock of pgpair's key), so another pgpair run could have started beside this one. ` +
       (transactional
         ? `Its transaction was rolled back: nothing of ${migration.version} was ${direction === 'up' ? 'applied' : 'reverted'}. Remove the unlock from the migration, then run pgpair ${direction} again.`
@@ -488,7 +487,7 @@ function signalName(signal: AbortSignal): string {
 /** The error for a step that was stopped by a signal: what happened to it, and what to do next. */
 function interrupted(signal: AbortSignal, migration: Migration, direction: 'up' | 'down', analysis: FileAnalysis, error?: unknown): InterruptedError {
   const at = error instanceof StatementFailure ? ` at statement ${error.index + 1} of ${analysis.statements.length}` : '';
-  const label = `${migration.version}_${migration.slug}`;
+  const label = `${migration.version}_${migration.name}`;
   const message =
     analysis.mode === 'transaction'
       ? `Interrupted by ${signalName(signal)} during ${direction} ${label}${at}: its transaction was rolled back, so nothing of it was ${direction === 'up' ? 'applied' : 'reverted'}. The migration lock was released; run pgpair ${direction} again to continue.`
@@ -560,7 +559,7 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
             : `${direction} failed: ${(mapped as Error).message}`;
     await db.transaction(async (tx) => {
       await tx.query(markFailedSql(tables), [migration.key, summary, elapsed(started)]);
-      await log(tx, tables, 'failed', { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs: elapsed(started), detail: summary });
+      await log(tx, tables, 'failed', { version: migration.version, name: migration.name, checksum: file.checksum, how: 'executed', durationMs: elapsed(started), detail: summary });
     });
     throw mapped;
   }
@@ -571,7 +570,7 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
     } else {
       await tx.query(deleteHistorySql(tables), [migration.key]);
     }
-    await log(tx, tables, direction, { version: migration.version, name: migration.slug, checksum: file.checksum, how: 'executed', durationMs, detail: analysis.reason });
+    await log(tx, tables, direction, { version: migration.version, name: migration.name, checksum: file.checksum, how: 'executed', durationMs, detail: analysis.reason });
   });
   return durationMs;
 }
@@ -581,15 +580,15 @@ async function runOutsideTransaction(db: Connection, tables: HistoryTables, migr
  * At most three statements whatever the number of versions (one pair per version made `stamp head` over
  * 10,000 files take 7 s); the log entries keep the order of the steps.
  */
-export async function recordStamp(tx: Queryable, tables: HistoryTables, steps: Step[], options: ExecuteOptions): Promise<void> {
+export async function recordStamp(tx: Queryable, tables: HistoryTables, steps: Step[]): Promise<void> {
   const removed: string[] = [];
   const added: unknown[][] = [];
   const entries: unknown[][] = [];
   for (const step of steps) {
     if (step.action === 'stamp') {
       const m = step.migration;
-      added.push(historyValues(m, 'stamped', { transactional: runsInTransaction(m.up, options.serverVersionNum) }));
-      entries.push(logValues('stamp', { version: m.version, name: m.slug, checksum: m.up.checksum, how: 'stamped', durationMs: null }));
+      added.push(historyValues(m, 'stamped', { transactional: runsInTransaction(m.up) }));
+      entries.push(logValues('stamp', { version: m.version, name: m.name, checksum: m.up.checksum, how: 'stamped', durationMs: null }));
     } else if (step.action === 'unstamp') {
       const row = step.row;
       removed.push(row.key);
@@ -603,7 +602,7 @@ export async function recordStamp(tx: Queryable, tables: HistoryTables, steps: S
 
 /** Records stamp/unstamp steps, all in one transaction. */
 async function runStamp(db: Connection, tables: HistoryTables, steps: Step[], options: ExecuteOptions): Promise<void> {
-  await db.transaction((tx) => recordStamp(tx, tables, steps, options));
+  await db.transaction((tx) => recordStamp(tx, tables, steps));
 }
 
 /**
@@ -615,7 +614,7 @@ async function runStamp(db: Connection, tables: HistoryTables, steps: Step[], op
  * look at what the file created first (a dump may hold pgpair's own history).
  */
 export async function loadSchema(db: Connection, q: Queryable, file: MigrationFile, analysis: FileAnalysis, options: ExecuteOptions & { inTransaction: boolean; next: string }): Promise<void> {
-  const schema: Migration = { version: 'schema', key: 'schema', slug: file.name, up: file, down: null };
+  const schema: Migration = { version: 'schema', key: 'schema', name: file.name, up: file, down: null };
   try {
     await runStatements(q, file, analysis, options.signal);
   } catch (error) {
@@ -639,11 +638,11 @@ function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis
 }
 
 /** Problems in the files about to run (meta-commands, unterminated quotes or COPY data, unknown directives): all reported before anything runs. */
-export function checkFiles(plan: Plan, options: Pick<ExecuteOptions, 'serverVersionNum'>): void {
+export function checkFiles(plan: Plan): void {
   const problems: FileProblem[] = [];
   for (const step of plan.steps) {
-    if (step.action === 'up') problems.push(...analyzeFile(step.migration.up, options.serverVersionNum).problems);
-    if (step.action === 'down') problems.push(...analyzeFile(step.migration.down!, options.serverVersionNum).problems);
+    if (step.action === 'up') problems.push(...analyzeFile(step.migration.up).problems);
+    if (step.action === 'down') problems.push(...analyzeFile(step.migration.down!).problems);
   }
   if (problems.length > 0) {
     const dir = plan.steps[0] && plan.steps[0].action !== 'unstamp' ? plan.steps[0].migration.up.path.replace(/\/[^/]*$/, '') : '.';
@@ -667,7 +666,7 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
     }
     return results;
   }
-  checkFiles(plan, options);
+  checkFiles(plan);
   // Each migration commits asynchronously (no WAL flush wait per migration); one synchronous commit at the end
   // makes them all durable before the run reports success. A server crash in between can only lose whole,
   // recorded migrations, never part of one: each one's SQL and history row are in the same transaction.
@@ -688,7 +687,7 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
       if (step.action !== 'up' && step.action !== 'down') throw new Error(`unexpected ${step.action} step in a ${plan.command} plan`);
       const { version, name } = nameOf(step);
       const file = step.action === 'up' ? step.migration.up : step.migration.down!;
-      const analysis = analyzeFile(file, options.serverVersionNum);
+      const analysis = analyzeFile(file);
       options.logger.debug({ version, name, action: step.action, mode: analysis.mode, reason: analysis.reason }, `${step.action} ${version}_${name}`);
       options.onStepStart?.({ action: step.action, version, name });
       // Only a failure needs the message; building it for every step would be quadratic in the number of steps.
@@ -717,7 +716,7 @@ export async function runContext(db: Connection, tables: HistoryTables, relaxedC
 /** A lost connection during a non-transactional step: the history row stays `running`, and the user must be told so. */
 function lostDuring(error: unknown, migration: Migration, analysis: FileAnalysis): unknown {
   if (!(error instanceof PgpairError) || error.code !== 'E_CONNECTION') return error;
-  error.message = `${error.message.replace(/ The server rolled back.*$/, '')} ${migration.version}_${migration.slug} was running outside a transaction (${analysis.reason}); its history row says running, and pgpair status shows it as failed. Check what was done, then run pgpair repair --applied ${migration.version} or --reverted ${migration.version}.`;
+  error.message = `${error.message.replace(/ The server rolled back.*$/, '')} ${migration.version}_${migration.name} was running outside a transaction (${analysis.reason}); its history row says running, and pgpair status shows it as failed. Check what was done, then run pgpair repair --applied ${migration.version} or --reverted ${migration.version}.`;
   return error;
 }
 

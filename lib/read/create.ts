@@ -4,16 +4,17 @@
  * when asked or when the directory already uses timestamps, so two branches
  * writing migrations at once do not pick the same number.
  */
-import { UsageError } from './errors.js';
-import { DEFAULT_DIR } from './session.js';
+import { UsageError } from '../core/errors.js';
+import { DEFAULT_DIR } from '../run/session.js';
 import { ensureDirectory, readMigrations, writeNewFile } from './source.js';
-import { compareVersions, versionKey } from './version.js';
+import { compareVersions, versionKey } from '../core/version.js';
 
 export type VersionStyle = 'timestamp' | 'sequential';
 
 export interface CreateMigrationOptions {
   dir?: string;
-  slug: string;
+  /** The migration's name, e.g. add_users. */
+  name: string;
   /** Default: the style of the newest file (timestamp when it reads as one), sequential in an empty directory. */
   versions?: VersionStyle;
   /** The clock, for timestamp versions; default now. */
@@ -49,7 +50,7 @@ function nextAfter(version: string): string {
 /** Writes the pair and returns its version and paths; refuses a slug that would not make a valid file name. */
 export async function createMigration(options: CreateMigrationOptions): Promise<CreatedMigration> {
   const dir = options.dir ?? DEFAULT_DIR;
-  const { slug } = options;
+  const { name: slug } = options;
   if (!SLUG.test(slug) || /\.(up|down)$/.test(slug) || slug.endsWith('.sql')) {
     throw new UsageError(`Invalid migration name "${slug}": use letters, digits, '_', '-' and '.', starting with a letter or digit (e.g. add_users).`);
   }

@@ -11,19 +11,20 @@
  * cannot, its statements run one by one and pgpair creates and records nothing
  * unless they all succeed.
  */
-import { analyzeFile, runsInTransaction, type FileAnalysis } from './analyze.js';
-import type { Queryable } from './db/types.js';
-import { DirectoryError, InterruptedError, PgpairError, UsageError } from './errors.js';
+import { analyzeFile, runsInTransaction, type FileAnalysis } from '../core/analyze.js';
+import type { Queryable } from '../db/types.js';
+import { DirectoryError, InterruptedError, PgpairError, UsageError } from '../core/errors.js';
 import { loadSchema, recordStamp, wrapDatabaseError } from './executor.js';
-import { BASE_SCHEMA_FILE, type Migration } from './files.js';
-import { createHistorySql, guardName, insertLogSql, readHistory, type HistoryRow, type HistoryTables } from './history.js';
-import { quoteIdent } from './ident.js';
+import { BASE_SCHEMA_FILE, type Migration } from '../core/files.js';
+import { createHistorySql, guardName, insertLogSql, type HistoryRow, type HistoryTables } from '../core/history.js';
+import { readHistory } from './read-history.js';
+import { quoteIdent } from '../core/ident.js';
 import { withLock } from './lock.js';
-import { PGPAIR_VERSION } from './meta.js';
-import { parseTarget, planStamp, type Target } from './plan.js';
+import { PGPAIR_VERSION } from '../core/meta.js';
+import { parseTarget, planStamp, type Target } from '../core/plan.js';
 import { DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, historyLogProblem, missingSchemaError, readOptions, tableOf, withSession, type RunOptions, type RunResult, type Session } from './session.js';
-import { readSqlFile } from './source.js';
-import { computeStatus, verifyProblems } from './status.js';
+import { readSqlFile } from '../read/source.js';
+import { computeStatus, verifyProblems } from '../core/status.js';
 
 export interface LoadOptions extends RunOptions {
   /** The base schema; default `<dir>/schema.sql`. */
@@ -134,7 +135,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       if (!transactional && !before.schemaExists && !session.createSchema) throw missingSchemaError(t, true);
       // An empty history left by an earlier run is dropped in the load's transaction when the file may create its own.
       const replaceEmpty = transactional && before.exists && mayHoldHistory && (await logIsEmpty(session.db, t));
-      const execute = { logger: session.logger, serverVersionNum: session.db.server.versionNum, ...(options.signal ? { signal: options.signal } : {}) };
+      const execute = { logger: session.logger, ...(options.signal ? { signal: options.signal } : {}) };
       const started = performance.now();
       const record = (q: Queryable) => recordLoad(q, session, { path, checksum: file.checksum, target, started, createdBefore: before.exists });
       let recorded: Recorded;
@@ -213,8 +214,7 @@ function dropHistorySql(t: HistoryTables): string {
 async function recordLoad(q: Queryable, session: Session, ctx: { path: string; checksum: string; target: Target | undefined; started: number; createdBefore: boolean }): Promise<Recorded> {
   const t = session.tables;
   const schema = t.schema!;
-  const versionNum = session.db.server.versionNum;
-  const transactionalOf = (m: Migration) => runsInTransaction(m.up, versionNum);
+  const transactionalOf = (m: Migration) => runsInTransaction(m.up);
   // What the file created is checked like any history: a table of that name must be pgpair's.
   const after = await readHistory(q, t);
   if (after.rows.length > 0) {
@@ -239,8 +239,8 @@ async function recordLoad(q: Queryable, session: Session, ctx: { path: string; c
     if (problem) throw problem;
   }
   const plan = planStamp(computeStatus(session.files.migrations, [], transactionalOf), ctx.target);
-  await recordStamp(q, t, plan.steps, { logger: session.logger, serverVersionNum: versionNum });
-  const steps = plan.steps.map((s) => ({ action: s.action as 'stamp' | 'unstamp', version: s.action === 'unstamp' ? s.row.version : s.migration.version, name: s.action === 'unstamp' ? s.row.name : s.migration.slug, durationMs: 0 }));
+  await recordStamp(q, t, plan.steps);
+  const steps = plan.steps.map((s) => ({ action: s.action as 'stamp' | 'unstamp', version: s.action === 'unstamp' ? s.row.version : s.migration.version, name: s.action === 'unstamp' ? s.row.name : s.migration.name, durationMs: 0 }));
   return { steps, to: plan.to, adopted: null, problems: [] };
 }
 
@@ -251,8 +251,7 @@ async function recordLoad(q: Queryable, session: Session, ctx: { path: string; c
  */
 async function adopt(q: Queryable, session: Session, rows: HistoryRow[], ctx: { path: string; checksum: string; target: Target | undefined; started: number }): Promise<Recorded> {
   const t = session.tables;
-  const versionNum = session.db.server.versionNum;
-  const report = computeStatus(session.files.migrations, rows, (m) => runsInTransaction(m.up, versionNum));
+  const report = computeStatus(session.files.migrations, rows, (m) => runsInTransaction(m.up));
   const versions = [...rows].sort((a, b) => (BigInt(a.key) < BigInt(b.key) ? -1 : BigInt(a.key) > BigInt(b.key) ? 1 : 0)).map((r) => r.version);
   const at = report.current ?? 'base';
   if (ctx.target !== undefined) {

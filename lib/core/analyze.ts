@@ -26,12 +26,10 @@ export interface FileAnalysis {
   problems: FileProblem[];
 }
 
-const cache = new WeakMap<MigrationFile, Map<number, FileAnalysis>>();
+const cache = new WeakMap<MigrationFile, FileAnalysis>();
 
-export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): FileAnalysis {
-  const byVersion = cache.get(file) ?? new Map<number, FileAnalysis>();
-  cache.set(file, byVersion);
-  const known = byVersion.get(serverVersionNum);
+export function analyzeFile(file: MigrationFile): FileAnalysis {
+  const known = cache.get(file);
   if (known) return known;
   // A large file was split as it was read (lib/large-file.ts).
   const lexed = file.large ? file.large.lexed : splitStatements(file.text);
@@ -62,7 +60,7 @@ export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): Fil
   if (managesOwnTransaction(lexed.statements)) {
     mode = 'own-transaction';
     reason = 'the file holds its own BEGIN/COMMIT and runs as written';
-    checkOwnTransaction(lexed.statements, serverVersionNum, at);
+    checkOwnTransaction(lexed.statements, at);
   } else if (lexed.directives.noTransaction) {
     mode = 'no-transaction';
     reason = 'the file starts with -- pgpair:no-transaction';
@@ -70,7 +68,7 @@ export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): Fil
     const outside: { statement: SqlStatement; why: string }[] = [];
     const inside: SqlStatement[] = [];
     for (const statement of lexed.statements) {
-      const why = nonTransactionalReason(statement, serverVersionNum);
+      const why = nonTransactionalReason(statement);
       if (why) outside.push({ statement, why });
       else if (!leavesNothingHalfDone(statement)) inside.push(statement);
     }
@@ -85,7 +83,7 @@ export function analyzeFile(file: MigrationFile, serverVersionNum = 120000): Fil
   const values: Record<string, string> = { ...lexed.directives.values };
   if (lexed.directives.noTransaction) values['no-transaction'] = '';
   const analysis: FileAnalysis = { statements: lexed.statements, mode, reason, directives: values, problems };
-  byVersion.set(serverVersionNum, analysis);
+  cache.set(file, analysis);
   return analysis;
 }
 
@@ -120,7 +118,7 @@ function mixedMessage(why: string, inside: SqlStatement[]): string {
  * version marked failed, never silently half-applied. A statement that cannot run inside a
  * transaction block, inside one of the file's blocks, would fail there: it is reported too.
  */
-function checkOwnTransaction(statements: SqlStatement[], serverVersionNum: number, at: (statement: SqlStatement, message: string) => void): void {
+function checkOwnTransaction(statements: SqlStatement[], at: (statement: SqlStatement, message: string) => void): void {
   let open: SqlStatement | null = null;
   for (const statement of statements) {
     const control = transactionControl(statement);
@@ -132,7 +130,7 @@ function checkOwnTransaction(statements: SqlStatement[], serverVersionNum: numbe
       if (!open) at(statement, `${statement.keywords[0] === 'PREPARE' ? 'PREPARE TRANSACTION' : statement.keywords[0]} without an earlier BEGIN in this file: there is no transaction for it to end (pgpair does not wrap a file that holds its own COMMIT/ROLLBACK), so the statements before it would each commit on their own; add BEGIN; where the transaction should start, or remove it`);
       open = control === 'chain' ? statement : null;
     } else if (open) {
-      const why = nonTransactionalReason(statement, serverVersionNum);
+      const why = nonTransactionalReason(statement);
       if (why) at(statement, `${why}, and this one is inside the transaction started on line ${open.line}; end that transaction before it, or move it into a migration of its own`);
     }
   }
@@ -154,7 +152,7 @@ const MAY_LEAVE_TRANSACTION =
  * could change that. `status` and a no-op `up` ask this of every file, and
  * lexing them all is most of their CPU time at thousands of migrations.
  */
-export function runsInTransaction(file: MigrationFile, serverVersionNum?: number): boolean {
-  if (file.large) return analyzeFile(file, serverVersionNum).mode === 'transaction';
-  return !MAY_LEAVE_TRANSACTION.test(file.text) || analyzeFile(file, serverVersionNum).mode === 'transaction';
+export function runsInTransaction(file: MigrationFile): boolean {
+  if (file.large) return analyzeFile(file).mode === 'transaction';
+  return !MAY_LEAVE_TRANSACTION.test(file.text) || analyzeFile(file).mode === 'transaction';
 }

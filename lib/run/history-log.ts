@@ -5,14 +5,15 @@
  * touched reads as base with an empty log.
  */
 import { readdirSync } from 'node:fs';
-import { connect } from './db/index.js';
-import { maskUrl } from './db/url.js';
-import type { Connection } from './db/types.js';
-import { ConfigError } from './errors.js';
+import { connect } from '../db/index.js';
+import { maskUrl } from '../db/url.js';
+import type { Connection } from '../db/types.js';
+import { ConfigError } from '../core/errors.js';
 import { wrapDatabaseError } from './executor.js';
-import { historyTables, readHistory, type HistoryTables } from './history.js';
+import { historyTables, type HistoryTables } from '../core/history.js';
+import { readHistory } from './read-history.js';
 import { tableOf, type BaseOptions } from './session.js';
-import { compareVersions } from './version.js';
+import { compareVersions } from '../core/version.js';
 
 /**
  * Whether a `pglite:PATH` URL names a directory that holds nothing yet: opening it would create a

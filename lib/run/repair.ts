@@ -2,12 +2,12 @@
  * `repair`: after a person fixed the database by hand, resolve a failed
  * version or accept an edited file. Under the lock, in one transaction, logged.
  */
-import { TargetError, UsageError, VerificationError } from './errors.js';
-import { insertLogSql, logValues } from './history.js';
+import { TargetError, UsageError, VerificationError } from '../core/errors.js';
+import { insertLogSql, logValues } from '../core/history.js';
 import { withLock } from './lock.js';
 import { currentStatus, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, withSession, type RunOptions } from './session.js';
-import { renamedProblem } from './status.js';
-import { versionKey } from './version.js';
+import { renamedProblem } from '../core/status.js';
+import { versionKey } from '../core/version.js';
 
 export interface RepairOptions extends RunOptions {
   /** A failed version that a person finished by hand: mark it applied. */
@@ -68,11 +68,11 @@ export async function repair(options: RepairOptions): Promise<RepairResult> {
         if (entry.state !== 'changed' && entry.state !== 'renamed' && !entry.downChanged && entry.downState !== 'unrecorded') {
           throw new UsageError(`Version ${entry.version} has not changed since it was recorded; nothing to accept.`);
         }
-        const renamed = entry.state === 'renamed' ? `; name ${row.name} -> ${m.slug} (the up file's SQL is the SQL that ran)` : '';
+        const renamed = entry.state === 'renamed' ? `; name ${row.name} -> ${m.name} (the up file's SQL is the SQL that ran)` : '';
         const detail = `accepted edited files: up ${row.upChecksum} -> ${m.up.checksum}; down ${row.downChecksum ?? 'none'} -> ${m.down?.checksum ?? 'none'}${renamed}`;
         await session.db.transaction(async (tx) => {
-          await tx.query(`UPDATE ${t.history} SET up_checksum = $2, down_checksum = $3, name = $4 WHERE version = $1`, [row.key, m.up.checksum, m.down?.checksum ?? null, m.slug]);
-          await tx.query(logSql, logValues('repair', { version: row.version, name: m.slug, checksum: m.up.checksum, how: row.how, durationMs: null, detail }));
+          await tx.query(`UPDATE ${t.history} SET up_checksum = $2, down_checksum = $3, name = $4 WHERE version = $1`, [row.key, m.up.checksum, m.down?.checksum ?? null, m.name]);
+          await tx.query(logSql, logValues('repair', { version: row.version, name: m.name, checksum: m.up.checksum, how: row.how, durationMs: null, detail }));
         });
       }
       return { action, version: entry.version, name: entry.name, before: { state: row.state, name: row.name, upChecksum: row.upChecksum, downChecksum: row.downChecksum, error: row.error }, database: session.db.displayUrl };
