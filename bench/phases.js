@@ -32,7 +32,6 @@ const { historyTables } = await load('core/history.js');
 const { readHistory } = await load('run/read-history.js');
 const { lockKey } = await load('run/lock.js');
 const { computeStatus } = await load('core/status.js');
-const { analyzeFile } = await load('core/analyze.js');
 const { planUp } = await load('core/plan.js');
 
 async function once(url, dir) {
@@ -57,7 +56,7 @@ async function once(url, dir) {
   lap('read history to see that it exists (2 queries)');
   const { rows } = await readHistory(db, tables);
   lap('read history again for the plan (2 queries)');
-  const report = computeStatus(files.migrations, rows, (m) => analyzeFile(m.up, db.server.versionNum).mode === 'transaction');
+  const report = computeStatus(files.migrations, rows);
   lap('status: lex every up file to know if it is transactional');
   planUp(report, { allowOutOfOrder: false });
   lap('plan');

@@ -4,7 +4,7 @@
  * anything runs (psql meta-commands, unterminated quotes, unknown directives).
  */
 import type { FileProblem } from './errors.js';
-import type { MigrationFile } from './files.js';
+import type { LargeMigrationFile, TextMigrationFile } from './files.js';
 import { changesStringSyntax, leavesNothingHalfDone, managesOwnTransaction, nonTransactionalReason, refusedInMigration, transactionControl } from './classify.js';
 import { splitStatements, type SqlStatement } from './lexer.js';
 
@@ -26,11 +26,15 @@ export interface FileAnalysis {
   problems: FileProblem[];
 }
 
-const cache = new WeakMap<MigrationFile, FileAnalysis>();
+/** What analyzeFile reads of a file: its path and its text (or, for a large file, what was lexed as it was read). */
+export type AnalysableFile = Pick<TextMigrationFile, 'path' | 'text' | 'large'> | Pick<LargeMigrationFile, 'path' | 'text' | 'large'>;
 
-export function analyzeFile(file: MigrationFile): FileAnalysis {
-  const known = cache.get(file);
-  if (known) return known;
+/**
+ * Lexes and classifies a file. Called once per file, when the directory is read
+ * (parseMigrationDirectory stores the result as MigrationFile.analysis); everything
+ * after that reads the stored analysis.
+ */
+export function analyzeFile(file: AnalysableFile): FileAnalysis {
   // A large file was split as it was read (lib/large-file.ts).
   const lexed = file.large ? file.large.lexed : splitStatements(file.text);
   const problems: FileProblem[] = lexed.problems.map((p) => ({ file: file.path, line: p.line, column: p.column, message: p.message }));
@@ -82,9 +86,7 @@ export function analyzeFile(file: MigrationFile): FileAnalysis {
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   const values: Record<string, string> = { ...lexed.directives.values };
   if (lexed.directives.noTransaction) values['no-transaction'] = '';
-  const analysis: FileAnalysis = { statements: lexed.statements, mode, reason, directives: values, problems };
-  cache.set(file, analysis);
-  return analysis;
+  return { statements: lexed.statements, mode, reason, directives: values, problems };
 }
 
 /** "lines 1, 3 and 7" (at most five, then "and N more"). */
@@ -135,24 +137,4 @@ function checkOwnTransaction(statements: SqlStatement[], at: (statement: SqlStat
     }
   }
   if (open) at(open, `${open.keywords[0] === 'START' ? 'START TRANSACTION' : open.keywords.slice(0, open.keywords[0] === 'BEGIN' ? 1 : 3).join(' ')} without a later COMMIT in this file: the transaction would still be open at the end of the file (psql would roll it back when it exits); add COMMIT; where it should end`);
-}
-
-/**
- * Every word without which classify.ts cannot find a statement that must run
- * outside a transaction, or a file that manages its own (BEGIN, COMMIT, …),
- * plus the `pgpair:` of directives. A keyword is always delimited by
- * characters that are not [A-Za-z0-9_], so `\b` can only over-match.
- */
-const MAY_LEAVE_TRANSACTION =
-  /\b(?:VACUUM|CONCURRENTLY|DATABASE|TABLESPACE|SUBSCRIPTION|REINDEX|CLUSTER|DISCARD|PREPARED?|SYSTEM|VALUE|BEGIN|START|COMMIT|END|ABORT|ROLLBACK)\b|pgpair:/i;
-
-/**
- * Whether the file runs in pgpair's transaction — analyzeFile(...).mode ===
- * 'transaction' — without lexing a file that holds none of the words that
- * could change that. `status` and a no-op `up` ask this of every file, and
- * lexing them all is most of their CPU time at thousands of migrations.
- */
-export function runsInTransaction(file: MigrationFile): boolean {
-  if (file.large) return analyzeFile(file).mode === 'transaction';
-  return !MAY_LEAVE_TRANSACTION.test(file.text) || analyzeFile(file).mode === 'transaction';
 }

@@ -205,44 +205,73 @@ export interface MigrationPlace {
   rolledBack: boolean;
 }
 
-/** A migration's run stopped at a place in its file. Exit 1. */
+/**
+ * A step a run carried out before it stopped (lib/run/executor.ts's StepResult): the `Applied`
+ * of goose's PartialError.
+ */
+export interface AppliedStep {
+  action: 'up' | 'down' | 'stamp' | 'unstamp';
+  version: string;
+  name: string;
+  durationMs: number;
+  /** How its SQL ran: in pgpair's transaction, statement by statement outside one, or as written with its own BEGIN/COMMIT. */
+  mode?: 'transaction' | 'no-transaction' | 'own-transaction';
+}
+
+/** The step a run stopped at: the `Failed` of goose's PartialError. */
+export interface FailedStep {
+  action: 'up' | 'down';
+  version: string;
+  /** The migration's name (the up file's). */
+  name: string;
+  /** The file that was running. */
+  file: string;
+}
+
+/**
+ * A migration's run stopped at a place in its file. Exit 1. As data: `failed` (the step),
+ * where in its file, and `applied`, the steps of the same run done before it (they stay done),
+ * set by the executor that ran them (empty when the error did not come from a run).
+ */
 export abstract class MigrationStepError extends PgpairError {
   readonly version: string;
-  /** The migration's slug (not `name`, which Error reserves for the class name). */
-  readonly slug: string;
   readonly direction: 'up' | 'down';
   readonly file: string;
   readonly line: number | null;
   readonly column: number | null;
   readonly statement: number | null;
   readonly rolledBack: boolean;
+  /** The step the run stopped at (`failed.name` is the migration's name: Error reserves `name`). */
+  readonly failed: FailedStep;
+  applied: AppliedStep[] = [];
   constructor(code: string, message: string, place: MigrationPlace) {
     super(code, message, EXIT.failure);
     this.version = place.version;
-    this.slug = place.name;
     this.direction = place.direction;
     this.file = place.file;
     this.line = place.line;
     this.column = place.column;
     this.statement = place.statement;
     this.rolledBack = place.rolledBack;
+    this.failed = { action: place.direction, version: place.version, name: place.name, file: place.file };
   }
   override toJSON() {
     return {
       ...super.toJSON(),
       version: this.version,
-      name: this.slug,
+      name: this.failed.name,
       direction: this.direction,
       file: this.file,
       line: this.line,
       column: this.column,
       statement: this.statement,
       rolledBack: this.rolledBack,
+      failed: this.failed,
+      applied: this.applied,
     };
   }
 }
 
-/** A statement of a migration failed. Whatever ran in its transaction was rolled back. Exit 1. */
 export class MigrationFailedError extends MigrationStepError {
   readonly pg: PgErrorFields;
   readonly excerpt: string | null;
@@ -270,13 +299,16 @@ export class InterruptedError extends PgpairError {
   readonly reason: string;
   /** The version whose work was in progress, if any. */
   readonly version: string | null;
+  /** When a run was interrupted: the step in progress (null between steps), and the steps done before it. */
+  failed: FailedStep | null = null;
+  applied: AppliedStep[] = [];
   constructor(reason: string, version: string | null, message: string) {
     super('E_INTERRUPTED', message, EXIT.failure);
     this.reason = reason;
     this.version = version;
   }
   override toJSON() {
-    return { ...super.toJSON(), reason: this.reason, version: this.version };
+    return { ...super.toJSON(), reason: this.reason, version: this.version, failed: this.failed, applied: this.applied };
   }
 }
 

@@ -2,7 +2,7 @@
  * Pure: turns the entries of a migration directory into a validated set of
  * migrations, or one DirectoryError that lists every problem at once.
  */
-import { analyzeFile } from './analyze.js';
+import { analyzeFile, type FileAnalysis } from './analyze.js';
 import { checksum, sqlAsWritten } from './checksum.js';
 import { DirectoryError, type FileProblem } from './errors.js';
 import type { LargeFileContent } from './large-file.js';
@@ -40,6 +40,8 @@ interface FileBase {
   path: string;
   name: string;
   checksum: string;
+  /** What the file does when it runs (statements, run mode, problems): analysed once, when the directory is read. */
+  analysis: FileAnalysis;
 }
 
 /** A file held as text: every file up to the large-file size (lib/large-file.ts). */
@@ -102,9 +104,13 @@ function joinPath(dir: string, name: string): string {
 }
 
 function toFile(dir: string, entry: DirectoryEntry): MigrationFile {
-  if (entry.large) return { path: joinPath(dir, entry.name), name: entry.name, checksum: entry.large.checksum, large: entry.large.source };
+  const path = joinPath(dir, entry.name);
+  if (entry.large) {
+    const large = entry.large.source;
+    return { path, name: entry.name, checksum: entry.large.checksum, large, analysis: analyzeFile({ path, large }) };
+  }
   const text = sqlAsWritten(entry.text!);
-  return { path: joinPath(dir, entry.name), name: entry.name, text, checksum: checksum(entry.text!) };
+  return { path, name: entry.name, text, checksum: checksum(entry.text!), analysis: analyzeFile({ path, text }) };
 }
 
 /** Problems inside a file's text that make it unusable before any SQL is parsed. */
@@ -220,7 +226,7 @@ export function parseMigrationDirectory(dir: string, entries: readonly Directory
       down: down ? toFile(dir, texts.get(down.fileName)!) : null,
     };
     if (options.checkContents ?? true) {
-      for (const file of [migration.up, migration.down]) if (file && !binary.has(file.name)) problems.push(...analyzeFile(file).problems);
+      for (const file of [migration.up, migration.down]) if (file && !binary.has(file.name)) problems.push(...file.analysis.problems);
     }
     migrations.push(migration);
   }

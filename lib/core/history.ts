@@ -216,10 +216,14 @@ export function deleteHistoryRowsSql(t: HistoryTables): string {
   return `DELETE FROM ${t.history} WHERE version IN (SELECT json_array_elements_text($1::text::json))`;
 }
 
-/** Many log entries in one statement, in array order: $1 is a JSON array of the arrays logValues gives. */
+/**
+ * Many log entries in one statement, in array order: $1 is a JSON array of the arrays logValues
+ * gives. An entry whose how is null and that carries a version key as a ninth element reads how
+ * from that version's history row (an unstamp, logged before its row is deleted).
+ */
 export function insertLogRowsSql(t: HistoryTables): string {
   return `INSERT INTO ${t.log} (action, version, name, checksum, how, duration_ms, detail, pgpair_version)
-SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::integer, r->>6, r->>7
+SELECT r->>0, r->>1, r->>2, r->>3, coalesce(r->>4, (SELECT h.how FROM ${t.history} h WHERE h.version = r->>8)), (r->>5)::integer, r->>6, r->>7
   FROM json_array_elements($1::text::json) WITH ORDINALITY AS log_values(r, n) ORDER BY n`;
 }
 
@@ -253,7 +257,15 @@ export function markFailedSql(t: HistoryTables): string {
   return `UPDATE ${t.history} SET state = 'failed', error = $2, duration_ms = $3 WHERE version = $1`;
 }
 
-export type Duration = number | null | SqlExpression;
+/**
+ * A step's duration where a statement records it, before it is known: the executor binds what it
+ * measured (ms), a `--sql` script writes `script` (a server-side expression), or NULL without one.
+ */
+export class Elapsed {
+  constructor(readonly script: SqlExpression | null) {}
+}
+
+export type Duration = number | null | Elapsed;
 
 /** The parameters of insertHistorySql for a migration, in order. */
 export function historyValues(

@@ -4,18 +4,20 @@
  * here touches a database; the executor and the script renderer both consume
  * the same Plan.
  */
-import { IrreversibleError, TargetError, UsageError, VerificationError, type VerifyProblem } from './errors.js';
-import type { Migration } from './files.js';
+import { DirectoryError, IrreversibleError, TargetError, UsageError, VerificationError, type FileProblem, type VerifyProblem } from './errors.js';
+import type { Migration, MigrationFile } from './files.js';
 import type { HistoryRow } from './history.js';
 import { renamedProblem, verifyProblems, type StatusReport } from './status.js';
 import { shortChecksum } from './checksum.js';
 import { compareVersions, isVersion, versionKey } from './version.js';
 
+/** `file` of an up or down step is the file it runs; its analysis (statements, mode, reason) is `file.analysis`. */
 export type Step =
-  | { action: 'up'; migration: Migration }
+  | { action: 'up'; migration: Migration; file: MigrationFile }
   | {
       action: 'down';
       migration: Migration;
+      file: MigrationFile;
       row: HistoryRow;
       /** The down file is not the one recorded when the version was applied: both checksums. It still runs; the run says so first. */
       downFileChanged?: { file: string; recorded: string; actual: string };
@@ -105,6 +107,24 @@ function resultingCurrent(report: StatusReport, steps: Step[]): string | null {
   return newest === undefined ? null : recorded.get(newest)!;
 }
 
+/**
+ * Problems in the files the steps would run (meta-commands, unterminated quotes or COPY data,
+ * unknown directives, refused statements): a planning error, all of them in one DirectoryError,
+ * before anything runs or is written. The directory reader reports them for every file already;
+ * this is the word for a set read without checking contents.
+ */
+function checkFiles(steps: readonly Step[]): void {
+  const problems: FileProblem[] = [];
+  for (const step of steps) if (step.action === 'up' || step.action === 'down') problems.push(...step.file.analysis.problems);
+  if (problems.length > 0) throw new DirectoryError(directoryOf(steps), problems);
+}
+
+/** The directory of a plan's files, for its errors ('.' when no step names a file). */
+export function directoryOf(steps: readonly Step[]): string {
+  const first = steps[0];
+  return first && first.action !== 'unstamp' ? first.migration.up.path.replace(/\/[^/]*$/, '') : '.';
+}
+
 export interface UpRequest {
   target?: Target;
   steps?: number;
@@ -132,7 +152,8 @@ export function planUp(report: StatusReport, request: UpRequest = {}): Plan {
     );
   }
   if (relativeStepCount !== undefined) pending = pending.slice(0, relativeStepCount);
-  const steps: Step[] = pending.map((m) => ({ action: 'up', migration: m.migration! }));
+  const steps: Step[] = pending.map((m) => ({ action: 'up', migration: m.migration!, file: m.migration!.up }));
+  checkFiles(steps);
   return { command: 'up', from: report.current, to: resultingCurrent(report, steps), steps };
 }
 
@@ -195,8 +216,9 @@ export function planDown(report: StatusReport, request: DownRequest = {}): Plan 
     const down = m.migration!.down!;
     const recorded = m.row!.downChecksum;
     const changed = m.downState === 'changed' && recorded !== null ? { downFileChanged: { file: down.path, recorded, actual: down.checksum } } : {};
-    return { action: 'down', migration: m.migration!, row: m.row!, ...changed };
+    return { action: 'down', migration: m.migration!, file: down, row: m.row!, ...changed };
   });
+  checkFiles(planned);
   return { command: 'down', from: report.current, to: resultingCurrent(report, planned), steps: planned };
 }
 

@@ -68,10 +68,7 @@ export interface StatusReport {
   migrations: MigrationStatus[];
 }
 
-/** How a migration runs. Filled in by the analyser once files are lexed; true until then. */
-export type TransactionalOf = (migration: Migration) => boolean;
-
-export function computeStatus(migrations: readonly Migration[], history: readonly HistoryRow[], transactionalOf: TransactionalOf = () => true): StatusReport {
+export function computeStatus(migrations: readonly Migration[], history: readonly HistoryRow[]): StatusReport {
   const rows = new Map(history.map((row) => [row.key, row]));
   const entries: MigrationStatus[] = [];
   for (const migration of migrations) {
@@ -96,7 +93,7 @@ export function computeStatus(migrations: readonly Migration[], history: readonl
       appliedAt: row?.appliedAt ?? null,
       appliedBy: row?.appliedBy ?? null,
       durationMs: row?.durationMs ?? null,
-      transactional: transactionalOf(migration),
+      transactional: migration.up.analysis.mode === 'transaction',
       reversible: migration.down !== null,
       migration,
       row,

@@ -4,6 +4,7 @@ import { mkdir, open, readdir, writeFile, type FileHandle } from 'node:fs/promis
 import { join } from 'node:path';
 import { checksum, sqlAsWritten } from '../core/checksum.js';
 import { ConfigError, DirectoryError, FileChangedError } from '../core/errors.js';
+import { analyzeFile } from '../core/analyze.js';
 import { parseMigrationDirectory, type DirectoryEntry, type ParseOptions, type LargeFileSource, type MigrationFile, type MigrationSet } from '../core/files.js';
 import { LARGE_FILE_BYTES, LargeFileScanner, READ_CHUNK_BYTES, type Checkpoint } from '../core/large-file.js';
 import type { CopyDataLocation } from '../core/lexer.js';
@@ -340,8 +341,8 @@ export async function readSqlFile(path: string, options: ReadOptions = {}): Prom
     if (code === 'ENOENT') throw new ConfigError(`${path} does not exist. Name the base schema file (pgpair load FILE), or put it at <dir>/schema.sql.`);
     throw new ConfigError(`Cannot read ${path}: ${(error as Error).message}.`);
   }
-  if (entry.large) return { path, name, checksum: entry.large.checksum, large: entry.large.source };
+  if (entry.large) return { path, name, checksum: entry.large.checksum, large: entry.large.source, analysis: analyzeFile({ path, large: entry.large.source }) };
   if (entry.text === undefined) throw new DirectoryError(dir || '.', [{ file: path, message: entry.readError ?? 'could not be read' }]);
   const text = sqlAsWritten(entry.text);
-  return { path, name, text, checksum: checksum(entry.text) };
+  return { path, name, text, checksum: checksum(entry.text), analysis: analyzeFile({ path, text }) };
 }

@@ -11,11 +11,11 @@
  * cannot, its statements run one by one and pgpair creates and records nothing
  * unless they all succeed.
  */
-import { analyzeFile, runsInTransaction, type FileAnalysis } from '../core/analyze.js';
+import type { FileAnalysis } from '../core/analyze.js';
 import type { Queryable } from '../db/types.js';
 import { DirectoryError, InterruptedError, PgpairError, UsageError } from '../core/errors.js';
 import { loadSchema, recordStamp, wrapDatabaseError } from './executor.js';
-import { BASE_SCHEMA_FILE, type Migration } from '../core/files.js';
+import { BASE_SCHEMA_FILE } from '../core/files.js';
 import { createHistorySql, guardName, insertLogSql, type HistoryRow, type HistoryTables } from '../core/history.js';
 import { readHistory } from './read-history.js';
 import { quoteIdent } from '../core/ident.js';
@@ -101,7 +101,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const dir = options.dir ?? DEFAULT_DIR;
   const path = options.file ?? `${dir.replace(/\/+$/, '')}/${BASE_SCHEMA_FILE}`;
   const file = await readSqlFile(path, readOptions(options));
-  const analysis = analyzeFile(file);
+  const analysis = file.analysis;
   if (analysis.problems.length > 0) throw new DirectoryError(dir, analysis.problems);
   const declared = options.stamp ?? analysis.directives.version;
   const target: Target | undefined = declared === undefined ? undefined : parseTarget(declared);
@@ -214,7 +214,6 @@ function dropHistorySql(t: HistoryTables): string {
 async function recordLoad(q: Queryable, session: Session, ctx: { path: string; checksum: string; target: Target | undefined; started: number; createdBefore: boolean }): Promise<Recorded> {
   const t = session.tables;
   const schema = t.schema!;
-  const transactionalOf = (m: Migration) => runsInTransaction(m.up);
   // What the file created is checked like any history: a table of that name must be pgpair's.
   const after = await readHistory(q, t);
   if (after.rows.length > 0) {
@@ -238,7 +237,7 @@ async function recordLoad(q: Queryable, session: Session, ctx: { path: string; c
     const problem = historyLogProblem(t, after);
     if (problem) throw problem;
   }
-  const plan = planStamp(computeStatus(session.files.migrations, [], transactionalOf), ctx.target);
+  const plan = planStamp(computeStatus(session.files.migrations, []), ctx.target);
   await recordStamp(q, t, plan.steps);
   const steps = plan.steps.map((s) => ({ action: s.action as 'stamp' | 'unstamp', version: s.action === 'unstamp' ? s.row.version : s.migration.version, name: s.action === 'unstamp' ? s.row.name : s.migration.name, durationMs: 0 }));
   return { steps, to: plan.to, adopted: null, problems: [] };
@@ -251,7 +250,7 @@ async function recordLoad(q: Queryable, session: Session, ctx: { path: string; c
  */
 async function adopt(q: Queryable, session: Session, rows: HistoryRow[], ctx: { path: string; checksum: string; target: Target | undefined; started: number }): Promise<Recorded> {
   const t = session.tables;
-  const report = computeStatus(session.files.migrations, rows, (m) => runsInTransaction(m.up));
+  const report = computeStatus(session.files.migrations, rows);
   const versions = [...rows].sort((a, b) => (BigInt(a.key) < BigInt(b.key) ? -1 : BigInt(a.key) > BigInt(b.key) ? 1 : 0)).map((r) => r.version);
   const at = report.current ?? 'base';
   if (ctx.target !== undefined) {

@@ -3,11 +3,10 @@
  * These functions are the library API; they return data and throw
  * PgpairErrors, and never print or exit.
  */
-import { analyzeFile, runsInTransaction } from '../core/analyze.js';
 import { ConfigError, TargetError, UsageError, VerificationError, type VerifyProblem } from '../core/errors.js';
 import { currentStatus, DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, readOptions, silent, tableOf, withSession, type BaseOptions, type RunOptions, type RunResult, type Session } from './session.js';
-import { checkFiles, executePlan } from './executor.js';
-import type { MigrationFile, MigrationSet } from '../core/files.js';
+import { executePlan } from './executor.js';
+import type { MigrationSet } from '../core/files.js';
 import { historyTables, insertLogSql, logValues, type HistoryRow, type HistoryTables } from '../core/history.js';
 import { readHistory } from './read-history.js';
 import { withLock } from './lock.js';
@@ -81,10 +80,9 @@ async function run(options: RunOptions, makePlan: (report: StatusReport) => Plan
     options.signal?.addEventListener('abort', onAbort, { once: true });
     return withLock(session.db, session.tables, lockOptions, async () => {
       // The files' problems are reported before anything is created, the history table included
-      // (the directory reader checks every file; checkFiles is the last word on what is about to run).
+      // (the directory reader checks every file; the planner is the last word on what is about to run).
       const history = await readHistory(session.db, session.tables);
       const plan = makePlan(await currentStatus(session, history.rows));
-      checkFiles(plan);
       if (!history.exists) await ensureHistory(session);
       await noteChangedDownFiles(session, plan);
       const steps = await executePlan(session.db, session.tables, plan, {
@@ -221,7 +219,7 @@ async function assumedState(options: ScriptOptions, from: string): Promise<Start
     downChecksum: m.down?.checksum ?? null,
     how: 'executed',
     state: 'ok',
-    transactional: runsInTransaction(m.up),
+    transactional: m.up.analysis.mode === 'transaction',
     statementsDone: null,
     statementsTotal: null,
     error: null,
@@ -297,15 +295,13 @@ export async function scriptStream(options: ScriptOptions): Promise<ScriptStream
   if (options.command === 'stamp' && options.target === undefined) throw new UsageError('pgpair stamp needs a TARGET: a version, head or base.');
   const planner = options.command === 'up' ? upPlanner(options) : options.command === 'down' ? downPlanner(options) : stampPlanner({ target: options.target! });
   const state = options.from !== undefined ? await assumedState(options, options.from) : await readState(options);
-  const analyze = (file: MigrationFile) => analyzeFile(file);
-  const report = computeStatus(state.files.migrations, state.rows, (m) => analyze(m.up).mode === 'transaction');
+  const report = computeStatus(state.files.migrations, state.rows);
   const plan = planner(report);
   warnChangedDownFiles(options.logger ?? silent, plan, 'the script runs');
   const parts = renderScriptParts({
     plan,
     tables: state.tables,
     history: { rows: state.rows, assumed: state.assumed, tableExists: state.tableExists },
-    analyze,
     generatedAt: options.generatedAt ?? new Date(),
     source: state.source,
     ...(options.request !== undefined ? { request: options.request } : {}),

@@ -5,7 +5,6 @@
  */
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
-import { runsInTransaction } from '../core/analyze.js';
 import { connect } from '../db/index.js';
 import type { Connection, Notice } from '../db/types.js';
 import { ConfigError, DatabaseError, HistoryTableError, InterruptedError, PgpairError } from '../core/errors.js';
@@ -203,5 +202,5 @@ export async function currentStatus(session: Session, known?: HistoryRow[]): Pro
     if (problem) session.logger.warn({ table: session.tables.display, problem: problem.problem }, problem.message);
     rows = state.rows;
   }
-  return computeStatus(session.files.migrations, rows, (m) => runsInTransaction(m.up));
+  return computeStatus(session.files.migrations, rows);
 }

@@ -186,7 +186,7 @@ describe('a migration file that would make psql run a meta-command is refused, o
   afterEach(async () => db.drop());
 
   for (const [name, text] of FILE_ATTACKS) {
-    const refused = splitStatements(text).problems.length > 0 || analyzeFile({ path: 'x.sql', name: 'x.sql', text, checksum: '' }).problems.length > 0;
+    const refused = splitStatements(text).problems.length > 0 || analyzeFile({ path: 'x.sql', text }).problems.length > 0;
     it(name, async (t) => {
       assert.ok(refused, 'the lexer must refuse this file');
       if (!needPsql(t)) return;

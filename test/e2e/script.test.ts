@@ -231,10 +231,11 @@ describe('--sql scripts run by psql reach exactly the state pgpair reaches', () 
     const dir = corpusDir();
     const seed = Number(process.env.PGPAIR_SCRIPT_SEED ?? 20240605);
     const random = prng(seed);
+    const guardRandom = prng(seed + 1);
     let at = -1;
     let compared = 0;
     let largest = 0;
-    const modes = { database: 0, files: 0 };
+    const modes = { database: 0, files: 0, guarded: 0 };
     const walk: string[] = [];
     const total = 44;
     for (let i = 0; i < total; i++) {
@@ -242,9 +243,17 @@ describe('--sql scripts run by psql reach exactly the state pgpair reaches', () 
       const stamping = i >= total - 10;
       const request = pickRequest(random, at, stamping);
       const offline = random() < 0.5;
-      const label = `#${i} ${describeRequest(request)} (${offline ? `--from ${at < 0 ? 'base' : VERSIONS[at]}` : 'read from the database'}, seed ${seed})`;
+      // Guards on some requests, from a generator of their own so that the walk stays the one its seed names: both runners set and reset them.
+      const guarded = guardRandom() < 0.4;
+      if (guarded) modes.guarded++;
+      const label = `#${i} ${describeRequest(request)}${guarded ? ' with --statement-timeout and --migration-lock-timeout' : ''} (${offline ? `--from ${at < 0 ? 'base' : VERSIONS[at]}` : 'read from the database'}, seed ${seed})`;
       walk.push(label);
-      const common = { dir, ...(request.target !== undefined ? { target: request.target } : {}), ...('steps' in request && request.steps !== undefined ? { steps: request.steps } : {}) };
+      const common = {
+        dir,
+        ...(request.target !== undefined ? { target: request.target } : {}),
+        ...('steps' in request && request.steps !== undefined ? { steps: request.steps } : {}),
+        ...(guarded ? { statementTimeoutMs: 60_000, migrationLockTimeoutMs: 30_000 } : {}),
+      };
       const generated = await pgpair.script({
         ...common,
         command: request.command,
@@ -282,6 +291,7 @@ describe('--sql scripts run by psql reach exactly the state pgpair reaches', () 
     assert.equal(compared, total);
     assert.ok(largest >= 6, `the walk reached the later migrations (at most ${largest} tables compared)`);
     assert.ok(modes.database > 5 && modes.files > 5);
+    assert.ok(modes.guarded > 5, `requests with guards: ${modes.guarded}`);
   });
 });
 

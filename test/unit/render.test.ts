@@ -1,9 +1,8 @@
 /** The --sql renderer, without a database: plans built from inline files and history rows. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyzeFile, type FileAnalysis } from '../../lib/core/analyze.js';
 import { DirectoryError } from '../../lib/core/errors.js';
-import { parseMigrationDirectory, type Migration, type MigrationFile } from '../../lib/core/files.js';
+import { parseMigrationDirectory, type Migration } from '../../lib/core/files.js';
 import { historyTables, historyValues, insertHistorySql, type HistoryRow } from '../../lib/core/history.js';
 import { MAX_TABLE_NAME_BYTES, parseTableName, quoteLiteral } from '../../lib/core/ident.js';
 import { dollarQuote, SqlExpression } from '../../lib/core/literal.js';
@@ -55,7 +54,6 @@ function render(plan: Plan, rows: HistoryRow[], extra: Partial<RenderInput> = {}
     plan,
     tables,
     history: { rows, assumed: false, tableExists: rows.length > 0 },
-    analyze: (file) => analyzeFile(file),
     generatedAt: new Date('2024-06-05T12:00:00Z'),
     source: 'read from postgres://db/app',
     request: 'pgpair up --sql',
@@ -105,7 +103,7 @@ describe('literals', () => {
 
 describe('renderScript', () => {
   const all = migrations(FILES);
-  const empty = computeStatus(all, [], (m) => analyzeFile(m.up).mode === 'transaction');
+  const empty = computeStatus(all, []);
 
   it('orders the script: header, ON_ERROR_STOP, lock, history check, history table, then each step, then unlock', () => {
     const text = render(planUp(empty), []);
@@ -181,20 +179,30 @@ describe('renderScript', () => {
     assert.match(text, /ARRAY\[\n {4}'1 ok [^']+',\n {4}'10 ok [^']+',\n {4}'2 ok [^']+'\n {2}\]/);
   });
 
-  it('stamps rows only, in one transaction; an unstamp whose row was assumed reads how it was recorded', () => {
+  it('stamps rows only, in one transaction, in the three statements a run sends; an unstamp reads how its row was recorded from the row', () => {
+    // Changed on purpose: a script stamps as a run does (lib/core/program.ts), no longer one INSERT per row.
     const rows = all.slice(0, 3).map((m) => recorded(m, 'stamped'));
     const down = planStamp(computeStatus(all, rows), { version: '0001' });
     const known = render(down, rows);
     assert.match(known, /-- pgpair stamp: from 0003 to 0001 \(unstamp 2 versions\)\./);
-    assert.match(known, /DELETE FROM "public"\."pgpair_history" WHERE version = '3';\nINSERT INTO "public"\."pgpair_history_log" .*\nVALUES \('unstamp', '0003', 'index', 'sha256:[0-9a-f]{64}', 'stamped', NULL, NULL, /);
+    assert.match(known, /-- unstamp 0003_index: removed from the history; nothing of it is reverted\.\n-- unstamp 0002_it's_copy: /);
+    const log = at(known, 'INSERT INTO "public"."pgpair_history_log" (action, version, name, checksum, how, duration_ms, detail, pgpair_version)\nSELECT r->>0, r->>1, r->>2, r->>3, coalesce(r->>4, (SELECT h.how FROM "public"."pgpair_history" h WHERE h.version = r->>8))');
+    assert.match(known, new RegExp(`\\[\\["unstamp","0003","index","${all[2]!.up.checksum}",null,null,null,"[0-9.]+","3"\\],\\["unstamp","0002","it''s_copy",`));
+    const removed = at(known, `DELETE FROM "public"."pgpair_history" WHERE version IN (SELECT json_array_elements_text('["3","2"]'::text::json));`);
+    assert.ok(log < removed, 'the log entries read the rows before they go');
+    const steps = (text: string) => text.slice(at(text, '-- Records rows only'));
+    assert.doesNotMatch(steps(known), /stamped/, 'how is read from the rows, not written into the script');
+    // Made without the database (--from), the script records the same.
     const assumed = renderScript({ ...inputFor(down, rows), history: { rows, assumed: true, tableExists: true } });
-    assert.match(assumed, /VALUES \('unstamp', '0003', 'index', 'sha256:[0-9a-f]{64}', \(SELECT how FROM "public"\."pgpair_history" WHERE version = '3'\), NULL, NULL, '[0-9.]+'\);\nDELETE FROM "public"\."pgpair_history" WHERE version = '3';/);
+    assert.equal(steps(assumed), steps(renderScript(inputFor(down, rows))));
 
     const up = planStamp(empty, 'head');
     const text = render(up, []);
     assert.match(text, /-- pgpair stamp: from base to 0003 \(stamp 3 versions\)\./);
     assert.equal(text.match(/^BEGIN;$/gm)?.length, 2, 'one for the history table, one for all the stamps');
-    assert.match(text, /-- stamp 0003_index: recorded as applied; sql\/0003_index\.up\.sql is not run\.\nINSERT INTO .*\n.*\nVALUES \('3', '0003', 'index', 'sha256:[0-9a-f]{64}', 'sha256:[0-9a-f]{64}', 'stamped', 'ok', false, /);
+    assert.match(text, /-- stamp 0003_index: recorded as applied; sql\/0003_index\.up\.sql is not run\./);
+    assert.match(text, new RegExp(`\\["3","0003","index","${all[2]!.up.checksum}","${all[2]!.down!.checksum}","stamped","ok",false,`));
+    assert.equal(text.match(/^INSERT INTO /gm)?.length, 2, 'one statement for the log entries, one for the rows');
     assert.doesNotMatch(text, /CREATE INDEX/, 'no migration SQL in a stamp');
   });
 
@@ -213,12 +221,24 @@ describe('renderScript', () => {
   });
 });
 
+/**
+ * The plan with the first statement of the file at `path` read as `text`: stands for a statement
+ * that pgpair's lexer and psql read differently.
+ */
+function withStatementText(plan: Plan, path: string, text: string): Plan {
+  const steps = plan.steps.map((step) => {
+    if ((step.action !== 'up' && step.action !== 'down') || step.file.path !== path) return step;
+    const analysis = step.file.analysis;
+    return { ...step, file: { ...step.file, analysis: { ...analysis, statements: [{ ...analysis.statements[0]!, text }, ...analysis.statements.slice(1)] } } };
+  });
+  return { ...plan, steps };
+}
+
 function inputFor(plan: Plan, rows: HistoryRow[]): RenderInput {
   return {
     plan,
     tables,
     history: { rows, assumed: false, tableExists: true },
-    analyze: (file) => analyzeFile(file),
     generatedAt: new Date('2024-06-05T12:00:00Z'),
     source: 'test',
     lockTimeoutMs: 1000,
@@ -227,7 +247,7 @@ function inputFor(plan: Plan, rows: HistoryRow[]): RenderInput {
 
 describe('text pgpair writes into a script', () => {
   const all = migrations(FILES);
-  const empty = computeStatus(all, [], (m) => analyzeFile(m.up).mode === 'transaction');
+  const empty = computeStatus(all, []);
 
   it('quoteLiteral: one printable line, an E literal with escapes for a backslash or any control character', () => {
     assert.equal(quoteLiteral('plain'), "'plain'");
@@ -320,13 +340,9 @@ describe('text pgpair writes into a script', () => {
 
   it('refuses to write a script in which psql would read a meta-command that is not its own, naming the file and statement', () => {
     // An analysis that lets a meta-command through stands for a statement pgpair's lexer and psql read differently.
-    const analyze = (file: MigrationFile): FileAnalysis => {
-      const real = analyzeFile(file);
-      if (!file.path.includes('0001')) return real;
-      return { ...real, statements: [{ ...real.statements[0]!, text: 'CREATE TABLE users (id int);\n\\! touch pwned\n' }] };
-    };
+    const sneaky = withStatementText(planUp(empty), 'sql/0001_create_users.up.sql', 'CREATE TABLE users (id int);\n\\! touch pwned\n');
     assert.throws(
-      () => render(planUp(empty), [], { analyze }),
+      () => render(sneaky, []),
       (e: unknown) =>
         e instanceof DirectoryError &&
         e.problems.length === 1 &&
@@ -365,15 +381,12 @@ describe('the check that a script holds no meta-command but its own', () => {
     for (let i = 1; i <= 9; i++) files[`000${i}_m${i}.up.sql`] = 'SELECT 1;\n';
     const many = migrations(files);
     const status = computeStatus(many, []);
-    const sneaky = (path: string) => (file: MigrationFile): FileAnalysis => {
-      const real = analyzeFile(file);
-      return file.path === path ? { ...real, statements: [{ ...real.statements[0]!, text: 'SELECT 1;\n\\! touch pwned\n' }] } : real;
-    };
+    const sneaky = (plan: Plan, path: string) => withStatementText(plan, path, 'SELECT 1;\n\\! touch pwned\n');
     // A plain step late in a long plan is sampled, not checked; one with a slug that is not plain is.
-    assert.doesNotThrow(() => render(planUp(status), [], { analyze: sneaky('sql/0009_m9.up.sql') }));
-    assert.throws(() => render(planUp(status), [], { analyze: sneaky('sql/0002_m2.up.sql') }), DirectoryError, 'the first steps are checked');
+    assert.doesNotThrow(() => render(sneaky(planUp(status), 'sql/0009_m9.up.sql'), []));
+    assert.throws(() => render(sneaky(planUp(status), 'sql/0002_m2.up.sql'), []), DirectoryError, 'the first steps are checked');
     const { '0009_m9.up.sql': _plain, ...first8 } = files;
     const odd = migrations({ ...first8, "0009_m'9.up.sql": 'SELECT 1;\n' });
-    assert.throws(() => render(planUp(computeStatus(odd, [])), [], { analyze: sneaky("sql/0009_m'9.up.sql") }), DirectoryError);
+    assert.throws(() => render(sneaky(planUp(computeStatus(odd, [])), "sql/0009_m'9.up.sql"), []), DirectoryError);
   });
 });

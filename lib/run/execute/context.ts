@@ -1,0 +1,96 @@
+/**
+ * What every part of the executor shares: its options and results, the run's
+ * session context, and the small pieces that send the program's records.
+ */
+import type { Logger } from 'pino';
+import type { Connection, Queryable } from '../../db/types.js';
+import type { Migration } from '../../core/files.js';
+import type { AppliedStep } from '../../core/errors.js';
+import type { Step } from '../../core/plan.js';
+import { bindElapsed, type Record } from '../../core/program.js';
+import { describeLockWait } from '../../db/lock-wait.js';
+
+export interface ExecuteOptions {
+  logger: Logger;
+  /** PostgreSQL statement_timeout for migration SQL, in ms (undefined: server default). */
+  statementTimeoutMs?: number;
+  /** PostgreSQL lock_timeout for migration SQL, in ms. */
+  migrationLockTimeoutMs?: number;
+  /** Aborting stops the run: the statement in progress is cancelled by the caller, the transaction rolls back, no further step starts. */
+  signal?: AbortSignal;
+  /** Called before each step starts. */
+  onStepStart?: (step: { action: Step['action']; version: string; name: string }) => void;
+  /** Called after each step completes. */
+  onStep?: (result: StepResult) => void;
+}
+
+/** A step the run carried out: what onStep reports, and what a failed run's error lists as `applied`. */
+export type StepResult = AppliedStep;
+
+/**
+ * What a run needs to keep migrations from changing what it relies on (lib/session-state.ts): the
+ * SQL that restores the session state the run started with, and the migration lock's key.
+ */
+export interface RunContext {
+  restoreSql: string;
+  lockKeySql: string;
+}
+
+/**
+ * Lets pending signal handlers run before deciding whether to start more work. An in-process
+ * database (PGlite) answers without returning to the event loop, so a SIGINT that arrived during
+ * a statement would otherwise be seen only after the next one had run too.
+ */
+export const signalsDelivered = (signal: AbortSignal | undefined): Promise<void> | undefined =>
+  signal && !signal.aborted ? new Promise<void>((resolve) => setImmediate(resolve)) : undefined;
+
+export const elapsed = (started: number) => Math.round(performance.now() - started);
+
+export const caught = <T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> => p.then((value) => ({ value }), (error: unknown) => ({ error }));
+
+/**
+ * While a migration's statements run, looks from a second session (Connection.lockWait) at what
+ * they wait for: first after a second (or half the lock timeout, if shorter), then every five
+ * seconds. Each wait is logged with the sessions in the way; the last one seen names them when a
+ * lock timeout ends the migration.
+ */
+export function watchLockWaits(db: Connection, migration: Migration, options: ExecuteOptions): { last: () => string | null; stop: () => void } {
+  let last: string | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const first = options.migrationLockTimeoutMs ? Math.max(50, Math.min(1000, Math.floor(options.migrationLockTimeoutMs / 2))) : 1000;
+  const look = async () => {
+    const wait = await db.lockWait();
+    if (stopped) return;
+    if (wait) {
+      last = describeLockWait(wait);
+      options.logger.info({ migration: `${migration.version}_${migration.name}`, wait }, `${migration.version}_${migration.name} waits for ${last}`);
+    }
+    timer = setTimeout(look, 5000);
+    timer.unref();
+  };
+  if (db.interruptible) {
+    timer = setTimeout(look, first);
+    timer.unref();
+  }
+  return {
+    last: () => last,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Sends one of the program's records on `q`, its Elapsed bound to `durationMs`. A record that must
+ * change one row (a down's history row) is sent with RETURNING and fails when it changed none.
+ */
+export function sendRecord(q: Queryable, record: Record, durationMs: number | null): Promise<unknown> {
+  const params = bindElapsed(record.params, () => durationMs);
+  const message = record.mustChangeOneRow;
+  if (message === undefined) return q.query(record.sql, params);
+  return q.query(`${record.sql} RETURNING 1 AS changed`, params).then((rows) => {
+    if (rows.length !== 1) throw new Error(message);
+  });
+}

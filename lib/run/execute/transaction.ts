@@ -1,0 +1,169 @@
+/**
+ * A transactional migration block of the program (lib/core/program.ts): its
+ * statements, history change and log entry commit together or not at all.
+ * Pipelined where the driver allows it, with pgpair's check after every
+ * statement, so that a statement that ends the transaction or releases the
+ * lock is found at once.
+ */
+import { pgErrorFields } from '../../db/errors.js';
+import type { Connection, Queryable } from '../../db/types.js';
+import { PgpairError } from '../../core/errors.js';
+import type { MigrationFile } from '../../core/files.js';
+import { SET_GUARD_SQL } from '../../core/guards.js';
+import type { HistoryTables } from '../../core/history.js';
+import type { SqlStatement } from '../../core/lexer.js';
+import type { MigrationBlock } from '../../core/program.js';
+import { statementCheckSql } from '../../core/session-state.js';
+import { readCopyData } from '../../read/source.js';
+import { caught, elapsed, sendRecord, signalsDelivered, watchLockWaits, type ExecuteOptions, type RunContext } from './context.js';
+import { checkFailure, commitFailure, failure, interrupted, LockReleased, lockReleased, StatementFailure, TransactionEnded, transactionEnded } from './failures.js';
+
+/**
+ * Words a statement needs to end a transaction block (COMMIT, END, ROLLBACK, ABORT, PREPARE
+ * TRANSACTION), looked for in the raw text, strings and comments included: over-matching only
+ * costs a wait. A pipelined run waits after such a statement, and goes on only when the
+ * transaction is still pgpair's, so that nothing runs outside it unnoticed. COPY too: a
+ * `COPY … FROM STDIN` the server starts in such a text must find nothing queued behind it (the
+ * server ends the session when another query arrives during COPY), so that it can be aborted.
+ */
+const MAY_END_TRANSACTION = /\b(?:COMMIT|END|ROLLBACK|ABORT|PREPARE|COPY)\b/i;
+
+interface Sent {
+  index: number;
+  statement: SqlStatement;
+  outcome: Promise<{ value: unknown } | { error: unknown }>;
+  /** statementCheckSql after it. */
+  check: Promise<{ value: { xid: string | null; locked: boolean } | undefined } | { error: unknown }>;
+}
+
+/**
+ * Runs a transactional migration's statements in `tx` with a check after each one (the marker
+ * of pgpair's transaction still set, the lock still held: after the last one, that is the
+ * before-commit guard, which a `--sql` script writes as beforeCommitGuardSql), as the program's statement ops and its check op say. Pipelined, it sends statements without waiting, except after
+ * one that may end the transaction. Throws StatementFailure (the transaction is aborted),
+ * TransactionEnded or LockReleased.
+ */
+async function runGuardedStatements(tx: Queryable, file: MigrationFile, statements: readonly StatementOp[], options: ExecuteOptions, ctx: RunContext, xid: Promise<string | null>, pipelined: boolean): Promise<void> {
+  let batch: Sent[] = [];
+  let ended: TransactionEnded | null = null;
+  const settle = async (): Promise<void> => {
+    for (const sent of batch) {
+      const outcome = await sent.outcome;
+      const check = await sent.check;
+      const failedHere = 'error' in outcome ? outcome.error : null;
+      if (failedHere instanceof PgpairError) throw failedHere;
+      if ('error' in check && check.error instanceof PgpairError) throw check.error;
+      if (ended) {
+        if (failedHere !== null) ended.failedOutside ??= new StatementFailure(failedHere, sent.index, sent.statement);
+        else ended.ranOutside.push(sent.index);
+        continue;
+      }
+      const row = 'value' in check ? check.value : undefined;
+      if (row && row.xid !== (await xid)) {
+        ended = new TransactionEnded(sent.index, sent.statement, failedHere);
+        continue;
+      }
+      if (failedHere !== null) throw new StatementFailure(failedHere, sent.index, sent.statement);
+      if (row && !row.locked) throw new LockReleased(sent.index, sent.statement);
+      if ('error' in check) throw checkFailure(check.error, sent);
+    }
+    batch = [];
+  };
+  for (const [at, { index, statement }] of statements.entries()) {
+    if (!pipelined) await signalsDelivered(options.signal);
+    if (options.signal?.aborted) throw new StatementFailure(new Error('interrupted'), index, statement);
+    const copyData = statement.copyData;
+    const outcome = caught(copyData ? tx.copyFrom(statement.text, copyData.location ? readCopyData(file, copyData.location) : copyData.text) : tx.exec(statement.text));
+    const last = at === statements.length - 1;
+    const wait = !pipelined || last || MAY_END_TRANSACTION.test(statement.text);
+    // Nothing is sent behind a statement that may end the transaction or start a COPY until it has answered.
+    if (wait) await outcome;
+    // After the last statement this is the before-commit guard: the history row is sent only once it has answered.
+    const check = caught(tx.query<{ xid: string | null; locked: boolean }>(statementCheckSql(ctx.lockKeySql)).then((rows) => rows[0]));
+    batch.push({ index, statement, outcome, check });
+    if (wait) {
+      await settle();
+      if (ended) throw ended;
+    }
+  }
+  if (statements.length === 0) {
+    const [row] = await tx.query<{ locked: boolean }>(statementCheckSql(ctx.lockKeySql));
+    if (row && !row.locked) throw new Error('the migration lock was lost before the migration ran');
+  }
+}
+
+type StatementOp = Extract<MigrationBlock['ops'][number], { op: 'statement' }>;
+
+/**
+ * Runs a transactional block's operations inside one transaction: BEGIN and COMMIT are the
+ * driver's transaction, the statements up to the check run guarded (runGuardedStatements), and
+ * the records travel with COMMIT when pipelined. Returns the measured duration (ms).
+ */
+export async function runInTransaction(db: Connection, tables: HistoryTables, block: MigrationBlock, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null, waitedFor?: string | null) => string): Promise<number> {
+  const { file, analysis } = block;
+  const migration = block.step.migration;
+  const direction = block.step.action;
+  const pipelined = db.pipelining && !analysis.statements.some((s) => s.copyData);
+  const watch = watchLockWaits(db, migration, options);
+  let durationMs = 0;
+  let recorded: Promise<unknown>[] = [];
+  let xid: Promise<string | null> = Promise.resolve(null);
+  const started = performance.now();
+  try {
+    await db.transaction(async (tx) => {
+      const statements: StatementOp[] = [];
+      const setup: Promise<{ value: unknown } | { error: unknown }>[] = [];
+      for (const op of block.ops) {
+        switch (op.op) {
+          case 'begin':
+          case 'commit':
+            // db.transaction sends BEGIN, and COMMIT once this function returns.
+            break;
+          case 'capture-xid':
+            // The checks compare it; it tells later whether an ended transaction committed. It travels with BEGIN.
+            xid = tx.query<{ xid: string }>('SELECT txid_current()::text AS xid').then((rows) => rows[0]?.xid ?? null, () => null);
+            break;
+          case 'guards':
+            for (const [name, value] of op.settings) setup.push(caught(tx.query(SET_GUARD_SQL, [name, value, op.local])));
+            break;
+          case 'statement':
+            statements.push(op);
+            break;
+          case 'check':
+            await runGuardedStatements(tx, file, statements, options, ctx, xid, pipelined);
+            for (const outcome of await Promise.all(setup)) if ('error' in outcome) throw outcome.error;
+            durationMs = elapsed(started);
+            break;
+          case 'restore':
+            await tx.exec(ctx.restoreSql);
+            break;
+          case 'record':
+            recorded.push(sendRecord(tx, op.record, durationMs).then(() => null, (error: unknown) => error));
+            break;
+          default:
+            throw new Error(`unexpected ${op.op} operation in a transactional step`);
+        }
+      }
+      // Without pipelining, wait here; with it, the history row, the log entry and COMMIT travel together.
+      if (!pipelined) await settleRecorded(recorded);
+    });
+    // An error in the history statements aborted the transaction, and PostgreSQL turned COMMIT into ROLLBACK.
+    await settleRecorded(recorded);
+  } catch (error) {
+    if (error instanceof TransactionEnded) throw await transactionEnded(db, tables, migration, direction, file, analysis, ctx, error, await xid, elapsed(started));
+    if (error instanceof LockReleased) throw await lockReleased(db, migration, direction, file, analysis, ctx, error);
+    if (options.signal?.aborted) throw interrupted(options.signal, migration, direction, analysis, error);
+    if (!(error instanceof StatementFailure) && !(error instanceof PgpairError) && pgErrorFields(error) && !db.lost) {
+      // The statements ran; COMMIT failed (a deferred constraint): report it like any SQL error of the file.
+      throw await commitFailure(error, { migration, direction, file, analysis, next });
+    }
+    throw await failure(error, { migration, direction, file, analysis, rolledBack: true, next: (sqlstate) => next(sqlstate, watch.last()) });
+  } finally {
+    watch.stop();
+  }
+  return durationMs;
+}
+
+async function settleRecorded(recorded: Promise<unknown>[]): Promise<void> {
+  for (const outcome of await Promise.all(recorded)) if (outcome) throw outcome;
+}
