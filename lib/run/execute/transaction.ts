@@ -37,10 +37,11 @@ interface Sent {
 }
 
 /**
- * Runs a transactional migration's statements in `tx` with a check after each one (the marker
- * of pgpair's transaction still set, the lock still held: after the last one, that is the
- * before-commit guard, which a `--sql` script writes as beforeCommitGuardSql), as the program's statement ops and its check op say. Pipelined, it sends statements without waiting, except after
- * one that may end the transaction. Throws StatementFailure (the transaction is aborted),
+ * Runs the statement operations of a transactional block, up to its check operation, in `tx`
+ * with a check after each statement (the transaction is still pgpair's, the lock still held):
+ * after the last one, that is the program's check, which a `--sql` script writes as
+ * beforeCommitGuardSql. Pipelined, it sends statements without waiting, except after one that
+ * may end the transaction. Throws StatementFailure (the transaction is aborted),
  * TransactionEnded or LockReleased.
  */
 async function runGuardedStatements(tx: Queryable, file: MigrationFile, statements: readonly StatementOp[], options: ExecuteOptions, ctx: RunContext, xid: Promise<string | null>, pipelined: boolean): Promise<void> {
