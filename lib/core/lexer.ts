@@ -6,6 +6,9 @@
  * Pure: no I/O. Never throws, whatever the input.
  */
 import { createLineLocator } from './position.js';
+import { asciiUpper, scanToken, type Token, type TokenKind } from './tokens.js';
+
+export { asciiUpper, scanToken, type Token, type TokenKind } from './tokens.js';
 
 export interface SqlStatement {
   /**
@@ -20,12 +23,6 @@ export interface SqlStatement {
   /** 1-based line and 1-based column (counted in Unicode code points) where `text` starts. */
   line: number;
   column: number;
-  /**
-   * Upper-cased leading words of the statement (at most 6, skipping comments), stopping at the
-   * first token that is not an unquoted word, e.g. ['CREATE','UNIQUE','INDEX','CONCURRENTLY','IF',
-   * 'NOT']. Identifiers that happen to be there are included (`ALTER TABLE T ...`).
-   */
-  keywords: string[];
   /**
    * Present for `COPY ... FROM STDIN`: the data that follows the statement, starting on the line
    * after the COPY statement, up to but excluding the terminator line `\.`; data lines verbatim
@@ -92,221 +89,6 @@ export interface LexResult {
 /** Directive names pgpair understands; any other `-- pgpair:NAME` is reported as unknown. */
 export const KNOWN_DIRECTIVES = ['no-transaction', 'version'] as const;
 
-/** Maximum number of leading words kept in SqlStatement.keywords. */
-const KEYWORD_LIMIT = 6;
-
-// ---------------------------------------------------------------------------------------------
-// Tokens. Character classes are psqlscan.l's, applied to UTF-16 code units: every unit >= 0x80
-// stands in for the bytes \200-\377 that PostgreSQL allows in identifiers and dollar-quote tags.
-
-export type TokenKind =
-  | 'space' | 'lineComment' | 'blockComment'
-  | 'word' | 'quotedIdent' | 'string' | 'dollarString' | 'number' | 'param'
-  | 'semicolon' | 'openParen' | 'closeParen' | 'metaCommand' | 'other';
-
-export interface Token { kind: TokenKind; start: number; end: number; unterminated?: boolean }
-
-const CH = {
-  tab: 9, newline: 10, verticalTab: 11, formFeed: 12, carriageReturn: 13, space: 32,
-  doubleQuote: 34, dollar: 36, ampersand: 38, quote: 39, openParen: 40, closeParen: 41, star: 42,
-  dash: 45, dot: 46, slash: 47, zero: 48, nine: 57, semicolon: 59, backslash: 92, underscore: 95,
-} as const;
-
-function isSpace(unit: number): boolean {
-  return unit === CH.space || (unit >= CH.tab && unit <= CH.carriageReturn);
-}
-function isDigit(unit: number): boolean {
-  return unit >= CH.zero && unit <= CH.nine;
-}
-function isIdentStart(unit: number): boolean {
-  return (unit >= 65 && unit <= 90) || (unit >= 97 && unit <= 122) || unit === CH.underscore || unit >= 0x80;
-}
-function isIdentCont(unit: number): boolean {
-  return isIdentStart(unit) || isDigit(unit) || unit === CH.dollar;
-}
-function isDollarTagCont(unit: number): boolean {
-  return isIdentStart(unit) || isDigit(unit);
-}
-
-/** Scans the token that starts at `start` (< sql.length). */
-export function scanToken(sql: string, start: number): Token {
-  const unit = sql.charCodeAt(start);
-  const next = sql.charCodeAt(start + 1);
-
-  if (isSpace(unit)) {
-    let end = start + 1;
-    while (end < sql.length && isSpace(sql.charCodeAt(end))) end++;
-    return { kind: 'space', start, end };
-  }
-  if (unit === CH.dash && next === CH.dash) {
-    let end = start + 2;
-    while (end < sql.length && sql.charCodeAt(end) !== CH.newline && sql.charCodeAt(end) !== CH.carriageReturn) end++;
-    return { kind: 'lineComment', start, end };
-  }
-  if (unit === CH.slash && next === CH.star) return scanBlockComment(sql, start);
-  if (unit === CH.quote) return scanQuoted(sql, start, start, 'string', false);
-  if (unit === CH.doubleQuote) return scanQuoted(sql, start, start, 'quotedIdent', false);
-  if (unit === CH.dollar) return scanDollar(sql, start);
-  if (isIdentStart(unit)) {
-    const lower = unit | 0x20;
-    // Prefixed literals E'', B'', X'', N'', U&'' and U&"" (only at a token start: in `namE'x'`
-    // the E belongs to the identifier).
-    if (next === CH.quote) {
-      if (lower === 0x65) return scanQuoted(sql, start, start + 1, 'string', true);
-      if (lower === 0x62 || lower === 0x78 || lower === 0x6e) return scanQuoted(sql, start, start + 1, 'string', false);
-    }
-    if (lower === 0x75 && next === CH.ampersand) {
-      const third = sql.charCodeAt(start + 2);
-      if (third === CH.quote) return scanQuoted(sql, start, start + 2, 'string', false);
-      if (third === CH.doubleQuote) return scanQuoted(sql, start, start + 2, 'quotedIdent', false);
-    }
-    let end = start + 1;
-    while (end < sql.length && isIdentCont(sql.charCodeAt(end))) end++;
-    return { kind: 'word', start, end };
-  }
-  if (isDigit(unit) || (unit === CH.dot && isDigit(next))) return scanNumber(sql, start);
-  if (unit === CH.semicolon) return { kind: 'semicolon', start, end: start + 1 };
-  if (unit === CH.openParen) return { kind: 'openParen', start, end: start + 1 };
-  if (unit === CH.closeParen) return { kind: 'closeParen', start, end: start + 1 };
-  if (unit === CH.backslash) {
-    // psql reads a meta-command and its arguments up to the end of the line.
-    let end = start + 1;
-    while (end < sql.length && sql.charCodeAt(end) !== CH.newline) end++;
-    return { kind: 'metaCommand', start, end };
-  }
-  return { kind: 'other', start, end: start + 1 };
-}
-
-/** Nested C-style comment: PostgreSQL lets `/* ... /* ... *\/ ... *\/` nest. */
-function scanBlockComment(sql: string, start: number): Token {
-  let depth = 1;
-  let i = start + 2;
-  while (i < sql.length) {
-    const unit = sql.charCodeAt(i);
-    if (unit === CH.slash && sql.charCodeAt(i + 1) === CH.star) {
-      depth++;
-      i += 2;
-    } else if (unit === CH.star && sql.charCodeAt(i + 1) === CH.slash) {
-      i += 2;
-      if (--depth === 0) return { kind: 'blockComment', start, end: i };
-    } else {
-      i++;
-    }
-  }
-  return { kind: 'blockComment', start, end: sql.length, unterminated: true };
-}
-
-/**
- * A quoted string or identifier whose opening quote is at `quoteAt` (the token may begin earlier
- * with a prefix such as E or U&). A doubled quote stands for itself; with `backslashEscapes`
- * (E'' strings) a backslash also escapes the next character. An E'' string may continue after a
- * newline (`E'a'\n'b'`), and the continuation keeps the backslash rules, so it is followed here.
- */
-function scanQuoted(sql: string, start: number, quoteAt: number, kind: 'string' | 'quotedIdent',
-  backslashEscapes: boolean): Token {
-  const quote = sql.charCodeAt(quoteAt);
-  let i = quoteAt + 1;
-  for (;;) {
-    if (i >= sql.length) return { kind, start, end: sql.length, unterminated: true };
-    const unit = sql.charCodeAt(i);
-    if (backslashEscapes && unit === CH.backslash) {
-      i += 2;
-    } else if (unit === quote) {
-      if (sql.charCodeAt(i + 1) === quote) {
-        i += 2;
-        continue;
-      }
-      const continued = backslashEscapes ? stringContinuation(sql, i + 1) : -1;
-      if (continued === -1) return { kind, start, end: i + 1 };
-      i = continued;
-    } else {
-      i++;
-    }
-  }
-}
-
-/**
- * SQL's string continuation: after a closing quote, whitespace containing at least one newline
- * (and `--` comments) followed by a quote continues the literal. Returns the index just after that
- * quote, or -1.
- */
-function stringContinuation(sql: string, from: number): number {
-  let i = from;
-  let sawNewline = false;
-  for (;;) {
-    const unit = sql.charCodeAt(i);
-    if (unit === CH.newline || unit === CH.carriageReturn) {
-      sawNewline = true;
-      i++;
-    } else if (isSpace(unit)) {
-      i++;
-    } else if (unit === CH.dash && sql.charCodeAt(i + 1) === CH.dash) {
-      while (i < sql.length && sql.charCodeAt(i) !== CH.newline && sql.charCodeAt(i) !== CH.carriageReturn) i++;
-      // A comment after the newline must itself end with a newline to be part of the whitespace.
-      if (sawNewline && i >= sql.length) return -1;
-    } else if (unit === CH.quote && sawNewline) {
-      return i + 1;
-    } else {
-      return -1;
-    }
-  }
-}
-
-/** `$1` parameters, `$tag$...$tag$` dollar quotes, or a lone `$`. */
-function scanDollar(sql: string, start: number): Token {
-  const next = sql.charCodeAt(start + 1);
-  if (isDigit(next)) {
-    let end = start + 2;
-    while (end < sql.length && isDigit(sql.charCodeAt(end))) end++;
-    // psqlscan.l's {param_junk} (`$1abc`, `$1a$b`): one token, whose `$`s start no quote. A `$`
-    // right after the digits is no identifier character there: `$1$tag$` is `$1` and then a
-    // dollar quote, to psql as to the server.
-    if (end < sql.length && isIdentStart(sql.charCodeAt(end))) {
-      while (end < sql.length && isIdentCont(sql.charCodeAt(end))) end++;
-    }
-    return { kind: 'param', start, end };
-  }
-  let tagEnd = start + 1;
-  if (isIdentStart(next)) {
-    tagEnd++;
-    while (tagEnd < sql.length && isDollarTagCont(sql.charCodeAt(tagEnd))) tagEnd++;
-  }
-  if (sql.charCodeAt(tagEnd) !== CH.dollar) return { kind: 'other', start, end: start + 1 };
-  const delimiter = sql.slice(start, tagEnd + 1);
-  const close = sql.indexOf(delimiter, tagEnd + 1);
-  if (close === -1) return { kind: 'dollarString', start, end: sql.length, unterminated: true };
-  return { kind: 'dollarString', start, end: close + delimiter.length };
-}
-
-function skipDigits(sql: string, from: number): number {
-  let end = from;
-  while (end < sql.length && (isDigit(sql.charCodeAt(end)) || sql.charCodeAt(end) === CH.underscore)) end++;
-  return end;
-}
-
-/** A numeric literal, including junk glued to it (`1abc`), so that its letters are no keyword. */
-function scanNumber(sql: string, start: number): Token {
-  let end = skipDigits(sql, start);
-  if (sql.charCodeAt(end) === CH.dot && sql.charCodeAt(end + 1) !== CH.dot) end = skipDigits(sql, end + 1);
-  if ((sql.charCodeAt(end) | 0x20) === 0x65) {
-    const sign = sql.charCodeAt(end + 1);
-    const exponentDigits = end + (sign === 43 || sign === CH.dash ? 2 : 1);
-    if (isDigit(sql.charCodeAt(exponentDigits))) end = skipDigits(sql, exponentDigits);
-  }
-  if (end < sql.length && isIdentStart(sql.charCodeAt(end))) {
-    while (end < sql.length && isIdentCont(sql.charCodeAt(end))) end++;
-  }
-  return { kind: 'number', start, end };
-}
-
-/** Upper case as PostgreSQL folds keywords: ASCII letters only. */
-export function asciiUpper(word: string): string {
-  for (let i = 0; i < word.length; i++) {
-    if (word.charCodeAt(i) >= 0x80) return word.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
-  }
-  return word.toUpperCase();
-}
-
 // ---------------------------------------------------------------------------------------------
 // Splitting.
 
@@ -316,7 +98,6 @@ export function asciiUpper(word: string): string {
  * nested in them) so that `BEGIN ATOMIC` bodies stay whole. The heuristic is psql's own.
  */
 class StatementReader {
-  readonly keywords: string[] = [];
   lastEnd: number;
   parenDepth = 0;
   beginDepth = 0;
@@ -330,7 +111,6 @@ class StatementReader {
   misfiredBegin: number | undefined;
   /** A `begin` that opened a body, until the next token shows whether ATOMIC follows it. */
   private openedBegin: number | undefined;
-  private collectingKeywords = true;
   private firstWord: string | undefined;
   private previousWord: string | undefined;
   private wordCount = 0;
@@ -355,7 +135,6 @@ class StatementReader {
       this.openedBegin = undefined;
     }
     if (token.kind !== 'word') {
-      this.collectingKeywords = false;
       this.previousWord = undefined;
       if (token.kind === 'openParen') this.parenDepth++;
       else if (token.kind === 'closeParen' && this.parenDepth > 0) this.parenDepth--;
@@ -363,9 +142,6 @@ class StatementReader {
     }
     // Long words (identifiers) are neither keywords that matter here nor worth upper-casing.
     const upper = token.end - token.start <= 12 ? asciiUpper(sql.slice(token.start, token.end)) : '';
-    if (this.collectingKeywords && this.keywords.length < KEYWORD_LIMIT) {
-      this.keywords.push(upper === '' ? asciiUpper(sql.slice(token.start, token.end)) : upper);
-    }
     this.firstWord ??= upper;
     if (this.firstWord === 'COPY' && this.parenDepth === 0 && this.previousWord === 'FROM' && upper === 'STDIN') {
       this.copyFromStdin = true;
@@ -462,7 +238,6 @@ function lex(text: string, piece: { continued: boolean; final: boolean } | null)
       offset: current.start,
       line: current.where.line,
       column: current.where.column,
-      keywords: current.keywords,
     };
     statements.push(statement);
     return statement;
