@@ -578,3 +578,11 @@ describe('fixtures in test/fixtures/lexer', () => {
     assert.ok(split(sql).statements.at(-1)?.text.endsWith('users_old_idx'));
   });
 });
+
+describe('inlineParams (literal.ts) finds $n with the lexer\'s tokens', () => {
+  it('replaces parameters only where the server reads one: not in strings, quoted names, dollar quotes or comments', async () => {
+    const { inlineParams } = await import('../../lib/core/literal.js');
+    assert.equal(inlineParams(`SELECT $1, E'\\'$2', "h$2", $é$ $2 $é$ /* $2 */ -- $2\n, $2::int`, ['a', 7]),
+      `SELECT 'a', E'\\'$2', "h$2", $é$ $2 $é$ /* $2 */ -- $2\n, 7::int;`);
+  });
+});
