@@ -1,8 +1,8 @@
 /**
  * The SQL scanner of pgpair's one lexer: psql's token rules (src/fe_utils/psqlscan.l), one token at
  * a time. lexer.ts splits files into statements with it; classify.ts and the PGlite driver read a
- * statement's significant tokens through TokenCursor, which runs this same
- * scanner lazily, so nothing in pgpair reads SQL with rules of its own.
+ * statement's significant tokens through TokenCursor and TokenStream, which
+ * run this same scanner lazily, so nothing in pgpair reads SQL with rules of its own.
  *
  * Pure: no I/O. Never throws, whatever the input.
  */
@@ -230,29 +230,14 @@ export interface SignificantToken extends Token { upper: string; depth: number }
 
 const UPPER_LIMIT = 64;
 
-/**
- * The significant tokens of one statement by index, scanned only as far as they are asked for: a
- * question about a statement's first words scans those words, however long the statement is. A
- * cursor keeps what it scanned; make one per question, not one per file.
- */
-export class TokenCursor {
-  private readonly seen: SignificantToken[] = [];
+/** The significant tokens of `text` in order, each scanned when asked for and not kept. */
+export class TokenStream {
   private pos = 0;
   private depth = 0;
 
   constructor(private readonly text: string) {}
 
-  /** The token at `index` (0 is the statement's first), or undefined past the last. */
-  at(index: number): SignificantToken | undefined {
-    while (this.seen.length <= index) {
-      const next = this.next();
-      if (next === undefined) return undefined;
-      this.seen.push(next);
-    }
-    return this.seen[index];
-  }
-
-  /** The next significant token, not kept: for a caller that reads the tokens once, in order. */
+  /** The next significant token, or undefined after the last. */
   next(): SignificantToken | undefined {
     const text = this.text;
     while (this.pos < text.length) {
@@ -268,5 +253,29 @@ export class TokenCursor {
       return significant;
     }
     return undefined;
+  }
+}
+
+/**
+ * The significant tokens of one statement by index, scanned only as far as they are asked for: a
+ * question about a statement's first words scans those words, however long the statement is. A
+ * cursor keeps what it scanned; make one per question, not one per file.
+ */
+export class TokenCursor {
+  private readonly seen: SignificantToken[] = [];
+  private readonly stream: TokenStream;
+
+  constructor(text: string) {
+    this.stream = new TokenStream(text);
+  }
+
+  /** The token at `index` (0 is the statement's first), or undefined past the last. */
+  at(index: number): SignificantToken | undefined {
+    while (this.seen.length <= index) {
+      const next = this.stream.next();
+      if (next === undefined) return undefined;
+      this.seen.push(next);
+    }
+    return this.seen[index];
   }
 }

@@ -6,7 +6,7 @@
  * so quotes, comments and dollar quotes (any tag PostgreSQL accepts, `$é$`
  * included) are read as the server reads them.
  */
-import { TokenCursor, type SignificantToken } from '../../core/tokens.js';
+import { TokenStream, type SignificantToken } from '../../core/tokens.js';
 
 /** An error in the shape db/errors.ts reads, for what PGlite cannot do. */
 export class PgliteRefusal extends Error {
@@ -29,7 +29,7 @@ export class PgliteRefusal extends Error {
  */
 export function copyFromStdin(text: string): SignificantToken | null {
   if (!/stdin/i.test(text)) return null;
-  const tokens = new TokenCursor(text);
+  const tokens = new TokenStream(text);
   let first: SignificantToken | undefined;
   let previous: SignificantToken | undefined;
   // The depth at which the current statement began: parentheses are counted over the whole text.
