@@ -8,8 +8,6 @@
 import type { SqlStatement } from './lexer.js';
 import { TokenCursor, type SignificantToken } from './tokens.js';
 
-type Significant = SignificantToken;
-
 /** The statement's significant tokens, words upper-cased, with paren depth: scanned as far as asked. */
 function tokensOf(stmt: SqlStatement): TokenCursor {
   return new TokenCursor(stmt.text);
@@ -31,7 +29,7 @@ export function leadingWords(stmt: SqlStatement, limit: number): string[] {
   return words;
 }
 
-function isWord(token: Significant | undefined, ...words: string[]): boolean {
+function isWord(token: SignificantToken | undefined, ...words: string[]): boolean {
   return token !== undefined && token.kind === 'word' && (words.length === 0 || words.includes(token.upper));
 }
 
