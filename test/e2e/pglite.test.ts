@@ -428,7 +428,7 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
     const heldLocks = async (app: PGlite) => select<{ objid: string; mode: string }>(app,
       `SELECT objid::text, mode FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() ORDER BY objid`);
 
-    it('runs migrations on it, and close() leaves it open, outside any transaction, with its own locks and settings only', async () => {
+    it('runs migrations on it, and close() leaves it open, outside any transaction, with its own locks, role and settings only', async () => {
       const { pgliteConnection } = await import('../../lib/db/pglite/index.js');
       const cwd = workdir({
         'sql/0001_notes.up.sql': "CREATE TABLE notes (id int, body text);\nCOPY notes (id, body) FROM stdin;\n1\t$é$ first\n\\.\nDO $é$ BEGIN RAISE NOTICE 'hello from 0001'; END $é$;\n",
@@ -447,17 +447,18 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
         assert.deepEqual(await db.query(`SELECT current_setting('application_name') AS name`), [{ name: 'pgpair' }]);
         assert.deepEqual(await migrateThrough(db, join(cwd, 'sql')), ['0001', '0002']);
         assert.deepEqual(notices, ['hello from 0001']);
-        // Left behind on purpose, as a failed or interrupted run could: an open transaction, a lock, a setting.
+        // Left behind on purpose, as a failed or interrupted run could: an open transaction, locks, settings, a role.
         await db.query('SELECT pg_advisory_lock(7), pg_advisory_lock(7), pg_advisory_lock_shared(8)');
-        await db.exec("SET statement_timeout = '5s'; SET work_mem = '9MB'; BEGIN; INSERT INTO notes VALUES (3, 'never committed')");
+        await db.exec('CREATE ROLE app_writer; GRANT INSERT ON notes TO app_writer');
+        await db.exec("SET ROLE app_writer; SET statement_timeout = '5s'; SET work_mem = '9MB'; BEGIN; INSERT INTO notes VALUES (3, 'never committed')");
         assert.equal(app.isInTransaction(), true);
         await db.close();
 
         assert.equal(app.closed, false, 'the instance stays open');
         assert.equal(app.isInTransaction(), false);
         assert.deepEqual(await heldLocks(app), [{ objid: '42', mode: 'ExclusiveLock' }], "only the application's own lock is held");
-        assert.deepEqual(await select(app, `SELECT current_setting('application_name') AS a, current_setting('work_mem') AS w, current_setting('statement_timeout') AS s`),
-          [{ a: 'the-app', w: '7MB', s: '0' }]);
+        assert.deepEqual(await select(app, `SELECT current_user AS u, current_setting('application_name') AS a, current_setting('work_mem') AS w, current_setting('statement_timeout') AS s`),
+          [{ u: 'postgres', a: 'the-app', w: '7MB', s: '0' }]);
         assert.deepEqual(await select(app, 'SELECT id, body FROM notes ORDER BY id'), [{ id: 1, body: '$é$ first' }, { id: 2, body: 'second' }]);
         assert.deepEqual(await select(app, 'SELECT version FROM pgpair_history ORDER BY version'), [{ version: '1' }, { version: '2' }]);
         await assert.rejects(db.query('SELECT 1'), /already closed/);

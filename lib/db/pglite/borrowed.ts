@@ -2,8 +2,8 @@
  * pgliteConnection: pgpair's Connection over a PGlite instance the application
  * already holds (an app that embeds its database, a test suite's instance).
  * pgpair opens nothing and closes nothing of it: close() gives the session back
- * as it found it — no open transaction, no advisory lock pgpair took, the
- * settings it had — and the instance stays open for the application.
+ * as it found it — no open transaction, no advisory lock pgpair took, its
+ * user, role and settings — and the instance stays open for the application.
  *
  * While pgpair works, the application must not use the instance: PGlite has one
  * session, so its queries would run inside pgpair's transactions (and a PGlite
@@ -11,6 +11,7 @@
  */
 import type { PGlite } from '@electric-sql/pglite';
 import { ConfigError, ConnectionError, PgpairError } from '../../core/errors.js';
+import { CAPTURE_SESSION_SQL, restoreSessionSql, sessionStartFromRow, type SessionStart } from '../../core/session-state.js';
 import type { Connection, Notice } from '../types.js';
 import { PARSERS, PgliteConnection } from './connection.js';
 
@@ -21,26 +22,23 @@ export interface PgliteConnectionOptions {
   onNotice?: (notice: Notice) => void;
 }
 
-/** What close() puts back: the session's advisory locks and session-level settings when pgpair got it. */
+/** What close() puts back: the session's advisory locks, and its users and settings (as a run restores them after each migration). */
 interface Found {
   locks: Set<string>;
-  settings: Map<string, string>;
+  session: SessionStart;
 }
 
 interface LockRow { classid: string; objid: string; objsubid: number; mode: string }
 
 const LOCKS_SQL = `SELECT classid::bigint AS classid, objid::bigint AS objid, objsubid::int AS objsubid, mode FROM pg_locks
   WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted`;
-/** As session-state.ts's capture: settings a SET gave the session (the transaction's own are not the session's). */
-const SETTINGS_SQL = `SELECT name, setting FROM pg_settings WHERE source = 'session'
-  AND name NOT IN ('transaction_isolation', 'transaction_read_only', 'transaction_deferrable')`;
 
 const lockId = (lock: LockRow): string => `${lock.classid}/${lock.objid}/${lock.objsubid}/${lock.mode}`;
 
 async function capture(db: PGlite): Promise<Found> {
   const locks = (await db.query<LockRow>(LOCKS_SQL, [], { parsers: PARSERS })).rows;
-  const settings = (await db.query<{ name: string; setting: string }>(SETTINGS_SQL)).rows;
-  return { locks: new Set(locks.map(lockId)), settings: new Map(settings.map((s) => [s.name, s.setting])) };
+  const [session] = (await db.query<Parameters<typeof sessionStartFromRow>[0]>(CAPTURE_SESSION_SQL)).rows;
+  return { locks: new Set(locks.map(lockId)), session: sessionStartFromRow(session!) };
 }
 
 /**
@@ -63,18 +61,11 @@ async function giveBack(db: PGlite, found: Found): Promise<void> {
   if (db.closed) return;
   const attempt = async (part: () => Promise<unknown>) => part().catch(() => {});
   await attempt(async () => db.isInTransaction() && db.exec('ROLLBACK'));
+  // SET SESSION AUTHORIZATION and SET ROLE back, then every setting as it was (RESET ALL, then the session's own).
+  await attempt(() => db.exec(restoreSessionSql(found.session)));
   await attempt(async () => {
     for (const lock of (await db.query<LockRow>(LOCKS_SQL, [], { parsers: PARSERS })).rows) {
       if (!found.locks.has(lockId(lock))) await unlock(db, lock);
-    }
-  });
-  await attempt(async () => {
-    const now = new Map((await db.query<{ name: string; setting: string }>(SETTINGS_SQL)).rows.map((s) => [s.name, s.setting]));
-    for (const [name, setting] of found.settings) {
-      if (now.get(name) !== setting) await db.query(`SELECT set_config($1, $2, false)`, [name, setting]);
-    }
-    for (const name of now.keys()) {
-      if (!found.settings.has(name)) await db.query(`SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name = $1`, [name]);
     }
   });
 }
