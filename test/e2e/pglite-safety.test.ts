@@ -27,8 +27,9 @@ function workdir(files: Record<string, string> = {}): string {
   return dir;
 }
 
+/** A CLI run that must end by itself (as in pglite.test.ts: creating a database on a loaded machine can take over a minute). */
 async function cli(args: string[], cwd: string, env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const result = await runCli(args, { cwd, env, timeoutMs: 60_000 });
+  const result = await runCli(args, { cwd, env, timeoutMs: 90_000 });
   assert.equal(result.signal, null, `pgpair ${args.join(' ')} did not exit by itself\n${result.stderr}`);
   return result;
 }

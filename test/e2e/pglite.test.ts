@@ -340,7 +340,8 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       await withDatabase(dir, async (db) => assert.deepEqual(await select(db, `SELECT to_regclass('half') AS half`), [{ half: null }]));
     });
     it('Ctrl-C stops a run between statements (PGlite gives the event loop a turn before each one)', async () => {
-      const cwd = workdir({ 'sql/0001_long.up.sql': 'SELECT pg_sleep(1);\nSELECT pg_sleep(1);\nSELECT pg_sleep(1);\nSELECT pg_sleep(1);\nCREATE TABLE long (id int);\n' });
+      // 60 short statements: a run the signal stops early, long enough (30 s) for a loaded machine to send it in time.
+      const cwd = workdir({ 'sql/0001_long.up.sql': `${'SELECT pg_sleep(0.5);\n'.repeat(60)}CREATE TABLE long (id int);\n` });
       const dir = existingDatabase(cwd);
       const run = spawn(process.execPath, [BIN, 'up', '--log-level', 'debug'], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
