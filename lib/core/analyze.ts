@@ -5,7 +5,7 @@
  */
 import type { FileProblem } from './errors.js';
 import type { LargeMigrationFile, TextMigrationFile } from './files.js';
-import { changesStringSyntax, leavesNothingHalfDone, managesOwnTransaction, nonTransactionalReason, refusedInMigration, transactionControl } from './classify.js';
+import { changesStringSyntax, leadingWords, leavesNothingHalfDone, managesOwnTransaction, nonTransactionalReason, refusedInMigration, transactionControl } from './classify.js';
 import { splitStatements, type SqlStatement } from './lexer.js';
 
 export type RunMode =
@@ -124,17 +124,19 @@ function checkOwnTransaction(statements: SqlStatement[], at: (statement: SqlStat
   let open: SqlStatement | null = null;
   for (const statement of statements) {
     const control = transactionControl(statement);
-    const word = statement.keywords[0] === 'START' ? 'START TRANSACTION' : statement.keywords[0];
+    const keywords = leadingWords(statement, 3);
+    const word = keywords[0] === 'START' ? 'START TRANSACTION' : keywords[0];
     if (control === 'begin') {
       if (open) at(statement, `${word} inside the transaction started on line ${open.line}: PostgreSQL ignores it with a warning, and the first COMMIT ends both; remove one of them`);
       else open = statement;
     } else if (control === 'end' || control === 'chain') {
-      if (!open) at(statement, `${statement.keywords[0] === 'PREPARE' ? 'PREPARE TRANSACTION' : statement.keywords[0]} without an earlier BEGIN in this file: there is no transaction for it to end (pgpair does not wrap a file that holds its own COMMIT/ROLLBACK), so the statements before it would each commit on their own; add BEGIN; where the transaction should start, or remove it`);
+      if (!open) at(statement, `${keywords[0] === 'PREPARE' ? 'PREPARE TRANSACTION' : keywords[0]} without an earlier BEGIN in this file: there is no transaction for it to end (pgpair does not wrap a file that holds its own COMMIT/ROLLBACK), so the statements before it would each commit on their own; add BEGIN; where the transaction should start, or remove it`);
       open = control === 'chain' ? statement : null;
     } else if (open) {
       const why = nonTransactionalReason(statement);
       if (why) at(statement, `${why}, and this one is inside the transaction started on line ${open.line}; end that transaction before it, or move it into a migration of its own`);
     }
   }
-  if (open) at(open, `${open.keywords[0] === 'START' ? 'START TRANSACTION' : open.keywords.slice(0, open.keywords[0] === 'BEGIN' ? 1 : 3).join(' ')} without a later COMMIT in this file: the transaction would still be open at the end of the file (psql would roll it back when it exits); add COMMIT; where it should end`);
+  const openWords = open ? leadingWords(open, 3) : [];
+  if (open) at(open, `${openWords[0] === 'START' ? 'START TRANSACTION' : openWords.slice(0, openWords[0] === 'BEGIN' ? 1 : 3).join(' ')} without a later COMMIT in this file: the transaction would still be open at the end of the file (psql would roll it back when it exits); add COMMIT; where it should end`);
 }

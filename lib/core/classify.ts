@@ -1,39 +1,52 @@
 /**
  * Pure: which statements PostgreSQL refuses inside a transaction block, and
- * whether a file manages its own transaction. Decided from the tokens of the
- * lexer (lib/lexer.ts), so quotes and comments never mislead it.
+ * whether a file manages its own transaction. Decided from the lexer's tokens
+ * (tokens.ts: TokenCursor runs its scanner lazily, so a question about a
+ * statement's first words reads only those), so quotes and comments never
+ * mislead it.
  */
-import { asciiUpper, scanToken, type SqlStatement, type TokenKind } from './lexer.js';
+import type { SqlStatement } from './lexer.js';
+import { TokenCursor, type SignificantToken } from './tokens.js';
 
-interface Significant { kind: TokenKind; upper: string; depth: number }
-
-/** The statement's tokens without whitespace and comments, words upper-cased, with paren depth. */
-function significantTokens(text: string): Significant[] {
-  const tokens: Significant[] = [];
-  let depth = 0;
-  let pos = 0;
-  while (pos < text.length) {
-    const token = scanToken(text, pos);
-    pos = token.end;
-    if (token.kind === 'space' || token.kind === 'lineComment' || token.kind === 'blockComment') continue;
-    if (token.kind === 'closeParen' && depth > 0) depth--;
-    tokens.push({ kind: token.kind, upper: asciiUpper(text.slice(token.start, token.end)), depth });
-    if (token.kind === 'openParen') depth++;
-  }
-  return tokens;
+/** The statement's significant tokens, words upper-cased, with paren depth: scanned as far as asked. */
+function tokensOf(stmt: SqlStatement): TokenCursor {
+  return new TokenCursor(stmt.text);
 }
 
-function isWord(token: Significant | undefined, ...words: string[]): boolean {
+/**
+ * The statement's leading words, upper-cased, at most `limit`: its first tokens up to the first
+ * that is not an unquoted word, e.g. ['CREATE', 'UNIQUE', 'INDEX'] (identifiers that happen to be
+ * there included: `ALTER TABLE T …`); [] when it starts with anything else.
+ */
+export function leadingWords(stmt: SqlStatement, limit: number): string[] {
+  const tokens = tokensOf(stmt);
+  const words: string[] = [];
+  for (let i = 0; i < limit; i++) {
+    const token = tokens.at(i);
+    if (token === undefined || token.kind !== 'word') break;
+    words.push(token.upper);
+  }
+  return words;
+}
+
+function isWord(token: SignificantToken | undefined, ...words: string[]): boolean {
   return token !== undefined && token.kind === 'word' && (words.length === 0 || words.includes(token.upper));
 }
 
 /** Index of the first word at paren depth 0 from `from` on that is one of `words`, or -1. */
-function findTopLevelWord(tokens: Significant[], from: number, ...words: string[]): number {
-  for (let i = from; i < tokens.length; i++) {
-    const token = tokens[i];
+function findTopLevelWord(tokens: TokenCursor, from: number, ...words: string[]): number {
+  for (let i = from; tokens.at(i) !== undefined; i++) {
+    const token = tokens.at(i);
     if (token !== undefined && token.depth === 0 && isWord(token, ...words)) return i;
   }
   return -1;
+}
+
+/** Index of the token just after the ')' that closes the '(' at `open`, or of the end. */
+function pastParens(tokens: TokenCursor, open: number): number {
+  let i = open;
+  while (tokens.at(i) !== undefined && !(tokens.at(i)?.kind === 'closeParen' && tokens.at(i)?.depth === tokens.at(open)?.depth)) i++;
+  return i + 1;
 }
 
 /**
@@ -41,25 +54,25 @@ function findTopLevelWord(tokens: Significant[], from: number, ...words: string[
  * `name value`, comma separated. Names are upper-cased; a missing value is 'TRUE'; quoted values
  * are unquoted and upper-cased.
  */
-function optionList(tokens: Significant[], open: number): Map<string, string> {
+function optionList(tokens: TokenCursor, open: number): Map<string, string> {
   const options = new Map<string, string>();
-  if (tokens[open]?.kind !== 'openParen') return options;
-  const depth = (tokens[open]?.depth ?? 0) + 1;
+  if (tokens.at(open)?.kind !== 'openParen') return options;
+  const depth = (tokens.at(open)?.depth ?? 0) + 1;
   let i = open + 1;
-  while (i < tokens.length) {
-    const name = tokens[i];
+  for (;;) {
+    const name = tokens.at(i);
     if (name === undefined || name.depth < depth || name.kind === 'closeParen') break;
     let value = 'TRUE';
     let j = i + 1;
-    if (tokens[j]?.upper === '=') j++;
-    const candidate = tokens[j];
+    if (tokens.at(j)?.upper === '=') j++;
+    const candidate = tokens.at(j);
     if (candidate !== undefined && candidate.depth === depth && candidate.upper !== ',' && candidate.kind !== 'closeParen') {
       value = candidate.kind === 'string' ? candidate.upper.replace(/^[A-Z&]*'|'$/g, '') : candidate.upper;
       j++;
     }
     options.set(name.kind === 'quotedIdent' ? name.upper.slice(1, -1) : name.upper, value);
-    while (j < tokens.length && (tokens[j]?.depth ?? 0) >= depth && tokens[j]?.upper !== ',' && tokens[j]?.kind !== 'closeParen') j++;
-    i = tokens[j]?.upper === ',' ? j + 1 : j;
+    while (tokens.at(j) !== undefined && (tokens.at(j)?.depth ?? 0) >= depth && tokens.at(j)?.upper !== ',' && tokens.at(j)?.kind !== 'closeParen') j++;
+    i = tokens.at(j)?.upper === ',' ? j + 1 : j;
   }
   return options;
 }
@@ -71,7 +84,7 @@ function isFalse(value: string | undefined): boolean {
 }
 
 /** Options after a top-level `WITH (` from `from` on. */
-function withOptions(tokens: Significant[], from: number): Map<string, string> {
+function withOptions(tokens: TokenCursor, from: number): Map<string, string> {
   const withAt = findTopLevelWord(tokens, from, 'WITH');
   return withAt === -1 ? new Map() : optionList(tokens, withAt + 1);
 }
@@ -84,9 +97,8 @@ const notInTransaction = (what: string): string => `${what} cannot run inside a 
  * the run, so a second run could start beside it. It changes nothing in the schema.
  */
 export function refusedInMigration(stmt: SqlStatement): string | null {
-  if (!/discard/i.test(stmt.text)) return null;
-  const tokens = significantTokens(stmt.text);
-  if (!isWord(tokens[0], 'DISCARD') || !isWord(tokens[1], 'ALL')) return null;
+  const tokens = tokensOf(stmt);
+  if (!isWord(tokens.at(0), 'DISCARD') || !isWord(tokens.at(1), 'ALL')) return null;
   return "DISCARD ALL would release pgpair's migration lock in the middle of the run (it includes pg_advisory_unlock_all), so another run could start beside this one; it changes nothing in the database, so remove it (DISCARD PLANS, SEQUENCES and TEMP are fine)";
 }
 
@@ -98,9 +110,9 @@ export function refusedInMigration(stmt: SqlStatement): string | null {
  * per case.
  */
 export function nonTransactionalReason(stmt: SqlStatement): string | null {
-  const tokens = significantTokens(stmt.text);
-  const first = tokens[0];
-  const word = (i: number, ...words: string[]): boolean => isWord(tokens[i], ...words);
+  const tokens = tokensOf(stmt);
+  const first = tokens.at(0);
+  const word = (i: number, ...words: string[]): boolean => isWord(tokens.at(i), ...words);
   if (first === undefined || first.kind !== 'word') return null;
 
   switch (first.upper) {
@@ -131,13 +143,10 @@ export function nonTransactionalReason(stmt: SqlStatement): string | null {
     case 'CLUSTER': {
       // CLUSTER [VERBOSE] | CLUSTER (options) without a table name re-clusters every table.
       let i = 1;
-      if (tokens[i]?.kind === 'openParen') {
-        while (i < tokens.length && !(tokens[i]?.kind === 'closeParen' && tokens[i]?.depth === 0)) i++;
-        i++;
-      }
+      if (tokens.at(i)?.kind === 'openParen') i = pastParens(tokens, i);
       if (word(i, 'VERBOSE')) i++;
-      const rest = tokens.slice(i).filter((token) => token.kind !== 'semicolon');
-      return rest.length === 0 ? notInTransaction('CLUSTER without a table name') : null;
+      while (tokens.at(i)?.kind === 'semicolon') i++;
+      return tokens.at(i) === undefined ? notInTransaction('CLUSTER without a table name') : null;
     }
     case 'DISCARD':
       return word(1, 'ALL') ? notInTransaction('DISCARD ALL') : null;
@@ -151,40 +160,39 @@ export function nonTransactionalReason(stmt: SqlStatement): string | null {
   }
 }
 
-function reindexReason(tokens: Significant[]): string | null {
+function reindexReason(tokens: TokenCursor): string | null {
   let i = 1;
   let concurrently = false;
-  if (tokens[i]?.kind === 'openParen') {
+  if (tokens.at(i)?.kind === 'openParen') {
     const options = optionList(tokens, i);
     concurrently = options.has('CONCURRENTLY') && !isFalse(options.get('CONCURRENTLY'));
-    while (i < tokens.length && !(tokens[i]?.kind === 'closeParen' && tokens[i]?.depth === 0)) i++;
-    i++;
+    i = pastParens(tokens, i);
   }
-  const target = tokens[i];
+  const target = tokens.at(i);
   if (!isWord(target)) return null;
   const kind = target?.upper ?? '';
   if (kind === 'SCHEMA' || kind === 'DATABASE' || kind === 'SYSTEM') return notInTransaction(`REINDEX ${kind}`);
-  if (concurrently || isWord(tokens[i + 1], 'CONCURRENTLY')) return notInTransaction('REINDEX CONCURRENTLY');
+  if (concurrently || isWord(tokens.at(i + 1), 'CONCURRENTLY')) return notInTransaction('REINDEX CONCURRENTLY');
   return null;
 }
 
-function alterReason(tokens: Significant[]): string | null {
-  const object = tokens[1];
+function alterReason(tokens: TokenCursor): string | null {
+  const object = tokens.at(1);
   if (!isWord(object)) return null;
   switch (object?.upper) {
     case 'SYSTEM':
       return notInTransaction('ALTER SYSTEM');
     case 'TABLE': {
       const detach = findTopLevelWord(tokens, 2, 'DETACH');
-      if (detach !== -1 && isWord(tokens[detach + 1], 'PARTITION') && findTopLevelWord(tokens, detach + 2, 'CONCURRENTLY') !== -1) {
+      if (detach !== -1 && isWord(tokens.at(detach + 1), 'PARTITION') && findTopLevelWord(tokens, detach + 2, 'CONCURRENTLY') !== -1) {
         return notInTransaction('ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY');
       }
       return null;
     }
     case 'DATABASE': {
       // ALTER DATABASE name SET TABLESPACE t (also spelled with WITH, or bare) moves the database.
-      const optionAt = isWord(tokens[3], 'SET', 'WITH') ? 4 : 3;
-      return isWord(tokens[optionAt], 'TABLESPACE') ? notInTransaction('ALTER DATABASE ... SET TABLESPACE') : null;
+      const optionAt = isWord(tokens.at(3), 'SET', 'WITH') ? 4 : 3;
+      return isWord(tokens.at(optionAt), 'TABLESPACE') ? notInTransaction('ALTER DATABASE ... SET TABLESPACE') : null;
     }
     case 'SUBSCRIPTION':
       return alterSubscriptionReason(tokens);
@@ -194,15 +202,15 @@ function alterReason(tokens: Significant[]): string | null {
 }
 
 /** ALTER SUBSCRIPTION name ..., as in AlterSubscription() of subscriptioncmds.c. */
-function alterSubscriptionReason(tokens: Significant[]): string | null {
-  const action = tokens[3];
+function alterSubscriptionReason(tokens: TokenCursor): string | null {
+  const action = tokens.at(3);
   if (!isWord(action)) return null;
   if (action?.upper === 'REFRESH') return notInTransaction('ALTER SUBSCRIPTION ... REFRESH PUBLICATION');
-  if (['SET', 'ADD', 'DROP'].includes(action?.upper ?? '') && isWord(tokens[4], 'PUBLICATION')) {
+  if (['SET', 'ADD', 'DROP'].includes(action?.upper ?? '') && isWord(tokens.at(4), 'PUBLICATION')) {
     // These refresh the subscription by default (refresh = true).
     return isFalse(withOptions(tokens, 5).get('REFRESH')) ? null : notInTransaction('ALTER SUBSCRIPTION ... PUBLICATION with refresh');
   }
-  if (action?.upper === 'SET' && tokens[4]?.kind === 'openParen') {
+  if (action?.upper === 'SET' && tokens.at(4)?.kind === 'openParen') {
     // Changing failover, or turning two_phase off, alters the replication slot, which cannot be undone.
     const options = optionList(tokens, 4);
     if (options.has('FAILOVER')) return notInTransaction('ALTER SUBSCRIPTION ... SET (failover)');
@@ -218,7 +226,8 @@ function alterSubscriptionReason(tokens: Significant[]): string | null {
  * ATOMIC and PL/pgSQL BEGIN are inside statements and never start one.
  */
 export function managesOwnTransaction(statements: SqlStatement[]): boolean {
-  return statements.some(({ keywords: [first, second, third] }) => {
+  return statements.some((statement) => {
+    const [first, second, third] = leadingWords(statement, 3);
     switch (first) {
       case 'BEGIN':
         return second !== 'ATOMIC';
@@ -247,7 +256,8 @@ export function managesOwnTransaction(statements: SqlStatement[]): boolean {
  * included.
  */
 export function transactionControl(stmt: SqlStatement): 'begin' | 'end' | 'chain' | null {
-  const [first, second] = stmt.keywords;
+  const keywords = leadingWords(stmt, 5);
+  const [first, second] = keywords;
   switch (first) {
     case 'BEGIN':
       return second === 'ATOMIC' ? null : 'begin';
@@ -260,7 +270,7 @@ export function transactionControl(stmt: SqlStatement): 'begin' | 'end' | 'chain
     case 'ROLLBACK':
     case 'ABORT': {
       if (second === 'PREPARED') return null;
-      const rest = second === 'WORK' || second === 'TRANSACTION' ? stmt.keywords.slice(2) : stmt.keywords.slice(1);
+      const rest = second === 'WORK' || second === 'TRANSACTION' ? keywords.slice(2) : keywords.slice(1);
       if (rest[0] === 'TO') return null;
       return rest[0] === 'AND' && rest[1] === 'CHAIN' ? 'chain' : 'end';
     }
@@ -277,7 +287,7 @@ export function transactionControl(stmt: SqlStatement): 'begin' | 'end' | 'chain
  * common). SELECT is not among them: it can call a function that changes the database.
  */
 export function leavesNothingHalfDone(stmt: SqlStatement): boolean {
-  const [first] = stmt.keywords;
+  const [first] = leadingWords(stmt, 1);
   return first === 'SET' || first === 'RESET' || first === 'SHOW' || first === 'ANALYZE' || first === 'ANALYSE';
 }
 
@@ -312,7 +322,7 @@ export function changesStringSyntax(stmt: SqlStatement): string | null {
       return why(literal === undefined ? (match[2] ?? '').trim() || 'a computed value' : `'${literal}'`);
     }
   }
-  const [first] = stmt.keywords;
+  const [first] = leadingWords(stmt, 1);
   if (first === 'UPDATE' && UPDATE_SETTINGS.test(stmt.text)) return why('a value from an UPDATE of pg_settings');
   return null;
 }

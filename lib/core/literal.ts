@@ -10,6 +10,7 @@
  * Only pgpair's own statement texts go through here; migration SQL is sent as written.
  */
 import { quoteLiteral } from './ident.js';
+import { scanToken } from './tokens.js';
 
 /**
  * A value the server computes while a `--sql` script runs, where pgpair would
@@ -37,47 +38,25 @@ export function sqlLiteral(value: unknown): string {
 /** Statement texts split at their `$n` parameters: literal parts at even indexes, parameter numbers at odd ones. */
 const templates = new Map<string, (string | number)[]>();
 
-/** The index just past the quoted identifier or string that starts at `start` (a doubled quote stays inside). */
-function pastQuoted(text: string, start: number): number {
-  const quote = text[start]!;
-  let at = start + 1;
-  for (;;) {
-    const end = text.indexOf(quote, at);
-    if (end === -1) return text.length;
-    if (text[end + 1] !== quote) return end + 1;
-    at = end + 2;
-  }
-}
-
 /**
- * `$n` is a parameter only outside quotes: a history table named `h$1` is written `"h$1"` in the
- * text, and an identifier is never touched by value inlining.
+ * `$n` is a parameter only where the server would read one: the lexer's `param` tokens, never inside
+ * quotes, dollar quotes or comments (a history table named `h$1` is written `"h$1"` in the text,
+ * and an identifier is never touched by value inlining).
  */
 function template(text: string): (string | number)[] {
   let parts = templates.get(text);
   if (!parts) {
     parts = [];
-    let literal = '';
-    let i = 0;
-    while (i < text.length) {
-      const c = text[i]!;
-      if (c === '"' || c === "'") {
-        const end = pastQuoted(text, i);
-        literal += text.slice(i, end);
-        i = end;
-        continue;
-      }
-      const parameter = c === '$' ? /^\$(\d+)/.exec(text.slice(i, i + 12)) : null;
-      if (parameter) {
-        parts.push(literal, Number(parameter[1]));
-        literal = '';
-        i += parameter[0].length;
-        continue;
-      }
-      literal += c;
-      i++;
+    let literal = 0;
+    for (let pos = 0; pos < text.length; ) {
+      const token = scanToken(text, pos);
+      pos = token.end;
+      const parameter = token.kind === 'param' ? /^\$(\d+)$/.exec(text.slice(token.start, token.end)) : null;
+      if (!parameter) continue;
+      parts.push(text.slice(literal, token.start), Number(parameter[1]));
+      literal = token.end;
     }
-    parts.push(literal);
+    parts.push(text.slice(literal));
     templates.set(text, parts);
   }
   return parts;

@@ -9,7 +9,7 @@ import { maskUrl, urlScheme } from './url.js';
 const loaders: Record<string, () => Promise<Driver>> = {
   postgres: async () => (await import('./postgres.js')).postgresDriver,
   postgresql: async () => (await import('./postgres.js')).postgresDriver,
-  pglite: async () => (await import('./pglite.js')).pgliteDriver,
+  pglite: async () => (await import('./pglite/index.js')).pgliteDriver,
 };
 
 export const SUPPORTED_SCHEMES = Object.keys(loaders);

@@ -27,8 +27,9 @@ function workdir(files: Record<string, string> = {}): string {
   return dir;
 }
 
+/** A CLI run that must end by itself (as in pglite.test.ts: creating a database on a loaded machine can take over a minute). */
 async function cli(args: string[], cwd: string, env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const result = await runCli(args, { cwd, env, timeoutMs: 60_000 });
+  const result = await runCli(args, { cwd, env, timeoutMs: 90_000 });
   assert.equal(result.signal, null, `pgpair ${args.join(' ')} did not exit by itself\n${result.stderr}`);
   return result;
 }
@@ -266,7 +267,7 @@ describe('PGlite never touches a directory it did not create', { concurrency: 2 
       assert.deepEqual({ ...marker, id: typeof marker.id, createdAt: typeof marker.createdAt }, {
         format: 'pgpair-pglite', id: 'string', createdBy: 'pgpair 0.1.0', createdAt: 'string', state: 'ready', device: here.dev.toString(), inode: here.ino.toString(),
       });
-      const { PGLITE_MAJOR } = await import('../../lib/db/pglite-directory.js');
+      const { PGLITE_MAJOR } = await import('../../lib/db/pglite/directory.js');
       assert.equal(readFileSync(join(dir, 'PG_VERSION'), 'utf8').trim(), PGLITE_MAJOR, 'PGLITE_MAJOR matches the bundled PGlite');
       assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.pgpair')), [MARKER], 'no temporary marker left');
       assert.equal(readFileSync(join(home, '.profile'), 'utf8'), 'mine\n');

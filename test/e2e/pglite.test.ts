@@ -205,6 +205,24 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       assert.doesNotMatch(r.stderr, EMBEDDED_NOTE);
       assert.deepEqual(readdirSync(cwd), ['sql']);
     });
+
+    it('runs a migration whose dollar quotes have a non-ASCII tag ($é$), as the server reads them', async () => {
+      // The text between $é$ and $é$ is a string: the driver's earlier tokenizer took $é$ for no quote and refused the
+      // "copy … from stdin" inside as a COPY sent without its data.
+      const cwd = workdir({
+        'sql/0001_notes.up.sql': [
+          'CREATE TABLE notes (body text);',
+          'INSERT INTO notes VALUES ($é$; copy notes from stdin $é$);',
+          "DO $é$ BEGIN RAISE NOTICE 'note: [%]', (SELECT body FROM notes); END $é$;",
+          '',
+        ].join('\n'),
+        'sql/0001_notes.down.sql': 'DROP TABLE notes;\n',
+      });
+      const r = await cli(['up', '--url', 'pglite:memory', '--json'], cwd);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).to, '0001');
+      assert.match(r.stderr, /0001_notes: NOTICE: note: \[; copy notes from stdin \]/);
+    });
   });
 
   describe('failures on pglite:PATH', { concurrency: 1 }, () => {
@@ -322,7 +340,8 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       await withDatabase(dir, async (db) => assert.deepEqual(await select(db, `SELECT to_regclass('half') AS half`), [{ half: null }]));
     });
     it('Ctrl-C stops a run between statements (PGlite gives the event loop a turn before each one)', async () => {
-      const cwd = workdir({ 'sql/0001_long.up.sql': 'SELECT pg_sleep(1);\nSELECT pg_sleep(1);\nSELECT pg_sleep(1);\nSELECT pg_sleep(1);\nCREATE TABLE long (id int);\n' });
+      // 60 short statements: a run the signal stops early, long enough (30 s) for a loaded machine to send it in time.
+      const cwd = workdir({ 'sql/0001_long.up.sql': `${'SELECT pg_sleep(0.5);\n'.repeat(60)}CREATE TABLE long (id int);\n` });
       const dir = existingDatabase(cwd);
       const run = spawn(process.execPath, [BIN, 'up', '--log-level', 'debug'], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
@@ -366,6 +385,10 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
         })());
         assert.deepEqual(await db.query('SELECT id, name FROM t ORDER BY name'), [{ id: '9007199254740993', name: 'big' }, { id: '2', name: 'small' }]);
         await assert.rejects(db.copyFrom('COPY t (id, name) FROM stdin WITH (FORMAT nope);', '1\tx\n'), (e: unknown) => (e as { position: string }).position === '36');
+        // A dollar quote with a non-ASCII tag is a string to the server, and so to the driver: what it holds is no statement.
+        await db.exec("INSERT INTO t VALUES (4, $é$; copy t from stdin $é$)");
+        await assert.rejects(db.exec('SELECT $é$x$é$; COPY t FROM stdin;'), (e: unknown) => (e as { code: string; position: string }).code === '0A000' && (e as { position: string }).position === '29');
+        await db.exec("DELETE FROM t WHERE id = 4");
         await db.exec("DO $$ BEGIN RAISE NOTICE 'hello'; END $$");
         assert.deepEqual(notices, ['NOTICE: hello']);
         await assert.rejects(db.transaction(async (tx) => {
@@ -379,6 +402,91 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       }
       await assert.rejects(db.query('SELECT 1'), (e: unknown) => e instanceof ConnectionError && /already closed/.test(e.message));
       assert.equal(existsSync(`${dir}.lock`), false);
+    });
+  });
+
+  describe('the driver over a PGlite instance the application holds (pgliteConnection)', { concurrency: 1 }, () => {
+    /** Applies the pending migrations of `dir` through `db`, as a run does (lock, history, plan, executor). */
+    async function migrateThrough(db: import('../../lib/db/types.js').Connection, dir: string): Promise<string[]> {
+      const { readMigrations } = await import('../../lib/read/source.js');
+      const { historyTables } = await import('../../lib/core/history.js');
+      const { withLock } = await import('../../lib/run/lock.js');
+      const { readHistory } = await import('../../lib/run/read-history.js');
+      const { currentStatus, ensureHistory, silent } = await import('../../lib/run/session.js');
+      const { planUp } = await import('../../lib/core/plan.js');
+      const { checkFiles, executePlan } = await import('../../lib/run/executor.js');
+      const tables = historyTables({ schema: null, name: 'pgpair_history' }, db.server.schema);
+      const session = { db, tables, files: await readMigrations(dir), logger: silent, running: null, createSchema: false };
+      return withLock(db, tables, { timeoutMs: 1000, logger: silent }, async () => {
+        const history = await readHistory(db, tables);
+        const plan = planUp(await currentStatus(session, history.rows));
+        checkFiles(plan);
+        if (!history.exists) await ensureHistory(session);
+        return (await executePlan(db, tables, plan, { logger: silent })).map((step) => step.version);
+      });
+    }
+
+    const heldLocks = async (app: PGlite) => select<{ objid: string; mode: string }>(app,
+      `SELECT objid::text, mode FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() ORDER BY objid`);
+
+    it('runs migrations on it, and close() leaves it open, outside any transaction, with its own locks, role and settings only', async () => {
+      const { pgliteConnection } = await import('../../lib/db/pglite/index.js');
+      const cwd = workdir({
+        'sql/0001_notes.up.sql': "CREATE TABLE notes (id int, body text);\nCOPY notes (id, body) FROM stdin;\n1\t$é$ first\n\\.\nDO $é$ BEGIN RAISE NOTICE 'hello from 0001'; END $é$;\n",
+        'sql/0001_notes.down.sql': 'DROP TABLE notes;\n',
+        'sql/0002_more.up.sql': "INSERT INTO notes VALUES (2, 'second');\n",
+        'sql/0002_more.down.sql': 'DELETE FROM notes WHERE id = 2;\n',
+      });
+      const app = await PGlite.create();
+      try {
+        // What the application's session holds before: a lock of its own, two settings.
+        await app.query('SELECT pg_advisory_lock(42)');
+        await app.exec("SET application_name = 'the-app'; SET work_mem = '7MB'");
+        const notices: string[] = [];
+        const db = await pgliteConnection(app, { displayUrl: 'pglite:app', onNotice: (n) => notices.push(n.message) });
+        assert.equal(db.displayUrl, 'pglite:app');
+        assert.deepEqual(await db.query(`SELECT current_setting('application_name') AS name`), [{ name: 'pgpair' }]);
+        assert.deepEqual(await migrateThrough(db, join(cwd, 'sql')), ['0001', '0002']);
+        assert.deepEqual(notices, ['hello from 0001']);
+        // Left behind on purpose, as a failed or interrupted run could: an open transaction, locks, settings, a role.
+        await db.query('SELECT pg_advisory_lock(7), pg_advisory_lock(7), pg_advisory_lock_shared(8)');
+        await db.exec('CREATE ROLE app_writer; GRANT INSERT ON notes TO app_writer');
+        await db.exec("SET ROLE app_writer; SET statement_timeout = '5s'; SET work_mem = '9MB'; BEGIN; INSERT INTO notes VALUES (3, 'never committed')");
+        assert.equal(app.isInTransaction(), true);
+        await db.close();
+
+        assert.equal(app.closed, false, 'the instance stays open');
+        assert.equal(app.isInTransaction(), false);
+        assert.deepEqual(await heldLocks(app), [{ objid: '42', mode: 'ExclusiveLock' }], "only the application's own lock is held");
+        assert.deepEqual(await select(app, `SELECT current_user AS u, current_setting('application_name') AS a, current_setting('work_mem') AS w, current_setting('statement_timeout') AS s`),
+          [{ u: 'postgres', a: 'the-app', w: '7MB', s: '0' }]);
+        assert.deepEqual(await select(app, 'SELECT id, body FROM notes ORDER BY id'), [{ id: 1, body: '$é$ first' }, { id: 2, body: 'second' }]);
+        assert.deepEqual(await select(app, 'SELECT version FROM pgpair_history ORDER BY version'), [{ version: '1' }, { version: '2' }]);
+        await assert.rejects(db.query('SELECT 1'), /already closed/);
+
+        // Handed over again, it finds everything applied.
+        const again = await pgliteConnection(app);
+        assert.deepEqual(await migrateThrough(again, join(cwd, 'sql')), []);
+        await again.close();
+        assert.deepEqual(await heldLocks(app), [{ objid: '42', mode: 'ExclusiveLock' }]);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('refuses an instance that is closed or inside a transaction, and reports one the application closes as lost', async () => {
+      const { pgliteConnection } = await import('../../lib/db/pglite/index.js');
+      const { ConfigError, ConnectionError } = await import('../../lib/core/errors.js');
+      const app = await PGlite.create();
+      await app.exec('BEGIN');
+      await assert.rejects(pgliteConnection(app), (e: unknown) => e instanceof ConfigError && /inside a transaction/.test(e.message));
+      await app.exec('ROLLBACK');
+      const db = await pgliteConnection(app, { displayUrl: 'pglite:app' });
+      await app.close();
+      await assert.rejects(db.query('SELECT 1'), (e: unknown) => e instanceof ConnectionError && /pglite:app was closed while pgpair was using it/.test(e.message));
+      assert.equal(db.lost, true);
+      await db.close();
+      await assert.rejects(pgliteConnection(app), (e: unknown) => e instanceof ConfigError && /is closed/.test(e.message));
     });
   });
 
@@ -437,10 +545,10 @@ CREATE TABLE s2 (id int);
       assert.equal(server.code, 1, server.stderr);
       assert.match(server.stderr, /dist\/db\/postgres\.js/, 'NODE_DEBUG=esm lists the modules loaded');
       // Not /pglite/i: the checkout's own path may hold the word.
-      assert.doesNotMatch(server.stderr, /dist\/db\/pglite\.js|@electric-sql\/pglite/);
+      assert.doesNotMatch(server.stderr, /dist\/db\/pglite\/|@electric-sql\/pglite/);
       const embedded = await cli(['status', '--url', 'pglite:sql'], cwd, { NODE_DEBUG: 'esm' });
       assert.equal(embedded.code, 2);
-      assert.match(embedded.stderr, /dist\/db\/pglite\.js/);
+      assert.match(embedded.stderr, /dist\/db\/pglite\/index\.js/);
     });
   });
 });

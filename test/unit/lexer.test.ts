@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { managesOwnTransaction, nonTransactionalReason, refusedInMigration } from '../../lib/core/classify.js';
+import { leadingWords, managesOwnTransaction, nonTransactionalReason, refusedInMigration } from '../../lib/core/classify.js';
 import { splitStatements, type LexResult, type SqlStatement } from '../../lib/core/lexer.js';
 import { lineColumnAt } from '../../lib/core/position.js';
 
@@ -326,18 +326,24 @@ describe('splitStatements: unterminated constructs', () => {
   });
 });
 
-describe('splitStatements: keywords', () => {
-  it('upper-cases up to six leading words, skipping comments and stopping at other tokens', () => {
-    assert.deepEqual(only('/* c */ create /* x */ unique -- y\n index concurrently "q" on t (a);').keywords,
+describe('leadingWords (classify.ts, from the lexer\'s tokens)', () => {
+  const words = (sql: string, limit = 6) => leadingWords(only(sql), limit);
+  it('upper-cases leading words, skipping comments and stopping at other tokens', () => {
+    assert.deepEqual(words('/* c */ create /* x */ unique -- y\n index concurrently "q" on t (a);'),
       ['CREATE', 'UNIQUE', 'INDEX', 'CONCURRENTLY']);
-    assert.deepEqual(only('CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);').keywords,
+    assert.deepEqual(words('CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);'),
       ['CREATE', 'INDEX', 'CONCURRENTLY', 'IF', 'NOT', 'EXISTS']);
-    assert.deepEqual(only('(SELECT 1);').keywords, []);
-    assert.deepEqual(only('REINDEX (VERBOSE) TABLE t;').keywords, ['REINDEX']);
+    assert.deepEqual(words('CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);', 2), ['CREATE', 'INDEX']);
+    assert.deepEqual(words('(SELECT 1);'), []);
+    assert.deepEqual(words('REINDEX (VERBOSE) TABLE t;'), ['REINDEX']);
   });
 
   it('does not upper-case non-ASCII letters differently from PostgreSQL', () => {
-    assert.deepEqual(only('select straße;').keywords, ['SELECT', 'STRAßE']);
+    assert.deepEqual(words('select straße;'), ['SELECT', 'STRAßE']);
+  });
+
+  it('reads a word that follows a dollar quote with a non-ASCII tag as the server does', () => {
+    assert.deepEqual(words('select $é$ ; commit $é$ begin;'), ['SELECT']);
   });
 });
 
@@ -541,7 +547,8 @@ describe('fixtures in test/fixtures/lexer', () => {
     it(`splits ${name} as recorded in ${name.replace(/\.sql$/, '.json')}`, () => {
       const sql = readFileSync(directory + name, 'utf8');
       const expected = JSON.parse(readFileSync(directory + name.replace(/\.sql$/, '.json'), 'utf8')) as {
-        statements: (Pick<SqlStatement, 'line' | 'column' | 'offset' | 'keywords' | 'text' | 'copyData'> & {
+        statements: (Pick<SqlStatement, 'line' | 'column' | 'offset' | 'text' | 'copyData'> & {
+          keywords: string[];
           nonTransactionalReason: string | null;
         })[];
         problems: unknown[];
@@ -554,7 +561,7 @@ describe('fixtures in test/fixtures/lexer', () => {
         line: statement.line,
         column: statement.column,
         offset: statement.offset,
-        keywords: statement.keywords,
+        keywords: leadingWords(statement, 6),
         text: statement.text,
         ...(statement.copyData ? { copyData: statement.copyData } : {}),
         nonTransactionalReason: nonTransactionalReason(statement),
@@ -569,5 +576,13 @@ describe('fixtures in test/fixtures/lexer', () => {
     const sql = readFileSync(directory + 'create-index-concurrently.sql', 'utf8');
     assert.ok(!sql.endsWith('\n'));
     assert.ok(split(sql).statements.at(-1)?.text.endsWith('users_old_idx'));
+  });
+});
+
+describe('inlineParams (literal.ts) finds $n with the lexer\'s tokens', () => {
+  it('replaces parameters only where the server reads one: not in strings, quoted names, dollar quotes or comments', async () => {
+    const { inlineParams } = await import('../../lib/core/literal.js');
+    assert.equal(inlineParams(`SELECT $1, E'\\'$2', "h$2", $é$ $2 $é$ /* $2 */ -- $2\n, $2::int`, ['a', 7]),
+      `SELECT 'a', E'\\'$2', "h$2", $é$ $2 $é$ /* $2 */ -- $2\n, 7::int;`);
   });
 });

@@ -36,8 +36,8 @@
 import { randomUUID } from 'node:crypto';
 import { link, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EmbeddedDirectoryError } from '../core/errors.js';
-import { PGPAIR_VERSION } from '../core/meta.js';
+import { EmbeddedDirectoryError } from '../../core/errors.js';
+import { PGPAIR_VERSION } from '../../core/meta.js';
 
 /** The marker file pgpair writes into a directory it created. */
 export const MARKER = '.pgpair-pglite.json';
