@@ -19,6 +19,7 @@ function assertWellFormed(sql: string, result: LexResult): void {
     previousEnd = statement.offset + statement.text.length;
     if (statement.copyData) {
       const { text, offset, terminated } = statement.copyData;
+      assert.ok(text !== undefined, 'splitStatements gives the data as text, never as a file location');
       assert.equal(sql.slice(offset, offset + text.length), text);
       assert.ok(offset >= previousEnd);
       previousEnd = offset + text.length;
