@@ -87,7 +87,13 @@ function pollHighWaterMark(pid) {
     }
   };
   const timer = setInterval(read, 20);
-  return { stop: () => (clearInterval(timer), read(), peakKb) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      read();
+      return peakKb;
+    },
+  };
 }
 
 /** Runs pgpair with stdout to /dev/null; wall time, CPU and peak RSS of the pgpair process. */

@@ -319,7 +319,7 @@ function restoreSession(): string[] {
 }
 
 /** A transactional up or down: statements, history change and log entry between BEGIN and COMMIT, as runInTransaction does. */
-function renderTransactional(input: RenderInput, st: ScriptTables, index: number, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis): Line[] {
+function renderTransactional(input: RenderInput, st: ScriptTables, migration: Migration, direction: 'up' | 'down', file: MigrationFile, analysis: FileAnalysis): Line[] {
   const t = st.tables;
   const out: Line[] = [
     '-- Runs in one transaction together with its history row and log entry: all of it or none of it.',
@@ -638,7 +638,7 @@ export function renderScriptParts(input: RenderInput): ScriptPart[] {
   } else {
     const checkedOfKind = new Map<string, number>();
     const plainTables = [input.tables.display, input.tables.logName].every(isPlain);
-    for (const [index, step] of plan.steps.entries()) {
+    for (const step of plan.steps) {
       if (step.action !== 'up' && step.action !== 'down') throw new Error(`unexpected ${step.action} step in a ${plan.command} plan`);
       const file = fileOf(step)!;
       const analysis = input.analyze(file);
@@ -650,7 +650,7 @@ export function renderScriptParts(input: RenderInput): ScriptPart[] {
       out.push(new Sampled(sampled), RULE, `-- ${step.action} ${c(stepLabel(step))}: ${c(file.path)}`);
       out.push(
         ...(analysis.mode === 'transaction'
-          ? renderTransactional(input, st, index, step.migration, step.action, file, analysis)
+          ? renderTransactional(input, st, step.migration, step.action, file, analysis)
           : renderOutside(input, st, step.migration, step.action, file, analysis)),
         '',
         new Sampled(false),

@@ -237,9 +237,13 @@ function statementWords(text: string): Word[][] {
       let nest = 1;
       i += 2;
       while (i < n && nest > 0) {
-        if (text[i] === '/' && text[i + 1] === '*') (nest++, (i += 2));
-        else if (text[i] === '*' && text[i + 1] === '/') (nest--, (i += 2));
-        else i++;
+        if (text[i] === '/' && text[i + 1] === '*') {
+          nest++;
+          i += 2;
+        } else if (text[i] === '*' && text[i + 1] === '/') {
+          nest--;
+          i += 2;
+        } else i++;
       }
     } else if (c === "'" || c === '"') {
       const escapes = c === "'" && /[eE]/.test(text[i - 1] ?? '') && !/[\w$]/.test(text[i - 2] ?? '');

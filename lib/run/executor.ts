@@ -601,7 +601,7 @@ export async function recordStamp(tx: Queryable, tables: HistoryTables, steps: S
 }
 
 /** Records stamp/unstamp steps, all in one transaction. */
-async function runStamp(db: Connection, tables: HistoryTables, steps: Step[], options: ExecuteOptions): Promise<void> {
+async function runStamp(db: Connection, tables: HistoryTables, steps: Step[]): Promise<void> {
   await db.transaction((tx) => recordStamp(tx, tables, steps));
 }
 
@@ -655,7 +655,7 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
   if (plan.command === 'stamp') {
     if (plan.steps.length === 0) return results;
     try {
-      await runStamp(db, tables, plan.steps, options);
+      await runStamp(db, tables, plan.steps);
     } catch (error) {
       throw wrapDatabaseError(error, 'Recording the stamp failed; nothing was recorded');
     }

@@ -89,7 +89,10 @@ describe('crash safety (SIGKILL at random moments)', () => {
     const url = ['--url', db.url];
     // Deterministic pseudo-random delays spread over start-up, connecting, locking and applying.
     let seed = 20261122;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     // Kill delays are drawn from the measured length of a whole run, so the kills land during start-up,
     // connecting, locking and applying whatever the speed of this machine.
     // The shortest of three whole runs: one slow run (a busy machine, a cold cache) would otherwise

@@ -207,7 +207,7 @@ const dollarSoup = fc.array(fc.tuple(dollarToken, fc.constantFrom('', ' ', ' + '
 
 /** [start, end) in UTF-16 units of the scanner's tokens other than operators and punctuation. */
 function scannerTokens(sql: string): [number, number][] | null {
-  let tokens;
+  let tokens: ReturnType<typeof scanSync>['tokens'];
   try {
     tokens = scanSync(sql).tokens;
   } catch {
