@@ -4,7 +4,7 @@
  * (relative targets, current, history), create, readable logs, wait, and help.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -357,26 +357,6 @@ describe('first hour: logs people can read in CI (item 12)', () => {
   });
 });
 
-/** Runs the CLI and calls `onStderr` with everything it has written to stderr so far, each time it writes. */
-function runWatching(args: string[], cwd: string, onStderr: (text: string, child: ReturnType<typeof spawn>) => void): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--', BIN, ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      onStderr(stderr, child);
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
@@ -401,7 +381,7 @@ describe('first hour: wait (item 13)', () => {
     let proxy: Server | undefined;
     const url = `postgres://${target.username}${target.password ? `:${target.password}` : ''}@127.0.0.1:${port}${target.pathname}`;
     try {
-      const r = await runWatching(['wait', '--url', url, '--timeout', '30s', '--log-format', 'json'], workdir(), (stderr) => {
+      const r = await runCli(['wait', '--url', url, '--timeout', '30s', '--log-format', 'json'], { cwd: workdir(), onStderr: (stderr) => {
         // Once the first attempt has been refused, the "server" starts: a TCP proxy to the real one.
         if (proxy || !stderr.includes('waiting for')) return;
         proxy = createServer((socket) => {
@@ -414,7 +394,7 @@ describe('first hour: wait (item 13)', () => {
           socket.on('error', close).on('close', close);
           upstream.on('error', close).on('close', close);
         }).listen(port, '127.0.0.1');
-      });
+      } });
       assert.equal(r.code, 0, r.stderr);
       assert.ok(proxy, 'the first attempt failed before the server started');
       assert.match(r.stdout, /accepts connections \((\d+) attempts, \d+\.\d s\)/);
@@ -426,12 +406,12 @@ describe('first hour: wait (item 13)', () => {
   it('SIGTERM while waiting ends it at once (143 to a shell), without a stack trace', async () => {
     const port = await freePort();
     let sent = false;
-    const r = await runWatching(['wait', '--url', `postgres://u@127.0.0.1:${port}/db`, '--timeout', '60s', '--log-format', 'json'], workdir(), (stderr, child) => {
+    const r = await runCli(['wait', '--url', `postgres://u@127.0.0.1:${port}/db`, '--timeout', '60s', '--log-format', 'json'], { cwd: workdir(), onStderr: (stderr, child) => {
       if (!sent && stderr.includes('waiting for')) {
         sent = true;
         child.kill('SIGTERM');
       }
-    });
+    } });
     assert.ok(sent);
     assert.ok(r.signal === 'SIGTERM' || r.code === 143, `${r.code} ${r.signal}`);
     noStack(r.stderr);
