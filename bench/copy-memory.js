@@ -87,7 +87,13 @@ function pollHighWaterMark(pid) {
     }
   };
   const timer = setInterval(read, 20);
-  return { stop: () => (clearInterval(timer), read(), peakKb) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      read();
+      return peakKb;
+    },
+  };
 }
 
 /** Runs pgpair with stdout to /dev/null; wall time, CPU and peak RSS of the pgpair process. */
@@ -102,7 +108,7 @@ async function measure(root, args, scratchDir) {
   const started = process.hrtime.bigint();
   const child = spawn(cmd, argv, { env: cleanEnv(), stdio: ['ignore', devNull, 'pipe'] });
   const poll = useTime ? null : pollHighWaterMark(child.pid);
-  child.stderr.on('data', (chunk) => stderr.push(chunk));
+  child.stderr?.on('data', (chunk) => stderr.push(chunk));
   const [code] = await once(child, 'close');
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   closeSync(devNull);
@@ -146,14 +152,14 @@ async function main() {
           const rows = applied.code === 0 ? await countRows(target) : null;
           if (applied.code !== 0 || rows !== file.rows) throw new Error(`${tree.label}: pgpair up failed (exit ${applied.code}, ${rows} rows of ${file.rows}):\n${applied.stderr}`);
           results.push({ tree: tree.label, scenario: 'up', run, ...applied, stderr: undefined });
-          log(`run ${run}, ${tree.label}: up ${(applied.wallMs / 1000).toFixed(2)} s, peak RSS ${(applied.maxRssKb / 1024).toFixed(0)} MiB`);
+          log(`run ${run}, ${tree.label}: up ${(applied.wallMs / 1000).toFixed(2)} s, peak RSS ${((applied.maxRssKb ?? NaN) / 1024).toFixed(0)} MiB`);
         } finally {
           await scratch.drop(target);
         }
         const script = await measure(tree.root, ['up', '--sql', '--from', 'base', '--dir', dir, '--log-level', 'error'], scratchDir);
         if (script.code !== 0) throw new Error(`${tree.label}: pgpair up --sql failed (exit ${script.code}):\n${script.stderr}`);
         results.push({ tree: tree.label, scenario: 'up --sql --from base > /dev/null', run, ...script, stderr: undefined });
-        log(`run ${run}, ${tree.label}: up --sql ${(script.wallMs / 1000).toFixed(2)} s, peak RSS ${(script.maxRssKb / 1024).toFixed(0)} MiB`);
+        log(`run ${run}, ${tree.label}: up --sql ${(script.wallMs / 1000).toFixed(2)} s, peak RSS ${((script.maxRssKb ?? NaN) / 1024).toFixed(0)} MiB`);
       }
     }
   } finally {

@@ -68,6 +68,7 @@ async function main() {
       const target = await scratch.create('floor');
       const stamp = spawnSync(process.execPath, [join(ROOT, 'bin', 'pgpair.js'), 'stamp', 'head', '--url', target.url, '--dir', dir, '--quiet'], { env: cleanEnv(), encoding: 'utf8' });
       if (stamp.status !== 0) throw new Error(`pgpair stamp head failed: ${stamp.stderr}`);
+      /** @type {[string, string[]][]} */
       const commands = [
         ['bare `node -e \'\'`', ['-e', '']],
         [`files only: read and hash ${2 * n} files`, [join(helpers, 'files-only.mjs'), dir]],
@@ -75,13 +76,13 @@ async function main() {
         ['floor: both in one process', [join(helpers, 'floor.mjs'), dir, target.url]],
         [`pgpair no-op \`up\`, ${n} applied`, [join(ROOT, 'bin', 'pgpair.js'), 'up', '--url', target.url, '--dir', dir, '--quiet']],
       ];
-      const times = commands.map(() => []);
+      const times = commands.map(() => /** @type {number[]} */ ([]));
       for (let run = 0; run < runs; run++) {
         for (const [index, [label, args]] of commands.entries()) {
           const started = process.hrtime.bigint();
           const result = spawnSync(process.execPath, args, { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'], cwd: work });
           if (result.status !== 0) throw new Error(`${label} failed (exit ${result.status}): ${String(result.stderr).slice(-800)}`);
-          times[index].push(Number(process.hrtime.bigint() - started) / 1e6);
+          times[index]?.push(Number(process.hrtime.bigint() - started) / 1e6);
         }
       }
       const bare = median(times[0]);
@@ -91,7 +92,7 @@ async function main() {
         '',
         '| program | median ms | min–max ms | × bare node |',
         '|---|---:|---:|---:|',
-        ...commands.map(([label], index) => `| ${label} | ${median(times[index]).toFixed(1)} | ${Math.min(...times[index]).toFixed(1)}–${Math.max(...times[index]).toFixed(1)} | ${(median(times[index]) / bare).toFixed(2)}× |`),
+        ...times.map((spent, index) => `| ${commands[index]?.[0]} | ${median(spent).toFixed(1)} | ${Math.min(...spent).toFixed(1)}–${Math.max(...spent).toFixed(1)} | ${(median(spent) / bare).toFixed(2)}× |`),
         '',
       ];
       process.stdout.write(lines.join('\n'));

@@ -26,12 +26,21 @@ const started = performance.now();
 const cli = await load('cli/main.js');
 const importMs = performance.now() - started;
 void cli;
+// The types are those of lib/'s sources, which dist/ is built from: `npm run typecheck` then
+// fails here when a name this diagnostic uses is renamed or removed.
+/** @type {typeof import('../lib/read/source.js')} */
 const { readMigrations } = await load('read/source.js');
+/** @type {typeof import('../lib/db/index.js')} */
 const { connect } = await load('db/index.js');
+/** @type {typeof import('../lib/core/history.js')} */
 const { historyTables } = await load('core/history.js');
+/** @type {typeof import('../lib/run/read-history.js')} */
 const { readHistory } = await load('run/read-history.js');
-const { lockKey } = await load('run/lock.js');
+/** @type {typeof import('../lib/run/lock.js')} */
+const { LOCK_KEY_SQL } = await load('run/lock.js');
+/** @type {typeof import('../lib/core/status.js')} */
 const { computeStatus } = await load('core/status.js');
+/** @type {typeof import('../lib/core/plan.js')} */
 const { planUp } = await load('core/plan.js');
 
 async function once(url, dir) {
@@ -49,9 +58,11 @@ async function once(url, dir) {
   const db = await connect({ url, connectTimeout: 10, onNotice: () => {} });
   lap('connect (incl. loading postgres.js the first time)');
   const tables = historyTables({ schema: null, name: 'pgpair_history' }, db.server.schema);
-  const key = await lockKey(db, tables);
-  await db.query('SELECT pg_try_advisory_lock($1::bigint)', [key]);
-  lap('lock (2 queries)');
+  // As withLock's first attempt: the key computed on the server and the lock tried in one query.
+  const [lock] = await db.query(`SELECT k::text AS key, pg_try_advisory_lock(k) AS locked FROM (SELECT ${LOCK_KEY_SQL} AS k) AS lock_key`, [tables.display]);
+  if (!lock?.locked) throw new Error(`the migration lock on ${tables.display} is held by another session`);
+  const key = lock.key;
+  lap('lock (1 query)');
   await readHistory(db, tables);
   lap('read history to see that it exists (2 queries)');
   const { rows } = await readHistory(db, tables);
@@ -77,7 +88,7 @@ try {
       for (let i = 0; i < 6; i++) runs.push(await once(target.url, dir));
       runs.shift(); // the first run loads modules and warms the file cache
       console.log(`\n${dir}: median of ${runs.length} in-process runs, ms`);
-      for (const phase of Object.keys(runs[0])) console.log(`  ${median(runs.map((r) => r[phase])).toFixed(1).padStart(8)}  ${phase}`);
+      for (const phase of Object.keys(runs[0] ?? {})) console.log(`  ${median(runs.map((r) => r[phase])).toFixed(1).padStart(8)}  ${phase}`);
       const total = (r) => Object.entries(r).reduce((sum, [phase, ms]) => (phase.startsWith('(') ? sum : sum + ms), 0);
       console.log(`  ${median(runs.map(total)).toFixed(1).padStart(8)}  total of pgpair's phases`);
     } finally {

@@ -31,7 +31,14 @@ import { median } from './support/stats.js';
 import { TOOLS } from './tools/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const SCENARIOS = ['apply', 'noop', 'status', 'revert'];
+const SCENARIOS = /** @type {const} */ (['apply', 'noop', 'status', 'revert']);
+
+/** @typedef {{ wallMs: number, cpuMs: number | null, maxRssKb: number | null, processes: number }} Sample */
+
+/** @returns {Record<(typeof SCENARIOS)[number], Sample[]>} one empty list per scenario */
+function noSamples() {
+  return { apply: [], noop: [], status: [], revert: [] };
+}
 
 const { values: options } = parseArgs({
   options: {
@@ -57,7 +64,11 @@ function plan(smoke) {
   return { sizes, reps, repeatsPerRep: (n) => Math.ceil(5 / reps(n)), warmUp: true };
 }
 
-/** What is kept of a measurement: the figures, not the output. */
+/**
+ * What is kept of a measurement: the figures, not the output.
+ * @param {import('./support/exec.js').Measured & { processes?: number }} measured
+ * @returns {Sample}
+ */
 function sample(measured) {
   return { wallMs: measured.wallMs, cpuMs: measured.cpuMs, maxRssKb: measured.maxRssKb, processes: measured.processes ?? 1 };
 }
@@ -77,7 +88,7 @@ function complete(counts, n) {
 async function cycle(scratch, tool, ctxBase, { repeats }) {
   const target = await scratch.create(`${tool.id}_${ctxBase.n}`);
   const ctx = { ...ctxBase, target };
-  const samples = Object.fromEntries(SCENARIOS.map((s) => [s, []]));
+  const samples = noSamples();
   const na = {};
   const failures = [];
   try {
@@ -141,7 +152,7 @@ async function measureTools(scratch, tools, workRoot, smoke) {
   const results = [];
   for (const n of sizes) {
     const dirs = await writeCorpora(workRoot, tools, n);
-    const byTool = new Map(tools.map((tool) => [tool.id, { tool: tool.id, n, samples: Object.fromEntries(SCENARIOS.map((s) => [s, []])), na: {}, failures: [] }]));
+    const byTool = new Map(tools.map((tool) => [tool.id, { tool: tool.id, n, samples: noSamples(), na: {}, failures: [] }]));
     if (warmUp && n === sizes[0]) {
       log(`warm-up: one untimed cycle per tool at N=${n}`);
       for (const tool of tools) await cycle(scratch, tool, { n, dir: dirs[tool.id], workDir: workRoot }, { repeats: 1 });
@@ -157,7 +168,7 @@ async function measureTools(scratch, tools, workRoot, smoke) {
         entry.failures.push(...one.failures.map((f) => ({ ...f, rep })));
         const apply = one.samples.apply[0];
         log(
-          `N=${n} run ${rep + 1}/${reps(n)} ${tool.id}: ${one.failures.length ? `FAILED ${one.failures.map((f) => `${f.scenario} (${f.detail})`).join(', ')}` : `apply ${fmt(apply.wallMs)}`} [cycle ${((Date.now() - started) / 1000).toFixed(1)} s]`,
+          `N=${n} run ${rep + 1}/${reps(n)} ${tool.id}: ${one.failures.length ? `FAILED ${one.failures.map((f) => `${f.scenario} (${f.detail})`).join(', ')}` : `apply ${apply ? fmt(apply.wallMs) : '(no sample)'}`} [cycle ${((Date.now() - started) / 1000).toFixed(1)} s]`,
         );
       }
     }

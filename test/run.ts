@@ -12,6 +12,12 @@
  * temporary directory, which that user can enter. The run's directory is removed
  * when the run ends, also after a failure or Ctrl-C. Any failure to start says why
  * and what to do, once, and exits 1.
+ *
+ * The tests run with TMPDIR set to a directory of this run's own
+ * (pgpair-test-tmp-*): whatever a test, or a pgpair it started, leaves there is
+ * listed at the end and fails the run, since a suite run must leave no temporary
+ * directories behind; the directory is then removed. Other runs on the same
+ * machine do not disturb the count.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -110,12 +116,13 @@ interface Server {
 }
 
 /** What to undo at the end of the run, whatever ends it. */
-const cleanup: { dir: string | null; server: ChildProcess | null } = { dir: null, server: null };
+const cleanup: { dir: string | null; server: ChildProcess | null; testTmp: string | null } = { dir: null, server: null, testTmp: null };
 
 /** Last resort on exit: the server is told to stop, the run's directory removed. */
 process.on('exit', () => {
   if (cleanup.server && cleanup.server.exitCode === null) cleanup.server.kill('SIGKILL');
   if (cleanup.dir) rmSync(cleanup.dir, { recursive: true, force: true, maxRetries: 2 });
+  if (cleanup.testTmp && !process.env.PGPAIR_KEEP_WORKDIRS) rmSync(cleanup.testTmp, { recursive: true, force: true, maxRetries: 2 });
 });
 
 async function startServer(): Promise<Server> {
@@ -232,9 +239,13 @@ if (interrupted) {
   process.exit(signalExit(interrupted));
 }
 
+// Reachable by the server's account (0755) for test-runner.test.ts, whose nested runs link binaries under it.
+const testTmp = await mkdtemp(join(tmpdir(), 'pgpair-test-tmp-'));
+cleanup.testTmp = testTmp;
+await chmod(testTmp, 0o755);
 child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
-  env: { ...process.env, TEST_DATABASE_URL: url },
+  env: { ...process.env, TEST_DATABASE_URL: url, TMPDIR: testTmp },
 });
 const code: number = await new Promise((resolve) => {
   child!.once('error', (error) => {
@@ -244,4 +255,21 @@ const code: number = await new Promise((resolve) => {
   child!.once('exit', (status, signal) => resolve(status ?? (signal ? signalExit(signal) : 1)));
 });
 await stopServer();
-process.exit(interrupted ? signalExit(interrupted) : code);
+process.exit(interrupted ? signalExit(interrupted) : await leftBehind(testTmp, code));
+
+/**
+ * The exit code once the tests' TMPDIR has been looked at: 1 when a test left anything there
+ * (tsx's compile cache aside), listed on stderr. With PGPAIR_KEEP_WORKDIRS set, kept and not counted.
+ */
+async function leftBehind(dir: string, code: number): Promise<number> {
+  if (process.env.PGPAIR_KEEP_WORKDIRS) {
+    process.stderr.write(`test: PGPAIR_KEEP_WORKDIRS is set: the tests' temporary directories are kept in ${dir}\n`);
+    return code;
+  }
+  const left = (await readdir(dir)).filter((name) => !/^tsx-/.test(name)).sort();
+  rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+  cleanup.testTmp = null;
+  if (left.length === 0) return code;
+  process.stderr.write(`test: the tests left ${left.length} temporary ${left.length === 1 ? 'entry' : 'entries'} behind (removed now), so the run fails: ${left.join(', ')}\nA test removes what it makes, also when it fails (test/helpers/cli.ts workdir, or t.after / after).\n`);
+  return code === 0 ? 1 : code;
+}

@@ -56,7 +56,12 @@ function tail(chunks) {
  * @property {string} stderr          last 64 KiB
  */
 
-/** Runs `command` to completion; never throws for a non-zero exit (see `code`). */
+/**
+ * Runs `command` to completion; never throws for a non-zero exit (see `code`).
+ * @param {Command} command
+ * @param {{ measure?: boolean }} [options]
+ * @returns {Promise<Measured>}
+ */
 export async function run(command, { measure = true } = {}) {
   const timeFile = measure && haveGnuTime ? join(await scratchDir(), `t${process.hrtime.bigint()}`) : null;
   const [cmd, args] = timeFile ? [GNU_TIME, ['-f', '%e %U %S %M', '-o', timeFile, command.cmd, ...command.args]] : [command.cmd, command.args];
@@ -91,12 +96,14 @@ export async function readGnuTime(timeFile) {
   const lines = (await readFile(timeFile, 'utf8').catch(() => '')).trim().split('\n');
   const fields = (lines[lines.length - 1] ?? '').split(' ').map(Number);
   await rm(timeFile, { force: true });
-  if (fields.length === 4 && fields.every(Number.isFinite)) return { cpuMs: (fields[1] + fields[2]) * 1000, maxRssKb: fields[3] };
+  const [, user, system, rss] = fields;
+  if (fields.length === 4 && fields.every(Number.isFinite) && user !== undefined && system !== undefined && rss !== undefined) return { cpuMs: (user + system) * 1000, maxRssKb: rss };
   return { cpuMs: null, maxRssKb: null };
 }
 
 /** Runs commands one after another, adding up times; stops at the first failure. */
 export async function runAll(commands, options) {
+  /** @type {Measured & { processes: number }} */
   const total = { code: 0, wallMs: 0, cpuMs: haveGnuTime ? 0 : null, maxRssKb: haveGnuTime ? 0 : null, stdout: '', stderr: '', processes: 0 };
   for (const command of commands) {
     const one = await run(command, options);

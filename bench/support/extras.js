@@ -160,12 +160,14 @@ async function cpuProfiles({ scratch, workRoot, log }, n) {
       log(`cpu profile: pgpair ${command}`);
       await mustSucceed([pgpair(ctx, args, ['--cpu-prof', '--cpu-prof-dir', profileDir])], `pgpair ${command}`);
       const [file] = await readdir(profileDir);
+      if (file === undefined) throw new Error(`node --cpu-prof wrote no profile into ${profileDir}`);
       profiles.push({ command, ...(await summariseProfile(join(profileDir, file), PGPAIR_ROOT)) });
     }
     const helpDir = join(workRoot, 'cpuprof', 'help');
     await mkdir(helpDir, { recursive: true });
     await mustSucceed([{ cmd: process.execPath, args: ['--cpu-prof', '--cpu-prof-dir', helpDir, PGPAIR_BIN, '--help'] }], 'pgpair --help');
     const [file] = await readdir(helpDir);
+    if (file === undefined) throw new Error(`node --cpu-prof wrote no profile into ${helpDir}`);
     profiles.push({ command: '--help', ...(await summariseProfile(join(helpDir, file), PGPAIR_ROOT)) });
   } finally {
     await scratch.drop(target);
@@ -199,7 +201,7 @@ async function profile(context, n) {
           proxiedWallMs: proxied.wallMs,
         });
       } catch (error) {
-        perTool.push({ tool: tool.id, label: tool.label, error: error.message.split('\n')[0] });
+        perTool.push({ tool: tool.id, label: tool.label, error: (error instanceof Error ? error.message : String(error)).split('\n')[0] });
       }
     }
   } finally {

@@ -15,6 +15,12 @@ const SSL_REQUEST = 80877103;
 const GSSENC_REQUEST = 80877104;
 
 export class CountingProxy {
+  /** @type {net.Server | null} */
+  server = null;
+  /** @type {{ connections: number, roundTrips: number, queries: number, clientMessages: Record<string, number>, clientBytes: number, serverBytes: number }} */
+  counts = { connections: 0, roundTrips: 0, queries: 0, clientMessages: {}, clientBytes: 0, serverBytes: 0 };
+
+  /** @param {{ host: string, port: number }} upstream */
   constructor(upstream) {
     this.upstream = upstream;
     this.reset();
@@ -26,13 +32,17 @@ export class CountingProxy {
 
   /** Listens on 127.0.0.1 on a free port; resolves to that port. */
   async start() {
-    this.server = net.createServer((client) => this.#pipe(client));
-    await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return this.server.address().port;
+    const server = net.createServer((client) => this.#pipe(client));
+    this.server = server;
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('the counting proxy listens on no TCP port');
+    return address.port;
   }
 
   async stop() {
-    await new Promise((resolve) => this.server.close(resolve));
+    const server = this.server;
+    if (server) await new Promise((resolve) => server.close(() => resolve(undefined)));
   }
 
   #pipe(client) {
@@ -68,7 +78,7 @@ export class CountingProxy {
         if (fromClient.length < 5) break;
         const length = fromClient.readInt32BE(1);
         if (fromClient.length < 1 + length) break;
-        const type = String.fromCharCode(fromClient[0]);
+        const type = String.fromCharCode(fromClient.readUInt8(0));
         counts.clientMessages[type] = (counts.clientMessages[type] ?? 0) + 1;
         fromClient = fromClient.subarray(1 + length);
       }

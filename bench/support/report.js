@@ -210,7 +210,7 @@ export async function writeResults(file, run) {
   const generated = renderGenerated(run);
   const existing = await readFile(file, 'utf8').catch(() => null);
   let text;
-  if (existing && existing.includes(BEGIN.slice(0, 20)) && existing.includes(END)) {
+  if (existing?.includes(BEGIN.slice(0, 20)) && existing.includes(END)) {
     const start = existing.indexOf(BEGIN.slice(0, 20));
     const stop = existing.indexOf(END) + END.length;
     text = existing.slice(0, start) + generated + existing.slice(stop);

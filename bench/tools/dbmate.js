@@ -37,7 +37,7 @@ export default {
       await execFileAsync(resolved, ['--version']);
       return null;
     } catch (error) {
-      return `the dbmate binary cannot run here: ${error.message}`;
+      return `the dbmate binary cannot run here: ${error instanceof Error ? error.message : String(error)}`;
     }
   },
   async version() {

@@ -29,7 +29,7 @@ export default {
       require.resolve('pg');
       return null;
     } catch (error) {
-      return `node-pg-migrate or pg is not installed: ${error.message}`;
+      return `node-pg-migrate or pg is not installed: ${error instanceof Error ? error.message : String(error)}`;
     }
   },
   async version() {

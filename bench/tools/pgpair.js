@@ -58,7 +58,7 @@ export default {
     try {
       ensureBuilt();
     } catch (error) {
-      return error.message;
+      return error instanceof Error ? error.message : String(error);
     }
     return existsSync(BUILT) ? null : `${BUILT} is missing after the build`;
   },

@@ -41,7 +41,7 @@ export default {
       require.resolve('pg');
       return null;
     } catch (error) {
-      return `postgrator-cli or pg is not installed: ${error.message}`;
+      return `postgrator-cli or pg is not installed: ${error instanceof Error ? error.message : String(error)}`;
     }
   },
   async version() {

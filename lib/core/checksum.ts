@@ -28,7 +28,7 @@ export function checksum(text: string): string {
 }
 
 /** `checksum` of text that normaliseSql has already been applied to. */
-export function checksumOfNormalised(normalised: string): string {
+function checksumOfNormalised(normalised: string): string {
   return `${CHECKSUM_ALGORITHM}:${createHash('sha256').update(normalised, 'utf8').digest('hex')}`;
 }
 

@@ -6,7 +6,7 @@
 import type { Migration } from './files.js';
 import { HistoryTableError } from './errors.js';
 import { quoteIdent, type TableName } from './ident.js';
-import { SqlExpression } from './literal.js';
+import type { SqlExpression } from './literal.js';
 import { PGPAIR_VERSION } from './meta.js';
 
 export type How = 'executed' | 'stamped' | 'script';

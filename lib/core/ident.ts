@@ -84,11 +84,3 @@ export function parseTableName(text: string): TableName | null {
   if (utf8Length(parts[parts.length - 1]!) > MAX_TABLE_NAME_BYTES) return null;
   return parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: null, name: parts[0]! };
 }
-
-export function qualifiedName(table: TableName): string {
-  return table.schema === null ? quoteIdent(table.name) : `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
-}
-
-export function displayName(table: TableName): string {
-  return table.schema === null ? table.name : `${table.schema}.${table.name}`;
-}

@@ -18,10 +18,6 @@ export function compareVersions(a: string, b: string): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
-export function sameVersion(a: string, b: string): boolean {
-  return versionKey(a) === versionKey(b);
-}
-
 export function isVersion(text: string): boolean {
   return /^[0-9]+$/.test(text);
 }

@@ -12,7 +12,7 @@ export function urlScheme(url: string): string | null {
 }
 
 /** Whether the text is a libpq `key=value` connection string (`host=db dbname=app …`), not a URL. */
-export function isKeyValueString(text: string): boolean {
+function isKeyValueString(text: string): boolean {
   return /^\s*[A-Za-z_][A-Za-z0-9_]*\s*=/.test(text);
 }
 
@@ -232,7 +232,7 @@ function urlHost(host: string): string {
 }
 
 /** The postgres:// URL a parsed key=value string means, with every part percent-encoded. */
-export function keyValueToUrl(values: Record<string, string>): string {
+function keyValueToUrl(values: Record<string, string>): string {
   const hosts = (values.hostaddr ?? values.host ?? '').split(',');
   const ports = (values.port ?? '').split(',');
   for (const host of hosts) {

@@ -30,7 +30,7 @@ export interface CreatedMigration {
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** Whether a version reads as YYYYMMDDHHMMSS: 14 digits that make a real date and time. */
-export function isTimestampVersion(version: string): boolean {
+function isTimestampVersion(version: string): boolean {
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(version);
   if (!m) return false;
   const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [number, number, number, number, number, number];
@@ -38,7 +38,7 @@ export function isTimestampVersion(version: string): boolean {
   return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
-export function timestampVersion(at: Date): string {
+function timestampVersion(at: Date): string {
   const two = (n: number) => String(n).padStart(2, '0');
   return `${at.getUTCFullYear()}${two(at.getUTCMonth() + 1)}${two(at.getUTCDate())}${two(at.getUTCHours())}${two(at.getUTCMinutes())}${two(at.getUTCSeconds())}`;
 }

@@ -29,7 +29,10 @@ class BadUtf8Finder {
       const b = bytes[i]!;
       if (b < 0x80) continue;
       const need = b >= 0xf0 && b <= 0xf4 ? 3 : b >= 0xe0 ? 2 : b >= 0xc2 && b < 0xe0 ? 1 : -1;
-      if (need < 0) return void (this.found = true);
+      if (need < 0) {
+        this.found = true;
+        return;
+      }
       if (!final && i + need >= bytes.length) {
         // The sequence goes on in the next piece; its first byte is no line feed, so it is not counted twice.
         this.tail = new Uint8Array(bytes.subarray(i));
@@ -37,7 +40,10 @@ class BadUtf8Finder {
       }
       let ok = true;
       for (let k = 1; k <= need; k++) if (((bytes[i + k] ?? 0) & 0xc0) !== 0x80) ok = false;
-      if (!ok) return void (this.found = true);
+      if (!ok) {
+        this.found = true;
+        return;
+      }
       i += need;
     }
   }

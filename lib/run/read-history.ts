@@ -3,7 +3,7 @@
  * log are pgpair's before anything is read from or written to them.
  */
 import { pgErrorFields } from '../db/errors.js';
-import type { Queryable } from '../db/types.js';
+import type { Queryable, Row } from '../db/types.js';
 import { DatabaseError, HistoryTableError } from '../core/errors.js';
 import { guardName, HISTORY_COLUMNS, historyLogProblem, historyProbeSql, LOG_COLUMNS, selectHistorySql, toRow, type HistoryState, type HistoryTables } from '../core/history.js';
 
@@ -64,7 +64,7 @@ export async function readHistory(db: Queryable, t: HistoryTables, options: { da
     }
   }
   if (probe.history_kind === null) return { exists: false, rows: [], schemaExists: probe.schema_exists, log: null };
-  let rows;
+  let rows: Row[];
   try {
     rows = await db.query(selectHistorySql(t));
   } catch (error) {

@@ -43,7 +43,7 @@ export async function repair(options: RepairOptions): Promise<RepairResult> {
     withLock(session.db, session.tables, { timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, logger: session.logger, ...(options.signal ? { signal: options.signal } : {}) }, async () => {
       const report = await currentStatus(session, await ensureHistory(session));
       const entry = report.migrations.find((m) => m.key === versionKey(version) && m.row);
-      if (!entry || !entry.row) throw new TargetError(version, `Version ${version} is not recorded in ${session.tables.display}; there is nothing to repair. pgpair status shows what is recorded.`);
+      if (!entry?.row) throw new TargetError(version, `Version ${version} is not recorded in ${session.tables.display}; there is nothing to repair. pgpair status shows what is recorded.`);
       const row = entry.row;
       const t = session.tables;
       const logSql = insertLogSql(t);

@@ -9,11 +9,10 @@
  * pg_stat_activity), never for a time.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { BIN, cleanEnv, runCli, workdir } from '../helpers/cli.js';
+import { runCli, startCli, workdir, type CliOptions, type RunningCli } from '../helpers/cli.js';
 import { scratchDatabase, testServerUrl, type Scratch } from '../helpers/db.js';
 
 /** A peer on 127.0.0.1 that counts the sockets it accepts and treats each as `behaviour` says. */
@@ -64,53 +63,11 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** The CLI as a child process whose output can be waited on while it runs. */
-interface Running {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** Resolves when stderr matches (rejects if the process ends first). */
-  stderrMatches: (pattern: RegExp) => Promise<void>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function start(args: string[], options: { cwd: string; env?: Record<string, string | undefined> }): Running {
-  const child = spawn(process.execPath, ['--', BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const watchers: { pattern: RegExp; resolve: () => void }[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-    for (const w of watchers.filter((w) => w.pattern.test(stderr))) w.resolve();
-  });
-  // The guard of last resort: a run that hangs is killed, and the test then fails on its exit.
-  const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => {
-      clearTimeout(guard);
-      resolve({ code, signal });
-    }),
-  );
-  return {
-    child,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    stderrMatches: (pattern) =>
-      pattern.test(stderr)
-        ? Promise.resolve()
-        : Promise.race([
-            new Promise<void>((resolve) => watchers.push({ pattern, resolve })),
-            exited.then(() => {
-              if (!pattern.test(stderr)) throw new Error(`the run ended before stderr matched ${pattern}:\n${stderr}`);
-            }),
-          ]),
-    exited,
-  };
-}
+/** The CLI started, with a guard long enough for the slowest case here (a 60 s connect timeout). */
+const start = (args: string[], options: CliOptions): RunningCli => startCli(args, { timeoutMs: 90_000, ...options });
 
 /** Polls until `probe` returns a truthy value (bounded, so a broken test fails instead of hanging). */
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, run?: Running): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, run?: RunningCli): Promise<T> {
   for (let i = 0; i < 1200; i++) {
     const value = await probe();
     if (value) return value;
@@ -217,7 +174,7 @@ describe('the first SIGINT or SIGTERM ends every phase, with exit 130 or 143', (
   }
 
   /** pgpair's session, once it runs a statement matching `pattern`. */
-  function statementRunning(pattern: string, run: Running): Promise<number> {
+  function statementRunning(pattern: string, run: RunningCli): Promise<number> {
     return until(
       `a pgpair session running ${pattern}`,
       async () => {

@@ -1,10 +1,10 @@
 /** `load`: bootstrap an empty database from a base schema (schema.sql or pg_dump output) and stamp it. */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { BIN, cleanEnv, FIXTURES, runCli, workdirFromFixture } from '../helpers/cli.js';
+import { FIXTURES, runCli, startCli, workdirFromFixture } from '../helpers/cli.js';
 import { scratchDatabase, tables, type Scratch, type Sql } from '../helpers/db.js';
 
 let db: Scratch;
@@ -81,19 +81,16 @@ describe('load', () => {
   it('Ctrl-C during a load cancels the statement on the server at once: nothing loaded, the lock released', async () => {
     const cwd = workdirFromFixture('basic');
     writeFileSync(join(cwd, 'sql', 'schema.sql'), '-- pgpair:version 0001\nCREATE TABLE users (id int);\nSELECT pg_sleep(60);\nCREATE TABLE posts (id int);\n');
-    const child = spawn(process.execPath, [BIN, 'load', '--url', db.url], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const run = startCli(['load', '--url', db.url], { cwd });
     const sleeping = async () => (await db.sql.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep%'`))[0]!.n as number;
     const deadline = Date.now() + 30_000;
     while ((await sleeping()) === 0) {
-      assert.ok(Date.now() < deadline, `the load never reached pg_sleep: ${stderr}`);
+      assert.ok(Date.now() < deadline, `the load never reached pg_sleep: ${run.stderr()}`);
       await new Promise((resolve) => setImmediate(resolve));
     }
     const interrupted = Date.now();
-    child.kill('SIGINT');
-    const code = await exited;
+    run.child.kill('SIGINT');
+    const { code, stderr } = await run.exited;
     assert.ok(Date.now() - interrupted < 20_000, 'it did not wait for the 60 s statement');
     assert.equal(code, 130, stderr);
     assert.match(stderr, /Interrupted by SIGINT during pgpair load sql\/schema\.sql: its transaction was rolled back, so nothing was loaded and nothing recorded\. Run pgpair load again\./);

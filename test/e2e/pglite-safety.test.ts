@@ -9,13 +9,12 @@
  * or creates a database costs seconds, and the groups run two at a time.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
-import { BIN, cleanEnv, runCli, workdir as newWorkdir, type CliResult } from '../helpers/cli.js';
+import { runCli, startCli, workdir as newWorkdir, type CliResult } from '../helpers/cli.js';
 
 const MARKER = '.pgpair-pglite.json';
 const MIGRATIONS = { 'sql/0001_t.up.sql': 'CREATE TABLE t (id int);\n', 'sql/0001_t.down.sql': 'DROP TABLE t;\n' };
@@ -298,11 +297,10 @@ describe('PGlite never touches a directory it did not create', { concurrency: 2 
       const cwd = workdir(MIGRATIONS);
       const dir = join(cwd, '.pgpair', 'dev');
       const killWhen = async (what: string, ready: () => boolean) => {
-        const victim = spawn(process.execPath, [BIN, 'up'], { cwd, env: cleanEnv(), stdio: 'ignore' });
-        const gone = new Promise((resolve) => victim.on('close', resolve));
+        const victim = startCli(['up'], { cwd, timeoutMs: 90_000 });
         await until(what, ready);
-        victim.kill('SIGKILL');
-        await gone;
+        victim.child.kill('SIGKILL');
+        await victim.exited;
         return readMarker(dir).state;
       };
       // Before PGlite has written anything: what is left is pgpair's marker, still "creating".

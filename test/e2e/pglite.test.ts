@@ -8,12 +8,11 @@
  * test needs an existing one, and the groups run two at a time.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
-import { BIN, ROOT, cleanEnv, runCli, workdir as newWorkdir, type CliResult } from '../helpers/cli.js';
+import { ROOT, runCli, startCli, workdir as newWorkdir, type CliResult } from '../helpers/cli.js';
 
 /** Working directories of this file, removed at the end: each may hold a 40 MB database. */
 const workdirs: string[] = [];
@@ -297,11 +296,7 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       const cwd = workdir({ 'sql/0001_slow.up.sql': 'SELECT pg_sleep(3);\nCREATE TABLE slow (id int);\n' });
       existingDatabase(cwd);
       const lock = join(cwd, '.pgpair', 'dev.lock');
-      const busy = spawn(process.execPath, [BIN, 'up'], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let busyOut = '';
-      busy.stdout.setEncoding('utf8').on('data', (d: string) => (busyOut += d));
-      busy.stderr.resume();
-      const busyDone = new Promise<number | null>((resolve) => busy.on('close', resolve));
+      const busy = startCli(['up'], { cwd, timeoutMs: 90_000 });
       for (const started = Date.now(); !existsSync(lock); ) {
         assert.ok(Date.now() - started < 15_000, 'the first run never took the lock');
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -310,12 +305,13 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       const [status, up] = await Promise.all([cli(['status'], cwd), cli(['up'], cwd)]);
       for (const second of [status, up]) {
         assert.equal(second.code, 1, second.stderr);
-        assert.match(second.stderr, new RegExp(`error: The embedded database pglite:\\.pgpair/dev is in use by another process \\(pid ${busy.pid}\\)\\. PGlite serves one process at a time`));
+        assert.match(second.stderr, new RegExp(`error: The embedded database pglite:\\.pgpair/dev is in use by another process \\(pid ${busy.child.pid}\\)\\. PGlite serves one process at a time`));
         assert.equal(second.stdout, '');
       }
       assert.ok(Date.now() - started < 10_000, 'refused at once, without waiting for the holder');
-      assert.equal(await busyDone, 0);
-      assert.match(busyOut, /applied 0001_slow/);
+      const busyDone = await busy.exited;
+      assert.equal(busyDone.code, 0, busyDone.stderr);
+      assert.match(busyDone.stdout, /applied 0001_slow/);
       assert.equal(existsSync(lock), false);
     });
 
@@ -323,15 +319,12 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       const cwd = workdir({ 'sql/0001_killed.up.sql': 'CREATE TABLE half (id int);\nSELECT pg_sleep(6);\n' });
       const dir = existingDatabase(cwd);
       const lock = `${dir}.lock`;
-      const victim = spawn(process.execPath, [BIN, 'up'], { cwd, env: cleanEnv(), stdio: 'ignore' });
-      const gone = new Promise((resolve) => victim.on('close', resolve));
-      for (const started = Date.now(); !existsSync(lock); ) {
-        assert.ok(Date.now() - started < 15_000, 'the run never took the lock');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 2500));
-      victim.kill('SIGKILL');
-      await gone;
+      const victim = startCli(['up', '--log-level', 'debug'], { cwd, timeoutMs: 90_000 });
+      // Killed once the migration has started (the executor logs each step at debug), not after a fixed delay.
+      await victim.stderrMatches(/"msg":"up 0001_killed"/);
+      assert.ok(existsSync(lock), 'the run holds the lock while it migrates');
+      victim.child.kill('SIGKILL');
+      await victim.exited;
       assert.ok(existsSync(lock), 'a killed process leaves its lock file');
       const r = await cli(['status', '--json'], cwd);
       assert.equal(r.code, 0, r.stderr);
@@ -343,19 +336,13 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       // 60 short statements: a run the signal stops early, long enough (30 s) for a loaded machine to send it in time.
       const cwd = workdir({ 'sql/0001_long.up.sql': `${'SELECT pg_sleep(0.5);\n'.repeat(60)}CREATE TABLE long (id int);\n` });
       const dir = existingDatabase(cwd);
-      const run = spawn(process.execPath, [BIN, 'up', '--log-level', 'debug'], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      run.stdout.resume();
-      run.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => run.on('close', resolve));
+      const run = startCli(['up', '--log-level', 'debug'], { cwd, timeoutMs: 90_000 });
       // Signal once the migration has started (the executor logs each step at debug), not after a
       // fixed delay: on a busy machine opening the database alone can take longer than the delay.
-      for (const started = Date.now(); !/"msg":"up 0001_long"/.test(stderr); ) {
-        assert.ok(Date.now() - started < 30_000, `the run never started the migration: ${stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      run.kill('SIGINT');
-      assert.equal(await exited, 130, stderr);
+      await run.stderrMatches(/"msg":"up 0001_long"/);
+      run.child.kill('SIGINT');
+      const { code, stderr } = await run.exited;
+      assert.equal(code, 130, stderr);
       assert.match(stderr, /error: Interrupted by SIGINT (during|before) (up )?0001/);
       assert.equal(existsSync(`${dir}.lock`), false);
       await withDatabase(dir, async (db) => {

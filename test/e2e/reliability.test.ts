@@ -4,9 +4,8 @@
  * history must agree exactly, the lock must be free, and a rerun must finish.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { BIN, cleanEnv, runCli, workdir } from '../helpers/cli.js';
+import { runCli, startCli, workdir, type CliResult } from '../helpers/cli.js';
 import { scratchDatabase, type Scratch } from '../helpers/db.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -58,22 +57,15 @@ async function assertLockFree(db: Scratch): Promise<void> {
   assert.fail('the migration lock is still held 5 s after the run ended');
 }
 
-function killAfter(args: string[], cwd: string, delayMs: number, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--', BIN, ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill(signal), delayMs);
-    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code, sig) => {
-      clearTimeout(timer);
-      clearTimeout(guard);
-      resolve({ code, signal: sig, stdout, stderr });
-    });
-  });
+/** Runs the CLI and sends it `signal` after `delayMs`: a crash at a random moment, not a synchronisation. */
+async function killAfter(args: string[], cwd: string, delayMs: number, signal: NodeJS.Signals): Promise<CliResult> {
+  const run = startCli(args, { cwd });
+  const timer = setTimeout(() => run.child.kill(signal), delayMs);
+  try {
+    return await run.exited;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 describe('crash safety (SIGKILL at random moments)', () => {
@@ -89,7 +81,10 @@ describe('crash safety (SIGKILL at random moments)', () => {
     const url = ['--url', db.url];
     // Deterministic pseudo-random delays spread over start-up, connecting, locking and applying.
     let seed = 20261122;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     // Kill delays are drawn from the measured length of a whole run, so the kills land during start-up,
     // connecting, locking and applying whatever the speed of this machine.
     // The shortest of three whole runs: one slow run (a busy machine, a cold cache) would otherwise
@@ -260,11 +255,8 @@ describe('signals', () => {
       'sql/0002_slow.up.sql': 'CREATE TABLE slow (id int);\nSELECT pg_sleep(20);\n',
     });
     for (const [signal, exitCode] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-      const child = spawn(process.execPath, ['--', BIN, 'up', '--url', db.url], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stdout.resume();
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      const run = startCli(['up', '--url', db.url], { cwd });
+      const child = run.child;
       // Signal once the slow statement runs (not after a fixed delay: on a busy machine the run may not have got there).
       let running = false;
       for (let i = 0; i < 1200 && !running && child.exitCode === null; i++) {
@@ -272,10 +264,10 @@ describe('signals', () => {
         running = rows.length > 0;
         if (!running) await sleep(25);
       }
-      assert.ok(running, `the slow statement never ran: ${stderr}`);
+      assert.ok(running, `the slow statement never ran: ${run.stderr()}`);
       const sent = Date.now();
       child.kill(signal);
-      const code = await exited;
+      const { code, stderr } = await run.exited;
       assert.ok(Date.now() - sent < 10_000, 'stopped promptly, did not wait for pg_sleep(20)');
       assert.equal(code, exitCode, stderr);
       assert.match(stderr, new RegExp(`Interrupted by ${signal} during up 0002_slow at statement 2 of 2: its transaction was rolled back`));

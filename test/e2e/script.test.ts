@@ -6,53 +6,18 @@
  * generated for.
  *
  * Tests that need psql are skipped, with the reason, when psql is not
- * installed, unless CI_REQUIRE_PSQL is set (CI), where they fail instead.
+ * installed, unless CI or CI_REQUIRE_PSQL is set, where they fail instead
+ * (test/helpers/psql.ts).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, beforeEach, describe, it, type TestContext } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import * as pgpair from '../../lib/index.js';
 import { LOCK_KEY_SQL } from '../../lib/run/lock.js';
-import { cleanEnv, runCli, workdir } from '../helpers/cli.js';
+import { runCli, workdir } from '../helpers/cli.js';
+import { needPsql, runPsql } from '../helpers/psql.js';
 import { scratchDatabase, tables, type Scratch, type Sql } from '../helpers/db.js';
-
-// ---------------------------------------------------------------------------------------------
-// psql
-
-const psqlProbe = spawnSync('psql', ['--version'], { encoding: 'utf8' });
-const psqlMissing = psqlProbe.error || psqlProbe.status !== 0 ? `psql not installed: "psql --version" failed (${psqlProbe.error?.message ?? psqlProbe.stderr.trim()}); install the PostgreSQL client (e.g. apt-get install postgresql-client) to run the --sql equivalence tests` : null;
-
-/** true when psql can be used; otherwise skips the test (or fails it when CI_REQUIRE_PSQL is set). */
-function needPsql(t: TestContext): boolean {
-  if (!psqlMissing) return true;
-  if (process.env.CI_REQUIRE_PSQL) assert.fail(`${psqlMissing} (CI_REQUIRE_PSQL is set, so this is a failure, not a skip)`);
-  t.skip(psqlMissing);
-  return false;
-}
-
-interface PsqlResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a script as the README tells a DBA to: psql -X -v ON_ERROR_STOP=1 -f FILE. */
-function runPsql(url: string, text: string): Promise<PsqlResult> {
-  const file = join(mkdtempSync(join(tmpdir(), 'pgpair-script-')), 'script.sql');
-  writeFileSync(file, text);
-  return new Promise((resolve, reject) => {
-    const child = spawn('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-f', file, url], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // A migration directory with every kind of file the executor distinguishes.
@@ -401,7 +366,7 @@ describe('pgpair up|down|stamp --sql on the command line', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^-- -+\n-- pgpair up: from base to 0002 \(apply 2 migrations\)\.\n-- Generated \d{4}-\d\d-\d\dT[\d:.]+Z by pgpair \d+\.\d+\.\d+ \(pgpair up --sql\)\.\n/);
     assert.match(r.stdout, /\n\\set ON_ERROR_STOP on\n/);
-    assert.match(r.stdout, /\nBEGIN;\nSELECT txid_current\(\) AS pgpair_xid \\gset\n\n-- sql\/0001_create_users\.up\.sql:1\nCREATE TABLE users \(id int PRIMARY KEY\);\n\n(-- .*\n){2}SELECT set_config\('pgpair\.transaction', :'pgpair_xid', true\);\nDO \$pgpair\$[^]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; .*; RESET ROLE;\nINSERT INTO "public"\."pgpair_history" /);
+    assert.match(r.stdout, /\nBEGIN;\nSELECT txid_current\(\) AS pgpair_xid \\gset\n\n-- sql\/0001_create_users\.up\.sql:1\nCREATE TABLE users \(id int PRIMARY KEY\);\n\n(-- .*\n){2}SELECT set_config\('pgpair\.transaction', :'pgpair_xid', true\);\nDO \$pgpair\$[\s\S]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; .*; RESET ROLE;\nINSERT INTO "public"\."pgpair_history" /);
     assert.doesNotMatch(r.stdout, /^(applied|now at) /m, "no run output mixed into the script");
     assert.match(r.stderr, /nothing was run/);
     assert.deepEqual(await tables(db.sql), [], 'nothing created by --sql');

@@ -1,5 +1,5 @@
 /** Runs the real CLI (bin/pgpair.js) as a child process, as a user would. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -28,20 +28,69 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): Record
   return env;
 }
 
-export function runCli(args: string[], options: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--', BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', reject);
+/** The CLI as a child process whose output can be read and waited on while it runs. */
+export interface RunningCli {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves when stderr matches; rejects if the process ends first. */
+  stderrMatches: (pattern: RegExp) => Promise<void>;
+  /** Resolves when the process has ended and its output is closed; rejects if it could not start. */
+  exited: Promise<CliResult>;
+}
+
+export interface CliOptions {
+  cwd: string;
+  env?: Record<string, string | undefined>;
+  /** The guard of last resort: a run that hangs is killed (SIGKILL) after this long, and the test then fails on its exit. */
+  timeoutMs?: number;
+  /** Called with all of stderr so far each time the process writes to it. */
+  onStderr?: (stderr: string, child: ChildProcess) => void;
+}
+
+/** Starts bin/pgpair.js with `args` in a clean environment (cleanEnv plus `env`). */
+export function startCli(args: string[], options: CliOptions): RunningCli {
+  const child = spawn(process.execPath, ['--', BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const watchers: { pattern: RegExp; resolve: () => void }[] = [];
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    options.onStderr?.(stderr, child);
+    for (const w of watchers.filter((w) => w.pattern.test(stderr))) w.resolve();
+  });
+  const guard = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  const exited = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', (error) => {
+      clearTimeout(guard);
+      reject(error);
+    });
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr });
+      clearTimeout(guard);
+      resolve({ code, signal, stdout, stderr });
     });
   });
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    stderrMatches: (pattern) =>
+      pattern.test(stderr)
+        ? Promise.resolve()
+        : Promise.race([
+            new Promise<void>((resolve) => watchers.push({ pattern, resolve })),
+            exited.then(() => {
+              if (!pattern.test(stderr)) throw new Error(`the run ended before stderr matched ${pattern}:\n${stderr}`);
+            }),
+          ]),
+    exited,
+  };
+}
+
+/** Runs bin/pgpair.js to its end (see startCli). */
+export function runCli(args: string[], options: CliOptions): Promise<CliResult> {
+  return startCli(args, options).exited;
 }
 
 /** Working directories made by this test process, removed when it exits (set PGPAIR_KEEP_WORKDIRS=1 to look at them). */

@@ -18,7 +18,7 @@ import { normaliseSql } from '../../lib/core/checksum.js';
 import { DirectoryError, FileChangedError } from '../../lib/core/errors.js';
 import type { MigrationFile } from '../../lib/core/files.js';
 import { LineEndNormaliser } from '../../lib/core/large-file.js';
-import { splitStatements } from '../../lib/core/lexer.js';
+import { splitStatements, type CopyDataLocation } from '../../lib/core/lexer.js';
 import { script, scriptStream } from '../../lib/run/migrator.js';
 import { excerpt, excerptWindow, formatExcerpt, lineColumnAt, lineColumnInStatement } from '../../lib/core/position.js';
 import { readCopyData, readLines, readMigrations, readSqlFile } from '../../lib/read/source.js';
@@ -35,7 +35,7 @@ function directoryWith(bytes: Uint8Array): string {
   return dir;
 }
 
-async function readBack(file: MigrationFile, location: { start: number; end: number }): Promise<Buffer> {
+async function readBack(file: MigrationFile, location: CopyDataLocation): Promise<Buffer> {
   const pieces: Uint8Array[] = [];
   for await (const piece of readCopyData(file, location)) pieces.push(piece);
   return Buffer.concat(pieces);

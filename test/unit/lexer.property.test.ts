@@ -19,6 +19,7 @@ function assertWellFormed(sql: string, result: LexResult): void {
     previousEnd = statement.offset + statement.text.length;
     if (statement.copyData) {
       const { text, offset, terminated } = statement.copyData;
+      assert.ok(text !== undefined, 'splitStatements gives the data as text, never as a file location');
       assert.equal(sql.slice(offset, offset + text.length), text);
       assert.ok(offset >= previousEnd);
       previousEnd = offset + text.length;
@@ -206,7 +207,7 @@ const dollarSoup = fc.array(fc.tuple(dollarToken, fc.constantFrom('', ' ', ' + '
 
 /** [start, end) in UTF-16 units of the scanner's tokens other than operators and punctuation. */
 function scannerTokens(sql: string): [number, number][] | null {
-  let tokens;
+  let tokens: ReturnType<typeof scanSync>['tokens'];
   try {
     tokens = scanSync(sql).tokens;
   } catch {

@@ -36,6 +36,7 @@
 import { randomUUID } from 'node:crypto';
 import { link, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Stats } from 'node:fs';
 import { EmbeddedDirectoryError } from '../../core/errors.js';
 import { PGPAIR_VERSION } from '../../core/meta.js';
 
@@ -123,7 +124,7 @@ function listed(names: string[]): string {
  * anything; throws an EmbeddedDirectoryError for whatever pgpair must not use.
  */
 export async function inspectDirectory(path: string, display: string): Promise<Found> {
-  let info;
+  let info: Stats;
   try {
     info = await lstat(path);
   } catch (error) {
