@@ -401,13 +401,12 @@ describe('pgpair on PGlite', { concurrency: 2 }, () => {
       const { readHistory } = await import('../../lib/run/read-history.js');
       const { currentStatus, ensureHistory, silent } = await import('../../lib/run/session.js');
       const { planUp } = await import('../../lib/core/plan.js');
-      const { checkFiles, executePlan } = await import('../../lib/run/executor.js');
+      const { executePlan } = await import('../../lib/run/executor.js');
       const tables = historyTables({ schema: null, name: 'pgpair_history' }, db.server.schema);
       const session = { db, tables, files: await readMigrations(dir), logger: silent, running: null, createSchema: false };
       return withLock(db, tables, { timeoutMs: 1000, logger: silent }, async () => {
         const history = await readHistory(db, tables);
         const plan = planUp(await currentStatus(session, history.rows));
-        checkFiles(plan);
         if (!history.exists) await ensureHistory(session);
         return (await executePlan(db, tables, plan, { logger: silent })).map((step) => step.version);
       });
