@@ -120,7 +120,12 @@ class PostgresConnection implements Connection {
       query: <T extends Row = Row>(text: string, params: readonly unknown[] = []) =>
         // pgpair's own statements, their values written in as literals and sent as simple queries: postgres.js
         // pipelines those, where it would describe a statement with parameters first and wait (lib/literal.ts).
-        this.run(async () => (await target.unsafe(params.length > 0 ? inlineParams(text, params) : text)) as unknown as T[]),
+        this.run(async () => {
+          const result: unknown = await target.unsafe(params.length > 0 ? inlineParams(text, params) : text);
+          // A COPY … FROM STDIN here would hand back a stream as the "rows" and leave the session waiting for data.
+          if (result instanceof Writable) throw await refuseUnexpectedCopy(result);
+          return result as T[];
+        }),
       exec: (text: string) =>
         this.run(async () => {
           const result: unknown = await target.unsafe(text);
@@ -165,7 +170,12 @@ class PostgresConnection implements Connection {
       }
       throw error;
     }
-    await q.exec('COMMIT');
+    // After an error that fn caught, the server answers COMMIT with ROLLBACK and no error: nothing
+    // was committed, so the transaction must not resolve (PGlite's driver refuses it the same way).
+    const commit = (await this.run(() => this.sql.unsafe('COMMIT'))) as unknown as { command?: string };
+    if (commit.command === 'ROLLBACK') {
+      throw Object.assign(new Error('the transaction was rolled back instead of committed, after an error that was caught'), { code: '25P02', severity: 'ERROR' });
+    }
     return result;
   }
 
