@@ -232,18 +232,6 @@ describe('planDown', () => {
     assert.equal(said(down(set, history)), 'down 0003→0002: down 0003');
   });
 
-  it('a down file changed since it was recorded still runs, and the step carries both checksums', () => {
-    const set = [mig('0001'), mig('0002', 'edited', { down: 'drop table b; -- now' })];
-    const history = [row(set[0]!), row(set[1]!, { downChecksum: checksum('drop table b;') })];
-    const plan = down(set, history);
-    assert.equal(said(plan), 'down 0002→0001: down 0002');
-    const step = plan.steps[0]!;
-    assert.ok(step.action === 'down');
-    assert.deepEqual(step.downFileChanged, { file: 'sql/0002_edited.down.sql', recorded: checksum('drop table b;'), actual: checksum('drop table b; -- now') });
-    const unchanged = down(set, applied(set, '0001', '0002')).steps[0]!;
-    assert.ok(unchanged.action === 'down' && unchanged.downFileChanged === undefined);
-  });
-
   it('refuses while a version is failed or interrupted, whatever the target; a pending out-of-order version does not stop it', () => {
     for (const state of ['failed', 'running'] as const) {
       const history = [row(files[0]!), row(files[1]!, { state, transactional: false })];
