@@ -153,12 +153,25 @@ class PostgresConnection implements Connection {
    */
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const q = this.queryable(this.sql);
+    // The first server error of a statement sent through tx: it aborted the transaction, even when fn caught it.
+    let aborted: unknown = null;
+    const seen = <R>(pending: Promise<R>): Promise<R> => {
+      pending.catch((error: unknown) => {
+        if (aborted === null && pgErrorFields(error)) aborted = error;
+      });
+      return pending;
+    };
+    const tx: Queryable = {
+      query: (text, params) => seen(q.query(text, params)),
+      exec: (text) => seen(q.exec(text)),
+      copyFrom: (statement, data) => seen(q.copyFrom(statement, data)),
+    };
     // Not awaited: BEGIN travels with the first statements. It can only fail with the connection, and then so do they.
     const begin = q.exec('BEGIN');
     begin.catch(() => {});
     let result: T;
     try {
-      result = await fn(q);
+      result = await fn(tx);
       await begin;
     } catch (error) {
       if (!this.lost) {
@@ -170,11 +183,11 @@ class PostgresConnection implements Connection {
       }
       throw error;
     }
-    // After an error that fn caught, the server answers COMMIT with ROLLBACK and no error: nothing
-    // was committed, so the transaction must not resolve (PGlite's driver refuses it the same way).
+    // After an error that fn caught (or left pending), the server answers COMMIT with ROLLBACK and no
+    // error: nothing was committed, so the call rejects, with the error that aborted the transaction.
     const commit = (await this.run(() => this.sql.unsafe('COMMIT'))) as unknown as { command?: string };
     if (commit.command === 'ROLLBACK') {
-      throw Object.assign(new Error('the transaction was rolled back instead of committed, after an error that was caught'), { code: '25P02', severity: 'ERROR' });
+      throw aborted ?? Object.assign(new Error('the transaction was rolled back instead of committed, after an error that was caught'), { code: '25P02', severity: 'ERROR' });
     }
     return result;
   }

@@ -92,8 +92,10 @@ export interface Connection extends Queryable {
   /**
    * Runs `fn` inside BEGIN … COMMIT; rolls back when it throws and rethrows.
    * Queries made through `tx` belong to the transaction. When a statement in it
-   * failed and fn caught that, COMMIT can only roll back: the call then rejects
-   * (SQLSTATE 25P02) rather than resolve as though it had committed.
+   * failed and fn did not throw (it caught the error, or left the statement's
+   * promise to the caller), COMMIT can only roll back: the call then rejects
+   * rather than resolve as though it had committed, with the failed statement's
+   * own error (postgres) or a 25P02 error saying so (PGlite, for now).
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Asks the server to cancel the statement in progress (used on SIGINT/SIGTERM); never throws. No-op where unsupported. */
