@@ -120,7 +120,12 @@ class PostgresConnection implements Connection {
       query: <T extends Row = Row>(text: string, params: readonly unknown[] = []) =>
         // pgpair's own statements, their values written in as literals and sent as simple queries: postgres.js
         // pipelines those, where it would describe a statement with parameters first and wait (lib/literal.ts).
-        this.run(async () => (await target.unsafe(params.length > 0 ? inlineParams(text, params) : text)) as unknown as T[]),
+        this.run(async () => {
+          const result: unknown = await target.unsafe(params.length > 0 ? inlineParams(text, params) : text);
+          // A COPY … FROM STDIN here would hand back a stream as the "rows" and leave the session waiting for data.
+          if (result instanceof Writable) throw await refuseUnexpectedCopy(result);
+          return result as T[];
+        }),
       exec: (text: string) =>
         this.run(async () => {
           const result: unknown = await target.unsafe(text);
@@ -148,12 +153,25 @@ class PostgresConnection implements Connection {
    */
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const q = this.queryable(this.sql);
+    // The first server error of a statement sent through tx: it aborted the transaction, even when fn caught it.
+    let aborted: unknown = null;
+    const seen = <R>(pending: Promise<R>): Promise<R> => {
+      pending.catch((error: unknown) => {
+        if (aborted === null && pgErrorFields(error)) aborted = error;
+      });
+      return pending;
+    };
+    const tx: Queryable = {
+      query: (text, params) => seen(q.query(text, params)),
+      exec: (text) => seen(q.exec(text)),
+      copyFrom: (statement, data) => seen(q.copyFrom(statement, data)),
+    };
     // Not awaited: BEGIN travels with the first statements. It can only fail with the connection, and then so do they.
     const begin = q.exec('BEGIN');
     begin.catch(() => {});
     let result: T;
     try {
-      result = await fn(q);
+      result = await fn(tx);
       await begin;
     } catch (error) {
       if (!this.lost) {
@@ -165,7 +183,12 @@ class PostgresConnection implements Connection {
       }
       throw error;
     }
-    await q.exec('COMMIT');
+    // After an error that fn caught (or left pending), the server answers COMMIT with ROLLBACK and no
+    // error: nothing was committed, so the call rejects, with the error that aborted the transaction.
+    const commit = (await this.run(() => this.sql.unsafe('COMMIT'))) as unknown as { command?: string };
+    if (commit.command === 'ROLLBACK') {
+      throw aborted ?? Object.assign(new Error('the transaction was rolled back instead of committed, after an error that was caught'), { code: '25P02', severity: 'ERROR' });
+    }
     return result;
   }
 

@@ -12,12 +12,15 @@ export interface Queryable {
    * returns its rows. The postgres driver writes the values in as literals and
    * sends a simple query (lib/literal.ts: it pipelines); PGlite binds them. Values come back as the driver decodes them: text,
    * booleans and integers as JS values, bigint and numeric as strings,
-   * timestamps as Date.
+   * timestamps as Date. Other types (arrays, for one) come back as each driver
+   * decodes them, which differs: pgpair's statements do not select them.
+   * A `COPY … FROM STDIN` is refused here (with an error), never left waiting.
    */
   query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
   /**
    * Runs SQL text that may hold several statements (simple protocol, no
    * parameters), as psql would send a file. Error positions refer to `text`.
+   * A `COPY … FROM STDIN` in it is refused (it needs copyFrom), never left waiting.
    */
   exec(text: string): Promise<void>;
   /**
@@ -88,7 +91,11 @@ export interface Connection extends Queryable {
   readonly interruptible: boolean;
   /**
    * Runs `fn` inside BEGIN … COMMIT; rolls back when it throws and rethrows.
-   * Queries made through `tx` belong to the transaction.
+   * Queries made through `tx` belong to the transaction. When a statement in it
+   * failed and fn did not throw (it caught the error, or left the statement's
+   * promise to the caller), COMMIT can only roll back: the call then rejects
+   * rather than resolve as though it had committed, with the failed statement's
+   * own error (postgres) or a 25P02 error saying so (PGlite, for now).
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Asks the server to cancel the statement in progress (used on SIGINT/SIGTERM); never throws. No-op where unsupported. */
