@@ -7,7 +7,7 @@
 import type { LogLevel } from '../run/logger.js';
 
 export interface OptionSpec {
-  type: 'string' | 'boolean' | 'number';
+  type: 'string' | 'boolean';
   describe: string;
   default?: boolean;
   alias?: string;

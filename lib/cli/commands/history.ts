@@ -1,7 +1,7 @@
 /** `pgpair history`: the append-only log, newest first, so nobody needs psql to read it. */
-import { EXIT, type ExitCode } from '../../core/errors.js';
 import { readLog, type LogRow } from '../../run/history-log.js';
 import type { BaseOptions } from '../../run/session.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
 
 function when(date: Date): string {
   return date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
