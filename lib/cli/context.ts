@@ -13,7 +13,7 @@ import type { BaseOptions } from '../run/session.js';
 import type { Io, Secrets } from './io.js';
 import type { CliOptions } from './options.js';
 import { describeDatabase } from './output.js';
-import { nearDatabaseUrl } from './spec.js';
+import { nearDatabaseUrl } from './suggest.js';
 
 export type Env = Record<string, string | undefined>;
 

@@ -7,7 +7,8 @@
 import { parseArgs } from 'node:util';
 import type { Argv } from 'yargs';
 import { PGPAIR_VERSION } from '../core/meta.js';
-import { COMMANDS, commandWord, dashValueMessage, GLOBAL_OPTIONS, optionsOf, unknownCommandMessage, type OptionSpec } from './spec.js';
+import { ALL_OPTIONS, COMMANDS, GLOBAL_OPTIONS, optionsOf, type OptionSpec } from './spec.js';
+import { unknownCommandMessage } from './suggest.js';
 
 /** A command and its option values as read: strings, booleans, or arrays where an option came twice. */
 export type Invocation = { command: string; argv: Record<string, unknown> };
@@ -24,10 +25,8 @@ export type Invocation = { command: string; argv: Record<string, unknown> };
  */
 export function quickParse(args: readonly string[]): Invocation | null {
   if (args.includes('--')) return null;
-  const all: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
-  for (const command of COMMANDS) Object.assign(all, command.options);
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
-  for (const [name, spec] of Object.entries(all)) options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.alias ? { short: spec.alias } : {}) };
+  for (const [name, spec] of Object.entries(ALL_OPTIONS)) options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.alias ? { short: spec.alias } : {}) };
   let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; strict: true; allowPositionals: true; tokens: true }>>;
   try {
     parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: true, tokens: true });
@@ -105,6 +104,39 @@ async function buildParser(args: string[], record: (inv: Invocation) => void, fa
     .fail((message, error) => {
       fail(message ?? error?.message ?? 'invalid command line');
     });
+}
+
+/** The first word of the command line that is not an option or an option's value: the command, if any. */
+function commandWord(args: readonly string[]): string | undefined {
+  const all = ALL_OPTIONS;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return args[i + 1];
+    if (!arg.startsWith('-') || arg === '-') return arg;
+    if (arg.includes('=')) continue;
+    const name = arg.replace(/^-+/, '');
+    const spec = all[name] ?? Object.values(all).find((o) => o.alias === name);
+    if (spec && spec.type !== 'boolean') i++;
+  }
+  return undefined;
+}
+
+/**
+ * `--lock-timeout -5s`: yargs would read `-5s` as the flags -5 and -s and say "Unknown arguments: 5, s".
+ * A value after an option that takes one, starting with "-" and not itself an option, gets this instead.
+ */
+function dashValueMessage(args: readonly string[]): string | null {
+  const all = ALL_OPTIONS;
+  const isOption = (word: string) => /^--?[a-z]/i.test(word) && (word.replace(/^-+/, '').split('=')[0]! in all || Object.values(all).some((o) => o.alias === word.replace(/^-+/, '')) || ['help', 'h', 'version'].includes(word.replace(/^-+/, '')));
+  for (let i = 0; i < args.length - 1; i++) {
+    if (args[i] === '--') break;
+    const name = /^--([a-z-]+)$/.exec(args[i]!)?.[1];
+    const next = args[i + 1]!;
+    if (name && all[name] && all[name].type !== 'boolean' && next.startsWith('-') && next !== '-' && !/^-\d+(\.\d+)?$/.test(next) && !isOption(next)) {
+      return `--${name} ${next}: a value that starts with "-" must be written --${name}=${next}.`;
+    }
+  }
+  return null;
 }
 
 /**
