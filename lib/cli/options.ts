@@ -1,12 +1,16 @@
 /**
  * The one place where option values from the command line (and their PGPAIR_*
  * settings) are checked and turned into what the library takes: durations in
- * ms with their limits, whole numbers, single values, formats. Each helper
- * throws a UsageError (exit 2) that names the option, the value and what to
- * give instead. Pure: no I/O.
+ * ms with their limits, whole numbers, single values, formats. readOptions
+ * reads an Invocation into one typed CliOptions object; the commands read
+ * that, never argv. Each helper throws a UsageError (exit 2) that names the
+ * option, the value and what to give instead. Pure: no I/O.
  */
 import { UsageError } from '../core/errors.js';
-import { parseTarget } from '../core/plan.js';
+import { parseTarget, type Target } from '../core/plan.js';
+import type { LogLevel } from '../run/logger.js';
+import type { Invocation } from './parse.js';
+import { COMMANDS, optionsOf } from './spec.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -71,31 +75,25 @@ export function wholeNumber(option: string, value: unknown, min = 1): number | u
   return n;
 }
 
-/** Every option the spec lists as single-valued must not come as an array. */
-export function checkSingleValued(argv: Record<string, unknown>, names: readonly string[]): void {
-  for (const name of names) if (Array.isArray(argv[name])) single(`--${name}`, argv[name]);
-}
-
-/** A target argument, checked for form only (whether the version exists is the planner's to say). */
-export function targetArgument(value: unknown): string | undefined {
+/** A target argument, checked for form only (whether the version exists is the planner's to say): the parsed target and the text as given. */
+export function targetArgument(value: unknown): { target: Target; text: string } | undefined {
   if (value === undefined) return undefined;
   const text = single('TARGET', value);
-  parseTarget(text);
-  return text;
+  return { target: parseTarget(text), text };
 }
 
 export type LogFormat = 'pretty' | 'json';
 
 /**
- * `--log-format`, else PGPAIR_LOG_FORMAT, else pretty on a terminal and in CI
- * (CI logs are read by people), JSON lines otherwise (a log collector).
+ * `--log-format` (the parsers only take pretty or json), else PGPAIR_LOG_FORMAT, else pretty on
+ * a terminal and in CI (CI logs are read by people), JSON lines otherwise (a log collector).
  */
-export function logFormat(option: unknown, env: Record<string, string | undefined>, stderrIsTerminal: boolean): LogFormat {
-  const given = option !== undefined ? single('--log-format', option) : env.PGPAIR_LOG_FORMAT?.trim() || undefined;
+export function logFormat(option: LogFormat | undefined, env: Record<string, string | undefined>, stderrIsTerminal: boolean): LogFormat {
+  if (option !== undefined) return option;
+  const given = env.PGPAIR_LOG_FORMAT?.trim() || undefined;
   if (given !== undefined) {
     if (given === 'pretty' || given === 'json') return given;
-    const from = option !== undefined ? '--log-format' : 'PGPAIR_LOG_FORMAT';
-    throw new UsageError(`${from} ${JSON.stringify(given)}: use pretty (readable lines) or json (one JSON object per line).`);
+    throw new UsageError(`PGPAIR_LOG_FORMAT ${JSON.stringify(given)}: use pretty (readable lines) or json (one JSON object per line).`);
   }
   const ci = env.CI !== undefined && env.CI !== '' && env.CI !== '0' && env.CI.toLowerCase() !== 'false';
   return stderrIsTerminal || ci ? 'pretty' : 'json';
@@ -104,17 +102,46 @@ export function logFormat(option: unknown, env: Record<string, string | undefine
 export type VersionStyle = 'timestamp' | 'sequential';
 
 /** `create --timestamp`, else PGPAIR_VERSIONS=timestamp|sequential, else undefined (keep the directory's style). */
-export function versionStyle(timestamp: unknown, env: Record<string, string | undefined>): VersionStyle | undefined {
-  if (timestamp === true) return 'timestamp';
+export function versionStyle(timestamp: boolean, env: Record<string, string | undefined>): VersionStyle | undefined {
+  if (timestamp) return 'timestamp';
   const setting = env.PGPAIR_VERSIONS?.trim();
   if (!setting) return undefined;
   if (setting === 'timestamp' || setting === 'sequential') return setting;
   throw new UsageError(`PGPAIR_VERSIONS ${JSON.stringify(setting)}: use timestamp (YYYYMMDDHHMMSS versions) or sequential (newest + 1).`);
 }
 
-/** The checked values of a command's options: what dispatch passes on. Absent options stay undefined. */
-export interface CommandOptions {
-  target?: string;
+/** What decides how output and logs look: read first, so that even a refused option is reported as asked (--json). */
+export interface OutputOptions {
+  json: boolean;
+  quiet: boolean;
+  /** --log-level, else error with --quiet, else info. */
+  logLevel: LogLevel;
+}
+
+/** The output options of an invocation. Never throws: a repeated --log-level is refused by readOptions. */
+export function outputOptions(argv: Record<string, unknown>): OutputOptions {
+  const quiet = Boolean(argv.quiet);
+  const level = typeof argv['log-level'] === 'string' ? (argv['log-level'] as LogLevel) : undefined;
+  return { json: Boolean(argv.json), quiet, logLevel: level ?? (quiet ? 'error' : 'info') };
+}
+
+/**
+ * Every option of an invocation, checked and converted. Absent options stay undefined (the
+ * library's defaults apply), flags are booleans. What a command does not take is refused by
+ * the parsers, so each field is only set for the commands that list it in spec.ts.
+ */
+export interface CliOptions extends OutputOptions {
+  command: string;
+  logFormat?: LogFormat;
+  envFile?: string;
+  dir?: string;
+  table?: string;
+  /** --url as given (empty: fall back to DATABASE_URL). */
+  url?: string;
+  /** TARGET of up/down/stamp, parsed; whether the version exists is the planner's to say. */
+  target?: Target;
+  /** TARGET as given, for the header of a --sql script. */
+  targetText?: string;
   steps?: number;
   limit?: number;
   lockTimeoutMs?: number;
@@ -122,24 +149,61 @@ export interface CommandOptions {
   migrationLockTimeoutMs?: number;
   connectTimeoutMs?: number;
   timeoutMs?: number;
+  /** --sql: print the script instead of running; --from: the state it starts from (only with --sql). */
+  sql: boolean;
+  from?: string;
+  createSchema: boolean;
+  allowOutOfOrder: boolean;
+  strict: boolean;
+  /** load: the schema file and --stamp. */
+  file?: string;
+  stamp?: string;
+  /** repair: --applied, --reverted, --accept. */
+  applied?: string;
+  reverted?: string;
+  accept?: string;
+  /** create: the words of the migration's name, joined with spaces; --timestamp. */
+  message?: string;
+  timestamp: boolean;
 }
 
 /**
  * Checks every option of an invocation once, before anything is read or
- * connected: `stringOptions` (the command's single-valued options) must each
- * come once, and each known value must be well formed.
+ * connected: each option must come once (yargs gives an array for a repeated
+ * one), and each value must be well formed.
  */
-export function commandOptions(argv: Record<string, unknown>, stringOptions: readonly string[]): CommandOptions {
-  checkSingleValued(argv, stringOptions);
+export function readOptions(invocation: Invocation, output: OutputOptions): CliOptions {
+  const { command, argv } = invocation;
+  const spec = COMMANDS.find((c) => c.name === command);
+  if (!spec) throw new UsageError(`Unknown command ${command}.`);
+  const stringOptions = Object.entries(optionsOf(spec)).filter(([, o]) => o.type !== 'boolean').map(([name]) => name);
   // `--dir --json` leaves --dir empty; an empty --url is allowed (it falls back to DATABASE_URL).
   for (const name of stringOptions) {
     if (name !== 'url' && typeof argv[name] === 'string' && (argv[name] as string).trim() === '') throw new UsageError(`--${name} needs a value.`);
   }
-  const options: CommandOptions = {};
-  const set = <K extends keyof CommandOptions>(key: K, value: CommandOptions[K] | undefined) => {
+  const text = (name: string) => (argv[name] === undefined ? undefined : single(`--${name}`, argv[name]));
+  const options: CliOptions = {
+    ...output,
+    command,
+    sql: Boolean(argv.sql),
+    createSchema: Boolean(argv['create-schema']),
+    allowOutOfOrder: Boolean(argv['allow-out-of-order']),
+    strict: Boolean(argv.strict),
+    timestamp: Boolean(argv.timestamp),
+  };
+  const set = <K extends keyof CliOptions>(key: K, value: CliOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
   };
-  set('target', targetArgument(argv.target));
+  // outputOptions took --log-level only when given once (the parsers check its choices): a repeated one is refused here.
+  text('log-level');
+  set('logFormat', text('log-format') as LogFormat | undefined);
+  set('envFile', text('env-file'));
+  set('dir', text('dir'));
+  set('table', text('table'));
+  set('url', text('url'));
+  const target = targetArgument(argv.target);
+  set('target', target?.target);
+  set('targetText', target?.text);
   set('steps', wholeNumber('--steps', argv.steps));
   set('limit', wholeNumber('--limit', argv.limit));
   set('lockTimeoutMs', durationOption('--lock-timeout', argv['lock-timeout']));
@@ -147,5 +211,16 @@ export function commandOptions(argv: Record<string, unknown>, stringOptions: rea
   set('migrationLockTimeoutMs', durationOption('--migration-lock-timeout', argv['migration-lock-timeout']));
   set('connectTimeoutMs', durationOption('--connect-timeout', argv['connect-timeout']));
   set('timeoutMs', durationOption('--timeout', argv.timeout));
+  set('from', text('from'));
+  set('file', argv.file === undefined ? undefined : single('FILE', argv.file));
+  set('stamp', text('stamp'));
+  set('applied', text('applied'));
+  set('reverted', text('reverted'));
+  set('accept', text('accept'));
+  // The words of `create add comments table` arrive as a list; `create "add comments table"` as one.
+  if (argv.slug !== undefined) options.message = Array.isArray(argv.slug) ? argv.slug.map(String).join(' ') : single('SLUG', argv.slug);
+  if (options.from !== undefined && !options.sql) {
+    throw new UsageError(`--from only goes with --sql (it names the state a script starts from); run pgpair ${command} --sql --from ${options.from}.`);
+  }
   return options;
 }

@@ -1,4 +1,4 @@
-/** Human and JSON renderings of results. Pure: returns strings; main.ts writes them. */
+/** Human and JSON renderings of results. Pure: returns strings; the commands write them (through io.ts's presenter). */
 import { shortChecksum } from '../core/checksum.js';
 import { escapeValue } from '../core/mask.js';
 import { describeTarget } from '../db/target.js';
@@ -42,16 +42,18 @@ export function statusJson(report: StatusReport, extra: Record<string, unknown> 
 
 /**
  * Cells hold names from files and the database: each is shown on one line with its control
- * characters, newlines and tabs as visible escapes (main.ts escapes the rest of the output).
+ * characters, newlines and tabs as visible escapes (the presenter escapes the rest of the output).
+ * Columns are as wide as their widest cell; the last is not padded.
  */
-function table(header: string[], cells: string[][]): string {
+export function table(header: string[], cells: string[][]): string {
   const rows = cells.map((row) => row.map(escapeValue));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-function when(date: Date | null): string {
+/** A time as `YYYY-MM-DD HH:MM:SSZ` (UTC, whole seconds), or '' for none. */
+export function when(date: Date | null): string {
   return date ? date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '';
 }
 

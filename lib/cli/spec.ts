@@ -1,13 +1,13 @@
 /**
  * The command line: every command, the options each one uses, and the
  * examples its --help shows. Both parsers (the quick one and yargs, in
- * main.ts) are built from this table, so a command's help lists exactly the
+ * parse.ts) are built from this table, so a command's help lists exactly the
  * options it reads.
  */
 import type { LogLevel } from '../run/logger.js';
 
 export interface OptionSpec {
-  type: 'string' | 'boolean' | 'number';
+  type: 'string' | 'boolean';
   describe: string;
   default?: boolean;
   alias?: string;
@@ -54,12 +54,12 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
   'migration-lock-timeout': { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic (at most 24h; 0: off)' },
 };
 
-/** `--sql` and `--from` of up, down and stamp: print the psql script instead of running anything. */
 /** For the commands that may create the history table. */
 const CREATE_SCHEMA_OPTION: Record<string, OptionSpec> = {
   'create-schema': { type: 'boolean', default: false, describe: 'create the schema of --table schema.name when it does not exist (with the history table, in one transaction)' },
 };
 
+/** `--sql` and `--from` of up, down and stamp: print the psql script instead of running anything. */
 const SCRIPT_OPTIONS: Record<string, OptionSpec> = {
   sql: { type: 'boolean', default: false, describe: 'print a psql script (psql -X -v ON_ERROR_STOP=1 -f FILE) that does the same, history included, instead of running anything; the database is only read' },
   from: { type: 'string', describe: 'with --sql: VERSION or base, the state to start from; works from the files alone, without connecting' },
@@ -200,84 +200,5 @@ export function optionsOf(command: CommandSpec): Record<string, OptionSpec> {
   return { ...GLOBAL_OPTIONS, ...command.options };
 }
 
-/** The first word of the command line that is not an option or an option's value: the command, if any. */
-export function commandWord(args: readonly string[]): string | undefined {
-  const all: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
-  for (const command of COMMANDS) Object.assign(all, command.options);
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') return args[i + 1];
-    if (!arg.startsWith('-') || arg === '-') return arg;
-    if (arg.includes('=')) continue;
-    const name = arg.replace(/^-+/, '');
-    const spec = all[name] ?? Object.values(all).find((o) => o.alias === name);
-    if (spec && spec.type !== 'boolean') i++;
-  }
-  return undefined;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const kept = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = kept;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** The usage error for a word that is no command, with the nearest command when one is close; null for a known command. */
-/** Other tools' words for pgpair's commands (Alembic, Rails, Knex, dbmate): suggested, not accepted, so there is one name for each thing. */
-const OTHER_TOOLS: Record<string, string> = {
-  upgrade: 'up',
-  migrate: 'up',
-  downgrade: 'down',
-  rollback: 'down',
-  revision: 'create',
-  new: 'create',
-  generate: 'create',
-  heads: 'status',
-  show: 'status',
-  version: 'current',
-  log: 'history',
-};
-
-export function unknownCommandMessage(word: string): string | null {
-  if (COMMANDS.some((c) => c.name === word)) return null;
-  if (word.toLowerCase() === 'help') return `"help" is not a command: run pgpair --help for the commands, or pgpair COMMAND --help for one of them.`;
-  const synonym = OTHER_TOOLS[word.toLowerCase()];
-  if (synonym) return `Unknown command ${JSON.stringify(word)}: did you mean ${synonym}? (pgpair ${synonym} is what other tools call ${word}.)`;
-  const ranked = COMMANDS.map((c) => ({ name: c.name, d: distance(word.toLowerCase(), c.name) })).sort((a, b) => a.d - b.d);
-  const best = ranked[0]!;
-  const close = best.d <= Math.max(1, Math.floor(best.name.length / 3)) || best.name.startsWith(word.toLowerCase());
-  const list = COMMANDS.map((c) => c.name).join(', ');
-  return `Unknown command ${JSON.stringify(word)}${close ? `: did you mean ${best.name}?` : '.'} The commands are ${list}.`;
-}
-
-/** Environment variables that look like a misspelled DATABASE_URL (DATABASE_UR, DATABSE_URL, DB_URL…). */
-export function nearDatabaseUrl(env: Record<string, string | undefined>): string[] {
-  return Object.keys(env).filter((key) => key !== 'DATABASE_URL' && env[key] && (distance(key.toUpperCase(), 'DATABASE_URL') <= 2 || ['DB_URL', 'DATABASE_URI', 'DATABASEURL', 'POSTGRES_URL', 'PG_URL'].includes(key.toUpperCase())));
-}
-
-/**
- * `--lock-timeout -5s`: yargs would read `-5s` as the flags -5 and -s and say "Unknown arguments: 5, s".
- * A value after an option that takes one, starting with "-" and not itself an option, gets this instead.
- */
-export function dashValueMessage(args: readonly string[]): string | null {
-  const all: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
-  for (const command of COMMANDS) Object.assign(all, command.options);
-  const isOption = (word: string) => /^--?[a-z]/i.test(word) && (word.replace(/^-+/, '').split('=')[0]! in all || Object.values(all).some((o) => o.alias === word.replace(/^-+/, '')) || ['help', 'h', 'version'].includes(word.replace(/^-+/, '')));
-  for (let i = 0; i < args.length - 1; i++) {
-    if (args[i] === '--') break;
-    const name = /^--([a-z-]+)$/.exec(args[i]!)?.[1];
-    const next = args[i + 1]!;
-    if (name && all[name] && all[name].type !== 'boolean' && next.startsWith('-') && next !== '-' && !/^-\d+(\.\d+)?$/.test(next) && !isOption(next)) {
-      return `--${name} ${next}: a value that starts with "-" must be written --${name}=${next}.`;
-    }
-  }
-  return null;
-}
+/** Every option of any command, by name: what the parsers know of before they know the command. */
+export const ALL_OPTIONS: Record<string, OptionSpec> = Object.assign({}, GLOBAL_OPTIONS, ...COMMANDS.map((c) => c.options));

@@ -1,20 +1,16 @@
 /**
- * Every error pgpair throws on purpose is a PgpairError: a stable `code`, the
- * process exit code the CLI uses for it, a message that states the fact and
- * the fix, and the data behind it. The CLI renders them in one place.
+ * Every error pgpair throws on purpose is a PgpairError: a stable `code`, a
+ * message that states the fact and the fix, and the data behind it. The CLI
+ * renders them in one place and decides from the code how the process ends
+ * (lib/cli/exit-codes.ts); the library picks no exit code.
  */
-
-export const EXIT = { ok: 0, failure: 1, usage: 2, verification: 3 } as const;
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export class PgpairError extends Error {
   readonly code: string;
-  readonly exitCode: ExitCode;
-  constructor(code: string, message: string, exitCode: ExitCode) {
+  constructor(code: string, message: string) {
     super(message);
     this.name = new.target.name;
     this.code = code;
-    this.exitCode = exitCode;
   }
   /** Data for `--json` output; subclasses add their fields. */
   toJSON(): Record<string, unknown> {
@@ -25,13 +21,13 @@ export class PgpairError extends Error {
 /** A bad command line, option or configuration value. Exit 2. */
 export class UsageError extends PgpairError {
   constructor(message: string) {
-    super('E_USAGE', message, EXIT.usage);
+    super('E_USAGE', message);
   }
 }
 
 export class ConfigError extends PgpairError {
   constructor(message: string) {
-    super('E_CONFIG', message, EXIT.usage);
+    super('E_CONFIG', message);
   }
 }
 
@@ -53,7 +49,6 @@ export class DirectoryError extends PgpairError {
     super(
       'E_DIRECTORY',
       `${problems.length} problem${problems.length === 1 ? '' : 's'} in migration directory ${dir}; fix ${problems.length === 1 ? 'it' : 'them'} and run again:\n${lines.join('\n')}`,
-      EXIT.usage,
     );
     this.dir = dir;
     this.problems = problems;
@@ -70,7 +65,7 @@ export class DirectoryError extends PgpairError {
 export class FileChangedError extends PgpairError {
   readonly file: string;
   constructor(file: string, what: string) {
-    super('E_FILE_CHANGED', `${file} ${what} since pgpair read and checksummed it (a large file's COPY data is read from disk when it runs, not held in memory); run pgpair again once nothing writes to it.`, EXIT.failure);
+    super('E_FILE_CHANGED', `${file} ${what} since pgpair read and checksummed it (a large file's COPY data is read from disk when it runs, not held in memory); run pgpair again once nothing writes to it.`);
     this.file = file;
   }
   override toJSON() {
@@ -82,7 +77,7 @@ export class FileChangedError extends PgpairError {
 export class TargetError extends PgpairError {
   readonly target: string;
   constructor(target: string, message: string) {
-    super('E_TARGET', message, EXIT.usage);
+    super('E_TARGET', message);
     this.target = target;
   }
   override toJSON() {
@@ -108,7 +103,7 @@ export interface VerifyProblem {
 export class VerificationError extends PgpairError {
   readonly problems: VerifyProblem[];
   constructor(problems: VerifyProblem[], what = 'Files and history disagree') {
-    super('E_VERIFY', `${what}:\n${problems.map((p) => `  ${p.message}`).join('\n')}`, EXIT.verification);
+    super('E_VERIFY', `${what}:\n${problems.map((p) => `  ${p.message}`).join('\n')}`);
     this.problems = problems;
   }
   override toJSON() {
@@ -121,7 +116,7 @@ export class IrreversibleError extends PgpairError {
   readonly version: string;
   readonly file: string;
   constructor(version: string, file: string, message: string) {
-    super('E_IRREVERSIBLE', message, EXIT.failure);
+    super('E_IRREVERSIBLE', message);
     this.version = version;
     this.file = file;
   }
@@ -151,7 +146,6 @@ export class LockTimeoutError extends PgpairError {
     super(
       'E_LOCK_TIMEOUT',
       `Timed out after ${(waitedMs / 1000).toFixed(1)}s waiting for the migration lock, held by ${who}. Wait for that run to finish, or stop it (SELECT pg_terminate_backend(${holder?.pid ?? 'PID'})) if it is stuck; --lock-timeout sets how long to wait.`,
-      EXIT.failure,
     );
     this.holder = holder;
     this.waitedMs = waitedMs;
@@ -165,7 +159,7 @@ export class LockTimeoutError extends PgpairError {
 export class ConnectionError extends PgpairError {
   readonly target: string;
   constructor(target: string, message: string) {
-    super('E_CONNECTION', message, EXIT.failure);
+    super('E_CONNECTION', message);
     this.target = target;
   }
   override toJSON() {
@@ -245,7 +239,7 @@ export abstract class MigrationStepError extends PgpairError {
   readonly failed: FailedStep;
   applied: AppliedStep[] = [];
   constructor(code: string, message: string, place: MigrationPlace) {
-    super(code, message, EXIT.failure);
+    super(code, message);
     this.version = place.version;
     this.direction = place.direction;
     this.file = place.file;
@@ -303,7 +297,7 @@ export class InterruptedError extends PgpairError {
   failed: FailedStep | null = null;
   applied: AppliedStep[] = [];
   constructor(reason: string, version: string | null, message: string) {
-    super('E_INTERRUPTED', message, EXIT.failure);
+    super('E_INTERRUPTED', message);
     this.reason = reason;
     this.version = version;
   }
@@ -316,7 +310,7 @@ export class InterruptedError extends PgpairError {
 export class DatabaseError extends PgpairError {
   readonly pg: PgErrorFields;
   constructor(context: string, pg: PgErrorFields) {
-    super('E_DATABASE', `${context}: ${pg.message}${pg.sqlstate ? ` [${pg.sqlstate}]` : ''}${pg.detail ? `\nDETAIL: ${pg.detail}` : ''}${pg.hint ? `\nHINT: ${pg.hint}` : ''}`, EXIT.failure);
+    super('E_DATABASE', `${context}: ${pg.message}${pg.sqlstate ? ` [${pg.sqlstate}]` : ''}${pg.detail ? `\nDETAIL: ${pg.detail}` : ''}${pg.hint ? `\nHINT: ${pg.hint}` : ''}`);
     this.pg = pg;
   }
   override toJSON() {
@@ -353,7 +347,7 @@ export class EmbeddedDirectoryError extends PgpairError {
   /** The absolute path it names. */
   readonly path: string;
   constructor(target: string, path: string, message: string) {
-    super('E_EMBEDDED_DIRECTORY', message, EXIT.usage);
+    super('E_EMBEDDED_DIRECTORY', message);
     this.target = target;
     this.path = path;
   }
@@ -372,7 +366,7 @@ export class HistoryTableError extends PgpairError {
   readonly table: string;
   readonly problem: HistoryTableProblem;
   constructor(table: string, problem: HistoryTableProblem, message: string) {
-    super('E_HISTORY_TABLE', message, EXIT.usage);
+    super('E_HISTORY_TABLE', message);
     this.table = table;
     this.problem = problem;
   }

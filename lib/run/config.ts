@@ -22,7 +22,6 @@ const PG_VARIABLES = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGDATABASE', 'PGUSER', 
  * postgres:// URL it means, a mistyped URL as a ConfigError that shows it masked.
  */
 export function resolveDatabaseUrl(input: { url?: string | undefined; env: Record<string, string | undefined> }): ResolvedUrl {
-  if (Array.isArray(input.url)) throw new ConfigError('--url was given more than once; give one database URL.');
   const given = input.url?.trim();
   if (given) return { url: normalizeDatabaseUrl(given), source: 'option' };
   const fromEnv = input.env.DATABASE_URL?.trim();

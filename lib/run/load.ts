@@ -119,7 +119,6 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
         throw new PgpairError(
           'E_NOT_EMPTY',
           `The database at ${session.db.displayUrl} is not empty (${row!.objects} tables, views, sequences or functions), so pgpair load refuses to load ${path} into it. Load into an empty database, or adopt this one with pgpair stamp VERSION.`,
-          2,
         );
       }
       const before = await readHistory(session.db, t);

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { exitCodeOf } from '../../lib/cli/exit-codes.js';
 import { runCli, workdir, workdirFromFixture } from '../helpers/cli.js';
 import { scratchDatabase, type Scratch } from '../helpers/db.js';
 
@@ -201,7 +202,7 @@ describe('the library', () => {
       assert.equal(result.to, '0002');
       const report = await lib.status({ url: db.url, dir });
       assert.deepEqual(report.migrations.map((m) => m.state), ['applied', 'applied', 'pending']);
-      await assert.rejects(lib.up({ url: db.url, dir, target: '0001' }), (e: unknown) => e instanceof lib.TargetError && e.exitCode === 2);
+      await assert.rejects(lib.up({ url: db.url, dir, target: '0001' }), (e: unknown) => e instanceof lib.TargetError && exitCodeOf(e) === 2);
       writeFileSync(join(dir, '0001_create_users.up.sql'), readFileSync(join(dir, '0001_create_users.up.sql'), 'utf8') + '\n-- edited\n');
       await assert.rejects(lib.up({ url: db.url, dir }), (e: unknown) => e instanceof lib.VerificationError && e.problems[0]!.kind === 'changed');
     } finally {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseWithYargs, quickParse } from '../../lib/cli/main.js';
+import { parseWithYargs, quickParse } from '../../lib/cli/parse.js';
 
 /** The keys a command reads: long option names and positionals (yargs adds aliases, camelCase copies, _ and $0). */
 function meaningful(argv: Record<string, unknown>): Record<string, unknown> {
@@ -119,5 +119,53 @@ describe('the database a result names', () => {
     ];
     for (const [url, source, env, expected] of cases) assert.equal(describeDatabase({ url, source }, env), expected);
     assert.doesNotMatch(describeDatabase({ url: 'postgres://u:s3cret@/db?host=/tmp', source: 'option' }), /s3cret/);
+  });
+});
+
+describe('command line: every option is checked and converted once, in readOptions', () => {
+  const read = async (args: string[]) => {
+    const { outputOptions, readOptions } = await import('../../lib/cli/options.js');
+    const invocation = quickParse(args) ?? (await parseWithYargs(args)).invocation;
+    assert.ok(invocation, `${args.join(' ')} parses`);
+    return readOptions(invocation, outputOptions(invocation.argv));
+  };
+
+  it('reads each option into one typed value, whichever parser read it', async () => {
+    for (const args of [
+      ['up', '+2', '--steps', '3', '--lock-timeout', '2min', '--connect-timeout', '0', '--statement-timeout', '1.5s', '--migration-lock-timeout=500ms', '--allow-out-of-order', '--create-schema', '--table', 's.t', '--dir', 'm'],
+      ['up', '+2', '--steps', '3', '--lock-timeout', '2min', '--connect-timeout', '0', '--statement-timeout', '1.5s', '--migration-lock-timeout=500ms', '--allow-out-of-order', '--create-schema', '--table', 's.t', '--dir', 'm', '--', '--json'],
+    ]) {
+      const options = await read(args);
+      assert.deepEqual(
+        { target: options.target, targetText: options.targetText, steps: options.steps, lock: options.lockTimeoutMs, connect: options.connectTimeoutMs, statement: options.statementTimeoutMs, ddl: options.migrationLockTimeoutMs },
+        { target: { relative: 2 }, targetText: '+2', steps: 3, lock: 120_000, connect: 0, statement: 1500, ddl: 500 },
+      );
+      assert.deepEqual([options.allowOutOfOrder, options.createSchema, options.sql, options.table, options.dir, options.json], [true, true, false, 's.t', 'm', false]);
+    }
+    const created = await read(['create', 'add', 'comments', 'table', '--timestamp', '-q']);
+    assert.deepEqual([created.message, created.timestamp, created.quiet, created.logLevel], ['add comments table', true, true, 'error']);
+    const repaired = await read(['repair', '--applied', '0003', '--log-level', 'debug', '--json']);
+    assert.deepEqual([repaired.applied, repaired.logLevel, repaired.json], ['0003', 'debug', true]);
+  });
+
+  it('refuses every single-valued option of every command when given twice, naming it', async () => {
+    const { COMMANDS, optionsOf } = await import('../../lib/cli/spec.js');
+    const { outputOptions, readOptions } = await import('../../lib/cli/options.js');
+    for (const command of COMMANDS) {
+      const names = Object.entries(optionsOf(command)).filter(([, o]) => o.type === 'string').map(([name]) => name);
+      for (const name of names) {
+        const argv = { [name]: ['a', 'b'] };
+        assert.throws(() => readOptions({ command: command.name, argv }, outputOptions(argv)), new RegExp(`^UsageError: --${name} was given 2 times; give it once\\.$`), `${command.name} --${name}`);
+      }
+    }
+  });
+
+  it('refuses bad values with the option named, before anything is read', async () => {
+    await assert.rejects(read(['up', '--steps', 'two']), /--steps must be a whole number of at least 1: two is not a whole number/);
+    await assert.rejects(read(['up', '--lock-timeout', '5x']), /Invalid --lock-timeout "5x"/);
+    await assert.rejects(read(['up', '--connect-timeout', '2h']), /--connect-timeout 2h is too long: the most it takes is 1h/);
+    await assert.rejects(read(['down', 'nope']), /Invalid target "nope"/);
+    await assert.rejects(read(['up', '--from', 'base']), /--from only goes with --sql/);
+    await assert.rejects(read(['up', '--dir=']), /--dir needs a value/);
   });
 });

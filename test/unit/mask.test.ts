@@ -5,6 +5,7 @@ import postgres from 'postgres';
 import { dotenvTruncation, resolveDatabaseUrl } from '../../lib/run/config.js';
 import { maskUrl, normalizeDatabaseUrl, parseKeyValue, urlPassword } from '../../lib/db/url.js';
 import { ConfigError } from '../../lib/core/errors.js';
+import { exitCodeOf } from '../../lib/cli/exit-codes.js';
 import { scrubber } from '../../lib/run/logger.js';
 import { escapeControls, escapeValue, isDistinctive, maskCredentials, maskedJson, scrubPassword, showsPassword } from '../../lib/core/mask.js';
 import { excerpt, formatExcerpt } from '../../lib/core/position.js';
@@ -126,7 +127,7 @@ describe('connection strings', () => {
         () => normalizeDatabaseUrl(text),
         (error: unknown) => {
           assert.ok(error instanceof ConfigError);
-          assert.equal(error.exitCode, 2);
+          assert.equal(exitCodeOf(error), 2);
           assert.match(error.message, message);
           assert.ok(!error.message.includes('Sekr'), error.message);
           return true;

@@ -1,7 +1,7 @@
 /** `pgpair create MESSAGE`: Alembic's `revision -m "add comments table"`, as a slug and a pair of files. */
 import { createMigration, type CreatedMigration } from '../../read/create.js';
 import { UsageError } from '../../core/errors.js';
-import { single, versionStyle } from '../options.js';
+import { versionStyle } from '../options.js';
 
 /**
  * A slug from what a person typed: letters (accents dropped), digits, '.', '-'
@@ -19,12 +19,11 @@ export function slugFromMessage(message: string): string {
     .replace(/\.(up|down)$/i, '');
 }
 
-export async function createCommand(ctx: { dir: string; slug: unknown; timestamp: unknown; env: Record<string, string | undefined> }): Promise<CreatedMigration> {
-  // The words of `create add comments table` arrive as a list; `create "add comments table"` as one.
-  const message = Array.isArray(ctx.slug) ? ctx.slug.map(String).join(' ') : single('SLUG', ctx.slug);
-  const slug = slugFromMessage(message);
+/** Writes the pair named by `message`; --timestamp or PGPAIR_VERSIONS choose how it is versioned. */
+export async function createCommand(ctx: { dir: string; message: string; timestamp: boolean; env: Record<string, string | undefined> }): Promise<CreatedMigration> {
+  const slug = slugFromMessage(ctx.message);
   if (slug === '') {
-    throw new UsageError(`Invalid migration name ${JSON.stringify(message)}: it has no letters or digits to name the files by; use e.g. pgpair create add_users.`);
+    throw new UsageError(`Invalid migration name ${JSON.stringify(ctx.message)}: it has no letters or digits to name the files by; use e.g. pgpair create add_users.`);
   }
   const versions = versionStyle(ctx.timestamp, ctx.env);
   return createMigration({ dir: ctx.dir, name: slug, ...(versions ? { versions } : {}) });

@@ -1,7 +1,7 @@
 /** `pgpair current`: the current version, one line, for `$(pgpair current)`. */
-import { EXIT, type ExitCode } from '../../core/errors.js';
 import { currentVersion } from '../../run/history-log.js';
 import type { BaseOptions } from '../../run/session.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
 
 export async function currentCommand(ctx: { base: BaseOptions; json: boolean; out: (text: string) => void }): Promise<ExitCode> {
   const result = await currentVersion(ctx.base);

@@ -1,11 +1,8 @@
 /** `pgpair history`: the append-only log, newest first, so nobody needs psql to read it. */
-import { EXIT, type ExitCode } from '../../core/errors.js';
 import { readLog, type LogRow } from '../../run/history-log.js';
 import type { BaseOptions } from '../../run/session.js';
-
-function when(date: Date): string {
-  return date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-}
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import { table, when } from '../output.js';
 
 /** What one entry did, in words: the action and the migration, and for a failure its first line. */
 function what(entry: LogRow): string {
@@ -19,10 +16,7 @@ export function historyText(entries: LogRow[], total: number, log: string, where
   // Who: the database user, and the program when it was not pgpair (a --sql script run by psql).
   const who = (e: LogRow) => (e.applicationName && !/^pgpair/.test(e.applicationName) ? `${e.by} via ${e.applicationName}` : e.by);
   const rows = entries.map((e) => [when(e.at), who(e), what(e), e.durationMs === null ? '' : `${e.durationMs} ms`, (e.detail ?? '').split('\n')[0]!]);
-  const header = ['AT', 'BY', 'WHAT', 'DURATION', 'DETAIL'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  const lines = [line(header), ...rows.map(line)];
+  const lines = [table(['AT', 'BY', 'WHAT', 'DURATION', 'DETAIL'], rows)];
   if (total > entries.length) lines.push('', `${entries.length} newest of ${total} entries; pgpair history --limit ${total} shows all.`);
   return lines.join('\n');
 }

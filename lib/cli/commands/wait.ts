@@ -1,7 +1,7 @@
 /** `pgpair wait`: exit 0 once the database accepts connections; exit 1 naming the last error after --timeout. */
 import type { Logger } from 'pino';
-import { EXIT, type ExitCode } from '../../core/errors.js';
 import { waitForDatabase } from '../../run/wait.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
 
 export async function waitCommand(ctx: {
   url: string;
