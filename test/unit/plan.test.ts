@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { analyzeFile } from '../../lib/core/analyze.js';
 import { checksum } from '../../lib/core/checksum.js';
 import { IrreversibleError, TargetError, UsageError, VerificationError } from '../../lib/core/errors.js';
 import type { Migration } from '../../lib/core/files.js';
@@ -24,7 +25,8 @@ import { versionKey } from '../../lib/core/version.js';
 function mig(version: string, name = `m${versionKey(version)}`, options: { up?: string; down?: string | null } = {}): Migration {
   const file = (direction: 'up' | 'down', text: string) => {
     const fileName = `${version}_${name}.${direction}.sql`;
-    return { path: `sql/${fileName}`, name: fileName, checksum: checksum(text), text };
+    const path = `sql/${fileName}`;
+    return { path, name: fileName, checksum: checksum(text), text, analysis: analyzeFile({ path, text }) };
   };
   const down = options.down === undefined ? `-- revert ${version}\n` : options.down;
   return { version, key: versionKey(version), name, up: file('up', options.up ?? `-- apply ${version}\n`), down: down === null ? null : file('down', down) };
