@@ -331,7 +331,7 @@ type Runner = Pick<PGlite, 'query' | 'exec'>;
 /** int8 as text, like the interface promises (PGlite would give a number, or a BigInt past 2^53). */
 const PARSERS: NonNullable<QueryOptions['parsers']> = { 20: (value: string) => value };
 
-class PgliteConnection implements Connection {
+export class PgliteConnection implements Connection {
   readonly scheme = 'pglite';
   readonly interruptible = false;
   /** In-process: there is no round trip to save. */
@@ -346,6 +346,8 @@ class PgliteConnection implements Connection {
     readonly displayUrl: string,
     private readonly release: () => Promise<void>,
     onNotice: ((notice: Notice) => void) | undefined,
+    /** False for an instance the application opened (lib/db/pglite-instance.ts): close() then leaves it open. */
+    private readonly ownsInstance = true,
   ) {
     // Without a handler PGlite drops notices (it prints them only in debug mode, which is never set here).
     this.options = {
@@ -356,8 +358,9 @@ class PgliteConnection implements Connection {
     };
   }
 
-  async init(): Promise<void> {
-    await this.query(`SELECT set_config('application_name', 'pgpair', false)`);
+  /** `name`: set application_name (not on an instance the application opened: that setting is the application's). */
+  async init(name = true): Promise<void> {
+    if (name) await this.query(`SELECT set_config('application_name', 'pgpair', false)`);
     const [row] = await this.query<{ num: number; version: string; database: string; user: string; schema: string | null; pid: number }>(
       `SELECT current_setting('server_version_num')::int AS num, version() AS version, current_database() AS database,
               current_user AS "user", current_schema() AS schema, pg_backend_pid() AS pid`,
@@ -454,7 +457,7 @@ class PgliteConnection implements Connection {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (!this.db.closed) await this.db.close();
+      if (this.ownsInstance && !this.db.closed) await this.db.close();
     } catch {
       // PGlite could not shut down cleanly: what was committed is on disk, the rest is rolled back on the next open.
     } finally {

@@ -61,18 +61,23 @@ class PostgresConnection implements Connection {
   readonly interruptible = true;
   lost = false;
   server!: ServerInfo;
-  private closing = false;
-  private connected = false;
+  protected closing = false;
+  protected connected = false;
   private cancelling: Promise<void> | null = null;
 
   constructor(
-    private readonly sql: Sql,
+    protected readonly sql: Sql,
     private readonly url: string,
     readonly displayUrl: string,
     private readonly secret: string | null,
     /** A dialer for one more connection to the host this session is on (for cancel). */
     private readonly sideDialer: () => Dialer,
   ) {}
+
+  /** Whether the socket under the session is still there; a borrowed session checks its pool's connection (see BorrowedConnection). */
+  protected alive(): boolean {
+    return true;
+  }
 
   markClosed(): void {
     if (this.connected && !this.closing) this.lost = true;
@@ -93,6 +98,7 @@ class PostgresConnection implements Connection {
 
   /** Every call goes through here: a lost session fails loudly, socket errors become ConnectionErrors. */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.lost && this.connected && !this.alive()) this.lost = true;
     if (this.lost) throw this.lostError();
     try {
       return await fn();
@@ -108,7 +114,7 @@ class PostgresConnection implements Connection {
     }
   }
 
-  private lostError(detail?: string): ConnectionError {
+  protected lostError(detail?: string): ConnectionError {
     return new ConnectionError(
       this.displayUrl,
       `Lost the connection to ${this.displayUrl}${detail ? ` (${detail.replace(/\.$/, '')})` : ''}. The server rolled back any transaction in progress and released the migration lock; run pgpair status to see where the database stands.`,
@@ -183,7 +189,7 @@ class PostgresConnection implements Connection {
     return this.cancelling;
   }
 
-  private async cancelOnServer(): Promise<void> {
+  protected async cancelOnServer(): Promise<void> {
     const dialer = this.sideDialer();
     const side = postgres(this.url, {
       max: 1,
@@ -205,7 +211,7 @@ class PostgresConnection implements Connection {
 
   async lockWait(): Promise<LockWait | null> {
     if (this.lost || !this.connected) return null;
-    const side = postgres(this.url, { max: 1, connect_timeout: 5, onnotice: () => {}, fetch_types: false, prepare: false, connection: { application_name: 'pgpair-watch' } });
+    const side = this.sideSql('pgpair-watch');
     try {
       const rows = await side.unsafe(LOCK_WAIT_SQL, [this.server.backendPid]);
       return lockWaitFromRow(rows[0]);
@@ -216,6 +222,11 @@ class PostgresConnection implements Connection {
     }
   }
 
+  /** A short-lived second connection to the same database, for looking at this session from outside. */
+  protected sideSql(applicationName: string): Sql {
+    return postgres(this.url, { max: 1, connect_timeout: 5, onnotice: () => {}, fetch_types: false, prepare: false, connection: { application_name: applicationName } }) as unknown as Sql;
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     try {
@@ -224,6 +235,122 @@ class PostgresConnection implements Connection {
       // Closing is best effort; the server ends the session (and its lock) when the socket goes.
     }
   }
+}
+
+/** The part of a postgres.js pool connection that BorrowedConnection looks at (postgres.js 3.4, lib/connection.js). */
+interface PoolConnection {
+  reserved: unknown;
+}
+
+/**
+ * A session reserved from the application's own postgres.js pool (`sql.reserve()`), for one call.
+ * close() gives it back to the pool and never ends the pool.
+ *
+ * postgres.js crashes the process (an uncaught TypeError) when a reserved connection whose
+ * socket closed is used again or given back (upstream #1208, #1154): so before every statement
+ * and before giving it back, the pool's connection is checked. postgres.js sets its `reserved`
+ * to null when the socket closes; while it is ours it holds the function reserve() put there,
+ * which the first statement's `onexecute` hands over. A connection found closed is never touched
+ * again: the pool opens a new one in its place when it needs one.
+ */
+class BorrowedConnection extends PostgresConnection {
+  private pool: PoolConnection | null = null;
+  private mark: unknown = null;
+
+  constructor(
+    private readonly reservedSql: postgres.ReservedSql<Record<string, never>>,
+    private readonly app: Sql,
+    displayUrl: string,
+    secret: string | null,
+  ) {
+    super(reservedSql as unknown as Sql, '', displayUrl, secret, () => {
+      throw new Error('a borrowed session dials no host itself');
+    });
+  }
+
+  /** The first statement, sent with postgres.js's onexecute to learn which pool connection it went to. */
+  async attach(): Promise<void> {
+    await this.reservedSql.unsafe('SELECT 1', [], {
+      onexecute: (connection: PoolConnection) => {
+        this.pool = connection;
+        this.mark = connection.reserved;
+        return true;
+      },
+    } as never);
+    if (!this.pool || typeof this.mark !== 'function') throw new Error('this postgres.js version does not say which connection a reserved session uses');
+  }
+
+  protected override alive(): boolean {
+    return this.pool !== null && this.pool.reserved === this.mark;
+  }
+
+  /** The application's connection settings, for a second, short connection to the same server (never its pool). */
+  protected override sideSql(applicationName: string): Sql {
+    const o = this.app.options as unknown as { host: string[]; port: number[]; path?: string; user: string; pass?: string | null; database: string; ssl: unknown };
+    return postgres({
+      host: o.host,
+      port: o.port,
+      ...(o.path ? { path: o.path } : {}),
+      user: o.user,
+      ...(o.pass ? { pass: o.pass } : {}),
+      database: o.database,
+      ssl: o.ssl as never,
+      max: 1,
+      connect_timeout: 5,
+      onnotice: () => {},
+      fetch_types: false,
+      prepare: false,
+      connection: { application_name: applicationName },
+    } as never) as unknown as Sql;
+  }
+
+  protected override async cancelOnServer(): Promise<void> {
+    const side = this.sideSql('pgpair-cancel');
+    try {
+      await side.unsafe('SELECT pg_cancel_backend($1)', [this.server.backendPid]);
+    } catch {
+      // Best effort, as for a session of pgpair's own.
+    } finally {
+      await side.end({ timeout: 1 }).catch(() => {});
+    }
+  }
+
+  /** Gives the session back to the pool, unless its connection is gone (then the pool replaces it). Never ends the pool. */
+  override async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (!this.lost && this.alive()) this.reservedSql.release();
+  }
+}
+
+/**
+ * A Connection over one session reserved from an application's postgres.js pool (see
+ * BorrowedConnection): close() releases it to the pool. Notices on it go to the pool's own
+ * `onnotice` (postgres.js prints them to stdout when the application gave none); pgpair leaves
+ * that as the application set it.
+ */
+export async function borrowConnection(app: postgres.Sql<any>): Promise<Connection> {
+  const o = app.options as unknown as { host: string[]; port: number[]; user: string; pass?: string | null; database: string };
+  const hosts = o.host.map((host, index) => ({ host, port: Number(o.port[index] ?? o.port[0] ?? 5432) }));
+  const displayUrl = formatTarget({ user: o.user, database: o.database, hosts });
+  const secret = typeof o.pass === 'string' && o.pass !== '' ? o.pass : null;
+  let reserved: postgres.ReservedSql<Record<string, never>>;
+  try {
+    reserved = (await app.reserve()) as unknown as postgres.ReservedSql<Record<string, never>>;
+  } catch (error) {
+    throw connectFailure(error, displayUrl, secret, 0);
+  }
+  const connection = new BorrowedConnection(reserved, app as unknown as Sql, displayUrl, secret);
+  try {
+    await connection.attach();
+    await connection.init();
+  } catch (error) {
+    // Given back only when its socket is still there (see BorrowedConnection).
+    await connection.close();
+    if (error instanceof PgpairError) throw error;
+    throw connectFailure(error, displayUrl, secret, 0);
+  }
+  return connection;
 }
 
 /**
