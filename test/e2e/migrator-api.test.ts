@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
-import { ConnectionError, migrator, MigrationFailedError, status as oneShotStatus, UsageError, type Migrator } from '../../lib/index.js';
+import { ConfigError, ConnectionError, migrator, MigrationFailedError, status as oneShotStatus, UsageError, type Migrator } from '../../lib/index.js';
 import { LOCK_KEY_SQL } from '../../lib/core/session-state.js';
 import { workdir as newWorkdir } from '../helpers/cli.js';
 import { connectTo, scratchDatabase, type Scratch, type Sql } from '../helpers/db.js';
@@ -158,6 +158,15 @@ describe('a migrator on the application\'s postgres.js Sql', () => {
     }
   });
 
+  it('refuses a pool whose options reshape the rows pgpair reads, before any call', async () => {
+    const camel = postgres(db.url, { max: 1, onnotice: () => {}, transform: postgres.camel });
+    try {
+      await assert.rejects(migrator({ connection: camel, dir: sqlDir(THREE) }), (error: unknown) => error instanceof ConfigError && /transform/.test(error.message));
+    } finally {
+      await camel.end({ timeout: 1 });
+    }
+  });
+
   it('a failed migration throws MigrationFailedError and the application\'s connection still works', async () => {
     const sql = postgres(db.url, { max: 2, onnotice: () => {} });
     try {
@@ -275,6 +284,11 @@ describe('a migrator on the application\'s PGlite instance', () => {
       const m = await migrator({ connection: pg, dir: sqlDir({ '0001_bad.up.sql': 'CREATE TABLE half (id int);\nSELECT 1/0;\n' }) });
       await assert.rejects(m.up(), (error: unknown) => error instanceof MigrationFailedError && error.pg.sqlstate === '22012');
       assert.equal(pg.isInTransaction(), false);
+      // An instance the application left inside a transaction is refused, and its transaction left alone.
+      await pg.exec('BEGIN; CREATE TABLE mine (id int);');
+      await assert.rejects(m.status(), (error: unknown) => error instanceof ConfigError && /inside a transaction/.test(error.message));
+      assert.equal(pg.isInTransaction(), true);
+      await pg.exec('ROLLBACK');
       assert.deepEqual((await pg.query(`SELECT to_regclass('half') AS t`)).rows, [{ t: null }]);
       await m.close();
     } finally {
