@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
-import { ConfigError, ConnectionError, migrator, MigrationFailedError, status as oneShotStatus, UsageError, type Migrator } from '../../lib/index.js';
+import { ConfigError, ConnectionError, InterruptedError, migrator, MigrationFailedError, status as oneShotStatus, UsageError, type Migrator } from '../../lib/index.js';
 import { LOCK_KEY_SQL } from '../../lib/core/session-state.js';
 import { workdir as newWorkdir } from '../helpers/cli.js';
 import { connectTo, scratchDatabase, type Scratch, type Sql } from '../helpers/db.js';
@@ -223,6 +223,26 @@ describe('a migrator on the application\'s postgres.js Sql', () => {
       assert.deepEqual(after.migrations.map((s) => `${s.version}:${s.state}`), ['0001:pending']);
       await m.close();
       assert.deepEqual([...(await sql`SELECT 3 AS n`)], [{ n: 3 }]);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  it('an aborted signal cancels the statement on the reserved session; the pool gets the session back, usable', async () => {
+    const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+    try {
+      const m = await migrator({ connection: sql, dir: sqlDir({ '0001_slow.up.sql': 'CREATE TABLE slow (id int);\nSELECT pg_sleep(60);\n' }) });
+      const controller = new AbortController();
+      const running = m.up({ signal: controller.signal });
+      running.catch(() => {});
+      await runningStatement(admin, db.name, '%pg_sleep(60)%');
+      controller.abort('SIGINT');
+      await assert.rejects(running, (error: unknown) => error instanceof InterruptedError && /SIGINT/.test(error.message));
+      await leftAsFound(admin, db.name);
+      const idle = await onEveryConnection(sql, 2, async (c) => (await c.unsafe(`SELECT to_regclass('slow') IS NULL AS rolled_back`))[0]!.rolled_back);
+      assert.deepEqual(idle, [true, true]);
+      assert.equal((await m.status()).migrations[0]!.state, 'pending');
+      await m.close();
     } finally {
       await sql.end({ timeout: 1 });
     }
