@@ -18,6 +18,7 @@ import { CAPTURE_SESSION_SQL, restoreSessionSql, sessionStartFromRow, type Sessi
 import { connect } from '../db/index.js';
 import type { Connection, Notice } from '../db/types.js';
 import { urlScheme } from '../db/url.js';
+import { interruptedBefore } from './session.js';
 
 /** A postgres.js `Sql` (what `postgres(url, options)` returns) or a PGlite instance, opened and owned by the application. */
 export type ApplicationConnection = postgres.Sql<any> | PGlite;
@@ -108,14 +109,37 @@ async function restore(db: Connection, start: SessionStart, logger: Logger): Pro
   }
 }
 
+/**
+ * Waits for a session from the application's pool, or until `signal` is aborted (a pool whose
+ * connections are all busy makes reserve() wait). A session that arrives after the abort is given back.
+ */
+async function untilAborted(borrowing: Promise<Connection>, signal: AbortSignal | undefined): Promise<Connection> {
+  if (!signal) return borrowing;
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(interruptedBefore(signal, "while waiting for a free connection of the application's postgres.js pool"));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([borrowing, aborted]);
+  } catch (error) {
+    void borrowing.then((db) => db.close(), () => {});
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 /** Sessions reserved from the application's postgres.js pool, one per call. */
 function poolLender(sql: postgres.Sql<any>, logger: Logger): Lender {
   checkPoolOptions(sql);
   const starts = new WeakMap<Connection, SessionStart>();
   return {
-    async acquire() {
+    async acquire(_readOnly, signal) {
       const { borrowConnection } = await import('../db/postgres.js');
-      const db = await borrowConnection(sql);
+      logger.debug("reserving a session from the application's postgres.js pool");
+      const db = await untilAborted(borrowConnection(sql), signal);
       try {
         starts.set(db, await capture(db));
       } catch (error) {

@@ -11,6 +11,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
+import pino from 'pino';
 import postgres from 'postgres';
 import { ConfigError, ConnectionError, InterruptedError, migrator, MigrationFailedError, status as oneShotStatus, UsageError, type Migrator } from '../../lib/index.js';
 import { LOCK_KEY_SQL } from '../../lib/core/session-state.js';
@@ -243,6 +244,32 @@ describe('a migrator on the application\'s postgres.js Sql', () => {
       assert.deepEqual(idle, [true, true]);
       assert.equal((await m.status()).migrations[0]!.state, 'pending');
       await m.close();
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  it('a call waiting for a free connection of a busy pool ends when its signal is aborted', async () => {
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    const busy = await sql.reserve();
+    try {
+      // The call says on the log when it asks the pool for a session: abort once it has.
+      let asked: () => void = () => {};
+      const askedForSession = new Promise<void>((resolve) => (asked = resolve));
+      const logger = pino({ level: 'debug' }, { write: (line: string) => void (/reserving a session/.test(line) && asked()) });
+      const m = await migrator({ connection: sql, dir: sqlDir(THREE), logger });
+      const controller = new AbortController();
+      const waiting = m.status({ signal: controller.signal });
+      waiting.catch(() => {});
+      await askedForSession;
+      controller.abort('SIGTERM');
+      await assert.rejects(waiting, (error: unknown) => error instanceof InterruptedError && /free connection/.test(error.message));
+      busy.release();
+      // The session reserved after the abort went back to the pool: the application and the next call get it.
+      assert.deepEqual([...(await sql`SELECT 1 AS n`)], [{ n: 1 }]);
+      assert.equal((await m.status()).current, null);
+      await m.close();
+      assert.deepEqual([...(await sql`SELECT 2 AS n`)], [{ n: 2 }]);
     } finally {
       await sql.end({ timeout: 1 });
     }
