@@ -15,7 +15,7 @@ import { LOCK_WAIT_SQL, lockWaitFromRow } from './lock-wait.js';
 import { formatTarget, postgresTarget } from './target.js';
 import { maskUrl, urlPassword } from './url.js';
 
-type Sql = postgres.Sql<Record<string, never>>;
+export type Sql = postgres.Sql<Record<string, never>>;
 
 /**
  * The server asked for COPY data in answer to text pgpair sent as ordinary SQL: a `COPY … FROM
@@ -55,7 +55,8 @@ function connectionFailure(error: unknown, secret: string | null): string | null
   return known?.reason ?? message;
 }
 
-class PostgresConnection implements Connection {
+/** pgpair's session on a postgres.js Sql; exported for the borrowed session (postgres-borrowed.ts), not beyond lib/db. */
+export class PostgresConnection implements Connection {
   readonly scheme = 'postgres';
   readonly pipelining = true;
   readonly interruptible = true;
@@ -237,122 +238,6 @@ class PostgresConnection implements Connection {
   }
 }
 
-/** The part of a postgres.js pool connection that BorrowedConnection looks at (postgres.js 3.4, lib/connection.js). */
-interface PoolConnection {
-  reserved: unknown;
-}
-
-/**
- * A session reserved from the application's own postgres.js pool (`sql.reserve()`), for one call.
- * close() gives it back to the pool and never ends the pool.
- *
- * postgres.js crashes the process (an uncaught TypeError) when a reserved connection whose
- * socket closed is used again or given back (upstream #1208, #1154): so before every statement
- * and before giving it back, the pool's connection is checked. postgres.js sets its `reserved`
- * to null when the socket closes; while it is ours it holds the function reserve() put there,
- * which the first statement's `onexecute` hands over. A connection found closed is never touched
- * again: the pool opens a new one in its place when it needs one.
- */
-class BorrowedConnection extends PostgresConnection {
-  private pool: PoolConnection | null = null;
-  private mark: unknown = null;
-
-  constructor(
-    private readonly reservedSql: postgres.ReservedSql<Record<string, never>>,
-    private readonly app: Sql,
-    displayUrl: string,
-    secret: string | null,
-  ) {
-    super(reservedSql as unknown as Sql, '', displayUrl, secret, () => {
-      throw new Error('a borrowed session dials no host itself');
-    });
-  }
-
-  /** The first statement, sent with postgres.js's onexecute to learn which pool connection it went to. */
-  async attach(): Promise<void> {
-    await this.reservedSql.unsafe('SELECT 1', [], {
-      onexecute: (connection: PoolConnection) => {
-        this.pool = connection;
-        this.mark = connection.reserved;
-        return true;
-      },
-    } as never);
-    if (!this.pool || typeof this.mark !== 'function') throw new Error('this postgres.js version does not say which connection a reserved session uses');
-  }
-
-  protected override alive(): boolean {
-    return this.pool !== null && this.pool.reserved === this.mark;
-  }
-
-  /** The application's connection settings, for a second, short connection to the same server (never its pool). */
-  protected override sideSql(applicationName: string): Sql {
-    const o = this.app.options as unknown as { host: string[]; port: number[]; path?: string; user: string; pass?: string | null; database: string; ssl: unknown };
-    return postgres({
-      host: o.host,
-      port: o.port,
-      ...(o.path ? { path: o.path } : {}),
-      user: o.user,
-      ...(o.pass ? { pass: o.pass } : {}),
-      database: o.database,
-      ssl: o.ssl as never,
-      max: 1,
-      connect_timeout: 5,
-      onnotice: () => {},
-      fetch_types: false,
-      prepare: false,
-      connection: { application_name: applicationName },
-    } as never) as unknown as Sql;
-  }
-
-  protected override async cancelOnServer(): Promise<void> {
-    const side = this.sideSql('pgpair-cancel');
-    try {
-      await side.unsafe('SELECT pg_cancel_backend($1)', [this.server.backendPid]);
-    } catch {
-      // Best effort, as for a session of pgpair's own.
-    } finally {
-      await side.end({ timeout: 1 }).catch(() => {});
-    }
-  }
-
-  /** Gives the session back to the pool, unless its connection is gone (then the pool replaces it). Never ends the pool. */
-  override async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    if (!this.lost && this.alive()) this.reservedSql.release();
-  }
-}
-
-/**
- * A Connection over one session reserved from an application's postgres.js pool (see
- * BorrowedConnection): close() releases it to the pool. Notices on it go to the pool's own
- * `onnotice` (postgres.js prints them to stdout when the application gave none); pgpair leaves
- * that as the application set it.
- */
-export async function borrowConnection(app: postgres.Sql<any>): Promise<Connection> {
-  const o = app.options as unknown as { host: string[]; port: number[]; user: string; pass?: string | null; database: string };
-  const hosts = o.host.map((host, index) => ({ host, port: Number(o.port[index] ?? o.port[0] ?? 5432) }));
-  const displayUrl = formatTarget({ user: o.user, database: o.database, hosts });
-  const secret = typeof o.pass === 'string' && o.pass !== '' ? o.pass : null;
-  let reserved: postgres.ReservedSql<Record<string, never>>;
-  try {
-    reserved = (await app.reserve()) as unknown as postgres.ReservedSql<Record<string, never>>;
-  } catch (error) {
-    throw connectFailure(error, displayUrl, secret, 0);
-  }
-  const connection = new BorrowedConnection(reserved, app as unknown as Sql, displayUrl, secret);
-  try {
-    await connection.attach();
-    await connection.init();
-  } catch (error) {
-    // Given back only when its socket is still there (see BorrowedConnection).
-    await connection.close();
-    if (error instanceof PgpairError) throw error;
-    throw connectFailure(error, displayUrl, secret, 0);
-  }
-  return connection;
-}
-
 /**
  * COPY … FROM STDIN. postgres.js hands back a Writable once the server is
  * ready; an error the server sends after the data ended would otherwise be
@@ -498,7 +383,7 @@ export const postgresDriver: Driver = {
 };
 
 /** Why a connection attempt failed, as a PgpairError: the server's own error, or what happened to the socket. */
-function connectFailure(error: unknown, displayUrl: string, secret: string | null, elapsedMs: number): PgpairError {
+export function connectFailure(error: unknown, displayUrl: string, secret: string | null, elapsedMs: number): PgpairError {
   if (error instanceof PgpairError) return error;
   const fields = pgErrorFields(error);
   if (fields) {
