@@ -15,7 +15,7 @@ import { LOCK_WAIT_SQL, lockWaitFromRow } from './lock-wait.js';
 import { formatTarget, postgresTarget } from './target.js';
 import { maskUrl, urlPassword } from './url.js';
 
-type Sql = postgres.Sql<Record<string, never>>;
+export type Sql = postgres.Sql<Record<string, never>>;
 
 /**
  * The server asked for COPY data in answer to text pgpair sent as ordinary SQL: a `COPY … FROM
@@ -55,24 +55,30 @@ function connectionFailure(error: unknown, secret: string | null): string | null
   return known?.reason ?? message;
 }
 
-class PostgresConnection implements Connection {
+/** pgpair's session on a postgres.js Sql; exported for the borrowed session (postgres-borrowed.ts), not beyond lib/db. */
+export class PostgresConnection implements Connection {
   readonly scheme = 'postgres';
   readonly pipelining = true;
   readonly interruptible = true;
   lost = false;
   server!: ServerInfo;
-  private closing = false;
-  private connected = false;
+  protected closing = false;
+  protected connected = false;
   private cancelling: Promise<void> | null = null;
 
   constructor(
-    private readonly sql: Sql,
+    protected readonly sql: Sql,
     private readonly url: string,
     readonly displayUrl: string,
     private readonly secret: string | null,
     /** A dialer for one more connection to the host this session is on (for cancel). */
     private readonly sideDialer: () => Dialer,
   ) {}
+
+  /** Whether the socket under the session is still there; a borrowed session checks its pool's connection (see BorrowedConnection). */
+  protected alive(): boolean {
+    return true;
+  }
 
   markClosed(): void {
     if (this.connected && !this.closing) this.lost = true;
@@ -93,6 +99,7 @@ class PostgresConnection implements Connection {
 
   /** Every call goes through here: a lost session fails loudly, socket errors become ConnectionErrors. */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.lost && this.connected && !this.alive()) this.lost = true;
     if (this.lost) throw this.lostError();
     try {
       return await fn();
@@ -108,7 +115,7 @@ class PostgresConnection implements Connection {
     }
   }
 
-  private lostError(detail?: string): ConnectionError {
+  protected lostError(detail?: string): ConnectionError {
     return new ConnectionError(
       this.displayUrl,
       `Lost the connection to ${this.displayUrl}${detail ? ` (${detail.replace(/\.$/, '')})` : ''}. The server rolled back any transaction in progress and released the migration lock; run pgpair status to see where the database stands.`,
@@ -206,7 +213,7 @@ class PostgresConnection implements Connection {
     return this.cancelling;
   }
 
-  private async cancelOnServer(): Promise<void> {
+  protected async cancelOnServer(): Promise<void> {
     const dialer = this.sideDialer();
     const side = postgres(this.url, {
       max: 1,
@@ -228,7 +235,7 @@ class PostgresConnection implements Connection {
 
   async lockWait(): Promise<LockWait | null> {
     if (this.lost || !this.connected) return null;
-    const side = postgres(this.url, { max: 1, connect_timeout: 5, onnotice: () => {}, fetch_types: false, prepare: false, connection: { application_name: 'pgpair-watch' } });
+    const side = this.sideSql('pgpair-watch');
     try {
       const rows = await side.unsafe(LOCK_WAIT_SQL, [this.server.backendPid]);
       return lockWaitFromRow(rows[0]);
@@ -237,6 +244,11 @@ class PostgresConnection implements Connection {
     } finally {
       await side.end({ timeout: 1 }).catch(() => {});
     }
+  }
+
+  /** A short-lived second connection to the same database, for looking at this session from outside. */
+  protected sideSql(applicationName: string): Sql {
+    return postgres(this.url, { max: 1, connect_timeout: 5, onnotice: () => {}, fetch_types: false, prepare: false, connection: { application_name: applicationName } }) as unknown as Sql;
   }
 
   async close(): Promise<void> {
@@ -394,7 +406,7 @@ export const postgresDriver: Driver = {
 };
 
 /** Why a connection attempt failed, as a PgpairError: the server's own error, or what happened to the socket. */
-function connectFailure(error: unknown, displayUrl: string, secret: string | null, elapsedMs: number): PgpairError {
+export function connectFailure(error: unknown, displayUrl: string, secret: string | null, elapsedMs: number): PgpairError {
   if (error instanceof PgpairError) return error;
   const fields = pgErrorFields(error);
   if (fields) {

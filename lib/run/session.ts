@@ -106,35 +106,36 @@ export interface Session {
   createSchema: boolean;
 }
 
-/**
- * Reads the directory first (so file errors come before any database work), then connects; always closes.
- * `readOnly`: the command only reads, so no database may be created (an embedded one that does not exist yet reads as empty).
- */
-export async function withSession<T>(options: BaseOptions & Pick<RunOptions, 'createSchema'> & { readOnly?: boolean }, fn: (session: Session) => Promise<T>): Promise<T> {
-  const logger = options.logger ?? silent;
-  const table = tableOf(options);
-  const signal = options.signal;
-  const files = await readMigrations(options.dir ?? DEFAULT_DIR, readOptions(options));
-  if (signal?.aborted) throw interruptedBefore(signal, 'before connecting');
-  const session: Partial<Session> & { running: Session['running'] } = { running: null, files, logger, createSchema: options.createSchema ?? false };
-  const onNotice = (notice: Notice) => {
-    const from = session.running ? `${session.running.version}_${session.running.name}` : undefined;
+/** Where a session's notices go: the logger, named after the migration running (`running()`), at a level by severity. */
+export function noticeLogger(logger: Logger, running: () => Session['running']): (notice: Notice) => void {
+  return (notice) => {
+    const now = running();
+    const from = now ? `${now.version}_${now.name}` : undefined;
     const level = notice.severity === 'WARNING' ? 'warn' : notice.severity === 'DEBUG' || notice.severity === 'LOG' ? 'debug' : 'info';
     logger[level]({ migration: from, severity: notice.severity, detail: notice.detail, hint: notice.hint }, `${from ? `${from}: ` : ''}${notice.severity}: ${notice.message}`);
   };
-  const db = await connect({ url: options.url, onNotice, connectTimeout: options.connectTimeout ?? 10, readOnly: options.readOnly ?? false, ...(signal ? { signal } : {}) });
+}
+
+/** A Session on `db`; refuses a connection without a current schema when the table names none. */
+export function sessionOn(db: Connection, files: MigrationSet, table: TableName, logger: Logger, createSchema: boolean): Session {
+  if (db.server.schema === null && table.schema === null) {
+    throw new ConfigError(`The connection has no current schema (search_path names no existing schema), so pgpair cannot place its history table; pass --table schema.${table.name}.`);
+  }
+  return { db, tables: historyTables(table, db.server.schema ?? 'public'), files, logger, running: null, createSchema };
+}
+
+/**
+ * Runs `fn` with `signal` cancelling the statement in progress on `db` when it is aborted, and a
+ * failure that the abort caused reported as an InterruptedError.
+ */
+export async function underSignal<T>(db: Connection, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
   // Whatever the command is doing when the signal comes, the statement in progress is cancelled on the server.
   const onAbort = () => void db.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     // A driver that cannot give up a connection attempt half-way (the embedded one) is asked here.
     if (signal?.aborted) throw interruptedBefore(signal, `after connecting to ${db.displayUrl}, before any work`);
-    if (db.server.schema === null && table.schema === null) {
-      throw new ConfigError(`The connection has no current schema (search_path names no existing schema), so pgpair cannot place its history table; pass --table schema.${table.name}.`);
-    }
-    session.db = db;
-    session.tables = historyTables(table, db.server.schema ?? 'public');
-    return await fn(session as Session);
+    return await fn();
   } catch (error) {
     // A statement cancelled by the abort fails with the server's "canceling statement due to user request": say what happened instead.
     const cancelled = (error as { pg?: { sqlstate?: unknown } } | null)?.pg?.sqlstate === '57014';
@@ -146,11 +147,33 @@ export async function withSession<T>(options: BaseOptions & Pick<RunOptions, 'cr
     throw error;
   } finally {
     signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Reads the directory first (so file errors come before any database work), then connects; always closes.
+ * `readOnly`: the command only reads, so no database may be created (an embedded one that does not exist yet reads as empty).
+ */
+export async function withSession<T>(options: BaseOptions & Pick<RunOptions, 'createSchema'> & { readOnly?: boolean }, fn: (session: Session) => Promise<T>): Promise<T> {
+  const logger = options.logger ?? silent;
+  const table = tableOf(options);
+  const signal = options.signal;
+  const files = await readMigrations(options.dir ?? DEFAULT_DIR, readOptions(options));
+  if (signal?.aborted) throw interruptedBefore(signal, 'before connecting');
+  let session: Session | null = null;
+  const onNotice = noticeLogger(logger, () => session?.running ?? null);
+  const db = await connect({ url: options.url, onNotice, connectTimeout: options.connectTimeout ?? 10, readOnly: options.readOnly ?? false, ...(signal ? { signal } : {}) });
+  try {
+    return await underSignal(db, signal, async () => {
+      session = sessionOn(db, files, table, logger, options.createSchema ?? false);
+      return fn(session);
+    });
+  } finally {
     await db.close();
   }
 }
 
-function interruptedBefore(signal: AbortSignal, when: string): InterruptedError {
+export function interruptedBefore(signal: AbortSignal, when: string): InterruptedError {
   const reason = String(signal.reason ?? 'an abort signal');
   return new InterruptedError(reason, null, `Interrupted by ${reason} ${when}; nothing was done.`);
 }
