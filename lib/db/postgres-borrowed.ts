@@ -100,6 +100,7 @@ class BorrowedConnection extends PostgresConnection {
  * `onnotice` (postgres.js prints them to stdout when the application gave none); pgpair leaves
  * that as the application set it.
  */
+// biome-ignore lint/suspicious/noExplicitAny: postgres.Sql's type map is invariant; any map an application declares must be accepted
 export async function borrowConnection(app: postgres.Sql<any>): Promise<Connection> {
   const o = app.options as unknown as { host: string[]; port: number[]; user: string; pass?: string | null; database: string };
   const hosts = o.host.map((host, index) => ({ host, port: Number(o.port[index] ?? o.port[0] ?? 5432) }));

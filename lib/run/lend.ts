@@ -21,7 +21,13 @@ import { urlScheme } from '../db/url.js';
 import { interruptedBefore } from './session.js';
 
 /** A postgres.js `Sql` (what `postgres(url, options)` returns) or a PGlite instance, opened and owned by the application. */
-export type ApplicationConnection = postgres.Sql<any> | PGlite;
+/**
+ * An application's postgres.js pool, whatever custom types it declares (pgpair uses none of them,
+ * and refuses a pool that changes how the values it reads are parsed: checkPoolOptions).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: postgres.Sql's type map is invariant; any map an application declares must be accepted
+export type ApplicationSql = postgres.Sql<any>;
+export type ApplicationConnection = ApplicationSql | PGlite;
 
 export interface Lender {
   /** A session for one call; `readOnly`: the call only reads (an embedded database that does not exist yet is then not created). */
@@ -54,7 +60,7 @@ export function urlLender(url: string, connectTimeout: number, onNotice: (notice
   };
 }
 
-function isPostgresJs(value: unknown): value is postgres.Sql<any> {
+function isPostgresJs(value: unknown): value is ApplicationSql {
   return typeof value === 'function' && typeof (value as { reserve?: unknown }).reserve === 'function' && typeof (value as { unsafe?: unknown }).unsafe === 'function';
 }
 
@@ -64,7 +70,7 @@ function isPglite(value: unknown): value is PGlite {
 }
 
 /** Refuses a pool whose options would change what pgpair reads back (column names, int8 and numeric as text). */
-function checkPoolOptions(sql: postgres.Sql<any>): void {
+function checkPoolOptions(sql: ApplicationSql): void {
   const o = sql.options as unknown as { transform?: { column?: { from?: unknown }; value?: { from?: unknown }; row?: { from?: unknown } }; parsers?: Record<string, unknown> };
   const t = o.transform;
   if (typeof t?.column?.from === 'function' || typeof t?.value?.from === 'function' || typeof t?.row?.from === 'function') {
@@ -132,7 +138,7 @@ async function untilAborted(borrowing: Promise<Connection>, signal: AbortSignal 
 }
 
 /** Sessions reserved from the application's postgres.js pool, one per call. */
-function poolLender(sql: postgres.Sql<any>, logger: Logger): Lender {
+function poolLender(sql: ApplicationSql, logger: Logger): Lender {
   checkPoolOptions(sql);
   const starts = new WeakMap<Connection, SessionStart>();
   return {
@@ -171,7 +177,7 @@ function instanceLender(instance: PGlite, displayUrl: string, onNotice: (notice:
         throw new ConfigError(`The PGlite instance given to pgpair (${displayUrl}) is inside a transaction, and pgpair runs its own: finish that transaction before the call.`);
       }
       if (!connection || connection.lost) {
-        const { pgliteConnection } = await import('../db/pglite-instance.js');
+        const { pgliteConnection } = await import('../db/pglite/index.js');
         connection = await pgliteConnection(instance, { displayUrl, onNotice });
       }
       start = await capture(connection);

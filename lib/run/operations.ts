@@ -4,10 +4,9 @@
  * return data and throw PgpairErrors, and never print or exit.
  */
 import type { Logger } from 'pino';
-import { analyzeFile, runsInTransaction } from '../core/analyze.js';
 import { shortChecksum } from '../core/checksum.js';
 import { ConfigError, TargetError, UsageError } from '../core/errors.js';
-import type { MigrationFile, MigrationSet } from '../core/files.js';
+import type { MigrationSet } from '../core/files.js';
 import { historyTables, insertLogSql, logValues, type HistoryRow, type HistoryTables } from '../core/history.js';
 import type { TableName } from '../core/ident.js';
 import { PGPAIR_VERSION } from '../core/meta.js';
@@ -16,7 +15,7 @@ import { renderScriptParts, type ScriptPart } from '../core/render.js';
 import { computeStatus, type StatusReport } from '../core/status.js';
 import { compareVersions, isVersion, versionKey } from '../core/version.js';
 import { readCopyData } from '../read/source.js';
-import { checkFiles, executePlan, type StepResult } from './executor.js';
+import { executePlan, type StepResult } from './executor.js';
 import { withLock } from './lock.js';
 import { readHistory } from './read-history.js';
 import { currentStatus, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, type RunResult, type Session } from './session.js';
@@ -126,10 +125,9 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
   options.signal?.addEventListener('abort', onAbort, { once: true });
   return withLock(session.db, session.tables, lockOptions, async () => {
     // The files' problems are reported before anything is created, the history table included
-    // (the directory reader checks every file; checkFiles is the last word on what is about to run).
+    // (the directory reader checks every file; the planner is the last word on what is about to run).
     const history = await readHistory(session.db, session.tables);
     const plan = makePlan(await currentStatus(session, history.rows));
-    checkFiles(plan);
     if (!history.exists) await ensureHistory(session);
     await noteChangedDownFiles(session, plan);
     const steps = await executePlan(session.db, session.tables, plan, {
@@ -179,7 +177,7 @@ export function assumedState(files: MigrationSet, table: TableName, from: string
     downChecksum: m.down?.checksum ?? null,
     how: 'executed',
     state: 'ok',
-    transactional: runsInTransaction(m.up),
+    transactional: m.up.analysis.mode === 'transaction',
     statementsDone: null,
     statementsTotal: null,
     error: null,
@@ -248,15 +246,13 @@ async function* scriptPieces(parts: readonly ScriptPart[]): AsyncGenerator<strin
 
 /** The script that takes a database in `state` where `planner` says, in pieces. Pure but for the logger. */
 export function scriptFrom(state: StartingState, planner: (report: StatusReport) => Plan, settings: ScriptSettings, logger: Logger): ScriptStream {
-  const analyze = (file: MigrationFile) => analyzeFile(file);
-  const report = computeStatus(state.files.migrations, state.rows, (m) => analyze(m.up).mode === 'transaction');
+  const report = computeStatus(state.files.migrations, state.rows);
   const plan = planner(report);
   warnChangedDownFiles(logger, plan, 'the script runs');
   const parts = renderScriptParts({
     plan,
     tables: state.tables,
     history: { rows: state.rows, assumed: state.assumed, tableExists: state.tableExists },
-    analyze,
     generatedAt: settings.generatedAt ?? new Date(),
     source: state.source,
     ...(settings.request !== undefined ? { request: settings.request } : {}),

@@ -135,7 +135,10 @@ for (const subject of [postgresSubject(), pgliteMemorySubject(), pgliteDirectory
       await c?.close();
     };
     /** `fn` on the shared session, opened on first use. */
-    const onSession = async <T,>(fn: (c: Connection) => Promise<T>): Promise<T> => fn((shared ??= await subject.open()));
+    const onSession = async <T,>(fn: (c: Connection) => Promise<T>): Promise<T> => {
+      shared ??= await subject.open();
+      return fn(shared);
+    };
     /** `fn` on a new connection that is closed afterwards, whatever happens. */
     const withConnection = async <T,>(fn: (c: Connection) => Promise<T>, options?: Omit<ConnectOptions, 'url'>): Promise<T> => {
       if (!subject.manySessions) await closeShared();
@@ -449,7 +452,10 @@ for (const subject of [postgresSubject(), pgliteMemorySubject(), pgliteDirectory
             const waiting = c.query('SELECT count(*) FROM contended');
             waiting.catch(() => {});
             let wait = await c.lockWait();
-            await untilTrue(async () => (wait = await c.lockWait()) !== null, 'lockWait never saw the wait');
+            await untilTrue(async () => {
+              wait = await c.lockWait();
+              return wait !== null;
+            }, 'lockWait never saw the wait');
             assert.equal(wait!.relation, 'contended');
             assert.equal(wait!.mode, 'AccessShareLock');
             assert.equal(wait!.locktype, 'relation');

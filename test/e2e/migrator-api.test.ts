@@ -95,8 +95,8 @@ async function leftAsFound(admin: Sql, database: string): Promise<void> {
 }
 
 /** Reserves every connection of a pool of `max` (failing, not hanging, when pgpair kept one), runs `fn` on each, releases them. */
-async function onEveryConnection<T>(sql: postgres.Sql<any>, max: number, fn: (c: postgres.ReservedSql<any>) => Promise<T>): Promise<T[]> {
-  const reserved: postgres.ReservedSql<any>[] = [];
+async function onEveryConnection<T>(sql: postgres.Sql, max: number, fn: (c: postgres.ReservedSql) => Promise<T>): Promise<T[]> {
+  const reserved: postgres.ReservedSql[] = [];
   try {
     for (let i = 0; i < max; i++) {
       let timer: NodeJS.Timeout | undefined;

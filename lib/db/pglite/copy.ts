@@ -79,7 +79,7 @@ export function copyFromBlob(statement: string): { text: string; position: (rewr
   return {
     text: statement.slice(0, stdin.start) + BLOB + statement.slice(stdin.end),
     // Past the file name: shifted back; inside it: the STDIN word.
-    position: (rewritten) => (rewritten >= at + BLOB.length ? rewritten - shift : rewritten > at ? at : rewritten),
+    position: (rewritten) => (rewritten >= at + BLOB.length ? rewritten - shift : Math.min(rewritten, at)),
   };
 }
 

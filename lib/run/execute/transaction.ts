@@ -107,7 +107,7 @@ export async function runInTransaction(db: Connection, tables: HistoryTables, bl
   const pipelined = db.pipelining && !analysis.statements.some((s) => s.copyData);
   const watch = watchLockWaits(db, migration, options);
   let durationMs = 0;
-  let recorded: Promise<unknown>[] = [];
+  const recorded: Promise<unknown>[] = [];
   let xid: Promise<string | null> = Promise.resolve(null);
   const started = performance.now();
   try {
