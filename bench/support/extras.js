@@ -103,7 +103,7 @@ async function tenThousand({ scratch, workRoot, log }) {
 /** The time `await import(X)` takes in a fresh node, from the pgpair root (so bare names resolve as pgpair's do). */
 async function imports({ log }) {
   // The first dynamic import also starts the ESM loader: an empty module shows that share.
-  const modules = ['data:text/javascript,export default 0', 'dotenv', 'yargs', 'pino', 'pino-pretty', 'postgres', '@electric-sql/pglite', './dist/db/postgres.js', './dist/run/migrator.js', './dist/cli/main.js'];
+  const modules = ['data:text/javascript,export default 0', 'dotenv', 'yargs', 'pino', 'pino-pretty', 'postgres', '@electric-sql/pglite', './dist/db/postgres/connection.js', './dist/run/migrator.js', './dist/cli/main.js'];
   log('import costs: 7 fresh processes per module');
   const results = [];
   for (const module of modules) {

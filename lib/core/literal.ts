@@ -1,7 +1,7 @@
 /**
  * pgpair's own statements with their `$n` parameters written in as SQL literals. Two users, one
  * code: `--sql` scripts (render.ts), where psql has no bound parameters, and the postgres driver
- * (db/postgres.ts), which sends the bookkeeping statements (history and log rows, the lock) this
+ * (db/postgres/connection.ts), which sends the bookkeeping statements (history and log rows, the lock) this
  * way so that postgres.js never has to describe a statement before binding it: that stops its
  * pipeline and made every migration 6 round trips instead of 2 (bench/RESULTS.md). Named prepared
  * statements would avoid the describe too, but a migration that runs `DEALLOCATE ALL` or `DISCARD

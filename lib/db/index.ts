@@ -7,8 +7,8 @@ import type { Connection, ConnectOptions, Driver } from './types.js';
 import { maskUrl, urlScheme } from './url.js';
 
 const loaders: Record<string, () => Promise<Driver>> = {
-  postgres: async () => (await import('./postgres.js')).postgresDriver,
-  postgresql: async () => (await import('./postgres.js')).postgresDriver,
+  postgres: async () => (await import('./postgres/connection.js')).postgresDriver,
+  postgresql: async () => (await import('./postgres/connection.js')).postgresDriver,
   pglite: async () => (await import('./pglite/index.js')).pgliteDriver,
 };
 

@@ -143,7 +143,7 @@ function poolLender(sql: ApplicationSql, logger: Logger): Lender {
   const starts = new WeakMap<Connection, SessionStart>();
   return {
     async acquire(_readOnly, signal) {
-      const { borrowConnection } = await import('../db/postgres-borrowed.js');
+      const { borrowConnection } = await import('../db/postgres/borrowed.js');
       logger.debug("reserving a session from the application's postgres.js pool");
       const db = await untilAborted(borrowConnection(sql), signal);
       try {

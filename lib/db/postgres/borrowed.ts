@@ -3,10 +3,11 @@
  * (lib/run/lend.ts): pgpair opens no connection of its own for it and never ends the pool.
  */
 import postgres from 'postgres';
-import { PgpairError } from '../core/errors.js';
-import { connectFailure, PostgresConnection, type Sql } from './postgres.js';
-import { formatTarget } from './target.js';
-import type { Connection } from './types.js';
+import { PgpairError } from '../../core/errors.js';
+import { connectFailure } from './failures.js';
+import { PostgresConnection, type Sql } from './connection.js';
+import { formatTarget } from '../target.js';
+import type { Connection } from '../types.js';
 
 /** The part of a postgres.js pool connection that BorrowedConnection looks at (postgres.js 3.4, lib/connection.js). */
 interface PoolConnection {

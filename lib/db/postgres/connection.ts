@@ -5,55 +5,18 @@
  */
 import { Writable } from 'node:stream';
 import postgres from 'postgres';
-import { ConfigError, ConnectionError, PgpairError } from '../core/errors.js';
-import { cannotConnect, Dialer, SOCKET_REASONS, socketReason } from './dial.js';
-import { pgErrorFields } from './errors.js';
-import { inlineParams } from '../core/literal.js';
-import { maskSecrets } from '../core/mask.js';
-import type { Connection, ConnectOptions, Driver, LockWait, Queryable, Row, ServerInfo } from './types.js';
-import { LOCK_WAIT_SQL, lockWaitFromRow } from './lock-wait.js';
-import { formatTarget, postgresTarget } from './target.js';
-import { maskUrl, urlPassword } from './url.js';
+import { ConfigError, ConnectionError } from '../../core/errors.js';
+import { Dialer } from '../dial.js';
+import { copyFrom, refuseUnexpectedCopy } from './copy.js';
+import { connectFailure, connectionFailure, scrub } from './failures.js';
+import { pgErrorFields } from '../errors.js';
+import { inlineParams } from '../../core/literal.js';
+import type { Connection, ConnectOptions, Driver, LockWait, Queryable, Row, ServerInfo } from '../types.js';
+import { LOCK_WAIT_SQL, lockWaitFromRow } from '../lock-wait.js';
+import { formatTarget, postgresTarget } from '../target.js';
+import { maskUrl, urlPassword } from '../url.js';
 
 export type Sql = postgres.Sql<Record<string, never>>;
-
-/**
- * The server asked for COPY data in answer to text pgpair sent as ordinary SQL: a `COPY … FROM
- * STDIN` hidden inside a larger piece of text (the lexer's and the server's reading of it
- * differed). postgres.js then hands back a stream and the session would wait for data forever,
- * deaf to statement_timeout. Abort the COPY (CopyFail) and report it as the statement's error.
- */
-async function refuseUnexpectedCopy(stream: Writable): Promise<Error> {
-  await new Promise<void>((resolve) => {
-    stream.once('close', resolve);
-    stream.once('error', () => {});
-    stream.destroy(new Error('pgpair refused a COPY FROM STDIN it did not expect'));
-  });
-  return Object.assign(new Error('the statement started a COPY … FROM STDIN that pgpair did not see as a statement of its own, so pgpair sent no data and aborted it; put each COPY … FROM stdin; on its own, followed by its data and a \\. line'), {
-    code: 'PP003',
-    severity: 'ERROR',
-  });
-}
-
-/**
- * A driver or server message with credentials masked: a quoted connection string, and the
- * password where it stands as one (lib/mask.ts), never every occurrence of a common word
- * (a password `postgres` must not turn `database "postgres"` into `database "***"`).
- */
-function scrub(text: string, secret: string | null): string {
-  return maskSecrets(text, secret ? [secret] : []);
-}
-
-/** What a socket-level failure (reset, closed, timeout) of a ready session was, or null for any other error (the server's, a bug). */
-function connectionFailure(error: unknown, secret: string | null): string | null {
-  if (pgErrorFields(error)) return null;
-  const e = error as { code?: unknown; message?: unknown } | null;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  const message = scrub(typeof e?.message === 'string' ? e.message : String(error), secret);
-  const known = SOCKET_REASONS[code];
-  if (!known && !/connect|socket|ECONN|closed|ended|destroyed/i.test(message)) return null;
-  return known?.reason ?? message;
-}
 
 /** pgpair's session on a postgres.js Sql; exported for the borrowed session (postgres-borrowed.ts), not beyond lib/db. */
 export class PostgresConnection implements Connection {
@@ -261,75 +224,6 @@ export class PostgresConnection implements Connection {
   }
 }
 
-/**
- * COPY … FROM STDIN. postgres.js hands back a Writable once the server is
- * ready; an error the server sends after the data ended would otherwise be
- * lost and leave the pipeline waiting forever (postgres.js #1173), so the
- * query's own reject is observed as well as the stream.
- */
-async function copyFrom(target: Sql, statement: string, data: AsyncIterable<string | Uint8Array> | string): Promise<void> {
-  const query = target.unsafe(statement) as unknown as postgres.PendingQuery<Row[]> & { reject: (e: unknown) => void };
-  let failServer: (error: unknown) => void = () => {};
-  const serverFailed = new Promise<never>((_, reject) => {
-    failServer = reject;
-  });
-  serverFailed.catch(() => {});
-  const originalReject = query.reject;
-  query.reject = (error: unknown) => {
-    failServer(error);
-    originalReject(error);
-  };
-  const stream = (await query.writable()) as import('node:stream').Writable;
-  const finished = new Promise<void>((resolve, reject) => {
-    stream.once('finish', resolve);
-    stream.once('error', reject);
-    stream.once('close', () => {
-      if (!stream.writableFinished) reject(new Error('COPY stream closed before the server accepted the data'));
-    });
-  });
-  finished.catch(() => {});
-  const write = async (chunk: string | Uint8Array) => {
-    if (!stream.write(chunk)) {
-      await Promise.race([new Promise<void>((resolve) => stream.once('drain', resolve)), finished, serverFailed]);
-    }
-  };
-  let sourceFailed = false;
-  let pieces: AsyncIterator<string | Uint8Array> | undefined;
-  try {
-    if (typeof data === 'string') {
-      if (data.length > 0) await write(data);
-    } else {
-      pieces = data[Symbol.asyncIterator]();
-      for (;;) {
-        let next: IteratorResult<string | Uint8Array>;
-        try {
-          next = await pieces.next();
-        } catch (error) {
-          sourceFailed = true;
-          throw error;
-        }
-        if (next.done) break;
-        if (stream.destroyed) {
-          await pieces.return?.();
-          break;
-        }
-        await write(next.value);
-      }
-    }
-    stream.end();
-    await Promise.race([finished, serverFailed]);
-  } catch (error) {
-    // Let the data source release what it holds (a large file's handle) now, not when it is collected.
-    if (!sourceFailed) await pieces?.return?.()?.catch(() => {});
-    if (!stream.destroyed) stream.destroy(error instanceof Error ? error : new Error(String(error)));
-    // The server's own error says more than the stream's; but when the data could not be read, that is the news.
-    await Promise.race([serverFailed, new Promise((resolve) => setTimeout(resolve, 50))]).catch((serverError) => {
-      if (!sourceFailed) throw serverError;
-    });
-    throw error;
-  }
-}
-
 export const postgresDriver: Driver = {
   schemes: ['postgres', 'postgresql'],
   /**
@@ -404,14 +298,3 @@ export const postgresDriver: Driver = {
     return connection;
   },
 };
-
-/** Why a connection attempt failed, as a PgpairError: the server's own error, or what happened to the socket. */
-export function connectFailure(error: unknown, displayUrl: string, secret: string | null, elapsedMs: number): PgpairError {
-  if (error instanceof PgpairError) return error;
-  const fields = pgErrorFields(error);
-  if (fields) {
-    return new ConnectionError(displayUrl, `Cannot connect to ${displayUrl}: ${scrub(fields.message, secret)}${fields.sqlstate ? ` [${fields.sqlstate}]` : ''} (after ${(elapsedMs / 1000).toFixed(1)} s).`);
-  }
-  const failure = socketReason(error);
-  return cannotConnect(displayUrl, { ...failure, reason: scrub(failure.reason, secret) }, elapsedMs);
-}
