@@ -17,7 +17,7 @@ import { analyzeFile, type FileAnalysis } from '../../lib/core/analyze.js';
 import { normaliseSql } from '../../lib/core/checksum.js';
 import { DirectoryError, FileChangedError } from '../../lib/core/errors.js';
 import type { MigrationFile } from '../../lib/core/files.js';
-import { LineEndNormaliser } from '../../lib/core/large-file.js';
+import { LineEndNormaliser } from '../../lib/core/line-ends.js';
 import { splitStatements, type CopyDataLocation } from '../../lib/core/lexer.js';
 import { script, scriptStream } from '../../lib/run/migrator.js';
 import { excerpt, excerptWindow, formatExcerpt, lineColumnAt, lineColumnInStatement } from '../../lib/core/position.js';
