@@ -15,26 +15,12 @@ import { renderScriptParts, type ScriptPart } from '../core/render.js';
 import { computeStatus, type StatusReport } from '../core/status.js';
 import { compareVersions, isVersion, versionKey } from '../core/version.js';
 import { readCopyData } from '../read/source.js';
-import { executePlan, type StepResult } from './executor.js';
+import { executePlan } from './executor.js';
 import { withLock } from './lock.js';
 import { readHistory } from './read-history.js';
-import { currentStatus, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, type RunResult, type Session } from './session.js';
+import { currentStatus, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, type RunCallOptions, type RunResult, type Session } from './session.js';
 
-/** What a call that changes the database may set for itself. */
-export interface RunCallOptions {
-  /** How long to wait for another run's migration lock; default 60 000 ms. */
-  lockTimeoutMs?: number;
-  /** statement_timeout for migration SQL, ms. */
-  statementTimeoutMs?: number;
-  /** lock_timeout for migration SQL, ms: DDL waiting on a busy table fails fast. */
-  migrationLockTimeoutMs?: number;
-  /** Called after each migration is applied, reverted or stamped. */
-  onStep?: (result: StepResult) => void;
-  /** Stops the call safely (see BaseOptions.signal). */
-  signal?: AbortSignal;
-  /** Create a missing schema of the history table with it (see RunOptions.createSchema). */
-  createSchema?: boolean;
-}
+export type { RunCallOptions } from './session.js';
 
 export interface UpRequest {
   /** A version, 'head' (default) or 'base'. */

@@ -47,7 +47,8 @@ export interface BaseOptions {
   largeFileBytes?: number;
 }
 
-export interface RunOptions extends BaseOptions {
+/** What a call that changes the database may set for itself (a migrator's up, down and stamp; the one-shot functions). */
+export interface RunCallOptions {
   /** How long to wait for another run's migration lock; default 60 000 ms. */
   lockTimeoutMs?: number;
   /** statement_timeout for migration SQL, ms. */
@@ -70,6 +71,8 @@ export interface RunOptions extends BaseOptions {
    */
   createSchema?: boolean;
 }
+
+export interface RunOptions extends BaseOptions, RunCallOptions {}
 
 export interface RunResult {
   command: Plan['command'];
