@@ -116,10 +116,6 @@ async function* pieces(...items: (string | Uint8Array)[]): AsyncIterable<string 
   for (const item of items) yield item;
 }
 
-/** Why two cases are todo for PGlite (the driver is helper B's to change; issue 13 item 2 gives it the one lexer). */
-const PGLITE_DOLLAR_TAG =
-  "lib/db/pglite.ts's own tokenizer (statementWords) reads only ASCII dollar tags: it takes $é$ for text, so it refuses a COPY inside such a string, and misses one after it (exec then waits for the data forever)";
-
 const ADVISORY_KEY = 7_340_013;
 const heldLocks = `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = ${ADVISORY_KEY} AND pid = pg_backend_pid()`;
 
@@ -385,7 +381,7 @@ for (const subject of [postgresSubject(), pgliteMemorySubject(), pgliteDirectory
       });
     });
 
-    it('a dollar-quoted string with a non-ASCII tag is data: a COPY … FROM STDIN inside it is not refused', { todo: subject.scheme === 'pglite' ? PGLITE_DOLLAR_TAG : false }, async () => {
+    it('a dollar-quoted string with a non-ASCII tag is data: a COPY … FROM STDIN inside it is not refused', async () => {
       await onSession(async (c) => {
         same(await c.query('SELECT $é$ ; COPY t FROM STDIN ; $é$ AS s'), [{ s: ' ; COPY t FROM STDIN ; ' }]);
       });
@@ -536,7 +532,6 @@ for (const subject of [postgresSubject(), pgliteMemorySubject(), pgliteDirectory
     });
 
     it('a COPY … FROM STDIN hidden behind a non-ASCII dollar tag is refused, never waited on, and the session stays usable', {
-      todo: subject.name === 'pglite:memory' ? PGLITE_DOLLAR_TAG : false,
       // The same statement reader serves both PGlite URLs, and each run of the child costs a PGlite start.
       skip: subject.name === 'pglite:PATH' ? 'pglite:memory runs this case through the same driver code' : false,
     }, async () => {
