@@ -529,7 +529,7 @@ CREATE TABLE s2 (id int);
       const cwd = exampleProject();
       const server = await cli(['status', '--url', 'postgres://pgpair@127.0.0.1:1/none', '--connect-timeout', '2'], cwd, { NODE_DEBUG: 'esm' });
       assert.equal(server.code, 1, server.stderr);
-      assert.match(server.stderr, /dist\/db\/postgres\.js/, 'NODE_DEBUG=esm lists the modules loaded');
+      assert.match(server.stderr, /dist\/db\/postgres\/connection\.js/, 'NODE_DEBUG=esm lists the modules loaded');
       // Not /pglite/i: the checkout's own path may hold the word.
       assert.doesNotMatch(server.stderr, /dist\/db\/pglite\/|@electric-sql\/pglite/);
       const embedded = await cli(['status', '--url', 'pglite:sql'], cwd, { NODE_DEBUG: 'esm' });
