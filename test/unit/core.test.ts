@@ -6,12 +6,12 @@ import { resolveDatabaseUrl, parseDuration } from '../../lib/run/config.js';
 import { maskUrl, urlPassword } from '../../lib/db/url.js';
 import { DirectoryError, ConfigError, IrreversibleError, VerificationError } from '../../lib/core/errors.js';
 import { downName, parseMigrationDirectory, type DirectoryEntry, type Migration } from '../../lib/core/files.js';
-import type { HistoryRow } from '../../lib/core/history.js';
 import { planDown, planUp } from '../../lib/core/plan.js';
 import { computeStatus, downFileWarnings, verifyProblems } from '../../lib/core/status.js';
 import { parseTableName } from '../../lib/core/ident.js';
 import { PGPAIR_VERSION } from '../../lib/core/meta.js';
 import { compareVersions, versionKey } from '../../lib/core/version.js';
+import { historyRowOf } from '../helpers/history-row.js';
 
 describe('versions', () => {
   it('compare numerically without converting to a number', () => {
@@ -190,26 +190,7 @@ function migrationSet(files: Record<string, string>): Migration[] {
 }
 
 /** The history row that applying `m` records (as the executor writes it), with `changes`. */
-function rowOf(m: Migration, changes: Partial<HistoryRow> = {}): HistoryRow {
-  return {
-    key: m.key,
-    version: m.version,
-    name: m.name,
-    upChecksum: m.up.checksum,
-    downChecksum: m.down?.checksum ?? null,
-    how: 'executed',
-    state: 'ok',
-    transactional: true,
-    statementsDone: null,
-    statementsTotal: null,
-    error: null,
-    appliedAt: new Date(0),
-    appliedBy: 'root',
-    durationMs: 1,
-    pgpairVersion: PGPAIR_VERSION,
-    ...changes,
-  };
-}
+const rowOf = historyRowOf;
 
 describe('status: a version recorded under another name', () => {
   const files = migrationSet({

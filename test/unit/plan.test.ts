@@ -13,10 +13,10 @@ import { checksum } from '../../lib/core/checksum.js';
 import { IrreversibleError, TargetError, UsageError, VerificationError } from '../../lib/core/errors.js';
 import type { Migration } from '../../lib/core/files.js';
 import type { HistoryRow } from '../../lib/core/history.js';
-import { PGPAIR_VERSION } from '../../lib/core/meta.js';
 import { parseTarget, planDown, planStamp, planUp, type DownRequest, type Plan, type Step, type Target, type UpRequest } from '../../lib/core/plan.js';
 import { computeStatus } from '../../lib/core/status.js';
 import { versionKey } from '../../lib/core/version.js';
+import { historyRowOf } from '../helpers/history-row.js';
 
 // ---------------------------------------------------------------------------
 // Builders
@@ -38,26 +38,7 @@ function migs(n: number): Migration[] {
 }
 
 /** The history row that applying `m` records, with `changes`. */
-function row(m: Migration, changes: Partial<HistoryRow> = {}): HistoryRow {
-  return {
-    key: m.key,
-    version: m.version,
-    name: m.name,
-    upChecksum: m.up.checksum,
-    downChecksum: m.down?.checksum ?? null,
-    how: 'executed',
-    state: 'ok',
-    transactional: true,
-    statementsDone: null,
-    statementsTotal: null,
-    error: null,
-    appliedAt: new Date(0),
-    appliedBy: 'tester',
-    durationMs: 1,
-    pgpairVersion: PGPAIR_VERSION,
-    ...changes,
-  };
-}
+const row = historyRowOf;
 
 /** Rows for `files` whose versions are listed. */
 function applied(files: Migration[], ...versions: string[]): HistoryRow[] {

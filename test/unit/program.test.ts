@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseMigrationDirectory, type Migration } from '../../lib/core/files.js';
 import { historyTables, type HistoryRow } from '../../lib/core/history.js';
-import { PGPAIR_VERSION } from '../../lib/core/meta.js';
 import { planDown, planStamp, planUp, type Plan } from '../../lib/core/plan.js';
 import { bindElapsed, Elapsed, programOf, type Block, type MigrationBlock, type Op } from '../../lib/core/program.js';
 import { computeStatus } from '../../lib/core/status.js';
+import { historyRowOf } from '../helpers/history-row.js';
 
 const tables = historyTables({ schema: null, name: 'pgpair_history' }, 'public');
 
@@ -14,25 +14,7 @@ function migrations(files: Record<string, string>): Migration[] {
   return parseMigrationDirectory('sql', Object.entries(files).map(([name, text]) => ({ name, text }))).migrations;
 }
 
-function row(m: Migration, how: HistoryRow['how'] = 'executed'): HistoryRow {
-  return {
-    key: m.key,
-    version: m.version,
-    name: m.name,
-    upChecksum: m.up.checksum,
-    downChecksum: m.down?.checksum ?? null,
-    how,
-    state: 'ok',
-    transactional: true,
-    statementsDone: null,
-    statementsTotal: null,
-    error: null,
-    appliedAt: new Date(0),
-    appliedBy: 'someone',
-    durationMs: 1,
-    pgpairVersion: PGPAIR_VERSION,
-  };
-}
+const row = (m: Migration, how: HistoryRow['how'] = 'executed'): HistoryRow => historyRowOf(m, { how });
 
 const FILES = {
   '0001_users.up.sql': 'CREATE TABLE users (id int);\nINSERT INTO users VALUES (1);\n',

@@ -13,30 +13,13 @@ import { commentText, inlineParams, lockKeySql, renderScript, sqlLiteral, type R
 import { beforeCommitGuardSql, lockGuardSql, markTransactionSql, restoreSessionSql } from '../../lib/core/session-state.js';
 import { splitStatements } from '../../lib/core/lexer.js';
 import { computeStatus } from '../../lib/core/status.js';
+import { historyRowOf } from '../helpers/history-row.js';
 
 function migrations(files: Record<string, string>): Migration[] {
   return parseMigrationDirectory('sql', Object.entries(files).map(([name, text]) => ({ name, text }))).migrations;
 }
 
-function recorded(m: Migration, how: HistoryRow['how'] = 'executed'): HistoryRow {
-  return {
-    key: m.key,
-    version: m.version,
-    name: m.name,
-    upChecksum: m.up.checksum,
-    downChecksum: m.down?.checksum ?? null,
-    how,
-    state: 'ok',
-    transactional: true,
-    statementsDone: null,
-    statementsTotal: null,
-    error: null,
-    appliedAt: new Date(0),
-    appliedBy: 'someone',
-    durationMs: 1,
-    pgpairVersion: PGPAIR_VERSION,
-  };
-}
+const recorded = (m: Migration, how: HistoryRow['how'] = 'executed'): HistoryRow => historyRowOf(m, { how });
 
 const FILES = {
   '0001_create_users.up.sql': '-- The users.\nCREATE TABLE users (id int PRIMARY KEY, name text);\n',
