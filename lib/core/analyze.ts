@@ -35,7 +35,7 @@ export type AnalysableFile = Pick<TextMigrationFile, 'path' | 'text' | 'large'> 
  * after that reads the stored analysis.
  */
 export function analyzeFile(file: AnalysableFile): FileAnalysis {
-  // A large file was split as it was read (lib/large-file.ts).
+  // A large file was split as it was read (lib/core/large-file.ts).
   const lexed = file.large ? file.large.lexed : splitStatements(file.text);
   const problems: FileProblem[] = lexed.problems.map((p) => ({ file: file.path, line: p.line, column: p.column, message: p.message }));
   for (const unknown of lexed.directives.unknown) {

@@ -17,7 +17,7 @@ export interface DirectoryEntry {
   text?: string;
   /** Why the file could not be read as UTF-8 text, when it could not. */
   readError?: string;
-  /** A large file, read in pieces (lib/source.ts): what is known of it instead of its text. */
+  /** A large file, read in pieces (lib/read/source.ts): what is known of it instead of its text. */
   large?: {
     checksum: string;
     /** The line of its first NUL byte, counted as in `text`, or null. */
@@ -44,7 +44,7 @@ interface FileBase {
   analysis: FileAnalysis;
 }
 
-/** A file held as text: every file up to the large-file size (lib/large-file.ts). */
+/** A file held as text: every file up to the large-file size (lib/core/large-file.ts). */
 export interface TextMigrationFile extends FileBase {
   /** The text as written, BOM removed (checksum.ts sqlAsWritten): what runs, CRs included. */
   text: string;

@@ -4,7 +4,7 @@
  * decoded as they come; the SQL outside COPY data, as written (CRs included, as psql sends it), is
  * split by the lexer in pieces (splitUntilCopyData), and the data of each `COPY … FROM stdin` is
  * recorded as a location in the file (its bytes as stored) instead of text. What comes out is what
- * lib/files.ts, lib/checksum.ts and lib/analyze.ts make of the same file read whole, except that the
+ * lib/core/files.ts, lib/core/checksum.ts and lib/core/analyze.ts make of the same file read whole, except that the
  * COPY data is located rather than held: it is read from the file again when it runs.
  */
 import { createHash } from 'node:crypto';
@@ -48,7 +48,7 @@ export interface LargeFileContent {
 
 export interface ScannedFile extends LargeFileContent {
   checksum: string;
-  /** The file holds a NUL byte. (Its line, as lib/files.ts counts it, takes another read: see source.ts.) */
+  /** The file holds a NUL byte. (Its line, as lib/core/files.ts counts it, takes another read: see source.ts.) */
   hasNul: boolean;
 }
 

@@ -35,7 +35,7 @@ export interface SqlStatement {
 
 /**
  * The data of a COPY … FROM stdin. splitStatements gives its `text`; a large file read in pieces
- * (lib/large-file.ts) gives its `location` in the file instead, and the data is read from the file
+ * (lib/core/large-file.ts) gives its `location` in the file instead, and the data is read from the file
  * when it runs, never held whole.
  */
 export type CopyData = {
@@ -118,7 +118,7 @@ export interface PieceLexResult extends LexResult {
 }
 
 /**
- * For reading a file in pieces (lib/large-file.ts): splits `piece`, a part of the file's text that
+ * For reading a file in pieces (lib/core/large-file.ts): splits `piece`, a part of the file's text that
  * starts at the beginning of a line, up to where the data of its first `COPY … FROM stdin` begins.
  * Positions are relative to the piece. `continued`: the piece follows COPY data (the `\.` line)
  * rather than starting the file, so no BOM is skipped and a directive comment is not leading.

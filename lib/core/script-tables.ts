@@ -28,7 +28,7 @@ export interface ScriptTables {
   schemaValue: string;
   /** The history table's `schema.table`, the same way: the lock key's text. */
   displayValue: string;
-  /** The lock key, computed by the server as lib/lock.ts computes it, from displayValue. */
+  /** The lock key, computed by the server as lib/run/lock.ts computes it, from displayValue. */
   lockKey: string;
   /** Statements that must run right before schemaValue, displayValue or lockKey is used (empty when the schema is known). */
   pin: string[];
@@ -70,7 +70,7 @@ export function scriptTables(t: HistoryTables): ScriptTables {
 }
 
 /**
- * The lock key, computed by the server exactly as lib/lock.ts computes it. With the schema not
+ * The lock key, computed by the server exactly as lib/run/lock.ts computes it. With the schema not
  * known when the script is made, from the schema the script resolved when it started (see
  * scriptTables; the setting must be pinned right before).
  */

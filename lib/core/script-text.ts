@@ -11,8 +11,8 @@ import type { MigrationFile } from './files.js';
 import type { CopyDataLocation } from './lexer.js';
 
 /**
- * A piece of a script: text, or the COPY data of a large file (lib/large-file.ts), which is read
- * from the file as the script is written (lib/source.ts readCopyData) and never held whole.
+ * A piece of a script: text, or the COPY data of a large file (lib/core/large-file.ts), which is read
+ * from the file as the script is written (lib/read/source.ts readCopyData) and never held whole.
  */
 export type ScriptPart = string | { file: MigrationFile; copyData: CopyDataLocation };
 

@@ -79,7 +79,7 @@ export function restoreSessionSql(start: SessionStart | null, own: [string, stri
 /**
  * The migration lock's key as SQL (bigint): derived on the server from the database and the
  * history table's display name (schema.table), so that runs against one history serialise. A run
- * (lib/lock.ts) and a `--sql` script compute it with this same expression.
+ * (lib/run/lock.ts) and a `--sql` script compute it with this same expression.
  */
 export const LOCK_KEY_SQL = `hashtextextended('pgpair:' || current_database() || ':' || $1, 0)`;
 

@@ -13,7 +13,7 @@ import { BadUtf8Finder, invalidUtf8 } from './utf8.js';
 import { OPEN_FLAGS } from './open-flags.js';
 
 /**
- * Reads a large file in pieces (lib/large-file.ts): its checksum, statements with COPY data
+ * Reads a large file in pieces (lib/core/large-file.ts): its checksum, statements with COPY data
  * located, and the problems files.ts reports, as for a file read whole; or why it is not UTF-8.
  */
 export async function readLargeFile(path: string, stats: Stats, chunkBytes: number): Promise<Pick<DirectoryEntry, 'large' | 'readError'>> {

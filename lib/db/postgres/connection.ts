@@ -18,7 +18,7 @@ import { maskUrl, urlPassword } from '../url.js';
 
 export type Sql = postgres.Sql<Record<string, never>>;
 
-/** pgpair's session on a postgres.js Sql; exported for the borrowed session (postgres-borrowed.ts), not beyond lib/db. */
+/** pgpair's session on a postgres.js Sql; exported for the borrowed session (postgres/borrowed.ts), not beyond lib/db. */
 export class PostgresConnection implements Connection {
   readonly scheme = 'postgres';
   readonly pipelining = true;
