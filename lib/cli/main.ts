@@ -6,17 +6,24 @@
 import { escapeControls, maskSecrets } from '../core/mask.js';
 import { EXIT, SIGNAL_EXIT, type CliExitCode } from './exit-codes.js';
 import { defaultIo, givenPasswords, type Io } from './io.js';
+import { quickText } from './help-text.js';
 import { parseWithYargs, quickParse, type Invocation } from './parse.js';
-import { runInvocation } from './run.js';
 import { interruptions } from './signals.js';
 
 export type { CliExitCode } from './exit-codes.js';
 
 export async function main(args: string[], io: Io = defaultIo()): Promise<CliExitCode> {
+  const width = Math.min(100, process.stdout.columns ?? 100);
+  // --version and --help: the text yargs would write, without loading yargs (help-text.ts).
+  const text = quickText(args, width, io.env);
+  if (text !== null) {
+    io.stdout(`${text}\n`);
+    return EXIT.ok;
+  }
   const passwords = givenPasswords(args, io.env);
   const quick = quickParse(args);
   if (quick) return dispatch(quick, io, passwords);
-  const { invocation, usageFailure, output } = await parseWithYargs(args, Math.min(100, process.stdout.columns ?? 100));
+  const { invocation, usageFailure, output } = await parseWithYargs(args, width);
   if (usageFailure !== null) {
     // yargs echoes the values it refuses (a URL given where a level goes): masked, controls escaped.
     // A libpq string given unquoted reaches yargs as several arguments.
@@ -36,6 +43,8 @@ export async function main(args: string[], io: Io = defaultIo()): Promise<CliExi
 async function dispatch(invocation: Invocation, io: Io, passwords: readonly string[]): Promise<CliExitCode> {
   const stop = interruptions(io);
   try {
+    // Imported here: --version and --help need none of the commands' modules.
+    const { runInvocation } = await import('./run.js');
     const code = await runInvocation(invocation, io, stop, passwords);
     const closed = io.stdoutClosed?.();
     if (closed && code === EXIT.ok) io.stderr(`pgpair: stdout was closed (${closed}) before all of the output was written; the command itself completed.\n`);

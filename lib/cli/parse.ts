@@ -9,6 +9,7 @@ import type { Argv } from 'yargs';
 import { PGPAIR_VERSION } from '../core/meta.js';
 import { ALL_OPTIONS, COMMANDS, GLOBAL_OPTIONS, optionsOf, type OptionSpec } from './spec.js';
 import { unknownCommandMessage } from './suggest.js';
+import { TOP_HELP } from './help-text.js';
 
 /** A command and its option values as read: strings, booleans, or arrays where an option came twice. */
 export type Invocation = { command: string; argv: Record<string, unknown> };
@@ -70,9 +71,7 @@ function addOptions(y: Argv, options: Record<string, OptionSpec>): Argv {
 async function buildParser(args: string[], record: (inv: Invocation) => void, fail: (message: string) => void, width: number): Promise<Argv> {
   const { default: yargs } = await import('yargs');
   const handler = (command: string) => (argv: Record<string, unknown>) => record({ command, argv });
-  let parser = addOptions(yargs(args), GLOBAL_OPTIONS)
-    .scriptName('pgpair')
-    .usage('pgpair: PostgreSQL migrations in plain SQL, as NNNN_slug.up.sql / NNNN_slug.down.sql pairs.\n\nUsage: pgpair <command> [options]');
+  let parser = addOptions(yargs(args), GLOBAL_OPTIONS).scriptName('pgpair').usage(TOP_HELP.usage);
   for (const command of COMMANDS) {
     const p = command.positional;
     parser = parser.command(
@@ -86,19 +85,15 @@ async function buildParser(args: string[], record: (inv: Invocation) => void, fa
       handler(command.name),
     );
   }
+  for (const [line, what] of TOP_HELP.examples) parser = parser.example(line, what);
   return parser
-    .example('pgpair create "add users table"', 'write sql/0001_add_users_table.up.sql and .down.sql')
-    .example('pgpair up', 'apply every pending migration; the last line names the database')
-    .example('pgpair status', 'what is applied, pending or changed')
     .demandCommand(1, `Name a command: ${COMMANDS.map((c) => c.name).join(', ')}.`)
     .strict()
     .recommendCommands()
     .help()
     .alias('h', 'help')
     .version(PGPAIR_VERSION)
-    .epilogue(
-      'pgpair COMMAND --help shows the options and examples of one command.\nExit codes: 0 success; 1 failure at run time (SQL error, connection, lock timeout); 2 usage or configuration error; 3 verification failed; 130/143 ended by SIGINT/SIGTERM.\nDocs: README.md',
-    )
+    .epilogue(TOP_HELP.epilogue)
     .wrap(width)
     .exitProcess(false)
     .fail((message, error) => {
