@@ -79,6 +79,8 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
     }
     return results;
   }
+  // Nothing to run (a no-op up): the session state is not read, as nothing needs restoring.
+  if (plan.steps.length === 0) return results;
   // Each migration commits asynchronously (no WAL flush wait per migration); one synchronous commit at the end
   // makes them all durable before the run reports success. A server crash in between can only lose whole,
   // recorded migrations, never part of one: each one's SQL and history row are in the same transaction.
