@@ -75,6 +75,13 @@ export function wholeNumber(option: string, value: unknown, min = 1): number | u
   return n;
 }
 
+/** --lock-retries: 0 or more, at most 100 (each retry waits up to 30 s: more would be a hang by other means). */
+function lockRetriesOption(value: unknown): number | undefined {
+  const n = wholeNumber('--lock-retries', value, 0);
+  if (n !== undefined && n > 100) throw new UsageError(`--lock-retries ${n} is too many: at most 100 (each retry waits up to 30s after the lock timeout). Raise --migration-lock-timeout instead.`);
+  return n;
+}
+
 /** A target argument, checked for form only (whether the version exists is the planner's to say): the parsed target and the text as given. */
 export function targetArgument(value: unknown): { target: Target; text: string } | undefined {
   if (value === undefined) return undefined;
@@ -147,6 +154,8 @@ export interface CliOptions extends OutputOptions {
   lockTimeoutMs?: number;
   statementTimeoutMs?: number;
   migrationLockTimeoutMs?: number;
+  /** --lock-retries. */
+  lockRetries?: number;
   connectTimeoutMs?: number;
   timeoutMs?: number;
   /** --sql: print the script instead of running; --from: the state it starts from (only with --sql). */
@@ -209,6 +218,7 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
   set('lockTimeoutMs', durationOption('--lock-timeout', argv['lock-timeout']));
   set('statementTimeoutMs', durationOption('--statement-timeout', argv['statement-timeout']));
   set('migrationLockTimeoutMs', durationOption('--migration-lock-timeout', argv['migration-lock-timeout']));
+  set('lockRetries', lockRetriesOption(argv['lock-retries']));
   set('connectTimeoutMs', durationOption('--connect-timeout', argv['connect-timeout']));
   set('timeoutMs', durationOption('--timeout', argv.timeout));
   set('from', text('from'));

@@ -51,7 +51,9 @@ const LOCKING_OPTIONS: Record<string, OptionSpec> = {
 
 const RUN_OPTIONS: Record<string, OptionSpec> = {
   'statement-timeout': { type: 'string', describe: 'statement_timeout for migration SQL, e.g. 30s (default: server setting; at most 24h)' },
-  'migration-lock-timeout': { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic (at most 24h; 0: off)' },
+  'migration-lock-timeout': { type: 'string', describe: 'lock_timeout for migration SQL, e.g. 5s: DDL waiting on a busy table fails fast instead of blocking traffic (default 5s, at most 24h; 0: off)' },
+  // Lock retries (issue 15).
+  'lock-retries': { type: 'string', describe: 'how often a migration that hit the lock timeout or a deadlock is retried, after a backoff doubling from 1s (default 5; 0: never)' },
 };
 
 /** For the commands that may create the history table. */

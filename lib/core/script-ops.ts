@@ -142,7 +142,7 @@ function renderOp(op: Op, ctx: OpContext): Line[] {
     case 'capture-xid':
       return [new OwnMetaCommand(`${CAPTURE_TRANSACTION_ID_SQL} \\gset`, `${CAPTURE_TRANSACTION_ID_SQL} ;`)];
     case 'guards':
-      return [...op.settings.map(([name, value]) => inlineParams(SET_GUARD_SQL, [name, value, op.local])), ''];
+      return [...op.settings.map(([name, value]) => inlineParams(SET_GUARD_SQL, [name, value, op.local])), ...lockTimeoutNote(op.settings), ''];
     case 'statement':
       return [...ctx.writer.statement(op.statement), ...(ctx.next?.op === 'progress' ? [] : [''])];
     case 'progress':
@@ -167,6 +167,16 @@ function renderOp(op: Op, ctx: OpContext): Line[] {
     case 'commit':
       return ['COMMIT;'];
   }
+}
+
+/** What lock_timeout does to the script: a run retries a migration that hits it; psql cannot. */
+function lockTimeoutNote(settings: [string, string][]): Line[] {
+  const timeout = settings.find(([name]) => name === 'lock_timeout');
+  if (!timeout || timeout[1] === '0ms') return [];
+  return [
+    `-- lock_timeout ${timeout[1]} (--migration-lock-timeout, default 5s): a statement that waits longer for a lock fails, and`,
+    '-- the script stops. pgpair up retries such a migration (--lock-retries); psql cannot: run the script again.',
+  ];
 }
 
 /** The stamp block: what each step records, then its records (at most three statements), in one transaction. */

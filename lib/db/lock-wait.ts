@@ -24,7 +24,9 @@ export function lockWaitFromRow(row: Record<string, unknown> | undefined): LockW
 
 /** "an AccessExclusiveLock on public.orders, held by pid 4242 (psql, user alice, idle in transaction since …)" */
 export function describeLockWait(wait: LockWait): string {
-  const what = `${wait.mode ?? 'a lock'} on ${wait.relation ?? `a ${wait.locktype ?? 'lock'}`}`;
+  // A virtualxid or transactionid wait is a wait for another transaction to end (CREATE INDEX CONCURRENTLY waits so for older transactions).
+  const ofTransaction = wait.locktype === 'virtualxid' || wait.locktype === 'transactionid';
+  const what = ofTransaction ? `the end of another transaction (${wait.mode ?? 'a lock'} on its ${wait.locktype})` : `${wait.mode ?? 'a lock'} on ${wait.relation ?? `a ${wait.locktype ?? 'lock'}`}`;
   if (wait.blockers.length === 0) return what;
   const who = wait.blockers
     .map((b) => `pid ${b.pid} (${[b.applicationName || 'no application_name', b.user ? `user ${b.user}` : null, b.state, b.since ? `in a transaction since ${b.since}` : null].filter(Boolean).join(', ')})`)

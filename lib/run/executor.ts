@@ -15,13 +15,14 @@ import { InterruptedError, MigrationStepError, type FailedStep } from '../core/e
 import type { Migration, MigrationFile } from '../core/files.js';
 import type { HistoryTables } from '../core/history.js';
 import type { Plan, Step } from '../core/plan.js';
-import { programOf, stampBlock, type StampBlock } from '../core/program.js';
+import { programOf, stampBlock, type MigrationBlock, type StampBlock } from '../core/program.js';
 import { CAPTURE_SESSION_SQL, lockKeySql, restoreSessionSql, sessionStartFromRow } from '../core/session-state.js';
 import type { GuardOptions } from '../core/guards.js';
 import { sendRecord, signalsDelivered, type ExecuteOptions, type RunContext, type StepResult } from './execute/context.js';
 import { failure, leaveAbortedTransaction, nameOf, signalName, whatHappened, wrapDatabaseError } from './execute/failures.js';
 import { runInTransaction } from './execute/transaction.js';
 import { runOutsideTransaction, runStatement } from './execute/outside.js';
+import { attemptsOf, withTransactionRetries, type Attempts } from './execute/retry.js';
 
 export type { ExecuteOptions, RunContext, StepResult } from './execute/context.js';
 export { wrapDatabaseError } from './execute/failures.js';
@@ -105,10 +106,11 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
       options.logger.debug({ version, name, action: step.action, mode: analysis.mode, reason: analysis.reason }, `${step.action} ${version}_${name}`);
       options.onStepStart?.({ action: step.action, version, name });
       // Only a failure needs the message; building it for every step would be quadratic in the number of steps.
-      const next = (sqlstate?: string | null, waitedFor?: string | null) => whatHappened(results, plan, index, analysis, sqlstate, waitedFor);
+      const attempts = attemptsOf(options);
+      const next = (sqlstate?: string | null, waitedFor?: string | null) => whatHappened(results, plan, index, analysis, sqlstate, waitedFor, attempts);
       let durationMs: number;
       try {
-        durationMs = block.mode === 'transaction' ? await runInTransaction(db, tables, block, options, ctx, next) : await runOutsideTransaction(db, tables, block, options, ctx, next);
+        durationMs = await runBlock(db, tables, block, options, ctx, next, attempts);
       } catch (error) {
         throw withProgress(error, results, { action: step.action, version, name, file: block.file.path });
       }
@@ -120,6 +122,15 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
     if (relaxed && !db.lost) await flushCommits(db, results.length > 0, options.logger);
   }
   return results;
+}
+
+/**
+ * Runs one migration block, its lock-failure retries included (execute/retry.ts): a
+ * transactional block is tried again as a whole, a non-transactional one statement by statement.
+ */
+function runBlock(db: Connection, tables: HistoryTables, block: MigrationBlock, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null, waitedFor?: string | null) => string, attempts: Attempts): Promise<number> {
+  if (block.mode !== 'transaction') return runOutsideTransaction(db, tables, block, options, ctx, next, attempts);
+  return withTransactionRetries(db, tables, block, options, attempts, (watched) => runInTransaction(db, tables, block, options, ctx, next, watched));
 }
 
 /**

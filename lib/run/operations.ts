@@ -121,6 +121,9 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
       ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
+      ...(options.lockRetries !== undefined ? { lockRetries: options.lockRetries } : {}),
+      ...(options.lockRetryBaseMs !== undefined ? { lockRetryBaseMs: options.lockRetryBaseMs } : {}),
+      ...(options.lockWaitLogMs !== undefined ? { lockWaitLogMs: options.lockWaitLogMs } : {}),
       onStepStart: (step) => {
         session.running = { version: step.version, name: step.name };
       },

@@ -53,8 +53,19 @@ export interface RunCallOptions {
   lockTimeoutMs?: number;
   /** statement_timeout for migration SQL, ms. */
   statementTimeoutMs?: number;
-  /** lock_timeout for migration SQL, ms: DDL waiting on a busy table fails fast. */
+  /** lock_timeout for migration SQL, ms: DDL waiting on a busy table fails fast. Default 5 000; 0 = no limit. */
   migrationLockTimeoutMs?: number;
+  /**
+   * How often a migration that fails on a lock timeout or a deadlock is tried again (a
+   * transactional one as a whole, a statement of a non-transactional one on its own), each
+   * attempt with the same lock_timeout, after a pause doubling from `lockRetryBaseMs` (capped at
+   * 30 s, with jitter). Default 5; 0 = never.
+   */
+  lockRetries?: number;
+  /** The first pause before a lock retry, ms; default 1 000. For tests: production has no reason to change it. */
+  lockRetryBaseMs?: number;
+  /** How often a migration statement that waits for a lock is logged with the sessions holding it, ms; default 5 000. */
+  lockWaitLogMs?: number;
   /** Called after each migration is applied, reverted or stamped. */
   onStep?: (result: StepResult) => void;
   /**

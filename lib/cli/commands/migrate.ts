@@ -12,6 +12,7 @@ export async function migrateCommand(ctx: DatabaseContext): Promise<ExitCode> {
     ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
     ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
     ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
+    ...(options.lockRetries !== undefined ? { lockRetries: options.lockRetries } : {}),
     onStep: (step) => {
       if (!options.json && !options.quiet) out(`${stepLine(step, command)}\n`);
     },

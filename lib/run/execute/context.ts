@@ -9,13 +9,25 @@ import type { AppliedStep } from '../../core/errors.js';
 import type { Step } from '../../core/plan.js';
 import { bindElapsed, type Record } from '../../core/program.js';
 import { describeLockWait } from '../../db/lock-wait.js';
+import type { LockWait } from '../../db/types.js';
+import { migrationLockTimeout } from '../../core/guards.js';
 
 export interface ExecuteOptions {
   logger: Logger;
   /** PostgreSQL statement_timeout for migration SQL, in ms (undefined: server default). */
   statementTimeoutMs?: number;
-  /** PostgreSQL lock_timeout for migration SQL, in ms. */
+  /** PostgreSQL lock_timeout for migration SQL, in ms; default 5 000 (core/guards.ts), 0 = none. */
   migrationLockTimeoutMs?: number;
+  /**
+   * How often a migration that failed on a lock timeout (55P03) or a deadlock (40P01) is tried
+   * again: a transactional one as a whole, a statement of a non-transactional one on its own
+   * (execute/retry.ts). Default 5; 0 = never.
+   */
+  lockRetries?: number;
+  /** The first pause before a retry, ms (then doubling, capped at 30 s, with jitter); default 1 000. Tests set it low. */
+  lockRetryBaseMs?: number;
+  /** How often a statement that waits for a lock is logged with who holds it, ms; default 5 000. */
+  lockWaitLogMs?: number;
   /** Aborting stops the run: the statement in progress is cancelled by the caller, the transaction rolls back, no further step starts. */
   signal?: AbortSignal;
   /** Called before each step starts. */
@@ -48,25 +60,45 @@ export const elapsed = (started: number) => Math.round(performance.now() - start
 
 export const caught = <T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> => p.then((value) => ({ value }), (error: unknown) => ({ error }));
 
+/** What a migration's statements were last seen waiting for (watchLockWaits), as data and in words. */
+export interface WaitSeen {
+  wait: LockWait;
+  text: string;
+}
+
+export interface LockWaitWatch {
+  /** The last wait seen, in words (null: none seen). */
+  last: () => string | null;
+  /** The last wait seen, as data. */
+  lastWait: () => WaitSeen | null;
+  /** Forgets what was seen: a retried statement starts afresh. */
+  forget: () => void;
+  stop: () => void;
+}
+
 /**
  * While a migration's statements run, looks from a second session (Connection.lockWait) at what
- * they wait for: first after a second (or half the lock timeout, if shorter), then every five
- * seconds. Each wait is logged with the sessions in the way; the last one seen names them when a
- * lock timeout ends the migration.
+ * they wait for: first after a second (or half the lock timeout, if shorter), then every
+ * `lockWaitLogMs` (default five seconds). Each wait is logged with the sessions in the way (a
+ * CREATE INDEX CONCURRENTLY waiting for older transactions waits on their virtualxid); the last
+ * one seen names them when a lock timeout ends the migration.
  */
-export function watchLockWaits(db: Connection, migration: Migration, options: ExecuteOptions): { last: () => string | null; stop: () => void } {
-  let last: string | null = null;
+export function watchLockWaits(db: Connection, migration: Migration, options: ExecuteOptions): LockWaitWatch {
+  let last: WaitSeen | null = null;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  const first = options.migrationLockTimeoutMs ? Math.max(50, Math.min(1000, Math.floor(options.migrationLockTimeoutMs / 2))) : 1000;
+  const lockTimeoutMs = migrationLockTimeout(options);
+  const every = options.lockWaitLogMs ?? 5000;
+  const first = Math.min(every, lockTimeoutMs ? Math.max(50, Math.min(1000, Math.floor(lockTimeoutMs / 2))) : 1000);
+  const label = `${migration.version}_${migration.name}`;
   const look = async () => {
     const wait = await db.lockWait();
     if (stopped) return;
     if (wait) {
-      last = describeLockWait(wait);
-      options.logger.info({ migration: `${migration.version}_${migration.name}`, wait }, `${migration.version}_${migration.name} waits for ${last}`);
+      last = { wait, text: describeLockWait(wait) };
+      options.logger.info({ migration: label, wait }, `${label} waits for ${last.text}`);
     }
-    timer = setTimeout(look, 5000);
+    timer = setTimeout(look, every);
     timer.unref();
   };
   if (db.interruptible) {
@@ -74,7 +106,11 @@ export function watchLockWaits(db: Connection, migration: Migration, options: Ex
     timer.unref();
   }
   return {
-    last: () => last,
+    last: () => last?.text ?? null,
+    lastWait: () => last,
+    forget: () => {
+      last = null;
+    },
     stop: () => {
       stopped = true;
       clearTimeout(timer);

@@ -14,6 +14,7 @@ import type { Plan, Step } from '../../core/plan.js';
 import { codePointPositionToIndex, excerpt, excerptWindow, formatExcerpt, lineColumnInStatement } from '../../core/position.js';
 import { readLines } from '../../read/source.js';
 import type { RunContext, StepResult } from './context.js';
+import type { Attempts } from './retry.js';
 
 /** A statement failed; carries what is needed to point at it in the file. */
 export class StatementFailure extends Error {
@@ -241,18 +242,40 @@ export async function leaveAbortedTransaction(db: Connection): Promise<void> {
   }
 }
 
-export function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis: FileAnalysis, sqlstate?: string | null, waitedFor?: string | null): string {
+export function whatHappened(done: StepResult[], plan: Plan, failedAt: number, analysis: FileAnalysis, sqlstate?: string | null, waitedFor?: string | null, attempts?: Attempts): string {
   const step = plan.steps[failedAt]!;
   const { version } = nameOf(step);
   const verb = plan.command === 'up' ? 'applied' : 'reverted';
   const before = done.length > 0 ? ` ${done.map((d) => d.version).join(', ')} ${done.length === 1 ? 'was' : 'were'} ${verb} before it and ${done.length === 1 ? 'stays' : 'stay'} so.` : '';
+  const lock = sqlstate === '55P03' || sqlstate === '40P01' ? lockAdvice(sqlstate, plan.command, waitedFor, attempts) : null;
   if (analysis.mode === 'transaction') {
     // A lock timeout or a deadlock says nothing about the file: another session was in the way.
-    if (sqlstate === '55P03') return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} The file is fine: a statement waited longer than the lock timeout (--migration-lock-timeout) for ${waitedFor ? `${waitedFor}` : 'a lock another session holds on a table it needs'}. Rerunning is safe: run pgpair ${plan.command} again when that session is done, or raise --migration-lock-timeout.`;
-    if (sqlstate === '40P01') return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} The file is fine: it deadlocked with another session, and PostgreSQL chose to cancel it. Rerunning is safe: run pgpair ${plan.command} again.`;
+    if (lock) return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} ${lock}`;
     return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} Fix the file and run pgpair ${plan.command} again.`;
   }
-  return `${version} ran outside a transaction (${analysis.reason}), so the statements before the failing one stay done; it is now marked failed.${before} Finish or undo it by hand, then run pgpair repair --applied ${version} or pgpair repair --reverted ${version}.`;
+  const failing = lock ? ` That statement itself was rolled back: ${lock}${attempts?.note ? ` ${attempts.note}` : ''}` : '';
+  return `${version} ran outside a transaction (${analysis.reason}), so the statements before the failing one stay done; it is now marked failed.${before}${failing} Finish or undo it by hand, then run pgpair repair --applied ${version} or pgpair repair --reverted ${version}.`;
+}
+
+/**
+ * A lock timeout or a deadlock: how often it was tried, what it waited for (the table and the
+ * session holding the lock, as a second session saw it), and what to do about it.
+ */
+function lockAdvice(sqlstate: '55P03' | '40P01', command: string, waitedFor: string | null | undefined, attempts: Attempts | undefined): string {
+  const made = attempts?.made ?? 1;
+  const tried = made > 1 ? `it was tried ${made} times (--lock-retries ${attempts?.retries}), ` : attempts && attempts.retries === 0 ? 'it was not retried (--lock-retries 0), ' : '';
+  const timeout = attempts ? `--migration-lock-timeout, ${attempts.lockTimeoutMs} ms` : '--migration-lock-timeout';
+  const pid = /held by pid (\d+)/.exec(waitedFor ?? '')?.[1];
+  const find = pid
+    ? `See what pid ${pid} does (SELECT pid, application_name, usename, state, xact_start, query FROM pg_stat_activity WHERE pid = ${pid}) and let its transaction end (or end it: SELECT pg_terminate_backend(${pid}))`
+    : 'Find the session in the way (pg_stat_activity, pg_locks) and let its transaction end';
+  if (sqlstate === '40P01') {
+    return `The file is fine: ${tried}it deadlocked with another session${made > 1 ? ' every time' : ''}, and PostgreSQL chose to cancel it. ${find}, or raise --lock-retries. Rerunning is safe: run pgpair ${command} again.`;
+  }
+  return (
+    `The file is fine: ${tried}${made > 1 ? 'each time ' : ''}a statement waited longer than the lock timeout (${timeout}) for ${waitedFor ? `${waitedFor}` : 'a lock another session holds on a table it needs'}. ` +
+    `${find}, or raise --migration-lock-timeout or --lock-retries. Rerunning is safe: run pgpair ${command} again when that session is done.`
+  );
 }
 
 /** A lost connection during a non-transactional step: the history row stays `running`, and the user must be told so. */

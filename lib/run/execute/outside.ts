@@ -17,6 +17,7 @@ import type { MigrationBlock } from '../../core/program.js';
 import { AS_LOGIN_USER_SQL, GUARD_LOCK_LOST, lockGuardSql } from '../../core/session-state.js';
 import { readCopyData } from '../../read/source.js';
 import { elapsed, sendRecord, signalsDelivered, watchLockWaits, type ExecuteOptions, type RunContext } from './context.js';
+import { runStatementWithRetries, type Attempts } from './retry.js';
 import { failure, interrupted, leaveAbortedTransaction, LockReleased, lockReleased, log, lostDuring, StatementFailure } from './failures.js';
 
 /** Runs one statement of a file; COPY data is streamed (a large file's from the file). A driver error becomes a StatementFailure. */
@@ -39,7 +40,16 @@ export async function runStatement(q: Queryable, file: MigrationFile, index: num
  * restored, and from its BEGIN on the records that end it. On a failure the row is marked failed
  * with what happened. Returns the measured duration (ms).
  */
-export async function runOutsideTransaction(db: Connection, tables: HistoryTables, block: MigrationBlock, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null, waitedFor?: string | null) => string): Promise<number> {
+export async function runOutsideTransaction(
+  db: Connection,
+  tables: HistoryTables,
+  block: MigrationBlock,
+  options: ExecuteOptions,
+  ctx: RunContext,
+  next: (sqlstate?: string | null, waitedFor?: string | null) => string,
+  /** Lock-failure retries of its statements (execute/retry.ts); none when not given. A file with its own BEGIN/COMMIT is never retried: its transaction would be gone. */
+  attempts?: Attempts,
+): Promise<number> {
   const { file, analysis } = block;
   const migration = block.step.migration;
   const direction = block.step.action;
@@ -61,9 +71,12 @@ export async function runOutsideTransaction(db: Connection, tables: HistoryTable
         case 'guards':
           for (const [name, value] of op.settings) await db.query(SET_GUARD_SQL, [name, value, op.local]);
           break;
-        case 'statement':
-          await runStatement(db, file, op.index, op.statement, options.signal);
+        case 'statement': {
+          const run = () => runStatement(db, file, op.index, op.statement, options.signal);
+          if (attempts && analysis.mode === 'no-transaction') await runStatementWithRetries(db, tables, block, options, attempts, watch, op, run);
+          else await run();
           break;
+        }
         case 'progress':
           try {
             await db.exec(`${asLoginUser}${inlineParams(op.record.sql, op.record.params)} ${lockGuard}`);

@@ -15,7 +15,7 @@ import type { SqlStatement } from '../../core/lexer.js';
 import type { MigrationBlock } from '../../core/program.js';
 import { statementCheckSql } from '../../core/session-state.js';
 import { readCopyData } from '../../read/source.js';
-import { caught, elapsed, sendRecord, signalsDelivered, watchLockWaits, type ExecuteOptions, type RunContext } from './context.js';
+import { caught, elapsed, sendRecord, signalsDelivered, watchLockWaits, type ExecuteOptions, type LockWaitWatch, type RunContext } from './context.js';
 import { checkFailure, commitFailure, failure, interrupted, LockReleased, lockReleased, StatementFailure, TransactionEnded, transactionEnded } from './failures.js';
 
 /**
@@ -100,12 +100,22 @@ type StatementOp = Extract<MigrationBlock['ops'][number], { op: 'statement' }>;
  * driver's transaction, the statements up to the check run guarded (runGuardedStatements), and
  * the records travel with COMMIT when pipelined. Returns the measured duration (ms).
  */
-export async function runInTransaction(db: Connection, tables: HistoryTables, block: MigrationBlock, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null, waitedFor?: string | null) => string): Promise<number> {
+export async function runInTransaction(
+  db: Connection,
+  tables: HistoryTables,
+  block: MigrationBlock,
+  options: ExecuteOptions,
+  ctx: RunContext,
+  next: (sqlstate?: string | null, waitedFor?: string | null) => string,
+  /** Given the watch of this attempt's lock waits (execute/retry.ts reads what it saw). */
+  watched: { watch?: LockWaitWatch } = {},
+): Promise<number> {
   const { file, analysis } = block;
   const migration = block.step.migration;
   const direction = block.step.action;
   const pipelined = db.pipelining && !analysis.statements.some((s) => s.copyData);
   const watch = watchLockWaits(db, migration, options);
+  watched.watch = watch;
   let durationMs = 0;
   const recorded: Promise<unknown>[] = [];
   let xid: Promise<string | null> = Promise.resolve(null);
