@@ -143,6 +143,10 @@ describe('a transactional migration that meets a lock', () => {
     const rows = await logRows();
     assert.deepEqual(rows.map((row) => row.action), ['retry', 'failed']);
     assert.match(rows[1]!.detail, new RegExp(`^up gave up after 2 attempts \\(--lock-retries 1\\), the last one on a lock timeout \\(55P03\\) waiting for AccessExclusiveLock on t, held by pid ${lock.pid} `));
+    // `pgpair history` shows them, newest first.
+    const history = await cli(['history'], cwd);
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(history.stdout, /failed 0002_alter\s.*up gave up after 2 attempts[\s\S]*retry 0002_alter\s.*attempt 1 of 2: 0002_alter \(up\) failed on a lock timeout/);
     // Once the session is gone, the same run succeeds.
     assert.equal((await cli(['up'], cwd)).code, 0);
     assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
@@ -262,5 +266,26 @@ describe('a CREATE INDEX CONCURRENTLY that meets an older transaction', () => {
     assert.deepEqual((await logRows()).map((row) => row.action), ['retry', 'failed', 'failed']);
     assert.equal(retries(entries).length, 1);
   });
-});
 
+  it('SIGINT during the pause before a retry: exit 130, the migration marked failed, its INVALID index dropped', async () => {
+    const cwd = workdir({
+      'sql/0001_t.up.sql': 'CREATE TABLE t(a int, b int);\n',
+      'sql/0002_idx.up.sql': '-- pgpair:no-transaction\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n',
+    });
+    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
+    const old = await holder(db.url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT 1'], 'old-report');
+    try {
+      const running = startCli(['up', '--migration-lock-timeout', '200ms', '--lock-retries', '5', '--url', db.url], { cwd });
+      await running.stderrMatches(/retrying in \d+ ms/);
+      running.child.kill('SIGINT');
+      const r = await running.exited;
+      assert.equal(r.code, 130, r.stderr);
+      assert.match(r.stderr, /Interrupted by SIGINT during up 0002_idx/);
+      assert.match(r.stderr, /marked failed/);
+    } finally {
+      await old.end();
+    }
+    assert.deepEqual(await indexes(), []);
+    assert.deepEqual(await versions(), ['0001:ok', '0002:failed']);
+  });
+});
