@@ -92,8 +92,9 @@ describe('a transactional migration that meets a lock', () => {
     } finally {
       await lock.end();
     }
-    const result = (await run) as { steps: { version: string }[] };
+    const result = (await run) as { steps: { version: string; lockRetries?: number }[] };
     assert.deepEqual(result.steps.map((s) => s.version), ['0002']);
+    assert.equal(result.steps[0]!.lockRetries, retries(entries).length, 'the step says how often it was retried');
     assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
     assert.deepEqual((await db.sql.unsafe(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 't' AND column_name = 'b'`))[0]!.n, 1);
     // Statement 1 ran in every attempt; its table exists once, from the attempt that committed.
@@ -149,6 +150,25 @@ describe('a transactional migration that meets a lock', () => {
     assert.match(history.stdout, /failed 0002_alter\s.*up gave up after 2 attempts[\s\S]*retry 0002_alter\s.*attempt 1 of 2: 0002_alter \(up\) failed on a lock timeout/);
     // Once the session is gone, the same run succeeds.
     assert.equal((await cli(['up'], cwd)).code, 0);
+    assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
+  });
+
+  it('on the command line: the retry is logged on stderr, and the result line says the step needed it', async () => {
+    const cwd = workdir({ 'sql/0001_t.up.sql': 'CREATE TABLE t(a int);\n', 'sql/0002_alter.up.sql': 'ALTER TABLE t ADD COLUMN b int;\n' });
+    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
+    const lock = await holder(db.url, ['BEGIN', 'LOCK TABLE t IN ACCESS EXCLUSIVE MODE']);
+    let r: Awaited<ReturnType<typeof cli>>;
+    try {
+      const running = startCli(['up', '--migration-lock-timeout', '200ms', '--lock-retries', '10', '--url', db.url], { cwd });
+      await running.stderrMatches(/retrying in \d+ ms/);
+      await lock.end();
+      r = await running.exited;
+    } finally {
+      await lock.end();
+    }
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^applied 0002_alter \(\d+ ms, after \d+ lock retr(y|ies)\)$/m);
+    assert.match(r.stderr, new RegExp(`0002_alter \\(up\\) failed on a lock timeout \\(55P03\\) waiting for AccessExclusiveLock on t, held by pid ${lock.pid} `));
     assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
   });
 

@@ -37,6 +37,8 @@ export interface Attempts {
   made: number;
   /** Retries allowed (--lock-retries). */
   retries: number;
+  /** Retries made, over the whole block (a non-transactional block's statements add up). */
+  used: number;
   /** lock_timeout of every attempt, ms (0: none). */
   lockTimeoutMs: number;
   /** What became of an INVALID index a failed CREATE INDEX CONCURRENTLY left, when one did. */
@@ -44,7 +46,7 @@ export interface Attempts {
 }
 
 export function attemptsOf(options: ExecuteOptions): Attempts {
-  return { made: 0, retries: options.lockRetries ?? DEFAULT_LOCK_RETRIES, lockTimeoutMs: migrationLockTimeout(options), note: null };
+  return { made: 0, used: 0, retries: options.lockRetries ?? DEFAULT_LOCK_RETRIES, lockTimeoutMs: migrationLockTimeout(options), note: null };
 }
 
 /** The pause before retry `n` (1-based): base·2^(n−1), capped, its upper half at random so that runs that met do not meet again. */
@@ -109,6 +111,7 @@ async function retryAfterPause(db: Connection, tables: HistoryTables, block: Mig
     `${what}; attempt ${retry.attempt} of ${attempts.retries + 1}, ${block.mode === 'transaction' ? 'rolled back, ' : ''}retrying in ${delayMs} ms`,
   );
   await record(db, tables, block, 'retry', elapsed(retry.startedMs), detail);
+  attempts.used++;
   return pauseUnlessAborted(delayMs, options.signal);
 }
 
