@@ -75,6 +75,9 @@ describe('a run waiting for the migration lock, beside a CREATE INDEX CONCURRENT
         assert.equal(b.child.exitCode, null, b.stderr());
       }
 
+      // A logs what its CIC waits for, and who holds it.
+      await a.stderrMatches(new RegExp(`0002_index waits for the end of another transaction \\(ShareLock on its virtualxid\\), held by pid ${oldPid} \\(old-snapshot, user \\w+, idle in transaction`));
+
       // The old transaction ends: A's CIC finishes and A exits while B is still waiting.
       await old.unsafe('ROLLBACK');
       const aDone = await a.exited;

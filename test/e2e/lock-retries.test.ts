@@ -277,7 +277,7 @@ describe('a CREATE INDEX CONCURRENTLY that meets an older transaction', () => {
     assert.ok(failure instanceof Error && (failure as { code?: string }).code === 'E_MIGRATION_FAILED', String(failure));
     const message = (failure as Error).message;
     assert.match(message, /sql\/0002_idx\.up\.sql:3:1: ERROR \[55P03\]: canceling statement due to lock timeout/);
-    assert.match(message, /That statement itself was rolled back: The file is fine: it was tried 2 times \(--lock-retries 1\)/);
+    assert.match(message, /That statement itself was rolled back\. The file is fine: it was tried 2 times \(--lock-retries 1\)/);
     assert.match(message, new RegExp(`held by pid ${old.pid} \\(old-report`));
     assert.match(message, /pgpair dropped the INVALID index "public"\."t_b_idx" that the failed CREATE INDEX CONCURRENTLY left\./);
     assert.match(message, /pgpair repair --applied 0002/);

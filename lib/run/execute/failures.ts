@@ -253,7 +253,7 @@ export function whatHappened(done: StepResult[], plan: Plan, failedAt: number, a
     if (lock) return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} ${lock}`;
     return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} Fix the file and run pgpair ${plan.command} again.`;
   }
-  const failing = lock ? ` That statement itself was rolled back: ${lock}${attempts?.note ? ` ${attempts.note}` : ''}` : '';
+  const failing = lock ? ` That statement itself was rolled back. ${lock}${attempts?.note ? ` ${attempts.note}` : ''}` : '';
   return `${version} ran outside a transaction (${analysis.reason}), so the statements before the failing one stay done; it is now marked failed.${before}${failing} Finish or undo it by hand, then run pgpair repair --applied ${version} or pgpair repair --reverted ${version}.`;
 }
 

@@ -110,7 +110,12 @@ async function retryAfterPause(db: Connection, tables: HistoryTables, block: Mig
     { migration: label, attempt: retry.attempt, attempts: attempts.retries + 1, sqlstate: retry.sqlstate, delayMs, table: retry.seen?.wait.relation ?? null, blockers: retry.seen?.wait.blockers ?? [] },
     `${what}; attempt ${retry.attempt} of ${attempts.retries + 1}, ${block.mode === 'transaction' ? 'rolled back, ' : ''}retrying in ${delayMs} ms`,
   );
-  await record(db, tables, block, 'retry', elapsed(retry.startedMs), detail);
+  try {
+    await record(db, tables, block, 'retry', elapsed(retry.startedMs), detail);
+  } catch (error) {
+    // The retry goes on: a log entry that cannot be written must not end a migration that may still succeed.
+    options.logger.warn({ err: error }, 'could not append the retry to the history log');
+  }
   attempts.used++;
   return pauseUnlessAborted(delayMs, options.signal);
 }
