@@ -281,6 +281,7 @@ describe('a CREATE INDEX CONCURRENTLY that meets an older transaction', () => {
     assert.match(message, new RegExp(`held by pid ${old.pid} \\(old-report`));
     assert.match(message, /pgpair dropped the INVALID index "public"\."t_b_idx" that the failed CREATE INDEX CONCURRENTLY left\./);
     assert.match(message, /pgpair repair --applied 0002/);
+    assert.doesNotMatch(message, /Rerunning is safe/, 'a migration marked failed needs repair, not a rerun');
     assert.deepEqual(await indexes(), []);
     assert.deepEqual(await versions(), ['0001:ok', '0002:failed']);
     assert.deepEqual((await logRows()).map((row) => row.action), ['retry', 'failed', 'failed']);
