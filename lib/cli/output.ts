@@ -101,8 +101,10 @@ export function problemLines(problems: readonly VerifyProblem[]): string {
 
 const VERBS: Record<string, string> = { up: 'applied', down: 'reverted', stamp: 'stamped', unstamp: 'unstamped' };
 
-export function stepLine(step: { action: string; version: string; name: string; durationMs: number }, command: string): string {
-  const duration = command === 'stamp' ? '' : ` (${step.durationMs} ms)`;
+export function stepLine(step: { action: string; version: string; name: string; durationMs: number; lockRetries?: number }, command: string): string {
+  // Lock retries (issue 15): a step that had to be tried again says so.
+  const retried = step.lockRetries ? `, after ${step.lockRetries} lock retr${step.lockRetries === 1 ? 'y' : 'ies'}` : '';
+  const duration = command === 'stamp' ? '' : ` (${step.durationMs} ms${retried})`;
   return `${VERBS[step.action] ?? step.action} ${escapeValue(`${step.version}_${step.name}`)}${duration}`;
 }
 

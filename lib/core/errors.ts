@@ -210,6 +210,8 @@ export interface AppliedStep {
   durationMs: number;
   /** How its SQL ran: in pgpair's transaction, statement by statement outside one, or as written with its own BEGIN/COMMIT. */
   mode?: 'transaction' | 'no-transaction' | 'own-transaction';
+  /** How often pgpair tried it again after a lock timeout or a deadlock (--lock-retries); absent when it never did. */
+  lockRetries?: number;
 }
 
 /** The step a run stopped at: the `Failed` of goose's PartialError. */

@@ -114,7 +114,7 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
       } catch (error) {
         throw withProgress(error, results, { action: step.action, version, name, file: block.file.path });
       }
-      const result: StepResult = { action: step.action, version, name, durationMs, mode: analysis.mode };
+      const result: StepResult = { action: step.action, version, name, durationMs, mode: analysis.mode, ...(attempts.used > 0 ? { lockRetries: attempts.used } : {}) };
       results.push(result);
       options.onStep?.(result);
     }

@@ -92,8 +92,9 @@ describe('a transactional migration that meets a lock', () => {
     } finally {
       await lock.end();
     }
-    const result = (await run) as { steps: { version: string }[] };
+    const result = (await run) as { steps: { version: string; lockRetries?: number }[] };
     assert.deepEqual(result.steps.map((s) => s.version), ['0002']);
+    assert.equal(result.steps[0]!.lockRetries, retries(entries).length, 'the step says how often it was retried');
     assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
     assert.deepEqual((await db.sql.unsafe(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 't' AND column_name = 'b'`))[0]!.n, 1);
     // Statement 1 ran in every attempt; its table exists once, from the attempt that committed.
@@ -143,8 +144,31 @@ describe('a transactional migration that meets a lock', () => {
     const rows = await logRows();
     assert.deepEqual(rows.map((row) => row.action), ['retry', 'failed']);
     assert.match(rows[1]!.detail, new RegExp(`^up gave up after 2 attempts \\(--lock-retries 1\\), the last one on a lock timeout \\(55P03\\) waiting for AccessExclusiveLock on t, held by pid ${lock.pid} `));
+    // `pgpair history` shows them, newest first.
+    const history = await cli(['history'], cwd);
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(history.stdout, /failed 0002_alter\s.*up gave up after 2 attempts[\s\S]*retry 0002_alter\s.*attempt 1 of 2: 0002_alter \(up\) failed on a lock timeout/);
     // Once the session is gone, the same run succeeds.
     assert.equal((await cli(['up'], cwd)).code, 0);
+    assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
+  });
+
+  it('on the command line: the retry is logged on stderr, and the result line says the step needed it', async () => {
+    const cwd = workdir({ 'sql/0001_t.up.sql': 'CREATE TABLE t(a int);\n', 'sql/0002_alter.up.sql': 'ALTER TABLE t ADD COLUMN b int;\n' });
+    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
+    const lock = await holder(db.url, ['BEGIN', 'LOCK TABLE t IN ACCESS EXCLUSIVE MODE']);
+    let r: Awaited<ReturnType<typeof cli>>;
+    try {
+      const running = startCli(['up', '--migration-lock-timeout', '200ms', '--lock-retries', '10', '--url', db.url], { cwd });
+      await running.stderrMatches(/retrying in \d+ ms/);
+      await lock.end();
+      r = await running.exited;
+    } finally {
+      await lock.end();
+    }
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^applied 0002_alter \(\d+ ms, after \d+ lock retr(y|ies)\)$/m);
+    assert.match(r.stderr, new RegExp(`0002_alter \\(up\\) failed on a lock timeout \\(55P03\\) waiting for AccessExclusiveLock on t, held by pid ${lock.pid} `));
     assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
   });
 
@@ -196,5 +220,93 @@ describe('a transactional migration that meets a lock', () => {
     assert.match(retry!.msg, /^0002_both \(up\) failed on a deadlock \(40P01\)/);
     assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
     assert.match((await logRows())[0]!.detail, /^attempt 1 of 4: 0002_both \(up\) failed on a deadlock \(40P01\)/);
+  });
+});
+
+describe('a CREATE INDEX CONCURRENTLY that meets an older transaction', () => {
+  async function indexes() {
+    return [...(await db.sql.unsafe(`SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 't'::regclass ORDER BY 1`))].map((r) => `${r.name}:${r.valid ? 'valid' : 'INVALID'}`);
+  }
+
+  it('drops the INVALID index it left (only that one) and tries the statement again, named or not', async () => {
+    const cwd = workdir({
+      'sql/0001_t.up.sql': 'CREATE TABLE t(a int, b int);\nINSERT INTO t VALUES (1, 1), (1, 2);\n',
+      'sql/0002_idx.up.sql': '-- pgpair:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON t (a);\nCREATE INDEX CONCURRENTLY ON t (b);\n',
+    });
+    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
+    // The user's own INVALID index from an earlier failed build: pgpair must leave it alone.
+    await db.sql.unsafe('CREATE UNIQUE INDEX CONCURRENTLY t_old ON t (a)').catch(() => {});
+    assert.deepEqual(await indexes(), ['t_old:INVALID']);
+    // An older transaction with a snapshot: each CIC waits for it to end (virtualxid), past the lock timeout.
+    const old = await holder(db.url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT 1'], 'old-report');
+    const { logger, entries, until } = capturingLogger();
+    try {
+      const run = up({ url: db.url, dir: join(cwd, 'sql'), logger, migrationLockTimeoutMs: 300, lockRetries: 50, lockRetryBaseMs: 10, lockWaitLogMs: 50 });
+      run.catch(() => {});
+      await until((e) => retries(e).length >= 2);
+      await old.end();
+      await run;
+    } finally {
+      await old.end();
+    }
+    assert.deepEqual(await indexes(), ['t_a:valid', 't_b_idx:valid', 't_old:INVALID']);
+    assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
+    const [first] = retries(entries);
+    assert.match(first!.msg, new RegExp(`^statement 1 of 2 \\(\\S*sql/0002_idx\\.up\\.sql:2\\) of 0002_idx \\(up\\) failed on a lock timeout \\(55P03\\) waiting for the end of another transaction \\(ShareLock on its virtualxid\\), held by pid ${old.pid} \\(old-report`));
+    assert.match(first!.msg, /attempt 1 of 51, retrying in \d+ ms$/);
+    const dropped = entries.filter((e) => e.level === 40 && /^dropped the INVALID index/.test(e.msg)).map((e) => e.msg);
+    assert.ok(dropped.length >= 1, 'the left-over index was dropped and said so');
+    for (const msg of dropped) assert.match(msg, /^dropped the INVALID index "public"\."t_a" that the failed CREATE INDEX CONCURRENTLY \(statement 1 of 2 \(\S*sql\/0002_idx\.up\.sql:2\)\) left, before trying it again$/);
+    assert.ok((await logRows()).every((row) => row.action === 'retry'));
+  });
+
+  it('an unnamed one whose retries run out: its INVALID index is dropped, the migration marked failed, and the message says so', async () => {
+    const cwd = workdir({
+      'sql/0001_t.up.sql': 'CREATE TABLE t(a int, b int);\n',
+      'sql/0002_idx.up.sql': '-- pgpair:no-transaction\nCREATE TABLE done_first(a int);\nCREATE INDEX CONCURRENTLY ON t (b);\n',
+    });
+    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
+    const old = await holder(db.url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT 1'], 'old-report');
+    const { logger, entries } = capturingLogger();
+    let failure: unknown;
+    try {
+      failure = await up({ url: db.url, dir: join(cwd, 'sql'), logger, migrationLockTimeoutMs: 300, lockRetries: 1, lockRetryBaseMs: 10, lockWaitLogMs: 50 }).then(() => null, (error: unknown) => error);
+    } finally {
+      await old.end();
+    }
+    assert.ok(failure instanceof Error && (failure as { code?: string }).code === 'E_MIGRATION_FAILED', String(failure));
+    const message = (failure as Error).message;
+    assert.match(message, /sql\/0002_idx\.up\.sql:3:1: ERROR \[55P03\]: canceling statement due to lock timeout/);
+    assert.match(message, /That statement itself was rolled back\. The file is fine: it was tried 2 times \(--lock-retries 1\)/);
+    assert.match(message, new RegExp(`held by pid ${old.pid} \\(old-report`));
+    assert.match(message, /pgpair dropped the INVALID index "public"\."t_b_idx" that the failed CREATE INDEX CONCURRENTLY left\./);
+    assert.match(message, /pgpair repair --applied 0002/);
+    assert.doesNotMatch(message, /Rerunning is safe/, 'a migration marked failed needs repair, not a rerun');
+    assert.deepEqual(await indexes(), []);
+    assert.deepEqual(await versions(), ['0001:ok', '0002:failed']);
+    assert.deepEqual((await logRows()).map((row) => row.action), ['retry', 'failed', 'failed']);
+    assert.equal(retries(entries).length, 1);
+  });
+
+  it('SIGINT during the pause before a retry: exit 130, the migration marked failed, its INVALID index dropped', async () => {
+    const cwd = workdir({
+      'sql/0001_t.up.sql': 'CREATE TABLE t(a int, b int);\n',
+      'sql/0002_idx.up.sql': '-- pgpair:no-transaction\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n',
+    });
+    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
+    const old = await holder(db.url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT 1'], 'old-report');
+    try {
+      const running = startCli(['up', '--migration-lock-timeout', '200ms', '--lock-retries', '5', '--url', db.url], { cwd });
+      await running.stderrMatches(/retrying in \d+ ms/);
+      running.child.kill('SIGINT');
+      const r = await running.exited;
+      assert.equal(r.code, 130, r.stderr);
+      assert.match(r.stderr, /Interrupted by SIGINT during up 0002_idx/);
+      assert.match(r.stderr, /marked failed/);
+    } finally {
+      await old.end();
+    }
+    assert.deepEqual(await indexes(), []);
+    assert.deepEqual(await versions(), ['0001:ok', '0002:failed']);
   });
 });

@@ -366,7 +366,7 @@ describe('pgpair up|down|stamp --sql on the command line', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^-- -+\n-- pgpair up: from base to 0002 \(apply 2 migrations\)\.\n-- Generated \d{4}-\d\d-\d\dT[\d:.]+Z by pgpair \d+\.\d+\.\d+ \(pgpair up --sql\)\.\n/);
     assert.match(r.stdout, /\n\\set ON_ERROR_STOP on\n/);
-    assert.match(r.stdout, /\nBEGIN;\nSELECT txid_current\(\) AS pgpair_xid \\gset\n\n-- sql\/0001_create_users\.up\.sql:1\nCREATE TABLE users \(id int PRIMARY KEY\);\n\n(-- .*\n){2}SELECT set_config\('pgpair\.transaction', :'pgpair_xid', true\);\nDO \$pgpair\$[\s\S]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; .*; RESET ROLE;\nINSERT INTO "public"\."pgpair_history" /);
+    assert.match(r.stdout, /\nBEGIN;\nSELECT txid_current\(\) AS pgpair_xid \\gset\nSELECT set_config\('lock_timeout', '5000ms', true\);\n(-- .*\n){2}\n-- sql\/0001_create_users\.up\.sql:1\nCREATE TABLE users \(id int PRIMARY KEY\);\n\n(-- .*\n){2}SELECT set_config\('pgpair\.transaction', :'pgpair_xid', true\);\nDO \$pgpair\$[\s\S]*?\$pgpair\$;\nSET SESSION AUTHORIZATION DEFAULT; RESET ALL; .*; RESET ROLE;\nINSERT INTO "public"\."pgpair_history" /);
     assert.doesNotMatch(r.stdout, /^(applied|now at) /m, "no run output mixed into the script");
     assert.match(r.stderr, /nothing was run/);
     assert.deepEqual(await tables(db.sql), [], 'nothing created by --sql');

@@ -45,7 +45,7 @@ describe('programOf', () => {
   it('a transactional step: BEGIN, its id, the guards for the transaction, the statements, the check, the session back, history and log rows, COMMIT', () => {
     const [block] = migrationBlocks(programOf(planUp(empty, { target: { version: '0001' } }), { tables, how: 'executed', statementTimeoutMs: 5000 }));
     assert.equal(block!.mode, 'transaction');
-    assert.deepEqual(shape(block!.ops), ['begin', 'capture-xid', 'guards statement_timeout local', 'statement 1', 'statement 2', 'check', 'restore', 'record INSERT', 'record INSERT', 'commit']);
+    assert.deepEqual(shape(block!.ops), ['begin', 'capture-xid', 'guards statement_timeout,lock_timeout local', 'statement 1', 'statement 2', 'check', 'restore', 'record INSERT', 'record INSERT', 'commit']);
   });
 
   it('a step outside a transaction: a running row, session guards, each statement followed by its progress, the guards reset, then its end recorded in a transaction', () => {
@@ -76,7 +76,15 @@ describe('programOf', () => {
     assert.equal(own!.mode, 'own-transaction');
     assert.deepEqual(shape(own!.ops).filter((s) => s.startsWith('statement')), ['statement 1', 'statement 2', 'statement 3']);
     assert.equal(nothing!.mode, 'transaction');
-    assert.deepEqual(shape(nothing!.ops), ['begin', 'capture-xid', 'guards local', 'check', 'restore', 'record INSERT', 'record INSERT', 'commit']);
+    assert.deepEqual(shape(nothing!.ops), ['begin', 'capture-xid', 'guards lock_timeout local', 'check', 'restore', 'record INSERT', 'record INSERT', 'commit']);
+  });
+
+  it('migration SQL gets lock_timeout 5s unless told otherwise; --migration-lock-timeout 0 sets it off explicitly', () => {
+    const plan = planUp(empty, { target: { version: '0001' } });
+    const guards = (options: { migrationLockTimeoutMs?: number }) => migrationBlocks(programOf(plan, { tables, how: 'executed', ...options }))[0]!.ops.find((op) => op.op === 'guards');
+    assert.deepEqual(guards({}), { op: 'guards', settings: [['lock_timeout', '5000ms']], local: true });
+    assert.deepEqual(guards({ migrationLockTimeoutMs: 0 }), { op: 'guards', settings: [['lock_timeout', '0ms']], local: true });
+    assert.deepEqual(guards({ migrationLockTimeoutMs: 250 }), { op: 'guards', settings: [['lock_timeout', '250ms']], local: true });
   });
 
   it('a transactional down deletes exactly one history row, and runs the down file', () => {

@@ -247,13 +247,14 @@ export function whatHappened(done: StepResult[], plan: Plan, failedAt: number, a
   const { version } = nameOf(step);
   const verb = plan.command === 'up' ? 'applied' : 'reverted';
   const before = done.length > 0 ? ` ${done.map((d) => d.version).join(', ')} ${done.length === 1 ? 'was' : 'were'} ${verb} before it and ${done.length === 1 ? 'stays' : 'stay'} so.` : '';
-  const lock = sqlstate === '55P03' || sqlstate === '40P01' ? lockAdvice(sqlstate, plan.command, waitedFor, attempts) : null;
+  const lock = sqlstate === '55P03' || sqlstate === '40P01' ? lockAdvice(sqlstate, plan.command, waitedFor, attempts, analysis.mode === 'transaction') : null;
   if (analysis.mode === 'transaction') {
     // A lock timeout or a deadlock says nothing about the file: another session was in the way.
     if (lock) return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} ${lock}`;
     return `Nothing of ${version} was ${verb} (its transaction was rolled back).${before} Fix the file and run pgpair ${plan.command} again.`;
   }
-  const failing = lock ? ` That statement itself was rolled back: ${lock}${attempts?.note ? ` ${attempts.note}` : ''}` : '';
+  const rolledBack = analysis.mode === 'own-transaction' ? 'The transaction the file opened was rolled back at that statement (a file with its own BEGIN/COMMIT is not retried).' : 'That statement itself was rolled back.';
+  const failing = lock ? ` ${rolledBack} ${lock}${attempts?.note ? ` ${attempts.note}` : ''}` : '';
   return `${version} ran outside a transaction (${analysis.reason}), so the statements before the failing one stay done; it is now marked failed.${before}${failing} Finish or undo it by hand, then run pgpair repair --applied ${version} or pgpair repair --reverted ${version}.`;
 }
 
@@ -261,8 +262,9 @@ export function whatHappened(done: StepResult[], plan: Plan, failedAt: number, a
  * A lock timeout or a deadlock: how often it was tried, what it waited for (the table and the
  * session holding the lock, as a second session saw it), and what to do about it.
  */
-function lockAdvice(sqlstate: '55P03' | '40P01', command: string, waitedFor: string | null | undefined, attempts: Attempts | undefined): string {
+function lockAdvice(sqlstate: '55P03' | '40P01', command: string, waitedFor: string | null | undefined, attempts: Attempts | undefined, rerunSafe: boolean): string {
   const made = attempts?.made ?? 1;
+  const rerun = rerunSafe ? ` Rerunning is safe: run pgpair ${command} again${sqlstate === '55P03' ? ' when that session is done' : ''}.` : '';
   const tried = made > 1 ? `it was tried ${made} times (--lock-retries ${attempts?.retries}), ` : attempts && attempts.retries === 0 ? 'it was not retried (--lock-retries 0), ' : '';
   const timeout = attempts ? `--migration-lock-timeout, ${attempts.lockTimeoutMs} ms` : '--migration-lock-timeout';
   const pid = /held by pid (\d+)/.exec(waitedFor ?? '')?.[1];
@@ -270,11 +272,11 @@ function lockAdvice(sqlstate: '55P03' | '40P01', command: string, waitedFor: str
     ? `See what pid ${pid} does (SELECT pid, application_name, usename, state, xact_start, query FROM pg_stat_activity WHERE pid = ${pid}) and let its transaction end (or end it: SELECT pg_terminate_backend(${pid}))`
     : 'Find the session in the way (pg_stat_activity, pg_locks) and let its transaction end';
   if (sqlstate === '40P01') {
-    return `The file is fine: ${tried}it deadlocked with another session${made > 1 ? ' every time' : ''}, and PostgreSQL chose to cancel it. ${find}, or raise --lock-retries. Rerunning is safe: run pgpair ${command} again.`;
+    return `The file is fine: ${tried}it deadlocked with another session${made > 1 ? ' every time' : ''}, and PostgreSQL chose to cancel it. ${find}, or raise --lock-retries.${rerun}`;
   }
   return (
     `The file is fine: ${tried}${made > 1 ? 'each time ' : ''}a statement waited longer than the lock timeout (${timeout}) for ${waitedFor ? `${waitedFor}` : 'a lock another session holds on a table it needs'}. ` +
-    `${find}, or raise --migration-lock-timeout or --lock-retries. Rerunning is safe: run pgpair ${command} again when that session is done.`
+    `${find}, or raise --migration-lock-timeout or --lock-retries.${rerun}`
   );
 }
 

@@ -37,6 +37,8 @@ export interface Attempts {
   made: number;
   /** Retries allowed (--lock-retries). */
   retries: number;
+  /** Retries made, over the whole block (a non-transactional block's statements add up). */
+  used: number;
   /** lock_timeout of every attempt, ms (0: none). */
   lockTimeoutMs: number;
   /** What became of an INVALID index a failed CREATE INDEX CONCURRENTLY left, when one did. */
@@ -44,7 +46,7 @@ export interface Attempts {
 }
 
 export function attemptsOf(options: ExecuteOptions): Attempts {
-  return { made: 0, retries: options.lockRetries ?? DEFAULT_LOCK_RETRIES, lockTimeoutMs: migrationLockTimeout(options), note: null };
+  return { made: 0, used: 0, retries: options.lockRetries ?? DEFAULT_LOCK_RETRIES, lockTimeoutMs: migrationLockTimeout(options), note: null };
 }
 
 /** The pause before retry `n` (1-based): base·2^(n−1), capped, its upper half at random so that runs that met do not meet again. */
@@ -108,7 +110,13 @@ async function retryAfterPause(db: Connection, tables: HistoryTables, block: Mig
     { migration: label, attempt: retry.attempt, attempts: attempts.retries + 1, sqlstate: retry.sqlstate, delayMs, table: retry.seen?.wait.relation ?? null, blockers: retry.seen?.wait.blockers ?? [] },
     `${what}; attempt ${retry.attempt} of ${attempts.retries + 1}, ${block.mode === 'transaction' ? 'rolled back, ' : ''}retrying in ${delayMs} ms`,
   );
-  await record(db, tables, block, 'retry', elapsed(retry.startedMs), detail);
+  try {
+    await record(db, tables, block, 'retry', elapsed(retry.startedMs), detail);
+  } catch (error) {
+    // The retry goes on: a log entry that cannot be written must not end a migration that may still succeed.
+    options.logger.warn({ err: error }, 'could not append the retry to the history log');
+  }
+  attempts.used++;
   return pauseUnlessAborted(delayMs, options.signal);
 }
 
@@ -178,21 +186,25 @@ export async function runStatementWithRetries(
   const index = concurrentIndexOf(at.statement);
   const place = `statement ${at.index + 1} of ${block.analysis.statements.length} (${block.file.path}:${at.statement.line})`;
   let leftovers: IndexName[] = [];
-  // A CIC … IF NOT EXISTS whose table pgpair cannot find would skip its own INVALID index on a retry: it is never retried.
+  // A CIC whose left-over index pgpair cannot look for is not retried: a retry would fail on it, or skip it (IF NOT EXISTS).
   let retriable = true;
   for (let tried = 1; ; tried++) {
-    attempts.made = Math.max(attempts.made, tried);
+    attempts.made = tried;
     watch.forget();
     const startedMs = performance.now();
     try {
       if (leftovers.length > 0) leftovers = await dropLeftovers(db, leftovers, options, place);
-      const before = index ? await indexesBefore(db, index) : null;
+      // pgpair's own look at the table's indexes; when it cannot look, a CIC is not retried (its INVALID index would stay).
+      const before = index ? await indexesBefore(db, index).catch(() => null) : null;
       try {
         await run();
         return;
       } catch (error) {
-        if (index && before !== null && lockFailureOf(error)) leftovers = await leftoverIndexes(db, index, before);
-        if (index && before === null && index.ifNotExists) retriable = false;
+        if (index && lockFailureOf(error)) {
+          const left = before === null ? null : await leftoverIndexes(db, index, before).catch(() => null);
+          if (left === null) retriable = false;
+          else leftovers = left;
+        }
         throw error;
       }
     } catch (error) {
@@ -201,6 +213,9 @@ export async function runStatementWithRetries(
       const retry: Retry = { sqlstate, seen: watch.lastWait(), attempt: tried, startedMs, statement: place };
       if (tried > attempts.retries || !retriable) {
         if (leftovers.length > 0) await giveUpLeftovers(db, leftovers, options, place, attempts);
+        if (!retriable) {
+          attempts.note = `pgpair could not check whether the failed CREATE INDEX CONCURRENTLY left an INVALID index on ${index?.table}, so it did not try it again: look for one (SELECT indexrelid::regclass FROM pg_index WHERE NOT indisvalid) and drop it (DROP INDEX CONCURRENTLY) before running pgpair again.`;
+        }
         await recordGiveUp(db, tables, block, options, attempts, retry);
         throw error instanceof StatementFailure || error instanceof PgpairError ? error : wrapDatabaseError(error, `Dropping the INVALID index that the failed ${place} left failed`);
       }
