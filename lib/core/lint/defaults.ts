@@ -72,7 +72,8 @@ export function typeChangeRewrites(from: string | undefined, to: string): 'no' |
   if (source === target) return 'no';
   const sourceLength = varcharLength(source);
   if (source === 'TEXT' || sourceLength !== undefined) {
-    if (textLike) return source === 'TEXT' && target === 'VARCHAR' ? 'no' : sourceLength !== undefined || source === 'TEXT' ? 'no' : 'yes';
+    // From varchar(n) or text to text or unbounded varchar: binary-coercible, nothing is checked or rewritten.
+    if (textLike) return 'no';
     const targetLength = varcharLength(target);
     if (targetLength !== undefined && targetLength !== null && sourceLength !== undefined && sourceLength !== null && targetLength >= sourceLength) return 'no';
     return 'yes';
