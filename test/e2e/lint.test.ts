@@ -115,6 +115,18 @@ describe('pgpair lint and up --lint connected', () => {
     assert.match(warned.stdout, /applied 0002_index/);
   });
 
+  it('a table made outside pgpair: its size and column types come from the catalogue', async () => {
+    const cwd = await setUp();
+    await db.sql.unsafe('CREATE TABLE legacy (name varchar(10), n integer); INSERT INTO legacy SELECT g::text, g FROM generate_series(1, 3000) g; ANALYZE legacy;');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(cwd, 'sql/0002_index.up.sql'), 'ALTER TABLE legacy ALTER COLUMN name TYPE text;\nALTER TABLE legacy ALTER COLUMN n TYPE bigint;\n');
+    const r = await runCli(['lint', '--url', db.url, '--json'], { cwd });
+    assert.equal(r.code, 3, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.deepEqual(doc.findings.map((f: { rule: string; line: number; rows: number }) => [f.rule, f.line, f.rows]), [['alter-column-type', 2, 3000]]);
+    assert.match(doc.findings[0].message, /changing the type of n integer to bigint rewrites legacy/);
+  });
+
   it('a suppressed finding lets up --lint error run', async () => {
     const cwd = await setUp();
     const { writeFileSync } = await import('node:fs');

@@ -173,6 +173,20 @@ describe('table sizes and --min-rows', () => {
   });
 });
 
+describe('ALTER COLUMN TYPE with the old type from the catalogue', () => {
+  const sizes = [{ schema: 'public', name: 'legacy', rows: 5000, pages: 50, visible: true, columns: { name: 'character varying(10)', n: 'integer' } }];
+  const run = (sql: string) => lintSql({ files: [sql], sizes }).findings.map((f) => `${f.rule}:${f.severity}`);
+  it('varchar(10) to text, or to varchar(20), changes no data: quiet', () => {
+    assert.deepEqual(run('ALTER TABLE legacy ALTER COLUMN name TYPE text;'), []);
+    assert.deepEqual(run('ALTER TABLE legacy ALTER COLUMN name TYPE varchar(20);'), []);
+  });
+  it('integer to bigint rewrites: an error; a column the catalogue does not list, to text: a warning', () => {
+    assert.deepEqual(run('ALTER TABLE legacy ALTER COLUMN n TYPE bigint;'), ['alter-column-type:error']);
+    assert.deepEqual(run('ALTER TABLE legacy ALTER COLUMN other TYPE text;'), ['alter-column-type:warning']);
+    assert.deepEqual(run('ALTER TABLE legacy ALTER COLUMN n TYPE text;'), ['alter-column-type:error']);
+  });
+});
+
 describe('statements in one ALTER TABLE and one transaction', () => {
   it('each action of one ALTER TABLE is judged and located on its own', () => {
     const report = lintSql({ files: ['CREATE TABLE t (id int);', 'ALTER TABLE ONLY t\n  ADD COLUMN x int,\n  ADD COLUMN y uuid DEFAULT gen_random_uuid(),\n  ADD CONSTRAINT c CHECK (id > 0);'], applied: 1 });

@@ -30,6 +30,11 @@ export function alterTable(state: LintState, t: Tokens): void {
   for (const [from, to] of t.items(i, t.length, depth)) action.run(from, to);
 }
 
+/** A type as format_type spells it (`character varying(10)`), written as columnType does (`CHARACTERVARYING(10)`). */
+function catalogueType(type: string | undefined): string | undefined {
+  return type === undefined ? undefined : type.toUpperCase().replace(/\s+/g, '');
+}
+
 class Action {
   constructor(private readonly state: LintState, private readonly t: Tokens, private readonly ref: TableRef, private readonly table: TableInfo) {}
 
@@ -264,7 +269,7 @@ class Action {
       const typeAt = t.is(op, 'TYPE') ? op + 1 : op + 3;
       const usingAt = t.find(typeAt, to, 'USING');
       const type = columnType(t, typeAt, usingAt === -1 ? to : usingAt);
-      const before = this.table.columns.get(column);
+      const before = this.table.columns.get(column) ?? catalogueType(state.size(this.ref)?.columns?.[column]);
       this.table.columns.set(column, type);
       this.exclusive(from);
       if (state.existing(this.ref) === null) return;

@@ -23,6 +23,8 @@ export interface TableSize {
   pages: number;
   /** On the search_path, so that an unqualified name reaches it (pg_table_is_visible). */
   visible: boolean;
+  /** Column name → its type as the catalogue spells it (format_type, e.g. `character varying(10)`), when read. */
+  columns?: Record<string, string>;
 }
 
 export interface LintFacts {
