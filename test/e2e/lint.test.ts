@@ -41,12 +41,12 @@ describe('pgpair lint offline', () => {
     assert.match(r.stdout, /0 errors, 0 warnings in 2 files/);
   });
   it('--format github prints workflow annotations, escaped', async () => {
-    const cwd = workdir({ 'sql/0001_a,b.up.sql': 'CREATE TABLE t (id int);\n', 'sql/0002_x.up.sql': 'ALTER TABLE t DROP COLUMN id;\nDROP INDEX i;\n' });
+    const cwd = workdir({ 'sql/0001_a,b.up.sql': 'CREATE TABLE t (id int);\n', 'sql/0002_x,y:z.up.sql': 'ALTER TABLE t DROP COLUMN id;\nDROP INDEX i;\n' });
     const r = await runCli(['lint', '--format', 'github'], { cwd });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.match(lines[0]!, /^::warning file=sql\/0002_x\.up\.sql,line=1,col=15,title=pgpair lint drop-column::dropping column id of t: .*\. Instead: first deploy code/);
-    assert.match(lines[1]!, /^::warning file=sql\/0002_x\.up\.sql,line=2,col=12,title=pgpair lint drop-index-not-concurrent::/);
+    assert.match(lines[0]!, /^::warning file=sql\/0002_x%2Cy%3Az\.up\.sql,line=1,col=15,title=pgpair lint drop-column::dropping column id of t: .*\. Instead: first deploy code/);
+    assert.match(lines[1]!, /^::warning file=sql\/0002_x%2Cy%3Az\.up\.sql,line=2,col=12,title=pgpair lint drop-index-not-concurrent::/);
     assert.equal(lines.length, 3);
   });
   it('usage errors exit 2: a bad --server-version, --json with another --format, a bad --min-rows', async () => {
