@@ -231,6 +231,9 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
   set('minRows', wholeNumber('--min-rows', argv['min-rows'], 0));
   set('serverVersion', text('server-version'));
   set('format', text('format') as CliOptions['format']);
+  if (options.sql && options.lint !== undefined && options.lint !== 'off') {
+    throw new UsageError(`--lint ${options.lint} does not apply to --sql (nothing runs); lint the migrations with pgpair lint instead.`);
+  }
   if (options.format !== undefined && options.json && options.format !== 'json') {
     throw new UsageError(`--json and --format ${options.format} ask for two formats; give one of them.`);
   }

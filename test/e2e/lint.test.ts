@@ -56,6 +56,10 @@ describe('pgpair lint offline', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, 'no stack trace');
     }
+    const script = await runCli(['up', '--sql', '--from', 'base', '--lint', 'error'], { cwd });
+    assert.equal(script.code, 2, script.stderr);
+    assert.match(script.stderr, /--lint error does not apply to --sql/);
+    assert.equal(script.stdout, '');
   });
   it('--server-version 14.2 flags CREATE INDEX CONCURRENTLY (the 14.0-14.3 bug); 14.4 does not', async () => {
     const cwd = workdir({ 'sql/0001_t.up.sql': 'CREATE TABLE t (id int);\n', 'sql/0002_i.up.sql': 'CREATE INDEX CONCURRENTLY i ON t (id);\n' });

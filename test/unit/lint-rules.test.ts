@@ -165,6 +165,10 @@ describe('table sizes and --min-rows', () => {
   it('a rename breaks code whatever the size', () => {
     assert.deepEqual(rulesOf(run('ALTER TABLE small RENAME TO tiny;', 1000)), ['rename-table@1:19']);
   });
+  it('CREATE TABLE IF NOT EXISTS of a table the server has leaves it existing', () => {
+    assert.deepEqual(rulesOf(run('CREATE TABLE IF NOT EXISTS big (id int);\nCREATE INDEX ON big (a);', 0)), ['index-not-concurrent@2:1']);
+    assert.deepEqual(rulesOf(run('CREATE TABLE IF NOT EXISTS brand_new (id int);\nCREATE INDEX ON brand_new (id);', 0)), []);
+  });
   it('schema-qualified and quoted names are matched as PostgreSQL would', () => {
     const quoted = lintSql({ files: ['CREATE INDEX ON public."big" (a);\nCREATE INDEX ON other.big (a);\nCREATE INDEX ON "Big" (a);'], sizes, minRows: 1000 });
     assert.equal(quoted.findings[0]!.rows, 12_000_000);

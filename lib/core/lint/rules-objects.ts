@@ -10,9 +10,12 @@ import type { TableRef } from './types.js';
 /** CREATE [GLOBAL|LOCAL] [TEMP|UNLOGGED] TABLE [IF NOT EXISTS] name (…) | AS … | PARTITION OF … */
 export function createTable(state: LintState, t: Tokens, tableAt: number): void {
   let i = tableAt + 1;
-  if (t.is(i, 'IF') && t.is(i + 1, 'NOT') && t.is(i + 2, 'EXISTS')) i += 3;
+  const ifNotExists = t.is(i, 'IF') && t.is(i + 1, 'NOT') && t.is(i + 2, 'EXISTS');
+  if (ifNotExists) i += 3;
   const name = t.qualified(i);
   if (!name) return;
+  // CREATE TABLE IF NOT EXISTS of a table the server already has creates nothing: it stays existing.
+  if (ifNotExists && state.size(name.ref) !== undefined && !state.tables.get(name.ref)?.isNew) return;
   const columns = new Map<string, string>();
   const open = name.next;
   if (t.at(open)?.kind === 'openParen') {
