@@ -1,6 +1,6 @@
 /** The lint engine on any input: never throws, findings always point into the file; large files read in pieces lint like small ones. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -42,8 +42,9 @@ describe('lint on any input', () => {
 });
 
 describe('lint on a file read in pieces (above the large-file size)', () => {
-  it('finds the same findings and honours the same suppressions as for the text read whole', async () => {
+  it('finds the same findings and honours the same suppressions as for the text read whole', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'lint-large-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, '0001_t.up.sql'), 'CREATE TABLE t (id int, a int);\n');
     writeFileSync(join(dir, '0002_x.up.sql'), "CREATE INDEX i ON t (a);\nCOPY t (a) FROM stdin;\n1\n-- pgpair:lint-ignore vacuum-full data, not a comment\n\\.\n-- pgpair:lint-ignore check-not-valid t is tiny everywhere\nALTER TABLE t ADD CONSTRAINT c CHECK (a > 0);\nALTER TABLE t RENAME TO u;\n");
     const lint = async (largeFileBytes: number) => {
