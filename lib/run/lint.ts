@@ -118,8 +118,8 @@ async function lintWithHistory(session: Session, rows: readonly HistoryRow[], pl
 export async function tableSizes(db: Queryable, refs: readonly TableRef[]): Promise<TableSize[]> {
   const names = [...new Set(refs.map((ref) => ref.name))];
   if (names.length === 0) return [];
-  const found = await db.query<{ schema: string; name: string; rows: number; pages: number; visible: boolean; columns: string | null }>(
-    `SELECT n.nspname AS schema, c.relname AS name, c.reltuples::float8 AS rows, c.relpages::int AS pages, pg_catalog.pg_table_is_visible(c.oid) AS visible,
+  const found = await db.query<{ schema: string; name: string; rows: number; pages: number; visible: boolean; partitioned: boolean; columns: string | null }>(
+    `SELECT n.nspname AS schema, c.relname AS name, c.reltuples::float8 AS rows, c.relpages::int AS pages, pg_catalog.pg_table_is_visible(c.oid) AS visible, c.relkind = 'p' AS partitioned,
             (SELECT pg_catalog.json_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))::text
                FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -132,6 +132,7 @@ export async function tableSizes(db: Queryable, refs: readonly TableRef[]): Prom
     rows: Number(row.rows) < 0 ? null : Number(row.rows),
     pages: Number(row.pages),
     visible: row.visible,
+    ...(row.partitioned ? { partitioned: true } : {}),
     ...(row.columns ? { columns: JSON.parse(row.columns) as Record<string, string> } : {}),
   }));
 }

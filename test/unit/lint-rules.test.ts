@@ -177,6 +177,20 @@ describe('table sizes and --min-rows', () => {
   });
 });
 
+describe('partitioned tables', () => {
+  it('CREATE INDEX ON ONLY a partitioned parent is instant: quiet; on the whole parent the fix is per partition, not CONCURRENTLY', () => {
+    const files = ['CREATE TABLE m (id int, at date) PARTITION BY RANGE (at);', 'CREATE INDEX m_at ON ONLY m (at);\nCREATE INDEX ON m (id);'];
+    const report = lintSql({ files, applied: 1 });
+    assert.deepEqual(rulesOf(report), ['index-not-concurrent@2:1']);
+    assert.match(report.findings[0]!.fix, /ON ONLY m .*ATTACH PARTITION/);
+  });
+  it('the catalogue says which tables are partitioned', () => {
+    const sizes = [{ schema: 'public', name: 'p', rows: 1e6, pages: 1, visible: true, partitioned: true }];
+    assert.deepEqual(rulesOf(lintSql({ files: ['CREATE INDEX ON ONLY p (a);'], sizes })), []);
+    assert.deepEqual(rulesOf(lintSql({ files: ['CREATE INDEX ON ONLY q (a);'], sizes })), ['index-not-concurrent@1:1']);
+  });
+});
+
 describe('ALTER COLUMN TYPE with the old type from the catalogue', () => {
   const sizes = [{ schema: 'public', name: 'legacy', rows: 5000, pages: 50, visible: true, columns: { name: 'character varying(10)', n: 'integer' } }];
   const run = (sql: string) => lintSql({ files: [sql], sizes }).findings.map((f) => `${f.rule}:${f.severity}`);

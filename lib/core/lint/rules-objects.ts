@@ -26,7 +26,9 @@ export function createTable(state: LintState, t: Tokens, tableAt: number): void 
       if (column !== null) columns.set(column, columnType(t, from + 1, to));
     }
   }
-  state.created(name.ref, columns);
+  const info = state.created(name.ref, columns);
+  const close = t.at(open)?.kind === 'openParen' ? t.closing(open) : open - 1;
+  if (t.is(close + 1, 'PARTITION') && t.is(close + 2, 'BY')) info.partitioned = true;
 }
 
 const COLUMN_CONSTRAINT_WORDS = ['NOT', 'NULL', 'DEFAULT', 'CONSTRAINT', 'PRIMARY', 'UNIQUE', 'CHECK', 'REFERENCES', 'GENERATED', 'COLLATE', 'COMPRESSION', 'STORAGE', 'USING'];
@@ -54,19 +56,24 @@ export function createIndex(state: LintState, t: Tokens, indexAt: number): void 
   }
   if (!t.is(i, 'ON')) return;
   i++;
-  if (t.is(i, 'ONLY')) i++;
+  const only = t.is(i, 'ONLY');
+  if (only) i++;
   const table = t.qualified(i);
   if (!table) return;
+  const partitioned = state.partitioned(table.ref);
   // An index lives in its table's schema.
   if (indexName) state.indexes.set({ schema: indexName.schema ?? table.ref.schema, name: indexName.name }, table.ref);
   if (concurrently) {
     pg14Bug(state, t, indexAt, 'CREATE INDEX CONCURRENTLY');
     return;
   }
-  if (state.existing(table.ref) === null) return;
+  // ON ONLY a partitioned table makes an invalid index on the parent alone: nothing is built, it is instant.
+  if (state.existing(table.ref) === null || (only && partitioned)) return;
   state.report(t, 0, 'index-not-concurrent', 'error', table.ref,
-    `CREATE INDEX without CONCURRENTLY locks ${displayRef(table.ref)} in SHARE mode while the whole index is built: every INSERT, UPDATE and DELETE on it waits until the build ends`,
-    'CREATE INDEX CONCURRENTLY … in a migration of its own (it cannot run in a transaction: pgpair runs such a file without one); if it fails, DROP INDEX CONCURRENTLY the invalid index and run it again');
+    `CREATE INDEX without CONCURRENTLY locks ${displayRef(table.ref)}${partitioned ? ' and every partition' : ''} in SHARE mode while the whole index is built: every INSERT, UPDATE and DELETE on it waits until the build ends`,
+    partitioned
+      ? `a partitioned table has no CREATE INDEX CONCURRENTLY: CREATE INDEX idx ON ONLY ${displayRef(table.ref)} (…) (instant, invalid until complete), then for each partition CREATE INDEX CONCURRENTLY in a migration of its own and ALTER INDEX idx ATTACH PARTITION …; the parent's index becomes valid when every partition's is attached`
+      : 'CREATE INDEX CONCURRENTLY … in a migration of its own (it cannot run in a transaction: pgpair runs such a file without one); if it fails, DROP INDEX CONCURRENTLY the invalid index and run it again');
 }
 
 /** CREATE/REINDEX … CONCURRENTLY on 14.0–14.3 can corrupt the index (fixed in 14.4). */

@@ -43,6 +43,8 @@ export interface TableInfo {
   isNew: boolean;
   /** Column name → its type as written (upper case, no spaces), when a file declared it. */
   columns: Map<string, string>;
+  /** Created with PARTITION BY in the files. */
+  partitioned?: boolean;
   /** Columns with a validated CHECK (col IS NOT NULL): SET NOT NULL then needs no scan (PostgreSQL 12+). */
   notNullChecked: Set<string>;
 }
@@ -89,6 +91,11 @@ export class LintState {
     const info: TableInfo = { ref, isNew: false, columns: new Map(), notNullChecked: new Set() };
     this.tables.set(ref, info);
     return info;
+  }
+
+  /** A partitioned table, as the files or the catalogue say. */
+  partitioned(ref: TableRef): boolean {
+    return this.tables.get(ref)?.partitioned === true || this.size(ref)?.partitioned === true;
   }
 
   size(ref: TableRef): TableSize | undefined {
