@@ -54,9 +54,10 @@ export function ignoresOf(file: MigrationFile, statements: readonly SqlStatement
         if (previousEnd >= 0 && piece.text.lastIndexOf('\n', token.start) < previousEnd) owner = next - 1;
       }
       const where = locate ? locate(at) : { line: statements[Math.min(owner, statements.length - 1)]?.line ?? 1, column: 1 };
-      const ignore: Ignore = { rule: match[1] ?? null, reason: match[2] ? match[2] : null, line: where.line, column: where.column, used: false };
+      // `RULE1,RULE2 reason` names several rules with one reason: one ignore each.
+      const rules = match[1] === undefined ? [null] : match[1].split(',').filter((rule) => rule !== '');
       const list = found.get(owner) ?? [];
-      list.push(ignore);
+      for (const rule of rules.length > 0 ? rules : [null]) list.push({ rule, reason: match[2] ? match[2] : null, line: where.line, column: where.column, used: false });
       found.set(owner, list);
     }
   }
