@@ -38,6 +38,11 @@ describe('lint-ignore', () => {
     const report = lint('-- pgpair:lint-ignore index-not-concurent typo\nCREATE INDEX i ON t (a);\n-- pgpair:lint-ignore set-not-null nothing here\nSELECT 1;');
     assert.deepEqual(rulesOf(report), ['lint-ignore-unknown-rule@1:1', 'index-not-concurrent@2:1', 'lint-ignore-unused@3:1']);
   });
+  it('several rules, comma-separated, share one reason', () => {
+    const report = lint('-- pgpair:lint-ignore check-not-valid,add-column-volatile-default tiny table\nALTER TABLE t ADD COLUMN d uuid DEFAULT gen_random_uuid(), ADD CONSTRAINT c CHECK (a > 0);');
+    assert.deepEqual(rulesOf(report), []);
+    assert.deepEqual(report.suppressed.map((f) => f.rule).sort(), ['add-column-volatile-default', 'check-not-valid']);
+  });
   it('only the named rule is silenced', () => {
     const report = lint('-- pgpair:lint-ignore check-not-valid ok\nALTER TABLE t ADD COLUMN d uuid DEFAULT gen_random_uuid(), ADD CONSTRAINT c CHECK (a > 0);');
     assert.deepEqual(rulesOf(report), ['add-column-volatile-default@2:15']);

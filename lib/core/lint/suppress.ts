@@ -1,5 +1,5 @@
 /**
- * Pure: the `-- pgpair:lint-ignore RULE reason` comments of a file, each tied to the statement it
+ * Pure: the `-- pgpair:lint-ignore RULE[,RULE…] reason` comments of a file, each tied to the statement it
  * is about: a comment on the line where a statement ends belongs to that statement, any other to
  * the statement that follows it (a comment inside a statement belongs to that statement). Found
  * with the lexer's scanner, so a string or COPY data that holds the same words is no comment.
