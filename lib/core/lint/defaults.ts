@@ -46,6 +46,11 @@ export function normalType(type: string): string {
     .replace(/^PG_CATALOG\./, '');
 }
 
+/** A type as format_type spells it (`character varying(10)`), written as columnType does (`CHARACTERVARYING(10)`). */
+export function catalogueType(type: string | undefined): string | undefined {
+  return type === undefined ? undefined : type.toUpperCase().replace(/\s+/g, '');
+}
+
 function varcharLength(type: string): number | null | undefined {
   const match = /^VARCHAR(?:\((\d+)\))?$/.exec(type);
   if (!match) return undefined;

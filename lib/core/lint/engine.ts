@@ -80,51 +80,31 @@ function lintStatement(state: LintState, statement: SqlStatement): void {
       if (t.is(i, 'OR') && t.is(i + 1, 'REPLACE')) i += 2;
       if (t.is(i, 'GLOBAL', 'LOCAL')) i++;
       if (t.is(i, 'TEMP', 'TEMPORARY', 'UNLOGGED')) i++;
-      if (t.is(i, 'TABLE')) {
-        createTable(state, t, i);
-        return;
-      }
-      if (t.is(i, 'MATERIALIZED') && t.is(i + 1, 'VIEW')) {
-        createTable(state, t, i + 1);
-        return;
-      }
-      if (t.is(1, 'UNIQUE') && t.is(2, 'INDEX')) {
-        createIndex(state, t, 2);
-        return;
-      }
-      if (t.is(1, 'INDEX')) {
-        createIndex(state, t, 1);
-        return;
-      }
-      return;
+      if (t.is(i, 'TABLE')) createTable(state, t, i);
+      else if (t.is(i, 'MATERIALIZED') && t.is(i + 1, 'VIEW')) createTable(state, t, i + 1);
+      else if (t.is(1, 'UNIQUE') && t.is(2, 'INDEX')) createIndex(state, t, 2);
+      else if (t.is(1, 'INDEX')) createIndex(state, t, 1);
+      break;
     }
     case 'ALTER':
       if (t.is(1, 'TABLE')) alterTable(state, t);
-      return;
+      break;
     case 'DROP':
       if (t.is(1, 'INDEX')) dropIndex(state, t);
       else if (t.is(1, 'TABLE')) dropTable(state, t);
-      return;
+      break;
     case 'REINDEX':
-      {
-        reindex(state, t);
-        return;
-      }
+      reindex(state, t);
+      break;
     case 'VACUUM':
-      {
-        vacuum(state, t);
-        return;
-      }
+      vacuum(state, t);
+      break;
     case 'CLUSTER':
-      {
-        cluster(state, t);
-        return;
-      }
+      cluster(state, t);
+      break;
     case 'LOCK':
-      {
-        lockTable(state, t);
-        return;
-      }
+      lockTable(state, t);
+      break;
   }
 }
 

@@ -3,7 +3,7 @@
  * reported where it starts): added columns, constraints, type changes, SET NOT NULL, renames,
  * drops, DETACH PARTITION, and the ACCESS EXCLUSIVE lock most actions take.
  */
-import { defaultCost, isSerial, typeChangeRewrites } from './defaults.js';
+import { catalogueType, defaultCost, isSerial, typeChangeRewrites } from './defaults.js';
 import { columnType } from './rules-objects.js';
 import type { LintState, TableInfo } from './state.js';
 import { displayRef, type Tokens } from './tokens.js';
@@ -30,11 +30,6 @@ export function alterTable(state: LintState, t: Tokens): void {
   for (const [from, to] of t.items(i, t.length, depth)) action.run(from, to);
 }
 
-/** A type as format_type spells it (`character varying(10)`), written as columnType does (`CHARACTERVARYING(10)`). */
-function catalogueType(type: string | undefined): string | undefined {
-  return type === undefined ? undefined : type.toUpperCase().replace(/\s+/g, '');
-}
-
 class Action {
   constructor(private readonly state: LintState, private readonly t: Tokens, private readonly ref: TableRef, private readonly table: TableInfo) {}
 
@@ -48,48 +43,52 @@ class Action {
 
   run(from: number, to: number): void {
     const { t } = this;
-    const verb = t.word(from);
-    if (verb === 'ADD') {
-      const what = from + 1;
-      if (t.is(what, 'CONSTRAINT', 'CHECK', 'FOREIGN', 'UNIQUE', 'PRIMARY', 'EXCLUDE')) {
-        this.addConstraint(from, what, to);
-        return;
-      }
-        this.addColumn(from, t.is(what, 'COLUMN') ? what + 1 : what, to);
-        return;
-    }
-    if (verb === 'DROP') {
-      if (t.is(from + 1, 'CONSTRAINT')) {
+    const next = t.word(from + 1);
+    switch (t.word(from)) {
+      case 'ADD':
+        if (['CONSTRAINT', 'CHECK', 'FOREIGN', 'UNIQUE', 'PRIMARY', 'EXCLUDE'].includes(next)) this.addConstraint(from, from + 1, to);
+        else this.addColumn(from, next === 'COLUMN' ? from + 2 : from + 1, to);
+        break;
+      case 'DROP':
+        if (next !== 'CONSTRAINT') this.dropColumn(from, next === 'COLUMN' ? from + 2 : from + 1);
         this.exclusive(from);
-        return;
-      }
-      const at = t.is(from + 1, 'COLUMN') ? from + 2 : from + 1;
-      const column = t.ident(t.is(at, 'IF') && t.is(at + 1, 'EXISTS') ? at + 2 : at);
-      if (column !== null && !this.table.isNew) {
-        this.state.report(t, from, 'drop-column', 'warning', null,
-          `dropping column ${column} of ${this.name}: the application version still running reads and writes it until it is replaced, and fails on every such query; the ACCESS EXCLUSIVE lock also waits behind every query on the table`,
-          'first deploy code that no longer uses the column (and ignore it in your ORM), then drop it in a later release; suppress this finding with that reason');
-      }
-      if (column !== null) this.table.columns.delete(column);
-        this.exclusive(from);
-        return;
-    }
-    if (verb === 'ALTER') {
-        this.alterColumn(from, t.is(from + 1, 'COLUMN') ? from + 2 : from + 1, to);
-        return;
-      }
-    if (verb === 'VALIDATE') {
+        break;
+      case 'ALTER':
+        this.alterColumn(from, next === 'COLUMN' ? from + 2 : from + 1, to);
+        break;
+      case 'VALIDATE':
         this.validate(from);
-        return;
-      }
-    if (verb === 'DETACH') {
+        break;
+      case 'DETACH':
         this.detach(from, to);
-        return;
-      }
-    // The lighter forms: SHARE UPDATE EXCLUSIVE or SHARE ROW EXCLUSIVE; everything else takes ACCESS EXCLUSIVE.
-    if (verb === 'ATTACH' || verb === 'CLUSTER' || (verb === 'SET' && (t.at(from + 1)?.kind === 'openParen' || t.is(from + 1, 'WITHOUT', 'STATISTICS'))) || verb === 'RESET') return;
-    if ((verb === 'ENABLE' || verb === 'DISABLE') && t.find(from, to, 'TRIGGER') !== -1) return;
-    this.exclusive(from);
+        break;
+      // The lighter forms take SHARE UPDATE EXCLUSIVE or SHARE ROW EXCLUSIVE; everything else ACCESS EXCLUSIVE.
+      case 'ATTACH':
+      case 'CLUSTER':
+      case 'RESET':
+        break;
+      case 'SET':
+        if (!(t.at(from + 1)?.kind === 'openParen' || next === 'WITHOUT' || next === 'STATISTICS')) this.exclusive(from);
+        break;
+      case 'ENABLE':
+      case 'DISABLE':
+        if (t.find(from, to, 'TRIGGER') === -1) this.exclusive(from);
+        break;
+      default:
+        this.exclusive(from);
+    }
+  }
+
+  private dropColumn(from: number, at: number): void {
+    const { t } = this;
+    const column = t.ident(t.is(at, 'IF') && t.is(at + 1, 'EXISTS') ? at + 2 : at);
+    if (column === null) return;
+    if (!this.table.isNew) {
+      this.state.report(t, from, 'drop-column', 'warning', null,
+        `dropping column ${column} of ${this.name}: the application version still running reads and writes it until it is replaced, and fails on every such query; the ACCESS EXCLUSIVE lock also waits behind every query on the table`,
+        'first deploy code that no longer uses the column (and ignore it in your ORM), then drop it in a later release; suppress this finding with that reason');
+    }
+    this.table.columns.delete(column);
   }
 
   rename(at: number): void {
@@ -185,33 +184,27 @@ class Action {
     const notValidAt = t.find(kindAt, to, 'NOT');
     const notValid = notValidAt !== -1 && t.is(notValidAt + 1, 'VALID');
     const kind = t.word(kindAt);
+    // A foreign key takes SHARE ROW EXCLUSIVE; the other constraints ACCESS EXCLUSIVE.
+    if (kind !== 'FOREIGN') this.exclusive(from);
     if (kind === 'UNIQUE' || kind === 'PRIMARY' || kind === 'EXCLUDE') {
-      this.exclusive(from);
-      if (t.find(kindAt, to, 'USING') !== -1 && t.is(t.find(kindAt, to, 'USING') + 1, 'INDEX')) return;
-        this.uniqueWithoutIndex(from, kindAt);
-        return;
+      const usingAt = t.find(kindAt, to, 'USING');
+      if (usingAt === -1 || !t.is(usingAt + 1, 'INDEX')) this.uniqueWithoutIndex(from, kindAt);
+      return;
     }
     if (kind === 'FOREIGN') {
-      if (notValid) {
-        this.recordNotValid(constraint, 'foreign-key', null);
-        return;
-      }
-        this.foreignKey(from, t.find(kindAt, to, 'REFERENCES'), to);
-        return;
+      if (notValid) this.recordNotValid(constraint, 'foreign-key', null);
+      else this.foreignKey(from, t.find(kindAt, to, 'REFERENCES'), to);
+      return;
     }
-    if (kind !== 'CHECK') {
-        this.exclusive(from);
-        return;
-      }
-    this.exclusive(from);
+    if (kind !== 'CHECK') return;
     const open = kindAt + 1;
     const close = t.closing(open);
     // CHECK (col IS NOT NULL): the pattern that lets SET NOT NULL skip its scan.
     const column = close === open + 5 && t.is(open + 2, 'IS') && t.is(open + 3, 'NOT') && t.is(open + 4, 'NULL') ? t.ident(open + 1) : null;
     if (notValid) {
-        this.recordNotValid(constraint, 'check', column);
-        return;
-      }
+      this.recordNotValid(constraint, 'check', column);
+      return;
+    }
     if (column !== null) this.table.notNullChecked.add(column);
     if (this.state.existing(this.ref) === null) return;
     this.state.report(t, from, 'check-not-valid', 'error', this.ref,
