@@ -101,6 +101,8 @@ describe('pgpair lint and up --lint connected', () => {
     const all = await runCli(['lint', '--url', db.url], { cwd });
     assert.equal(all.code, 3);
     assert.match(all.stdout, /0002_index\.up\.sql:2:1: error index-not-concurrent: .*small/, 'without --min-rows the small table counts');
+    const every = await runCli(['lint', '--url', db.url, '--all', '--json'], { cwd });
+    assert.deepEqual(JSON.parse(every.stdout).files, ['sql/0001_orders.up.sql', 'sql/0002_index.up.sql'], '--all lints the applied file too');
   });
 
   it('up --lint error refuses with exit 3, lists the findings, and applies nothing; up (warn) logs them and applies', async () => {
@@ -112,6 +114,13 @@ describe('pgpair lint and up --lint connected', () => {
     const versions = await db.sql.unsafe('SELECT version_label FROM pgpair_history ORDER BY 1');
     assert.deepEqual(versions.map((v) => v.version_label), ['0001']);
     assert.equal((await db.sql.unsafe("SELECT indexname FROM pg_indexes WHERE tablename = 'orders'")).length, 0);
+
+    const json = await runCli(['up', '--url', db.url, '--lint', 'error', '--json'], { cwd });
+    assert.equal(json.code, 3);
+    const doc = JSON.parse(json.stdout);
+    assert.equal(doc.ok, false);
+    assert.equal(doc.error.code, 'E_LINT');
+    assert.deepEqual(doc.error.findings.map((f: { rule: string; line: number }) => `${f.rule}@${f.line}`), ['index-not-concurrent@1', 'index-not-concurrent@2']);
 
     const warned = await runCli(['up', '--url', db.url, '--min-rows', '1000'], { cwd });
     assert.equal(warned.code, 0, warned.stderr);
