@@ -32,3 +32,8 @@ export { waitForDatabase } from './run/wait.js';
 export type { WaitOptions, WaitResult } from './run/wait.js';
 export { createMigration } from './read/create.js';
 export type { CreateMigrationOptions, CreatedMigration, VersionStyle } from './read/create.js';
+// Lint (lib/core/lint, lib/run/lint.ts): the pure engine over migration files, and the offline entry point; up({ lint }) lints before a run.
+export { lintMigrations, RULES as LINT_RULES } from './core/lint/engine.js';
+export type { Finding as LintFinding, LintFacts, LintMigration, LintReport, Severity as LintSeverity } from './core/lint/engine.js';
+export { lintOffline, parseServerVersion } from './run/lint.js';
+export type { LintSettings } from './run/lint.js';

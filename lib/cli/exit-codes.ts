@@ -29,6 +29,8 @@ export const EXIT_CODE_OF: Readonly<Record<string, ExitCode>> = {
   // `pgpair load` into a database that already holds objects (lib/run/load.ts).
   E_NOT_EMPTY: EXIT.usage,
   E_VERIFY: EXIT.verification,
+  // `up --lint error` refused migrations with error-level lint findings (lib/run/lint.ts).
+  E_LINT: EXIT.verification,
   // At run time: the database, the lock, a migration's SQL, a signal, the output.
   E_FILE_CHANGED: EXIT.failure,
   E_IRREVERSIBLE: EXIT.failure,

@@ -174,6 +174,12 @@ export interface CliOptions extends OutputOptions {
   /** create: the words of the migration's name, joined with spaces; --timestamp. */
   message?: string;
   timestamp: boolean;
+  /** lint and up --lint (lib/cli/commands/lint.ts). */
+  lint?: 'off' | 'warn' | 'error';
+  minRows?: number;
+  serverVersion?: string;
+  all: boolean;
+  format?: 'human' | 'json' | 'github';
 }
 
 /**
@@ -199,6 +205,7 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
     allowOutOfOrder: Boolean(argv['allow-out-of-order']),
     strict: Boolean(argv.strict),
     timestamp: Boolean(argv.timestamp),
+    all: Boolean(argv.all),
   };
   const set = <K extends keyof CliOptions>(key: K, value: CliOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
@@ -229,7 +236,18 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
   set('accept', text('accept'));
   // The words of `create add comments table` arrive as a list; `create "add comments table"` as one.
   if (argv.slug !== undefined) options.message = Array.isArray(argv.slug) ? argv.slug.map(String).join(' ') : single('SLUG', argv.slug);
-  if (options.from !== undefined && !options.sql) {
+  // lint and up --lint.
+  set('lint', text('lint') as CliOptions['lint']);
+  set('minRows', wholeNumber('--min-rows', argv['min-rows'], 0));
+  set('serverVersion', text('server-version'));
+  set('format', text('format') as CliOptions['format']);
+  if (options.sql && options.lint !== undefined && options.lint !== 'off') {
+    throw new UsageError(`--lint ${options.lint} does not apply to --sql (nothing runs); lint the migrations with pgpair lint instead.`);
+  }
+  if (options.format !== undefined && options.json && options.format !== 'json') {
+    throw new UsageError(`--json and --format ${options.format} ask for two formats; give one of them.`);
+  }
+  if (options.from !== undefined && !options.sql && command !== 'lint') {
     throw new UsageError(`--from only goes with --sql (it names the state a script starts from); run pgpair ${command} --sql --from ${options.from}.`);
   }
   return options;

@@ -84,6 +84,12 @@ export async function runInvocation(invocation: Invocation, io: Io, stop: Interr
       else out(`${created.up}\n${created.down}\n`);
       return EXIT.ok;
     }
+    if (command === 'lint') {
+      // Offline unless a database is configured: lint never falls back to the embedded database.
+      return await (await import('./commands/lint.js')).lintCommand(ctx, (embedded) => {
+        stop.embedded = embedded;
+      });
+    }
     const script = async () => (await import('./commands/script.js')).scriptCommand;
     if (options.sql && options.from !== undefined) {
       // Files only: no database URL is resolved, so none is needed; a configured one still holds

@@ -67,6 +67,9 @@ const SCRIPT_OPTIONS: Record<string, OptionSpec> = {
   from: { type: 'string', describe: 'with --sql: VERSION or base, the state to start from; works from the files alone, without connecting' },
 };
 
+/** `lint` and `up --lint` (lib/cli/commands/lint.ts, lib/run/lint.ts). */
+const LINT_MIN_ROWS: OptionSpec = { type: 'string', describe: 'tables with fewer estimated rows (pg_class.reltuples) count as small: the lock and rewrite rules stay quiet on them (default 0: none)' };
+
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'up',
@@ -79,6 +82,8 @@ export const COMMANDS: CommandSpec[] = [
       ...CREATE_SCHEMA_OPTION,
       steps: { type: 'string', describe: 'apply at most N migrations' },
       'allow-out-of-order': { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' },
+      lint: { type: 'string', choices: ['off', 'warn', 'error'], describe: 'lint the migrations about to run first: warn logs the findings (default), error refuses to start while an error-level finding remains (exit 3), off skips it' },
+      'min-rows': LINT_MIN_ROWS,
     },
     examples: [
       ['pgpair up', 'apply every pending migration (upgrade head)'],
@@ -180,6 +185,25 @@ export const COMMANDS: CommandSpec[] = [
     examples: [
       ['pgpair repair --reverted 0005', 'you undid what a failed 0005 did; pgpair up runs it again'],
       ['pgpair repair --accept 0003', 'a comment changed in an applied file: record its new checksum'],
+    ],
+  },
+  {
+    name: 'lint',
+    describe: 'check the pending migrations for statements that lock busy tables or break running code; exit 3 on an error-level finding. Offline without a configured database',
+    options: {
+      url: { type: 'string', describe: 'database to read the server version, history and table sizes from (default: DATABASE_URL; with neither, lint works offline and never uses the embedded database)' },
+      table: DATABASE_OPTIONS.table!,
+      'connect-timeout': DATABASE_OPTIONS['connect-timeout']!,
+      'server-version': { type: 'string', describe: 'offline: the PostgreSQL version the migrations will run on, e.g. 15 or 14.2 (default 12, the oldest supported)' },
+      'min-rows': LINT_MIN_ROWS,
+      all: { type: 'boolean', default: false, describe: 'lint every file, not only the pending ones' },
+      from: { type: 'string', describe: 'offline: VERSION or base the database is at; the later files are linted together as one run (default: each file as if all before it were applied)' },
+      format: { type: 'string', choices: ['human', 'json', 'github'], describe: 'human (default), json (same as --json) or github (workflow annotations ::error file=…)' },
+    },
+    examples: [
+      ['pgpair lint', 'offline: every file, each against a database where the earlier ones are applied'],
+      ['pgpair lint --url "$DATABASE_URL" --min-rows 10000', 'the pending migrations, knowing the server and which tables are big'],
+      ['pgpair lint --format github --server-version 15', 'in a GitHub workflow: findings as annotations on the pull request'],
     ],
   },
   {

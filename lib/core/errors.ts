@@ -99,6 +99,22 @@ export interface VerifyProblem {
   recordedName?: string;
 }
 
+/**
+ * `up --lint error` (lib/run/lint.ts): the migrations about to run have error-level lint findings,
+ * so nothing was run. Exit 3. `findings` are lib/core/lint's, each with file, line, rule and fix.
+ */
+export class LintRefusedError extends PgpairError {
+  readonly findings: { file: string; line: number; column: number; rule: string; severity: string; message: string; fix: string }[];
+  constructor(findings: LintRefusedError['findings']) {
+    const errors = findings.filter((f) => f.severity === 'error');
+    super('E_LINT', `pgpair up --lint error: ${errors.length} error-level lint finding${errors.length === 1 ? '' : 's'} in the migrations about to run, so nothing was applied:\n${errors.map((f) => `  ${f.file}:${f.line}:${f.column} ${f.rule}: ${f.message}`).join('\n')}\nRewrite them as each finding says (pgpair lint shows how), silence one with -- pgpair:lint-ignore RULE reason above the statement, or run with --lint warn.`);
+    this.findings = findings;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), findings: this.findings };
+  }
+}
+
 /** Files and history disagree (changed, missing, failed, out of order). Exit 3. */
 export class VerificationError extends PgpairError {
   readonly problems: VerifyProblem[];

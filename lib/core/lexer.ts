@@ -88,7 +88,9 @@ export interface LexResult {
 }
 
 /** Directive names pgpair understands; any other `-- pgpair:NAME` is reported as unknown. */
-export const KNOWN_DIRECTIVES = ['no-transaction', 'version'] as const;
+export const KNOWN_DIRECTIVES = ['no-transaction', 'version',
+  // `-- pgpair:lint-ignore RULE reason` may stand anywhere, above the statement it is about: pgpair lint reads it (lib/core/lint/suppress.ts).
+  'lint-ignore'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Splitting (where a statement ends: statement-reader.ts).
@@ -267,6 +269,8 @@ function readDirective(comment: string, line: number, leading: boolean, directiv
     directives.noTransaction = true;
   } else if (leading && name === 'version' && value !== undefined) {
     directives.values[name] = value;
+  } else if (name === 'lint-ignore') {
+    // Anywhere in the file; read by pgpair lint (lib/core/lint/suppress.ts), which reports a missing rule or reason.
   } else {
     directives.unknown.push({ line, text });
   }

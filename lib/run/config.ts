@@ -15,7 +15,7 @@ export interface ResolvedUrl {
   source: UrlSource;
 }
 
-const PG_VARIABLES = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGSERVICE'];
+export const PG_VARIABLES = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGSERVICE'];
 
 /**
  * The URL comes back normalised (normalizeDatabaseUrl): a libpq key=value string as the

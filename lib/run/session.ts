@@ -81,6 +81,12 @@ export interface RunCallOptions {
    * an error: a mistyped --table must not start a second, empty history.
    */
   createSchema?: boolean;
+  /**
+   * up only: lint the migrations about to run first (lib/run/lint.ts) and log the findings as
+   * warnings; level 'error' refuses to start (LintRefusedError, nothing applied) while an
+   * error-level finding remains. Absent: no lint.
+   */
+  lint?: { level: 'warn' | 'error'; minRows?: number | undefined };
 }
 
 export interface RunOptions extends BaseOptions, RunCallOptions {}

@@ -31,6 +31,8 @@ const BUILT: Record<string, [() => errors.PgpairError, number][]> = {
   ],
   InterruptedError: [[() => new errors.InterruptedError('SIGINT', null, 'm'), 1]],
   DatabaseError: [[() => new errors.DatabaseError('c', pg), 1]],
+  // up --lint error (lib/run/lint.ts): verification failed, like verify.
+  LintRefusedError: [[() => new errors.LintRefusedError([]), 3]],
 };
 
 /** Classes that are only ever thrown as one of their subclasses. */

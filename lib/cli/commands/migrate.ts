@@ -17,6 +17,8 @@ export async function migrateCommand(ctx: DatabaseContext): Promise<ExitCode> {
       if (!options.json && !options.quiet) out(`${stepLine(step, command)}\n`);
     },
     ...(options.createSchema ? { createSchema: true } : {}),
+    // up lints what it is about to apply (lib/run/lint.ts): findings logged, or refused with --lint error.
+    ...(command === 'up' && options.lint !== 'off' ? { lint: { level: options.lint === 'error' ? 'error' as const : 'warn' as const, minRows: options.minRows } } : {}),
   };
   const { steps, target } = options;
   const result =
