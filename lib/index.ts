@@ -32,3 +32,8 @@ export { waitForDatabase } from './run/wait.js';
 export type { WaitOptions, WaitResult } from './run/wait.js';
 export { createMigration } from './read/create.js';
 export type { CreateMigrationOptions, CreatedMigration, VersionStyle } from './read/create.js';
+// Test databases cloned from a template built once per migration set (lib/run/test-database.ts, template.ts, template-pglite.ts).
+export { testDatabase } from './run/test-database.js';
+export type { TestDatabase, TestDatabaseOptions, ServerTestDatabase, PgliteTestDatabase } from './run/test-database.js';
+export { templateDatabase, dropTemplates } from './run/template.js';
+export type { TemplateOptions, TemplateResult } from './run/template.js';
