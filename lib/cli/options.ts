@@ -165,6 +165,8 @@ export interface CliOptions extends OutputOptions {
   /** create: the words of the migration's name, joined with spaces; --timestamp. */
   message?: string;
   timestamp: boolean;
+  /** template: --clean. */
+  clean: boolean;
 }
 
 /**
@@ -190,6 +192,7 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
     allowOutOfOrder: Boolean(argv['allow-out-of-order']),
     strict: Boolean(argv.strict),
     timestamp: Boolean(argv.timestamp),
+    clean: Boolean(argv.clean),
   };
   const set = <K extends keyof CliOptions>(key: K, value: CliOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
