@@ -31,6 +31,10 @@ const BUILT: Record<string, [() => errors.PgpairError, number][]> = {
   ],
   InterruptedError: [[() => new errors.InterruptedError('SIGINT', null, 'm'), 1]],
   DatabaseError: [[() => new errors.DatabaseError('c', pg), 1]],
+  TemplateBusyError: [
+    [() => new errors.TemplateBusyError('pgpair_tpl_x', 'sessions', 1, []), 1],
+    [() => new errors.TemplateBusyError('pgpair_tpl_x', 'building', 1, [{ pid: 1, applicationName: null, user: null }]), 1],
+  ],
 };
 
 /** Classes that are only ever thrown as one of their subclasses. */
