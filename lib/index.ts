@@ -37,3 +37,4 @@ export { testDatabase } from './run/test-database.js';
 export type { TestDatabase, TestDatabaseOptions, ServerTestDatabase, PgliteTestDatabase } from './run/test-database.js';
 export { templateDatabase, dropTemplates } from './run/template.js';
 export type { TemplateOptions, TemplateResult } from './run/template.js';
+export type { CloneOptions } from './run/template-clone.js';

@@ -13,8 +13,8 @@
  *   it) and `ALLOW_CONNECTIONS false`, so that no session can connect to it and make clones fail;
  * - after a build, this directory's other templates (older sets) are dropped.
  *
- * Cloning retries while PostgreSQL refuses because a session is connected to the template
- * (SQLSTATE 55006), up to `busyTimeoutMs`, then fails with a TemplateBusyError naming them.
+ * Cloning (template-clone.ts) retries while PostgreSQL refuses because a session is connected to
+ * the template (SQLSTATE 55006), up to `busyTimeoutMs`, then fails with a TemplateBusyError naming them.
  */
 import type { Logger } from 'pino';
 import { ConfigError, DatabaseError, PgpairError, TemplateBusyError, type TemplateSession } from '../core/errors.js';
@@ -27,7 +27,7 @@ import { maskUrl, normalizeDatabaseUrl, urlScheme } from '../db/url.js';
 import { readMigrations } from '../read/source.js';
 import { lockHolder } from './lock.js';
 import { migrator } from './provider.js';
-import { builderName, cloneName, kindOf, templateIdentity, templatePrefix, type TemplateIdentity } from './template-name.js';
+import { builderName, kindOf, templateIdentity, templatePrefix, type TemplateIdentity } from './template-name.js';
 import { DEFAULT_DIR, interruptedBefore, silent, tableOf, underSignal } from './session.js';
 
 export interface TemplateOptions {
@@ -60,18 +60,6 @@ export interface TemplateResult {
   dropped: string[];
 }
 
-export interface ServerTestDatabase {
-  kind: 'server';
-  /** The URL of the new database: the given URL with its database name replaced. */
-  url: string;
-  /** The new database's name. */
-  name: string;
-  /** The template it was cloned from. */
-  template: string;
-  /** Terminates the database's sessions and drops it; resolves when it is gone. Safe to call twice. */
-  drop(): Promise<void>;
-}
-
 /** The given URL with another database name. */
 export function urlWithDatabase(url: string, database: string): string {
   const parsed = new URL(url);
@@ -79,7 +67,7 @@ export function urlWithDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-function serverUrl(url: string): string {
+export function serverUrl(url: string): string {
   const normalized = normalizeDatabaseUrl(url);
   const scheme = urlScheme(normalized);
   if (scheme !== 'postgres' && scheme !== 'postgresql') {
@@ -95,21 +83,21 @@ export async function filesOf(options: Pick<TemplateOptions, 'dir' | 'files'>): 
   return options.files as MigrationSet;
 }
 
-function sqlstate(error: unknown): string | null {
+export function sqlstate(error: unknown): string | null {
   return pgErrorFields(error)?.sqlstate ?? null;
 }
 
 /** A server error as a DatabaseError saying what pgpair was doing; anything else as it is. */
-function explained(error: unknown, context: string): unknown {
+export function explained(error: unknown, context: string): unknown {
   const fields = pgErrorFields(error);
   return fields && !(error instanceof PgpairError) ? new DatabaseError(context, fields) : error;
 }
 
-async function exists(db: Queryable, name: string): Promise<boolean> {
+export async function exists(db: Queryable, name: string): Promise<boolean> {
   return (await db.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).length > 0;
 }
 
-async function sessionsOn(db: Queryable, name: string): Promise<TemplateSession[]> {
+export async function sessionsOn(db: Queryable, name: string): Promise<TemplateSession[]> {
   const rows = await db.query<{ pid: number; application_name: string | null; usename: string | null }>(
     'SELECT pid, application_name, usename::text AS usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY pid',
     [name],
@@ -117,10 +105,10 @@ async function sessionsOn(db: Queryable, name: string): Promise<TemplateSession[
   return rows.map((r) => ({ pid: Number(r.pid), applicationName: r.application_name || null, user: r.usename }));
 }
 
-/** Drops a database if it exists, template or not, ending its sessions first. */
-async function dropDatabase(db: Connection, name: string): Promise<void> {
+/** Drops a database if it exists (a template is first unmarked: PostgreSQL refuses to drop one), ending its sessions first. */
+export async function dropDatabase(db: Connection, name: string, template = true): Promise<void> {
   if (!(await exists(db, name))) return;
-  await db.exec(`ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE false`);
+  if (template) await db.exec(`ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE false`);
   if (db.server.versionNum >= 130000) {
     await db.exec(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
     return;
@@ -209,7 +197,7 @@ async function dropOthers(db: Connection, prefix: string, keep: string | null, l
 }
 
 /** Makes sure the template exists, building it if needed (once, whoever else asks at the same time). */
-async function ensureTemplate(db: Connection, url: string, files: MigrationSet, identity: TemplateIdentity, options: TemplateOptions, logger: Logger): Promise<TemplateResult> {
+export async function ensureTemplate(db: Connection, url: string, files: MigrationSet, identity: TemplateIdentity, options: TemplateOptions, logger: Logger): Promise<TemplateResult> {
   if (await exists(db, identity.name)) return { name: identity.name, built: false, dropped: [] };
   return underBuildLock(db, identity.name, options.buildTimeoutMs ?? 300_000, async () => {
     if (await exists(db, identity.name)) return { name: identity.name, built: false, dropped: [] };
@@ -218,22 +206,8 @@ async function ensureTemplate(db: Connection, url: string, files: MigrationSet, 
   });
 }
 
-/** Waits `ms`, or less when `signal` is aborted meanwhile. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** Runs `fn` on a maintenance connection to `url` under `signal`; always closes it. */
-async function onServer<T>(url: string, options: Pick<TemplateOptions, 'signal' | 'connectTimeout'>, fn: (db: Connection) => Promise<T>): Promise<T> {
+export async function onServer<T>(url: string, options: Pick<TemplateOptions, 'signal' | 'connectTimeout'>, fn: (db: Connection) => Promise<T>): Promise<T> {
   const signal = options.signal;
   if (signal?.aborted) throw interruptedBefore(signal, 'before connecting');
   const db = await connect({ url, connectTimeout: options.connectTimeout ?? 10, ...(signal ? { signal } : {}) });
@@ -271,64 +245,3 @@ export async function dropTemplates(options: Pick<TemplateOptions, 'url' | 'dir'
   });
 }
 
-/** Clones the template into a new database, retrying while sessions are connected to the template. */
-async function clone(db: Connection, url: string, files: MigrationSet, identity: TemplateIdentity, options: TemplateOptions, logger: Logger): Promise<string> {
-  const name = cloneName(identity.place);
-  const started = Date.now();
-  const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
-  let rebuilt = false;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await db.exec(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(identity.name)}`);
-      return name;
-    } catch (error) {
-      const state = sqlstate(error);
-      if (state === '3D000' && !rebuilt) {
-        // The template went away since it was looked up (another process dropped it: --clean, a newer set's build).
-        rebuilt = true;
-        await ensureTemplate(db, url, files, identity, options, logger);
-        continue;
-      }
-      if (state !== '55006') throw explained(error, `Cannot create a database from the template ${identity.name}`);
-      const sessions = await sessionsOn(db, identity.name);
-      const waited = Date.now() - started;
-      if (waited >= busyTimeoutMs) throw new TemplateBusyError(identity.name, 'sessions', waited, sessions);
-      logger.debug(`the template ${identity.name} has ${sessions.length} session(s) connected; trying again (attempt ${attempt + 1})`);
-      await pause(Math.min(50 * attempt, 500), options.signal);
-      if (options.signal?.aborted) throw interruptedBefore(options.signal, `while waiting for the template ${identity.name} to be free`);
-    }
-  }
-}
-
-/**
- * A fresh database at head on the server, cloned from this migration set's template (built by the
- * first call, see templateDatabase). Throws what reading the files throws before connecting.
- */
-export async function serverTestDatabase(options: TemplateOptions): Promise<ServerTestDatabase> {
-  const url = serverUrl(options.url);
-  const files = await filesOf(options);
-  const identity = templateIdentity(files, tableOf(options));
-  const logger = options.logger ?? silent;
-  const name = await onServer(url, options, async (db) => {
-    try {
-      await ensureTemplate(db, url, files, identity, options, logger);
-    } catch (error) {
-      throw explained(error, `Cannot build the template database ${identity.name}`);
-    }
-    return clone(db, url, files, identity, options, logger);
-  });
-  let dropped: Promise<void> | null = null;
-  return {
-    kind: 'server',
-    url: urlWithDatabase(url, name),
-    name,
-    template: identity.name,
-    drop: () => {
-      dropped ??= onServer(url, { connectTimeout: options.connectTimeout ?? 10 }, (db) => dropDatabase(db, name)).catch((error: unknown) => {
-        dropped = null;
-        throw explained(error, `Cannot drop the test database ${name}`);
-      });
-      return dropped;
-    },
-  };
-}

@@ -8,14 +8,15 @@
 import { ConfigError } from '../core/errors.js';
 import { interruptedBefore, silent, tableOf } from './session.js';
 import { pgliteTestDatabase, type PgliteTestDatabase } from './template-pglite.js';
-import { filesOf, serverTestDatabase, type ServerTestDatabase, type TemplateOptions } from './template.js';
+import { filesOf } from './template.js';
+import { serverTestDatabase, type CloneOptions, type ServerTestDatabase } from './template-clone.js';
 
 export type { PgliteTestDatabase } from './template-pglite.js';
-export type { ServerTestDatabase } from './template.js';
+export type { ServerTestDatabase } from './template-clone.js';
 
 export type TestDatabase = ServerTestDatabase | PgliteTestDatabase;
 
-export interface TestDatabaseOptions extends Omit<TemplateOptions, 'url'> {
+export interface TestDatabaseOptions extends Omit<CloneOptions, 'url'> {
   /** postgres://… (a server: its database is only used to create the test databases), or pglite:memory / nothing (PGlite in this process). */
   url?: string | undefined;
 }
@@ -31,6 +32,7 @@ export function testDatabase(options: TestDatabaseOptions): Promise<TestDatabase
 export async function testDatabase(options: TestDatabaseOptions): Promise<TestDatabase> {
   const url = options.url?.trim() || undefined;
   if (url === undefined || url === 'pglite:memory') {
+    if (options.template !== undefined) throw new ConfigError('testDatabase({ template }) names a template database on a server: give a postgres:// url with it (PGlite snapshots are made from the files, in this process).');
     const table = tableOf(options);
     const files = await filesOf(options);
     if (options.signal?.aborted) throw interruptedBefore(options.signal, 'before making the test database');

@@ -244,6 +244,29 @@ describe('testDatabase on a server', () => {
     assert.deepEqual(await databasesLike(prefix), []);
   });
 
+  it('clones a template by name without reading any file (a global setup built it); an unknown name is a ConfigError', async () => {
+    const { cwd, dir } = project(TWO);
+    const built = await runCli(['template'], { cwd, env: { DATABASE_URL: SERVER() } });
+    assert.equal(built.code, 0, built.stderr);
+    const template = built.stdout.trim();
+    // The files are gone: only the name is used.
+    writeFileSync(join(dir, '0003_broken.sql'), 'not a migration name\n');
+    const db = await track(testDatabase({ url: SERVER() as `postgres://${string}`, dir, template }));
+    assert.equal(db.template, template);
+    const sql = connectTo(db.url);
+    try {
+      assert.deepEqual(await rowsOf(sql, 'SELECT count(*)::int AS n FROM pgpair_history'), [{ n: 2 }]);
+    } finally {
+      await sql.end();
+    }
+    await assert.rejects(testDatabase({ url: SERVER() as `postgres://${string}`, template: `${template}_nope` }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.match(error.message, /does not exist/);
+      return true;
+    });
+    await assert.rejects(testDatabase({ template }), ConfigError);
+  });
+
   it('refuses a pglite:PATH url (testDatabase makes in-memory ones only)', async () => {
     const { dir } = project(TWO);
     await assert.rejects(testDatabase({ url: 'pglite:./somewhere', dir }), ConfigError);
