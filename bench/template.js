@@ -4,8 +4,9 @@
  *
  * - fresh apply: CREATE DATABASE, then pgpair's migrator applies every migration (what a suite
  *   without templates does per test file);
- * - clone: testDatabase() on the server (connect, find the template, CREATE DATABASE … TEMPLATE,
- *   disconnect), the template already built;
+ * - clone by name: testDatabase({ url, template }) (connect, CREATE DATABASE … TEMPLATE,
+ *   disconnect), the template already built (what a global setup hands to each test file);
+ * - clone by dir: testDatabase({ url, dir }), which also reads and hashes every file per call;
  * - bare CREATE DATABASE … TEMPLATE of the same template on an open connection (the floor);
  * - PGlite snapshot: testDatabase() without a URL (a new in-memory PGlite loaded from the
  *   snapshot), the snapshot already made; and the one-time costs (template build, snapshot build).
@@ -35,11 +36,11 @@ const sizes = String(values.sizes).split(',').map(Number);
 const reps = Number(values.reps);
 const applyReps = Number(values['apply-reps']);
 
-/** @param {number[]} xs */
+/** @param {number[]} xs @returns {number} */
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return s.length % 2 ? (s[m] ?? Number.NaN) : ((s[m - 1] ?? Number.NaN) + (s[m] ?? Number.NaN)) / 2;
 }
 
 /** @param {string} base @param {string} name */
@@ -95,18 +96,25 @@ try {
       template = (await templateDatabase({ url, dir })).name;
     });
 
+    const serverUrl = /** @type {`postgres://${string}`} */ (url);
     const clone = [];
+    const byDir = [];
     const dropMs = [];
     for (let i = 0; i < reps; i++) {
-      /** @type {import('../dist/index.js').ServerTestDatabase | undefined} */
-      let db;
-      clone.push(
-        await timed(async () => {
-          db = await testDatabase({ url: /** @type {`postgres://${string}`} */ (url), dir });
-        }),
-      );
-      const made = db;
-      if (made) dropMs.push(await timed(() => made.drop()));
+      for (const [times, options] of /** @type {const} */ ([
+        [clone, { url: serverUrl, dir, template }],
+        [byDir, { url: serverUrl, dir }],
+      ])) {
+        /** @type {import('../dist/index.js').ServerTestDatabase | undefined} */
+        let db;
+        times.push(
+          await timed(async () => {
+            db = await testDatabase(options);
+          }),
+        );
+        const made = db;
+        if (made) dropMs.push(await timed(() => made.drop()));
+      }
     }
 
     const bare = [];
@@ -138,7 +146,7 @@ try {
       pglite = { snapshotBuild: first, load: median(loads) };
     }
 
-    const row = { migrations: n, applyMs: median(apply), templateBuildMs: build, cloneMs: median(clone), bareMs: median(bare), dropMs: median(dropMs), pglite };
+    const row = { migrations: n, applyMs: median(apply), templateBuildMs: build, cloneMs: median(clone), cloneByDirMs: median(byDir), bareMs: median(bare), dropMs: median(dropMs), pglite };
     results.push(row);
     console.error(JSON.stringify(row));
   }
@@ -148,11 +156,11 @@ try {
 }
 
 const f = (/** @type {number} */ ms) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
-console.log('| migrations | fresh apply (ms) | clone, testDatabase() (ms) | bare CREATE DATABASE … TEMPLATE (ms) | clone / bare | apply / clone | drop() (ms) | template build, once (ms) | PGlite snapshot load (ms) | PGlite snapshot build, once (ms) |');
-console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| migrations | fresh apply (ms) | clone by name (ms) | bare CREATE DATABASE … TEMPLATE (ms) | clone / bare | apply / clone | clone by dir (ms) | drop() (ms) | template build, once (ms) | PGlite snapshot load (ms) | PGlite snapshot build, once (ms) |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
   console.log(
-    `| ${r.migrations} | ${f(r.applyMs)} | ${f(r.cloneMs)} | ${f(r.bareMs)} | ${(r.cloneMs / r.bareMs).toFixed(2)}× | ${(r.applyMs / r.cloneMs).toFixed(0)}× | ${f(r.dropMs)} | ${f(r.templateBuildMs)} | ${r.pglite ? f(r.pglite.load) : '–'} | ${r.pglite ? f(r.pglite.snapshotBuild) : '–'} |`,
+    `| ${r.migrations} | ${f(r.applyMs)} | ${f(r.cloneMs)} | ${f(r.bareMs)} | ${(r.cloneMs / r.bareMs).toFixed(2)}× | ${(r.applyMs / r.cloneMs).toFixed(0)}× | ${f(r.cloneByDirMs)} | ${f(r.dropMs)} | ${f(r.templateBuildMs)} | ${r.pglite ? f(r.pglite.load) : '–'} | ${r.pglite ? f(r.pglite.snapshotBuild) : '–'} |`,
   );
 }
 console.log(JSON.stringify({ bench: 'template', reps, applyReps, results }));

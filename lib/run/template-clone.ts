@@ -16,9 +16,9 @@ export interface CloneOptions extends TemplateOptions {
    * The template to clone, by name (what `pgpair template` printed, or templateDatabase() returned,
    * e.g. in a test runner's global setup): no migration file is read and nothing is built, so a
    * clone costs about what CREATE DATABASE … TEMPLATE does. A template that does not exist is a
-   * ConfigError. Without it, the files are read (and hashed) on every call.
+   * ConfigError. Without it (or undefined), the files are read (and hashed) on every call.
    */
-  template?: string;
+  template?: string | undefined;
 }
 
 export interface ServerTestDatabase {
