@@ -199,6 +199,7 @@ export const COMMANDS: CommandSpec[] = [
     describe: 'build (once) the template database of this migration set at head and print its name, for test suites that clone it (CREATE DATABASE … TEMPLATE); --clean drops this directory\'s templates',
     options: {
       ...DATABASE_OPTIONS,
+      ...CREATE_SCHEMA_OPTION,
       clean: { type: 'boolean', default: false, describe: 'drop every template of this directory and history table instead (and print their names)' },
     },
     examples: [

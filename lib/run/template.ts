@@ -47,6 +47,8 @@ export interface TemplateOptions {
   connectTimeout?: number;
   /** How long to wait for another process that builds the same template; default 5 minutes. */
   buildTimeoutMs?: number;
+  /** Create the schema of `table` (schema.name) in the template when it does not exist (see RunCallOptions.createSchema). */
+  createSchema?: boolean;
   /** How long a clone keeps retrying while sessions are connected to the template; default 10 s (PostgreSQL itself waits 5 s per attempt). */
   busyTimeoutMs?: number;
 }
@@ -165,7 +167,7 @@ async function build(db: Connection, url: string, files: MigrationSet, identity:
   try {
     const m = await migrator({ url: urlWithDatabase(url, builder), files, ...(options.table !== undefined ? { table: options.table } : {}), logger, connectTimeout: options.connectTimeout ?? 10 });
     try {
-      await m.up(options.signal ? { signal: options.signal } : {});
+      await m.up({ ...(options.signal ? { signal: options.signal } : {}), createSchema: options.createSchema ?? false });
     } finally {
       await m.close();
     }

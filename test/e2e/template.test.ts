@@ -328,6 +328,16 @@ describe('pgpair template (CLI)', () => {
     assert.equal(bad.code, 2, bad.stderr);
     assert.equal(bad.stdout, '');
     assert.match(bad.stderr, /0003_oops\.sql/);
+    // A history table in a schema that does not exist: refused (exit 2) unless --create-schema.
+    const { cwd: schemaless } = project(TWO);
+    const env = { DATABASE_URL: SERVER() };
+    const refused = await runCli(['template', '--table', 'tpl_schema.hist'], { cwd: schemaless, env });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /--create-schema/);
+    const created = await runCli(['template', '--table', 'tpl_schema.hist', '--create-schema'], { cwd: schemaless, env });
+    assert.equal(created.code, 0, created.stderr);
+    const cleaned = await runCli(['template', '--table', 'tpl_schema.hist', '--clean'], { cwd: schemaless, env });
+    assert.equal(cleaned.stdout, created.stdout);
     const { cwd: good } = project(TWO);
     const down = await runCli(['template', '--url', 'postgres://root:hunter2secret@127.0.0.1:1/postgres', '--json'], { cwd: good });
     assert.equal(down.code, 1);

@@ -31,7 +31,7 @@ export async function templateCommand(ctx: DatabaseContext): Promise<ExitCode> {
     if (!options.json && dropped.length === 0) ctx.logger().info('no template of this directory to drop');
     return EXIT.ok;
   }
-  const result = await templateDatabase(call);
+  const result = await templateDatabase({ ...call, createSchema: options.createSchema });
   if (options.json) ctx.out(`${JSON.stringify({ ok: true, template: result.name, built: result.built, dropped: result.dropped }, null, 2)}\n`);
   else ctx.out(`${result.name}\n`);
   return EXIT.ok;
