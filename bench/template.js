@@ -96,9 +96,12 @@ try {
       template = (await templateDatabase({ url, dir })).name;
     });
 
+    // Paired: each round makes one database each way, in turn, so that the load of the moment
+    // (the machine may be shared) weighs on all three alike.
     const serverUrl = /** @type {`postgres://${string}`} */ (url);
     const clone = [];
     const byDir = [];
+    const bare = [];
     const dropMs = [];
     for (let i = 0; i < reps; i++) {
       for (const [times, options] of /** @type {const} */ ([
@@ -115,10 +118,6 @@ try {
         const made = db;
         if (made) dropMs.push(await timed(() => made.drop()));
       }
-    }
-
-    const bare = [];
-    for (let i = 0; i < reps; i++) {
       const name = `pgpair_bench_bare_${n}_${i}`;
       bare.push(await timed(() => admin.unsafe(`CREATE DATABASE "${name}" TEMPLATE "${template}"`)));
       await admin.unsafe(`DROP DATABASE "${name}"`);
