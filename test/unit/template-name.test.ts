@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseMigrationDirectory, type DirectoryEntry } from '../../lib/core/files.js';
+import type { TableName } from '../../lib/core/ident.js';
 import { builderName, cloneName, kindOf, templateIdentity, templatePrefix } from '../../lib/run/template-name.js';
 
-const TABLE = { schema: null, name: 'pgpair_history' };
+const TABLE: TableName = { schema: null, name: 'pgpair_history' };
 const BASE: DirectoryEntry[] = [
   { name: '0001_users.up.sql', text: 'CREATE TABLE users (id int);\n' },
   { name: '0001_users.down.sql', text: 'DROP TABLE users;\n' },
