@@ -17,7 +17,7 @@
  * the template (SQLSTATE 55006), up to `busyTimeoutMs`, then fails with a TemplateBusyError naming them.
  */
 import type { Logger } from 'pino';
-import { ConfigError, DatabaseError, PgpairError, TemplateBusyError, type TemplateSession } from '../core/errors.js';
+import { ConfigError, DatabaseError, InterruptedError, PgpairError, TemplateBusyError, type TemplateSession } from '../core/errors.js';
 import { parseMigrationDirectory, type DirectoryEntry, type MigrationSet } from '../core/files.js';
 import { quoteIdent } from '../core/ident.js';
 import { connect } from '../db/index.js';
@@ -176,7 +176,15 @@ async function build(db: Connection, url: string, files: MigrationSet, identity:
     // The migrator's session may still be ending: PostgreSQL waits up to 5 s for it before refusing the rename.
     await db.exec(`ALTER DATABASE ${quoteIdent(builder)} RENAME TO ${quoteIdent(identity.name)}`);
   } catch (error) {
-    await dropDatabase(db, builder).catch((dropError: unknown) => logger.warn({ err: dropError }, `could not drop ${builder}, a template build that failed; pgpair template --clean drops it`));
+    let kept = false;
+    await dropDatabase(db, builder).catch((dropError: unknown) => {
+      kept = true;
+      logger.warn({ err: dropError }, `could not drop ${builder}, a template build that failed; pgpair template --clean drops it`);
+    });
+    if (error instanceof InterruptedError) {
+      // The migrator's message speaks of `pgpair up`; here what matters is that no template was made.
+      throw new InterruptedError(error.reason, error.version, `Interrupted by ${error.reason} while building the template database ${identity.name}: no template was made${kept ? '' : ' and the half-built database was dropped'}; the next call builds it again.`);
+    }
     throw error;
   }
   logger.info(`built the template database ${identity.name} (${files.migrations.length} migrations, ${Date.now() - started} ms)`);

@@ -236,7 +236,11 @@ describe('testDatabase on a server', () => {
       const building = testDatabase({ url: SERVER() as `postgres://${string}`, dir, signal: controller.signal });
       await untilRow(admin, "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'", 'the migration running');
       controller.abort('SIGINT');
-      await assert.rejects(building, InterruptedError);
+      await assert.rejects(building, (error: unknown) => {
+        assert.ok(error instanceof InterruptedError, String(error));
+        assert.match(error.message, /no template was made and the half-built database was dropped/);
+        return true;
+      });
     } finally {
       await admin.end();
     }
