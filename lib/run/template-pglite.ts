@@ -4,15 +4,17 @@
  * a fresh in-memory PGlite instance loaded from it (`loadDataDir`).
  *
  * The snapshots are kept in this process's memory, keyed by the template's name
- * (template-name.ts: a hash of the migration set, the history table and pgpair's version), so
- * each process builds a set's snapshot once and nothing is written to disk (no directory to prove
- * and clean up). A snapshot of an older set of the same directory is forgotten when a new one is made.
+ * (template-name.ts: a hash of the migration set, the history table and pgpair's version), and in
+ * a cache directory shared by the processes of a test run (template-cache.ts; by default
+ * node_modules/.cache/pgpair, `cacheDir: false` for none). A snapshot of an older set of the same
+ * directory is forgotten when a new one is made.
  */
 import type { PGlite } from '@electric-sql/pglite';
 import type { Logger } from 'pino';
 import type { MigrationSet } from '../core/files.js';
 import type { TableName } from '../core/ident.js';
 import { migrator } from './provider.js';
+import { forgetSnapshot, readSnapshot, writeSnapshot } from './template-cache.js';
 import { templateIdentity } from './template-name.js';
 
 export interface PgliteTestDatabase {
@@ -30,7 +32,7 @@ export interface PgliteTestDatabase {
 }
 
 /** Snapshots by template name, and the name of each prefix's newest. */
-const snapshots = new Map<string, Promise<Blob>>();
+const snapshots = new Map<string, Promise<{ dump: Blob; fromDisk: boolean }>>();
 const newestOf = new Map<string, string>();
 let count = 0;
 
@@ -53,12 +55,42 @@ async function snapshot(files: MigrationSet, table: string | undefined, logger: 
   }
 }
 
-/** A fresh in-memory PGlite at head, loaded from this migration set's snapshot (made by the first call in this process). */
-export async function pgliteTestDatabase(options: { files: MigrationSet; table: TableName; tableText: string | undefined; logger: Logger; signal: AbortSignal | undefined }): Promise<PgliteTestDatabase> {
+async function load(dump: Blob): Promise<PGlite> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  return PGlite.create({ loadDataDir: dump });
+}
+
+/** A snapshot from the cache directory, or built (and stored there). */
+async function cachedOrBuilt(options: PgliteTemplateOptions, name: string, prefix: string): Promise<{ dump: Blob; fromDisk: boolean }> {
+  const dir = options.cacheDir;
+  if (dir) {
+    const dump = await readSnapshot(dir, name, options.logger);
+    if (dump) {
+      options.logger.info(`loaded the PGlite template snapshot ${name} from ${dir}`);
+      return { dump, fromDisk: true };
+    }
+  }
+  const dump = await snapshot(options.files, options.tableText, options.logger, options.signal);
+  if (dir) await writeSnapshot(dir, name, prefix, dump, options.logger);
+  return { dump, fromDisk: false };
+}
+
+export interface PgliteTemplateOptions {
+  files: MigrationSet;
+  table: TableName;
+  tableText: string | undefined;
+  logger: Logger;
+  signal: AbortSignal | undefined;
+  /** Where snapshots are shared between processes; null: this process's memory only. */
+  cacheDir: string | null;
+}
+
+/** A fresh in-memory PGlite at head, loaded from this migration set's snapshot (made by the first call in this process, or read from the cache directory). */
+export async function pgliteTestDatabase(options: PgliteTemplateOptions): Promise<PgliteTestDatabase> {
   const identity = templateIdentity(options.files, options.table);
   let pending = snapshots.get(identity.name);
   if (!pending) {
-    pending = snapshot(options.files, options.tableText, options.logger, options.signal);
+    pending = cachedOrBuilt(options, identity.name, identity.prefix);
     snapshots.set(identity.name, pending);
     // A failed build is not kept: the next call tries again (and reports its own error).
     pending.catch(() => snapshots.delete(identity.name));
@@ -66,9 +98,18 @@ export async function pgliteTestDatabase(options: { files: MigrationSet; table: 
     if (older !== undefined && older !== identity.name) snapshots.delete(older);
     newestOf.set(identity.prefix, identity.name);
   }
-  const dump = await pending;
-  const { PGlite } = await import('@electric-sql/pglite');
-  const db = await PGlite.create({ loadDataDir: dump });
+  const { dump, fromDisk } = await pending;
+  let db: PGlite;
+  try {
+    db = await load(dump);
+  } catch (error) {
+    if (!fromDisk || !options.cacheDir) throw error;
+    // A damaged file in the cache: forget it and build the snapshot again.
+    options.logger.warn({ err: error }, `the PGlite template snapshot ${identity.name} in ${options.cacheDir} cannot be loaded; building it again`);
+    await forgetSnapshot(options.cacheDir, identity.name);
+    snapshots.delete(identity.name);
+    return pgliteTestDatabase(options);
+  }
   count += 1;
   return {
     kind: 'pglite',

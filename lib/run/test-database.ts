@@ -5,7 +5,9 @@
  * or with pglite:memory, a new in-memory PGlite instance loaded from a snapshot
  * (lib/run/template-pglite.ts).
  */
+import { resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { defaultCacheDir } from './template-cache.js';
 import { interruptedBefore, silent, tableOf } from './session.js';
 import { pgliteTestDatabase, type PgliteTestDatabase } from './template-pglite.js';
 import { filesOf } from './template.js';
@@ -19,6 +21,12 @@ export type TestDatabase = ServerTestDatabase | PgliteTestDatabase;
 export interface TestDatabaseOptions extends Omit<CloneOptions, 'url'> {
   /** postgres://… (a server: its database is only used to create the test databases), or pglite:memory / nothing (PGlite in this process). */
   url?: string | undefined;
+  /**
+   * PGlite only: the directory where snapshots are shared by the processes of a test run; default
+   * node_modules/.cache/pgpair when the working directory has node_modules; false: none (each
+   * process makes its own, in memory).
+   */
+  cacheDir?: string | false | undefined;
 }
 
 type ServerUrl = `postgres://${string}` | `postgresql://${string}`;
@@ -36,7 +44,8 @@ export async function testDatabase(options: TestDatabaseOptions): Promise<TestDa
     const table = tableOf(options);
     const files = await filesOf(options);
     if (options.signal?.aborted) throw interruptedBefore(options.signal, 'before making the test database');
-    return pgliteTestDatabase({ files, table, tableText: options.table, logger: options.logger ?? silent, signal: options.signal });
+    const cacheDir = options.cacheDir === false ? null : options.cacheDir === undefined ? defaultCacheDir() : resolve(options.cacheDir);
+    return pgliteTestDatabase({ files, table, tableText: options.table, logger: options.logger ?? silent, signal: options.signal, cacheDir });
   }
   if (url.startsWith('pglite:')) {
     throw new ConfigError(`testDatabase() makes in-memory PGlite databases (no url, or pglite:memory), never one in a directory: ${url} is not used. Give a postgres:// URL for a server.`);

@@ -7,17 +7,20 @@
  * dropped after it (they share the server with other tests).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as pause } from 'node:timers/promises';
 import pino from 'pino';
 import postgres from 'postgres';
 import { dropTemplates, migrator, MigrationFailedError, InterruptedError, TemplateBusyError, templateDatabase, testDatabase, ConfigError, type TestDatabase } from '../../lib/index.js';
-import { runCli, workdir } from '../helpers/cli.js';
+import { ROOT, runCli, workdir } from '../helpers/cli.js';
 import { connectTo, testServerUrl, urlFor } from '../helpers/db.js';
 
 const SERVER = () => testServerUrl();
+const execFileAsync = promisify(execFile);
 
 const TWO = {
   'sql/0001_users.up.sql': 'CREATE TABLE users (id int PRIMARY KEY);\n',
@@ -281,8 +284,8 @@ describe('testDatabase on PGlite', () => {
   it('loads a fresh in-memory instance at head from one snapshot per process', async () => {
     const { dir } = project(TWO);
     const { logger, messages } = recorder();
-    const first = await track(testDatabase({ dir, logger }));
-    const second = await track(testDatabase({ dir, logger }));
+    const first = await track(testDatabase({ dir, logger, cacheDir: false }));
+    const second = await track(testDatabase({ dir, logger, cacheDir: false }));
     assert.equal(first.kind, 'pglite');
     assert.equal(messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 1, messages.join('\n'));
     if (first.kind !== 'pglite' || second.kind !== 'pglite') throw new Error('unreachable');
@@ -293,10 +296,57 @@ describe('testDatabase on PGlite', () => {
     assert.equal(first.db.closed, true);
     // An edit makes a new snapshot.
     writeFileSync(join(dir, '0003_tags.up.sql'), 'CREATE TABLE tags (name text);\n');
-    const third = await track(testDatabase({ dir, logger }));
+    const third = await track(testDatabase({ dir, logger, cacheDir: false }));
     if (third.kind !== 'pglite') throw new Error('unreachable');
     assert.equal((await statusOf({ connection: third.db }, dir)).current, '0003');
     assert.equal(messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 2);
+  });
+});
+
+describe('testDatabase on PGlite, across processes', () => {
+  /** One process making one PGlite test database: what it logged, and where the database stands. */
+  async function child(dir: string, cacheDir: string): Promise<{ messages: string[]; current: string | null }> {
+    const script = `
+      import pino from 'pino';
+      import { migrator, testDatabase } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))};
+      const messages = [];
+      const logger = pino({ level: 'info' }, { write: (line) => messages.push(JSON.parse(line).msg) });
+      const db = await testDatabase({ dir: ${JSON.stringify(dir)}, cacheDir: ${JSON.stringify(cacheDir)}, logger });
+      const m = await migrator({ connection: db.db, dir: ${JSON.stringify(dir)} });
+      const { current } = await m.status();
+      await m.close();
+      await db.drop();
+      process.stdout.write(JSON.stringify({ messages, current }));
+    `;
+    const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+    return JSON.parse(stdout) as { messages: string[]; current: string | null };
+  }
+
+  it('the second process loads the snapshot the first one stored; a damaged file is built again', async () => {
+    const { cwd, dir } = project(TWO);
+    const cacheDir = join(cwd, 'cache');
+    const first = await child(dir, cacheDir);
+    assert.equal(first.current, '0002');
+    assert.equal(first.messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 1, first.messages.join('\n'));
+    const stored = readdirSync(cacheDir);
+    assert.equal(stored.length, 1);
+    assert.match(stored[0]!, /^pgpair_tpl_.*\.tar$/);
+    const second = await child(dir, cacheDir);
+    assert.equal(second.current, '0002');
+    assert.deepEqual(second.messages.filter((m) => m.startsWith('built the PGlite')), [], second.messages.join('\n'));
+    assert.equal(second.messages.filter((m) => m.startsWith('loaded the PGlite template snapshot')).length, 1);
+    // Damaged: rebuilt, stored again.
+    writeFileSync(join(cacheDir, stored[0]!), 'not a tar file');
+    const third = await child(dir, cacheDir);
+    assert.equal(third.current, '0002');
+    assert.ok(third.messages.some((m) => /cannot be loaded; building it again/.test(m)), third.messages.join('\n'));
+    // An edit: a new snapshot replaces the old one in the cache.
+    writeFileSync(join(dir, '0003_tags.up.sql'), 'CREATE TABLE tags (name text);\n');
+    const fourth = await child(dir, cacheDir);
+    assert.equal(fourth.current, '0003');
+    const now = readdirSync(cacheDir);
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0], stored[0]);
   });
 });
 
