@@ -45,7 +45,7 @@ export interface TemplateOptions {
   signal?: AbortSignal;
   /** Seconds to wait for a connection; default 10. */
   connectTimeout?: number;
-  /** How long to wait for another process that builds the same template; default 5 minutes. */
+  /** How long to wait for another process that builds the same template; default 5 minutes (Infinity: no limit). */
   buildTimeoutMs?: number;
   /** Create the schema of `table` (schema.name) in the template when it does not exist (see RunCallOptions.createSchema). */
   createSchema?: boolean;
@@ -133,7 +133,8 @@ const LOCK_KEY = 'hashtextextended($1, 0)';
 /** Takes the build lock of `name` (waiting at most `timeoutMs`), runs `fn`, releases it. */
 async function underBuildLock<T>(db: Connection, name: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   const started = Date.now();
-  await db.exec(`SET lock_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
+  // PostgreSQL holds at most 2147483647 ms; 0 would mean no limit, so at least 1 ms.
+  await db.exec(`SET lock_timeout = ${Number.isFinite(timeoutMs) ? Math.min(2_147_483_647, Math.max(1, Math.round(timeoutMs))) : 0}`);
   try {
     await db.query(`SELECT pg_advisory_lock(${LOCK_KEY})`, [name]);
   } catch (error) {

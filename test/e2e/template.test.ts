@@ -220,6 +220,28 @@ describe('testDatabase on a server', () => {
     }
   });
 
+  it('waiting for another build is bounded: a TemplateBusyError names the session that holds the build lock', async () => {
+    const { dir } = project(TWO);
+    const { readMigrations } = await import('../../lib/read/source.js');
+    const { templateIdentity } = await import('../../lib/run/template-name.js');
+    const name = templateIdentity(await readMigrations(dir), { schema: null, name: 'pgpair_history' }).name;
+    // Another "builder": a session on the maintenance database holding the lock keyed from the name.
+    const holder = postgres(SERVER(), { max: 1, onnotice: () => {} });
+    try {
+      const [{ pid }] = (await holder.unsafe('SELECT pg_backend_pid() AS pid, pg_advisory_lock(hashtextextended($1, 0))', [name])) as unknown as [{ pid: number }];
+      await assert.rejects(templateDatabase({ url: SERVER(), dir, buildTimeoutMs: 300 }), (error: unknown) => {
+        assert.ok(error instanceof TemplateBusyError, String(error));
+        assert.equal(error.busy, 'building');
+        assert.deepEqual(error.sessions.map((s) => s.pid), [pid]);
+        return true;
+      });
+      assert.equal(await flags(name), undefined, 'nothing was built');
+    } finally {
+      await holder.end();
+    }
+    assert.equal((await templateDatabase({ url: SERVER(), dir })).built, true, 'once the lock is free, it builds');
+  });
+
   it('a failed build leaves no template and no half-built database; the fixed files build it', async () => {
     const { dir } = project({ ...TWO, 'sql/0003_bad.up.sql': 'CREATE TABLE broken (id int REFERENCES nowhere);\n' });
     await assert.rejects(testDatabase({ url: SERVER() as `postgres://${string}`, dir }), MigrationFailedError);
