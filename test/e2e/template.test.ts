@@ -242,6 +242,24 @@ describe('testDatabase on a server', () => {
     assert.equal((await templateDatabase({ url: SERVER(), dir })).built, true, 'once the lock is free, it builds');
   });
 
+  it('a build cut short (its process killed, its database left) is dropped by the next build', async () => {
+    const { dir } = project(TWO);
+    const { readMigrations } = await import('../../lib/read/source.js');
+    const { templateIdentity } = await import('../../lib/run/template-name.js');
+    const name = templateIdentity(await readMigrations(dir), { schema: null, name: 'pgpair_history' }).name;
+    const admin = connectTo(SERVER());
+    try {
+      await admin.unsafe(`CREATE DATABASE "${name}_b0a0b0c"`);
+    } finally {
+      await admin.end();
+    }
+    const { logger, messages } = recorder();
+    const result = await templateDatabase({ url: SERVER(), dir, logger });
+    assert.equal(result.name, name);
+    assert.ok(messages.some((m) => m.includes(`dropping ${name}_b0a0b0c`)), messages.join('\n'));
+    assert.equal(await flags(`${name}_b0a0b0c`), undefined);
+  });
+
   it('a failed build leaves no template and no half-built database; the fixed files build it', async () => {
     const { dir } = project({ ...TWO, 'sql/0003_bad.up.sql': 'CREATE TABLE broken (id int REFERENCES nowhere);\n' });
     await assert.rejects(testDatabase({ url: SERVER() as `postgres://${string}`, dir }), MigrationFailedError);
