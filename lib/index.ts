@@ -37,3 +37,9 @@ export { lintMigrations, RULES as LINT_RULES } from './core/lint/engine.js';
 export type { Finding as LintFinding, LintFacts, LintMigration, LintReport, Severity as LintSeverity } from './core/lint/engine.js';
 export { lintOffline, parseServerVersion } from './run/lint.js';
 export type { LintSettings } from './run/lint.js';
+// Test databases cloned from a template built once per migration set (lib/run/test-database.ts, template.ts, template-pglite.ts).
+export { testDatabase } from './run/test-database.js';
+export type { TestDatabase, TestDatabaseOptions, ServerTestDatabase, PgliteTestDatabase } from './run/test-database.js';
+export { templateDatabase, dropTemplates } from './run/template.js';
+export type { TemplateOptions, TemplateResult } from './run/template.js';
+export type { CloneOptions } from './run/template-clone.js';

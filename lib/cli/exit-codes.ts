@@ -43,6 +43,8 @@ export const EXIT_CODE_OF: Readonly<Record<string, ExitCode>> = {
   E_DATABASE: EXIT.failure,
   // The reader of a --sql script went away (lib/cli/commands/script.ts).
   E_OUTPUT_CLOSED: EXIT.failure,
+  // A test template stayed busy (sessions connected to it, or another process building it) past its bound (lib/run/template.ts).
+  E_TEMPLATE_BUSY: EXIT.failure,
 };
 
 /** The exit code for an error a command ended with: its code's, else 1 (an unknown code, or not a PgpairError). */

@@ -180,6 +180,8 @@ export interface CliOptions extends OutputOptions {
   serverVersion?: string;
   all: boolean;
   format?: 'human' | 'json' | 'github';
+  /** template: --clean. */
+  clean: boolean;
 }
 
 /**
@@ -206,6 +208,7 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
     strict: Boolean(argv.strict),
     timestamp: Boolean(argv.timestamp),
     all: Boolean(argv.all),
+    clean: Boolean(argv.clean),
   };
   const set = <K extends keyof CliOptions>(key: K, value: CliOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;

@@ -40,6 +40,7 @@ const DATABASE_COMMANDS: Record<string, Runner> = {
     }),
   load: async (ctx) => (await import('./commands/load.js')).loadCommand(ctx),
   repair: async (ctx) => (await import('./commands/repair.js')).repairCommand(ctx),
+  template: async (ctx) => (await import('./commands/template.js')).templateCommand(ctx),
 };
 
 /**

@@ -219,6 +219,20 @@ export const COMMANDS: CommandSpec[] = [
       ['pgpair wait --timeout 2min', 'give a slow server two minutes'],
     ],
   },
+  // Test templates (lib/run/template.ts, lib/cli/commands/template.ts).
+  {
+    name: 'template',
+    describe: 'build (once) the template database of this migration set at head and print its name, for test suites that clone it (CREATE DATABASE … TEMPLATE); --clean drops this directory\'s templates',
+    options: {
+      ...DATABASE_OPTIONS,
+      ...CREATE_SCHEMA_OPTION,
+      clean: { type: 'boolean', default: false, describe: 'drop every template of this directory and history table instead (and print their names)' },
+    },
+    examples: [
+      ['createdb -T "$(pgpair template)" test_1', 'a fresh database at head, in milliseconds'],
+      ['pgpair template --clean', 'drop the templates of this directory, e.g. in a teardown'],
+    ],
+  },
 ];
 
 /** The options a command reads: the global ones and its own. */

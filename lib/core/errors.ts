@@ -392,3 +392,43 @@ export class HistoryTableError extends PgpairError {
     return { ...super.toJSON(), table: this.table, problem: this.problem };
   }
 }
+
+// --- Test templates (lib/run/template.ts) ---
+
+/** A session on the server, as a busy template names it (no query text: it may hold secrets). */
+export interface TemplateSession {
+  pid: number;
+  applicationName: string | null;
+  user: string | null;
+}
+
+/**
+ * A test template could not be used in time: sessions stayed connected to it, so PostgreSQL would
+ * not clone it (`busy: 'sessions'`, SQLSTATE 55006), or another process kept building it longer
+ * than the build timeout (`busy: 'building'`). Exit 1.
+ */
+export class TemplateBusyError extends PgpairError {
+  readonly template: string;
+  readonly busy: 'sessions' | 'building';
+  readonly waitedMs: number;
+  readonly sessions: TemplateSession[];
+  constructor(template: string, busy: 'sessions' | 'building', waitedMs: number, sessions: TemplateSession[]) {
+    const who = sessions.length
+      ? sessions.map((s) => `pid ${s.pid}${s.applicationName ? ` (${s.applicationName})` : ''}${s.user ? ` user ${s.user}` : ''}`).join(', ')
+      : 'a session that has since gone';
+    const seconds = (waitedMs / 1000).toFixed(1);
+    super(
+      'E_TEMPLATE_BUSY',
+      busy === 'sessions'
+        ? `Cannot clone the template database ${template}: ${who} stayed connected to it for ${seconds}s, and PostgreSQL clones a database only when nobody is connected to it. Close that connection (or SELECT pg_terminate_backend(${sessions[0]?.pid ?? 'PID'})); pgpair template --clean drops the template, and the next run builds it again.`
+        : `Timed out after ${seconds}s waiting for another process to finish building the template database ${template} (the build lock is held by ${who}). Wait for it, or stop it if it is stuck (SELECT pg_terminate_backend(${sessions[0]?.pid ?? 'PID'})).`,
+    );
+    this.template = template;
+    this.busy = busy;
+    this.waitedMs = waitedMs;
+    this.sessions = sessions;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), template: this.template, busy: this.busy, waitedMs: this.waitedMs, sessions: this.sessions };
+  }
+}

@@ -33,6 +33,10 @@ const BUILT: Record<string, [() => errors.PgpairError, number][]> = {
   DatabaseError: [[() => new errors.DatabaseError('c', pg), 1]],
   // up --lint error (lib/run/lint.ts): verification failed, like verify.
   LintRefusedError: [[() => new errors.LintRefusedError([]), 3]],
+  TemplateBusyError: [
+    [() => new errors.TemplateBusyError('pgpair_tpl_x', 'sessions', 1, []), 1],
+    [() => new errors.TemplateBusyError('pgpair_tpl_x', 'building', 1, [{ pid: 1, applicationName: null, user: null }]), 1],
+  ],
 };
 
 /** Classes that are only ever thrown as one of their subclasses. */
