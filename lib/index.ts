@@ -32,3 +32,9 @@ export { waitForDatabase } from './run/wait.js';
 export type { WaitOptions, WaitResult } from './run/wait.js';
 export { createMigration } from './read/create.js';
 export type { CreateMigrationOptions, CreatedMigration, VersionStyle } from './read/create.js';
+
+// Fleets: one migrator per target (databases, or schemas via postgres://…/db?schema=NAME), at most `parallel` at a time.
+export { fleet, targetLabel, DEFAULT_PARALLEL } from './run/fleet.js';
+export type { FleetOptions, FleetTarget, FleetResult, FleetStop, TargetResult, TargetOutcome } from './run/fleet.js';
+export { parseTargetsFile, parseTargetsList, readTargetsFile, schemaTargets, globToLike } from './run/targets.js';
+export { splitSchema, withSchema } from './db/url.js';
