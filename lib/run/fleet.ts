@@ -97,7 +97,7 @@ function checkCount(name: string, value: number | undefined, min: number): void 
  * bad options (UsageError, ConfigError) or an unreadable directory; a target's failure is in its
  * result.
  */
-export async function fleet<T>(options: FleetOptions<T>, task: (m: Migrator, target: FleetTarget) => Promise<T>): Promise<FleetResult<T>> {
+export async function fleet<T>(options: FleetOptions<NoInfer<T>>, task: (m: Migrator, target: FleetTarget) => Promise<T>): Promise<FleetResult<T>> {
   const started = performance.now();
   const { targets, signal } = options;
   checkCount('parallel', options.parallel, 1);

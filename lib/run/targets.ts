@@ -47,21 +47,27 @@ export function checkUrlTargets(urls: readonly string[]): string[] {
     urls.map((url, index) => ({ text: url, where: `--url #${index + 1}` })),
     'The --url options',
     'The --url options name no target.',
+    false,
   );
 }
 
-function collectTargets(entries: readonly { text: string; where: string }[], source: string, none: string): string[] {
+/** `lines`: blank entries and # comments are skipped (a list); otherwise each entry must be a target (an empty --url is not silently dropped). */
+function collectTargets(entries: readonly { text: string; where: string }[], source: string, none: string, lines = true): string[] {
   const targets: string[] = [];
   const problems: string[] = [];
   for (const entry of entries) {
     const line = entry.text.trim();
-    if (line === '' || line.startsWith('#')) continue;
+    if (lines && (line === '' || line.startsWith('#'))) continue;
+    if (line === '') {
+      problems.push(`${entry.where}: it is empty; give a database URL`);
+      continue;
+    }
     const checked = checkTarget(line);
     if ('url' in checked) targets.push(checked.url);
     else problems.push(`${entry.where}: ${checked.problem}`);
   }
   const one = problems.length === 1;
-  if (problems.length > 0) throw new ConfigError(`${source}: ${one ? 'a target' : `${problems.length} targets`} pgpair cannot use:\n  ${problems.join('\n  ')}\nFix ${one ? 'it' : 'them'} (or comment ${one ? 'it' : 'them'} out with #) and run again.`);
+  if (problems.length > 0) throw new ConfigError(`${source}: ${one ? 'a target' : `${problems.length} targets`} pgpair cannot use:\n  ${problems.join('\n  ')}\nFix ${one ? 'it' : 'them'}${lines ? ` (or comment ${one ? 'it' : 'them'} out with #)` : ''} and run again.`);
   if (targets.length === 0) throw new ConfigError(none);
   return targets;
 }

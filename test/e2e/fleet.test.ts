@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ConfigError, fleet, globToLike, parseTargetsList, splitSchema, withSchema, type RunResult } from '../../lib/index.js';
 import { runCli, startCli, workdir } from '../helpers/cli.js';
 import { scratchDatabase, tables, type Scratch } from '../helpers/db.js';
 
@@ -251,5 +252,51 @@ describe('fleets of schemas', () => {
       await gate.unsafe('SELECT pg_advisory_unlock_all()');
       gate.release();
     }
+  });
+});
+
+describe('fleet parts', () => {
+  it('splitSchema takes schema= off a URL (other parameters kept), refuses it twice, empty or next to a search_path; withSchema encodes', () => {
+    assert.deepEqual(splitSchema('postgres://u:p@h/db?sslmode=disable&schema=Tenant%20One'), { url: 'postgres://u:p@h/db?sslmode=disable', schema: 'Tenant One' });
+    assert.deepEqual(splitSchema('postgres://u@h/db?schema=t1'), { url: 'postgres://u@h/db', schema: 't1' });
+    assert.deepEqual(splitSchema('postgres://u@h/db?options=-csearch_path%3Dx'), { url: 'postgres://u@h/db?options=-csearch_path%3Dx', schema: null });
+    assert.deepEqual(splitSchema('pglite:./a?schema=x'), { url: 'pglite:./a?schema=x', schema: null }, 'a pglite path is taken as written');
+    assert.throws(() => splitSchema('postgres://u:pw@h/db?schema=a&schema=b'), (e: Error) => e instanceof ConfigError && /2 times/.test(e.message) && !e.message.includes(':pw@'));
+    assert.throws(() => splitSchema('postgres://u@h/db?schema='), /empty schema=/);
+    assert.throws(() => splitSchema('postgres://u@h/db?schema=a&options=-c%20search_path%3Db'), /both schema= and a search_path/);
+    assert.equal(withSchema('postgres://u@h/db?sslmode=disable', 'a&b c'), 'postgres://u@h/db?sslmode=disable&schema=a%26b%20c');
+    assert.deepEqual(splitSchema(withSchema('postgres://u@h/db', 'a&b c')), { url: 'postgres://u@h/db', schema: 'a&b c' });
+  });
+
+  it('globToLike: * and ? become % and _, and %, _ and \\ are literal', () => {
+    assert.equal(globToLike('tenant_*'), 'tenant\\_%');
+    assert.equal(globToLike('a?%\\'), 'a_\\%\\\\');
+  });
+
+  it('PGPAIR_TARGETS splits at newlines and at a comma before a URL, never inside a multi-host URL', () => {
+    assert.deepEqual(parseTargetsList('postgres://h1:5432,h2:5432/app, postgres://h3/app\n# off\npglite:./x,postgresql://h4/app'), ['postgres://h1:5432,h2:5432/app', 'postgres://h3/app', 'pglite:./x', 'postgresql://h4/app']);
+  });
+});
+
+describe('the library: fleet()', () => {
+  let db: Scratch;
+  before(async () => {
+    db = await scratchDatabase('fleet_l');
+    await db.sql.unsafe('CREATE SCHEMA lib_1; CREATE SCHEMA lib_2');
+  });
+  after(async () => db.drop());
+
+  it('runs a call per target and returns each outcome as data, in target order; a target that fails is a result, duplicates are refused', async () => {
+    const cwd = workdir(migrations());
+    const targets = ['lib_1', 'lib_missing', 'lib_2'].map((s) => withSchema(db.url, s));
+    const finished: string[] = [];
+    const result = await fleet<RunResult>({ targets, dir: join(cwd, 'sql'), keepGoing: true, parallel: 2, onResult: (r) => finished.push(r.label) }, (m, target) => m.up({ ...(target.signal ? { signal: target.signal } : {}) }));
+    assert.equal(finished.length, 3);
+    assert.deepEqual(result.results.map((r) => [r.label.replace(/.*schema=/, ''), r.outcome]), [['lib_1', 'ok'], ['lib_missing', 'failed'], ['lib_2', 'ok']]);
+    assert.equal(result.stopped, null);
+    assert.equal(result.results[0]!.value!.steps.length, 3);
+    assert.ok(result.results[1]!.error instanceof ConfigError);
+    assert.deepEqual([await currentOf(db, 'lib_1'), await currentOf(db, 'lib_2')], [3, 3]);
+    await assert.rejects(fleet({ targets: [targets[0]!, targets[0]!], dir: join(cwd, 'sql') }, (m) => m.status()), /names a target twice/);
   });
 });

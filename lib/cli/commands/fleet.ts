@@ -154,7 +154,7 @@ function summaryText(rows: Row[], result: FleetResult<Outcome>, command: string)
           : '';
   const changed = command === 'up' ? 'APPLIED' : command === 'down' ? 'REVERTED' : 'RECORDED';
   const header = readOnly ? ['TARGET', 'CURRENT', 'HEAD', 'TIME', 'RESULT'] : ['TARGET', 'FROM → TO', changed, 'TIME', 'RESULT'];
-  return `${table(header, cells)}\n${rows.length} targets: ${parts.join(', ')}${why} (${duration(result.durationMs)} in all)\n`;
+  return `${table(header, cells)}\n${rows.length} target${rows.length === 1 ? '' : 's'}: ${parts.join(', ')}${why} (${duration(result.durationMs)} in all)\n`;
 }
 
 /** Runs the command over the fleet; returns the worst target's exit code (worstExitCode). */
