@@ -121,6 +121,7 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
       ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
+      ...(options.watchLockWaits === false ? { watchLockWaits: false } : {}),
       onStepStart: (step) => {
         session.running = { version: step.version, name: step.name };
       },

@@ -255,6 +255,41 @@ describe('fleets of schemas', () => {
   });
 });
 
+describe('fleet connections', () => {
+  let db: Scratch;
+  before(async () => {
+    db = await scratchDatabase('fleet_c');
+    await db.sql.unsafe('CREATE SCHEMA c_1; CREATE SCHEMA c_2');
+  });
+  after(async () => db.drop());
+
+  it('a statement that waits on a lock opens no side session in a fleet (one connection per running target); the lock timeout still ends it, exit 1', async () => {
+    const cwd = workdir({ 'sql/0001_gate.up.sql': 'SELECT pg_advisory_lock_shared(16017);\nCREATE TABLE gate (id int);\n' });
+    const gate = await db.sql.reserve();
+    try {
+      await gate.unsafe('SELECT pg_advisory_lock(16017)');
+      const run = startCli(['up', '--url', `${db.url}?schema=c_1`, '--url', `${db.url}?schema=c_2`, '--migration-lock-timeout', '1500ms'], { cwd });
+      let ended = false;
+      void run.exited.then(() => (ended = true));
+      const seen = { pgpair: 0, side: 0 };
+      while (!ended) {
+        const [row] = await db.sql.unsafe(`SELECT count(*) FILTER (WHERE application_name = 'pgpair')::int AS pgpair, count(*) FILTER (WHERE application_name LIKE 'pgpair-%')::int AS side FROM pg_stat_activity WHERE datname = $1`, [db.name]);
+        seen.pgpair = Math.max(seen.pgpair, row!.pgpair as number);
+        seen.side = Math.max(seen.side, row!.side as number);
+      }
+      const result = await run.exited;
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /canceling statement due to lock timeout/);
+      // A single run's watcher names the holder ("held by pid … (…)") from its side session; a fleet's has none.
+      assert.doesNotMatch(result.stderr, /held by pid/);
+      assert.deepEqual(seen, { pgpair: 2, side: 0 });
+    } finally {
+      await gate.unsafe('SELECT pg_advisory_unlock_all()');
+      gate.release();
+    }
+  });
+});
+
 describe('fleet parts', () => {
   it('splitSchema takes schema= off a URL (other parameters kept), refuses it twice, empty or next to a search_path; withSchema encodes', () => {
     assert.deepEqual(splitSchema('postgres://u:p@h/db?sslmode=disable&schema=Tenant%20One'), { url: 'postgres://u:p@h/db?sslmode=disable', schema: 'Tenant One' });

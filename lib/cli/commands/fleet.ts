@@ -77,6 +77,8 @@ function taskOf(ctx: CommandContext): (m: Migrator, target: FleetTarget) => Prom
     ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
     ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),
     ...(options.createSchema ? { createSchema: true } : {}),
+    // One connection per running target, and no other: no side session looks at lock waits.
+    watchLockWaits: false,
     ...(options.target !== undefined ? { target: options.target } : {}),
     ...(options.steps !== undefined ? { steps: options.steps } : {}),
   };
