@@ -83,15 +83,43 @@ function sampleConnections() {
   };
 }
 
+/**
+ * The fleet's own memory, apart from what V8 has not collected yet: a child process runs
+ * `status` over the same targets through the library (lib/run/fleet.ts), forcing a GC after every
+ * quarter of them and reporting the live heap then (MB). Flat means the fleet keeps nothing per
+ * target but its small result.
+ */
+async function heapProbe(targets, cwd) {
+  const file = join(cwd, 'heap-probe.mjs');
+  await writeFile(join(cwd, 'targets.json'), JSON.stringify(targets));
+  await writeFile(
+    file,
+    `import { readFileSync } from 'node:fs';
+import { fleet } from ${JSON.stringify(resolve(HERE, '..', 'dist', 'index.js'))};
+const targets = JSON.parse(readFileSync(${JSON.stringify(join(cwd, 'targets.json'))}, 'utf8'));
+const marks = [];
+let done = 0;
+const heap = () => { globalThis.gc(); return Math.round(process.memoryUsage().heapUsed / 1e5) / 10; };
+const before = heap();
+await fleet({ targets, dir: ${JSON.stringify(join(cwd, 'sql'))}, parallel: ${parallel}, onResult: () => { done++; if (done % Math.ceil(targets.length / 4) === 0 || done === targets.length) marks.push(heap()); } }, (m) => m.status());
+console.log(JSON.stringify({ before, marks }));
+`,
+  );
+  const result = await run({ cmd: 'nice', args: ['-n', '10', process.execPath, '--expose-gc', file], cwd, timeoutMs: 1_800_000 }, { measure: false });
+  if (result.code !== 0) throw new Error(`heap probe exited ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout.trim());
+}
+
 /** Runs `pgpair up` over the fleet with `args`, measured. */
-async function measure(label, targets, args, cwd, check) {
+async function measure(label, targets, args, cwd, check, urls) {
   const sampler = sampleConnections();
   const result = await run({ cmd: 'nice', args: ['-n', '10', process.execPath, BIN, 'up', '--quiet', '--log-level', 'error', '--parallel', String(parallel), ...args], cwd, timeoutMs: 1_800_000 });
   const peak = await sampler.stop();
   if (result.code !== 0) throw new Error(`${label}: pgpair exited ${result.code}\n${result.stdout}\n${result.stderr}`);
   const applied = await check();
   if (applied !== targets * migrationCount) throw new Error(`${label}: ${applied} history rows, expected ${targets * migrationCount}`);
-  const row = { label, targets, wallMs: Math.round(result.wallMs), perTargetMs: Math.round(result.wallMs / targets), rssMb: result.maxRssKb === null ? null : Math.round(result.maxRssKb / 1024), migration: peak.migration, side: peak.side, samples: peak.samples };
+  const probe = await heapProbe(urls, cwd);
+  const row = { label, targets, heap: `${probe.before} → ${probe.marks.join(' → ')}`, wallMs: Math.round(result.wallMs), perTargetMs: Math.round(result.wallMs / targets), rssMb: result.maxRssKb === null ? null : Math.round(result.maxRssKb / 1024), migration: peak.migration, side: peak.side, samples: peak.samples };
   log(JSON.stringify(row));
   return row;
 }
@@ -106,7 +134,7 @@ async function schemaFleet(n, cwd) {
     return await measure(`${n} schemas of one database`, n, ['--url', urlOf(database), '--schemas', 'tenant_*'], cwd, async () => {
       const rows = await db.unsafe(names.map((name) => `SELECT count(*)::int AS n FROM "${name}".pgpair_history`).join(' UNION ALL '));
       return rows.reduce((sum, r) => sum + r.n, 0);
-    });
+    }, names.map((name) => `${urlOf(database)}?schema=${name}`));
   } finally {
     await db.end();
     await admin.unsafe(`DROP DATABASE IF EXISTS "${database}"`);
@@ -128,7 +156,7 @@ async function databaseFleet(n, cwd) {
         await db.end();
       }
       return sum;
-    });
+    }, names.map(urlOf));
   } finally {
     for (const name of names) await admin.unsafe(`DROP DATABASE IF EXISTS "${name}"`);
   }
@@ -148,9 +176,9 @@ async function main() {
     await admin.end();
   }
   console.log(`${migrationCount} migrations per target, --parallel ${parallel}, one pgpair process (nice -n 10).\n`);
-  console.log('| fleet | targets | wall time | per target | peak RSS | pgpair connections (max seen) | side connections (max seen) | samples |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.label} | ${r.targets} | ${(r.wallMs / 1000).toFixed(1)} s | ${r.perTargetMs} ms | ${r.rssMb ?? 'n/a'} MB | ${r.migration} | ${r.side} | ${r.samples} |`);
+  console.log('| fleet | targets | wall time | per target | peak RSS | live heap after GC, MB (start → each quarter) | pgpair connections (max seen) | side connections (max seen) | samples |');
+  console.log('|---|---:|---:|---:|---:|---|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.label} | ${r.targets} | ${(r.wallMs / 1000).toFixed(1)} s | ${r.perTargetMs} ms | ${r.rssMb ?? 'n/a'} MB | ${r.heap} | ${r.migration} | ${r.side} | ${r.samples} |`);
 }
 
 await main();

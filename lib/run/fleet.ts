@@ -11,7 +11,7 @@ import { describeTarget } from '../db/target.js';
 import { splitSchema } from '../db/url.js';
 import { readMigrations } from '../read/source.js';
 import { migrator, type Migrator } from './provider.js';
-import { DEFAULT_DIR, readOptions, silent } from './session.js';
+import { DEFAULT_DIR, readOptions, silent, tableOf } from './session.js';
 
 export const DEFAULT_PARALLEL = 4;
 
@@ -113,6 +113,12 @@ export async function fleet<T>(options: FleetOptions<NoInfer<T>>, task: (m: Migr
     else seen.set(key, index);
   });
   if (duplicates.length > 0) throw new ConfigError(`The fleet names a target twice: ${duplicates.join(', ')}. Give each database or schema once.`);
+  // Schema targets keep their history in their schema; one schema-qualified table would be one history for every tenant of a database.
+  const table = tableOf(options);
+  const schemaTarget = targets.findIndex((url) => splitSchema(url).schema !== null);
+  if (table.schema !== null && schemaTarget !== -1) {
+    throw new UsageError(`--table ${options.table} names a schema, but ${labels[schemaTarget]} is a schema target: each tenant keeps its history in its own schema, so give the table without a schema (e.g. --table ${table.name}).`);
+  }
   const files = options.files ?? (await readMigrations(options.dir ?? DEFAULT_DIR, readOptions(options)));
   const parallel = options.parallel ?? DEFAULT_PARALLEL;
   const canaries = Math.min(options.canary ?? 0, targets.length);

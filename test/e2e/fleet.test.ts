@@ -222,6 +222,9 @@ describe('fleets of schemas', () => {
     const both = await runCli(['status', '--url', `${db.url}?schema=tenant_1&options=-csearch_path%3Dother`, '--url', `${db.url}?schema=tenant_3`], { cwd });
     assert.equal(both.code, 2, both.stderr);
     assert.match(both.stderr, /sets both schema= and a search_path in options=/);
+    const shared = await runCli(['up', '--table', 'public.pgpair_history', '--url', `${db.url}?schema=tenant_1`, '--url', `${db.url}?schema=tenant_3`], { cwd });
+    assert.equal(shared.code, 2, shared.stderr);
+    assert.match(shared.stderr, /--table public\.pgpair_history names a schema, but \S+\?schema=tenant_1 is a schema target/);
   });
 
   it('--parallel 2: at most two pgpair connections at once, and two really run together; SIGINT starts no new target and interrupts the running ones (exit 130)', async () => {
@@ -246,6 +249,7 @@ describe('fleets of schemas', () => {
       const ended = await run.exited;
       assert.equal(ended.code, 130, ended.stderr);
       assert.match(ended.stdout, /2 interrupted, 2 skipped; interrupted: no new target was started/);
+      assert.match(ended.stdout, /^\[1\/4\] interrupted +\S+\?schema=tenant_[12] \(exit 130\): Interrupted by SIGINT during up 0001_accounts/m);
       assert.deepEqual(await Promise.all(tenants.map((t) => currentOf(db, t))).then((c) => c.map((n) => n ?? 0)), [0, 0, 0, 0], 'nothing applied');
       assert.equal(await currentOf(db, 'tenant_3'), null, 'a skipped target was never touched');
     } finally {

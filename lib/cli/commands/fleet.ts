@@ -3,7 +3,7 @@
  * or PGPAIR_TARGETS): the targets resolved, lib/run/fleet.ts run, a progress line per target as it
  * finishes, then a summary table (or one JSON document), and the worst target's exit code.
  */
-import { PgpairError, UsageError } from '../../core/errors.js';
+import { InterruptedError, PgpairError, UsageError } from '../../core/errors.js';
 import type { StatusReport } from '../../core/status.js';
 import { fleet, type FleetResult, type FleetTarget, type TargetResult } from '../../run/fleet.js';
 import { resolveDatabaseUrl } from '../../run/config.js';
@@ -12,7 +12,7 @@ import type { RunResult } from '../../run/session.js';
 import { checkUrlTargets, parseTargetsList, readTargetsFile, schemaTargets } from '../../run/targets.js';
 import { describeTarget } from '../../db/target.js';
 import type { CommandContext } from '../context.js';
-import { EXIT, exitCodeOf, type ExitCode } from '../exit-codes.js';
+import { EXIT, exitCodeOf, SIGNAL_EXIT, type ExitCode } from '../exit-codes.js';
 import { presenter } from '../io.js';
 import { problemLines, table } from '../output.js';
 
@@ -105,7 +105,9 @@ function rowOf(result: TargetResult<Outcome>): Row {
     const data = error instanceof PgpairError ? error.toJSON() : { code: 'E_INTERNAL', message: errorText(error) };
     // A run that failed part-way says what it applied before (PartialError-style `applied`).
     const applied = Array.isArray((error as { applied?: unknown }).applied) ? (error as { applied: unknown[] }).applied.length : 0;
-    return { ...base, from: null, to: null, applied, exitCode: exitCodeOf(error), error: data };
+    // Interrupted by a signal: the code the process ends with (130/143), as a single run's.
+    const signal = error instanceof InterruptedError && Object.hasOwn(SIGNAL_EXIT, error.reason) ? SIGNAL_EXIT[error.reason as keyof typeof SIGNAL_EXIT] : null;
+    return { ...base, from: null, to: null, applied, exitCode: signal ?? exitCodeOf(error), error: data };
   }
   const value = result.value!;
   if ('steps' in value) return { ...base, from: value.from, to: value.to, applied: value.steps.length, exitCode: EXIT.ok };
@@ -186,7 +188,7 @@ export async function fleetCommand(ctx: CommandContext): Promise<ExitCode> {
         done++;
         const row = rowOf(finished);
         if (human) out(`${progressLine(row, finished.error, done, targets.length, command)}\n`);
-        if (!options.json && row.error) ctx.io.stderr(err(`error: ${row.target}: ${errorText(finished.error)}\n`));
+        if (row.error) ctx.io.stderr(err(`error: ${row.target}: ${errorText(finished.error)}\n`));
         if (!options.json && row.problems) out(`${row.target}: ${row.problems.length} problem${row.problems.length === 1 ? '' : 's'}:\n${problemLines(row.problems)}\n`);
       },
     },
