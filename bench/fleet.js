@@ -85,9 +85,9 @@ function sampleConnections() {
 
 /**
  * The fleet's own memory, apart from what V8 has not collected yet: a child process runs
- * `status` over the same targets through the library (lib/run/fleet.ts), forcing a GC after every
- * quarter of them and reporting the live heap then (MB). Flat means the fleet keeps nothing per
- * target but its small result.
+ * `status` over the same targets through the library (lib/run/fleet.ts), keeping no report,
+ * forcing a GC after every quarter of them and reporting the live heap then (MB). Flat means the
+ * fleet itself keeps nothing per target but a small result record.
  */
 async function heapProbe(targets, cwd) {
   const file = join(cwd, 'heap-probe.mjs');
@@ -101,7 +101,7 @@ const marks = [];
 let done = 0;
 const heap = () => { globalThis.gc(); return Math.round(process.memoryUsage().heapUsed / 1e5) / 10; };
 const before = heap();
-await fleet({ targets, dir: ${JSON.stringify(join(cwd, 'sql'))}, parallel: ${parallel}, onResult: () => { done++; if (done % Math.ceil(targets.length / 4) === 0 || done === targets.length) marks.push(heap()); } }, (m) => m.status());
+await fleet({ targets, dir: ${JSON.stringify(join(cwd, 'sql'))}, parallel: ${parallel}, onResult: () => { done++; if (done % Math.ceil(targets.length / 4) === 0 || done === targets.length) marks.push(heap()); } }, async (m) => { await m.status(); });
 console.log(JSON.stringify({ before, marks }));
 `,
   );

@@ -67,7 +67,21 @@ function connectTimeout(ctx: CommandContext): { connectTimeout?: number } {
   return ctx.options.connectTimeoutMs !== undefined ? { connectTimeout: ctx.options.connectTimeoutMs / 1000 } : {};
 }
 
-type Outcome = RunResult | StatusReport | VerifyResult;
+/**
+ * What the fleet keeps of a target that ran: a few fields, not its whole RunResult or StatusReport,
+ * so that memory stays flat however many targets there are.
+ */
+interface Outcome {
+  from: string | null;
+  to: string | null;
+  applied: number;
+  head?: string | null;
+  problems?: VerifyResult['problems'];
+}
+
+const ofRun = (r: RunResult): Outcome => ({ from: r.from, to: r.to, applied: r.steps.length });
+const ofStatus = (r: StatusReport): Outcome => ({ from: r.current, to: r.current, head: r.head, applied: 0 });
+const ofVerify = (r: VerifyResult): Outcome => ({ ...ofStatus(r.report), ...(r.ok ? {} : { problems: r.problems }) });
 
 /** The call each target gets, from the command and its options. */
 function taskOf(ctx: CommandContext): (m: Migrator, target: FleetTarget) => Promise<Outcome> {
@@ -85,15 +99,15 @@ function taskOf(ctx: CommandContext): (m: Migrator, target: FleetTarget) => Prom
   const on = (target: FleetTarget) => (target.signal ? { signal: target.signal } : {});
   switch (options.command) {
     case 'up':
-      return (m, t) => m.up({ ...run, ...on(t), allowOutOfOrder: options.allowOutOfOrder });
+      return async (m, t) => ofRun(await m.up({ ...run, ...on(t), allowOutOfOrder: options.allowOutOfOrder }));
     case 'down':
-      return (m, t) => m.down({ ...run, ...on(t) });
+      return async (m, t) => ofRun(await m.down({ ...run, ...on(t) }));
     case 'stamp':
-      return (m, t) => m.stamp({ ...run, target: options.target!, ...on(t) });
+      return async (m, t) => ofRun(await m.stamp({ ...run, target: options.target!, ...on(t) }));
     case 'status':
-      return (m, t) => m.status(on(t));
+      return async (m, t) => ofStatus(await m.status(on(t)));
     default:
-      return (m, t) => m.verify({ ...on(t), strict: options.strict });
+      return async (m, t) => ofVerify(await m.verify({ ...on(t), strict: options.strict }));
   }
 }
 
@@ -110,11 +124,7 @@ function rowOf(result: TargetResult<Outcome>): Row {
     return { ...base, from: null, to: null, applied, exitCode: signal ?? exitCodeOf(error), error: data };
   }
   const value = result.value!;
-  if ('steps' in value) return { ...base, from: value.from, to: value.to, applied: value.steps.length, exitCode: EXIT.ok };
-  if ('problems' in value) {
-    return { ...base, from: value.report.current, to: value.report.current, head: value.report.head, applied: 0, exitCode: value.ok ? EXIT.ok : EXIT.verification, ...(value.ok ? {} : { problems: value.problems }) };
-  }
-  return { ...base, from: value.current, to: value.current, head: value.head, applied: 0, exitCode: EXIT.ok };
+  return { ...base, ...value, exitCode: value.problems ? EXIT.verification : EXIT.ok };
 }
 
 /** The error as the one-database CLI shows it (file:line:column, caret…), not the short message of its JSON. */
