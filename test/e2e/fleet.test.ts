@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError, fleet, globToLike, parseTargetsList, splitSchema, withSchema, type RunResult } from '../../lib/index.js';
+import { ConfigError, fleet, globToLike, parseTargetsFile, parseTargetsList, splitSchema, withSchema, type RunResult } from '../../lib/index.js';
 import { runCli, startCli, workdir } from '../helpers/cli.js';
 import { scratchDatabase, tables, type Scratch } from '../helpers/db.js';
 
@@ -310,6 +310,15 @@ describe('fleet parts', () => {
   it('globToLike: * and ? become % and _, and %, _ and \\ are literal', () => {
     assert.equal(globToLike('tenant_*'), 'tenant\\_%');
     assert.equal(globToLike('a?%\\'), 'a_\\%\\\\');
+  });
+
+  it('a targets file: BOM, CRLF, comments, blanks and spaces are fine; every bad line is named at once, its password masked', () => {
+    assert.deepEqual(parseTargetsFile('t.txt', '\uFEFF# fleet\r\n\r\n  postgres://u@h/a?schema=x  \r\npglite:./b\r\n'), ['postgres://u@h/a?schema=x', 'pglite:./b']);
+    assert.throws(
+      () => parseTargetsFile('t.txt', 'postgres://u@h/a\nmysql://u:pw9@h/b\n\npostgres://u:pw9@h/c?schema=\n'),
+      (e: Error) => e instanceof ConfigError && /t\.txt:2: mysql:\/\/u:\*\*\*@h\/b is not a database URL/.test(e.message) && /t\.txt:4: .*empty schema=/.test(e.message) && !e.message.includes('pw9'),
+    );
+    assert.throws(() => parseTargetsFile('t.txt', '# only comments\n\n'), /names no target/);
   });
 
   it('PGPAIR_TARGETS splits at newlines and at a comma before a URL, never inside a multi-host URL', () => {
