@@ -43,3 +43,9 @@ export type { TestDatabase, TestDatabaseOptions, ServerTestDatabase, PgliteTestD
 export { templateDatabase, dropTemplates } from './run/template.js';
 export type { TemplateOptions, TemplateResult } from './run/template.js';
 export type { CloneOptions } from './run/template-clone.js';
+
+// Fleets: one migrator per target (databases, or schemas via postgres://…/db?schema=NAME), at most `parallel` at a time.
+export { fleet, targetLabel, DEFAULT_PARALLEL } from './run/fleet.js';
+export type { FleetOptions, FleetTarget, FleetResult, FleetStop, TargetResult, TargetOutcome } from './run/fleet.js';
+export { parseTargetsFile, parseTargetsList, readTargetsFile, schemaTargets, globToLike } from './run/targets.js';
+export { splitSchema, withSchema } from './db/url.js';

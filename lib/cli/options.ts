@@ -171,6 +171,13 @@ export interface CliOptions extends OutputOptions {
   applied?: string;
   reverted?: string;
   accept?: string;
+  /** Fleets: --url given more than once (then `url` is unset), --targets FILE, --schemas GLOB, --parallel, --canary, --keep-going. */
+  urls?: string[];
+  targetsFile?: string;
+  schemas?: string;
+  parallel?: number;
+  canary?: number;
+  keepGoing: boolean;
   /** create: the words of the migration's name, joined with spaces; --timestamp. */
   message?: string;
   timestamp: boolean;
@@ -209,6 +216,7 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
     timestamp: Boolean(argv.timestamp),
     all: Boolean(argv.all),
     clean: Boolean(argv.clean),
+    keepGoing: Boolean(argv['keep-going']),
   };
   const set = <K extends keyof CliOptions>(key: K, value: CliOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
@@ -219,7 +227,13 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
   set('envFile', text('env-file'));
   set('dir', text('dir'));
   set('table', text('table'));
-  set('url', text('url'));
+  // Fleets: a repeated --url (yargs gives an array) is a list of targets, for the commands that take several.
+  if (Array.isArray(argv.url) && spec.options.targets !== undefined) set('urls', argv.url.map(String));
+  else set('url', text('url'));
+  set('targetsFile', text('targets'));
+  set('schemas', text('schemas'));
+  set('parallel', wholeNumber('--parallel', argv.parallel));
+  set('canary', wholeNumber('--canary', argv.canary));
   const target = targetArgument(argv.target);
   set('target', target?.target);
   set('targetText', target?.text);

@@ -9,11 +9,20 @@ import { createLogger } from '../run/logger.js';
 import { databaseContext, loadEnv, protectedLogger, type CommandContext, type DatabaseContext } from './context.js';
 import { EXIT, exitCodeOf, type ExitCode } from './exit-codes.js';
 import { presenter, Secrets, type Io } from './io.js';
-import { logFormat, outputOptions, readOptions } from './options.js';
+import { logFormat, outputOptions, readOptions, type CliOptions } from './options.js';
 import type { Invocation } from './parse.js';
 import type { Interruptions } from './signals.js';
 
 type Runner = (ctx: DatabaseContext) => Promise<ExitCode>;
+
+/** Fleets: the commands that take several targets, and whether this invocation names several (or a way of naming them). */
+const FLEET_COMMANDS = new Set(['up', 'down', 'stamp', 'status', 'verify']);
+function isFleetInvocation(options: CliOptions, env: Record<string, string | undefined>): boolean {
+  if (!FLEET_COMMANDS.has(options.command)) return false;
+  if (options.urls !== undefined || options.targetsFile !== undefined || options.schemas !== undefined) return true;
+  if (options.parallel !== undefined || options.canary !== undefined || options.keepGoing) return true;
+  return options.url === undefined && Boolean(env.PGPAIR_TARGETS?.trim());
+}
 
 const migrate: Runner = async (ctx) => (await import('./commands/migrate.js')).migrateCommand(ctx);
 
@@ -99,6 +108,8 @@ export async function runInvocation(invocation: Invocation, io: Io, stop: Interr
       ctx.protect(env.DATABASE_URL);
       return await (await script())(ctx);
     }
+    // Fleets (commands/fleet.ts): several targets, or a way of naming them; a single --url goes on below as before.
+    if (isFleetInvocation(options, env)) return await (await import('./commands/fleet.js')).fleetCommand(ctx);
     const db = databaseContext(ctx, (embedded) => {
       stop.embedded = embedded;
     });

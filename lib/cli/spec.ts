@@ -69,6 +69,14 @@ const SCRIPT_OPTIONS: Record<string, OptionSpec> = {
 
 /** `lint` and `up --lint` (lib/cli/commands/lint.ts, lib/run/lint.ts). */
 const LINT_MIN_ROWS: OptionSpec = { type: 'string', describe: 'tables with fewer estimated rows (pg_class.reltuples) count as small: the lock and rewrite rules stay quiet on them (default 0: none)' };
+/** Fleets (lib/run/fleet.ts): several targets, for up, down, status, verify and stamp. --url may be repeated too. */
+const FLEET_OPTIONS: Record<string, OptionSpec> = {
+  targets: { type: 'string', describe: 'run on every database listed in FILE, one URL per line (# comments; postgres://…/db?schema=NAME for a schema); default: PGPAIR_TARGETS' },
+  schemas: { type: 'string', describe: "run on every schema of the --url database whose name matches this glob (* any characters, ? one), e.g. 'tenant_*'" },
+  parallel: { type: 'string', describe: 'with several targets: how many run at a time, each on one connection (default 4)' },
+  canary: { type: 'string', describe: 'with several targets: run the first N alone, one at a time, and stop when one fails' },
+  'keep-going': { type: 'boolean', default: false, describe: 'with several targets: go on after a target fails (default: start no new target after a failure)' },
+};
 
 export const COMMANDS: CommandSpec[] = [
   {
@@ -80,6 +88,7 @@ export const COMMANDS: CommandSpec[] = [
       ...RUN_OPTIONS,
       ...SCRIPT_OPTIONS,
       ...CREATE_SCHEMA_OPTION,
+      ...FLEET_OPTIONS,
       steps: { type: 'string', describe: 'apply at most N migrations' },
       'allow-out-of-order': { type: 'boolean', default: false, describe: 'also apply pending versions older than the newest applied one' },
       lint: { type: 'string', choices: ['off', 'warn', 'error'], describe: 'lint the migrations about to run first: warn logs the findings (default), error refuses to start while an error-level finding remains (exit 3), off skips it' },
@@ -89,13 +98,14 @@ export const COMMANDS: CommandSpec[] = [
       ['pgpair up', 'apply every pending migration (upgrade head)'],
       ['pgpair up +1', 'apply the next pending migration only'],
       ['pgpair up --sql > release.sql', 'write the psql script of the same run for a DBA, without running it'],
+      ["pgpair up --url postgres://db/app --schemas 'tenant_*' --canary 1", 'every tenant schema, the first one alone'],
     ],
   },
   {
     name: 'down',
     describe: 'revert applied migrations newest first until TARGET is current (base reverts all; -N reverts N); without TARGET, one step',
     positional: { name: 'target', required: false, describe: 'version to keep (revert everything above it), base, or -N (that many applied migrations)' },
-    options: { ...LOCKING_OPTIONS, ...RUN_OPTIONS, ...SCRIPT_OPTIONS, steps: { type: 'string', describe: 'revert at most N migrations' } },
+    options: { ...LOCKING_OPTIONS, ...RUN_OPTIONS, ...SCRIPT_OPTIONS, ...FLEET_OPTIONS, steps: { type: 'string', describe: 'revert at most N migrations' } },
     examples: [
       ['pgpair down', 'revert the newest applied migration'],
       ['pgpair down -2', 'revert the two newest applied migrations'],
@@ -105,7 +115,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'status',
     describe: 'show every migration: applied, pending, changed, missing or failed; how, when, by whom, how long',
-    options: { ...DATABASE_OPTIONS },
+    options: { ...DATABASE_OPTIONS, ...FLEET_OPTIONS },
     examples: [
       ['pgpair status', 'the table of every migration and the database it describes'],
       ['pgpair status --json', 'the same as one JSON document'],
@@ -135,7 +145,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'verify',
     describe: 'exit 0 when files and history agree, 3 otherwise (changed, missing, failed, out of order), listing every problem',
-    options: { ...DATABASE_OPTIONS, strict: { type: 'boolean', default: false, describe: 'also fail when a migration is pending' } },
+    options: { ...DATABASE_OPTIONS, ...FLEET_OPTIONS, strict: { type: 'boolean', default: false, describe: 'also fail when a migration is pending' } },
     examples: [
       ['pgpair verify', 'in CI before a deploy: exit 3 lists what disagrees'],
       ['pgpair verify --strict', 'also fail when something is not applied yet'],
@@ -145,7 +155,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'stamp',
     describe: 'record the database as being at TARGET without running migration SQL (adopt a database built from schema.sql or another tool)',
     positional: { name: 'target', required: true, describe: 'a version, head or base' },
-    options: { ...LOCKING_OPTIONS, ...SCRIPT_OPTIONS, ...CREATE_SCHEMA_OPTION },
+    options: { ...LOCKING_OPTIONS, ...SCRIPT_OPTIONS, ...CREATE_SCHEMA_OPTION, ...FLEET_OPTIONS },
     examples: [
       ['psql -f sql/schema.sql && pgpair stamp head', 'adopt a database built from the base schema'],
       ['pgpair stamp 0002', 'record 0002 as current without running any down file'],

@@ -263,3 +263,48 @@ function keyValueToUrl(values: Record<string, string>): string {
   const search = query.toString().replace(/\+/g, '%20');
   return `postgres://${userinfo}${authority}/${dbname}${search ? `?${search}` : ''}`;
 }
+
+// --- Fleets: the `schema` parameter of a postgres:// URL (lib/run/fleet.ts) ---
+
+/** A postgres:// URL without pgpair's own `schema` parameter, and that schema (null when none). */
+export interface SchemaTarget {
+  /** The URL as the driver gets it: every other parameter kept as written. */
+  url: string;
+  schema: string | null;
+}
+
+/**
+ * Splits pgpair's `?schema=NAME` off a postgres:// URL (postgres.js would send it to the server
+ * as a setting, which the server refuses). NAME is percent-decoded and taken as written (case
+ * kept, no quoting needed). It is not libpq's `options=-csearch_path=…`: a URL that gives both
+ * is refused, since the two would fight over the search_path. Other URLs are returned unchanged.
+ */
+export function splitSchema(text: string): SchemaTarget {
+  const scheme = urlScheme(text);
+  if ((scheme !== 'postgres' && scheme !== 'postgresql') || !text.includes('?')) return { url: text, schema: null };
+  const queryStart = text.indexOf('?');
+  const kept: string[] = [];
+  const schemas: string[] = [];
+  for (const part of text.slice(queryStart + 1).split('&')) {
+    const [key, ...value] = part.split('=');
+    if (key === 'schema') schemas.push(decode(value.join('=').replace(/\+/g, ' ')) ?? '');
+    else if (part !== '') kept.push(part);
+  }
+  if (schemas.length === 0) return { url: text, schema: null };
+  const shown = maskUrl(text);
+  if (schemas.length > 1) throw new ConfigError(`The database URL ${shown} gives schema= ${schemas.length} times: give one schema per URL (one URL per tenant).`);
+  const schema = schemas[0]!;
+  if (schema === '') throw new ConfigError(`The database URL ${shown} has an empty schema=: name the schema, e.g. ?schema=tenant_42.`);
+  if (Buffer.byteLength(schema) > 63) throw new ConfigError(`The schema name in ${shown} is longer than 63 bytes, PostgreSQL's limit for a name.`);
+  if (kept.some((part) => /^options=.*search_path/i.test(decode(part) ?? part))) {
+    throw new ConfigError(`The database URL ${shown} sets both schema= and a search_path in options=: give one of them (schema= sets the search_path to that schema alone).`);
+  }
+  const base = text.slice(0, queryStart);
+  return { url: kept.length > 0 ? `${base}?${kept.join('&')}` : base, schema };
+}
+
+/** `url` naming `schema` (for a target found by --schemas): the URL with `schema=NAME` added to its query, percent-encoded. */
+export function withSchema(url: string, schema: string): string {
+  const { url: bare } = splitSchema(url);
+  return `${bare}${bare.includes('?') ? '&' : '?'}schema=${encodeURIComponent(schema)}`;
+}

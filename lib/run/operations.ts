@@ -125,6 +125,7 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
       ...(options.lockRetries !== undefined ? { lockRetries: options.lockRetries } : {}),
       ...(options.lockRetryBaseMs !== undefined ? { lockRetryBaseMs: options.lockRetryBaseMs } : {}),
       ...(options.lockWaitLogMs !== undefined ? { lockWaitLogMs: options.lockWaitLogMs } : {}),
+      ...(options.watchLockWaits === false ? { watchLockWaits: false } : {}),
       onStepStart: (step) => {
         session.running = { version: step.version, name: step.name };
       },

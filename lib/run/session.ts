@@ -87,6 +87,12 @@ export interface RunCallOptions {
    * error-level finding remains. Absent: no lint.
    */
   lint?: { level: 'warn' | 'error'; minRows?: number | undefined };
+  /**
+   * false: do not look, from a second short-lived session, at what a slow migration statement
+   * waits for (the log lines naming the sessions in the way). A fleet sets it so that it holds
+   * exactly one connection per running target. Default true.
+   */
+  watchLockWaits?: boolean;
 }
 
 export interface RunOptions extends BaseOptions, RunCallOptions {}

@@ -38,9 +38,13 @@ describe('first hour: options (item 5)', () => {
 
   it('a repeated single-valued option is a usage error that never shows the values (passwords)', async () => {
     const cwd = workdirFromFixture('basic');
-    const twice = await runCli(['up', '--url', 'postgres://u:Secret-One@h/a', '--url', 'postgres://u:Secret-Two@h/b'], { cwd });
+    const twice = await runCli(['current', '--url', 'postgres://u:Secret-One@h/a', '--url', 'postgres://u:Secret-Two@h/b'], { cwd });
     usage(twice, /^error: --url was given 2 times; give it once\.\n$/);
     assert.doesNotMatch(twice.stderr, /Secret/);
+    // up, down, stamp, status and verify take --url more than once: a fleet (issue 16); the unreachable targets fail, exit 1, masked.
+    const fleet = await runCli(['up', '--url', 'postgres://u:Secret-One@h/a', '--url', 'postgres://u:Secret-Two@h/b'], { cwd });
+    assert.equal(fleet.code, 1, fleet.stderr);
+    assert.doesNotMatch(fleet.stdout + fleet.stderr, /Secret/);
     usage(await cli(['up', '--table', 'a', '--table', 'b'], cwd), /--table was given 2 times; give it once/);
     usage(await cli(['status', '--dir', 'sql', '--dir', 'sql'], cwd), /--dir was given 2 times/);
     usage(await cli(['up', '--steps', '1', '--steps', '2'], cwd), /--steps was given 2 times/);

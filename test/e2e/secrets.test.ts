@@ -123,7 +123,9 @@ describe('the password never reaches any output', () => {
     await run(withUrl(['status', `--bogus=${foreign}`]), {}, 2);
     await run(withUrl(['status', foreign]), {}, 2);
     await run(['nosuchcommand', foreign], {}, 2);
-    await run(withUrl(['status', '--url', foreign]), {}, 2);
+    // --url twice: a fleet for status (the unreachable target fails, exit 1), a usage error for current.
+    await run(withUrl(['status', '--url', foreign]), {}, 1);
+    await run(withUrl(['current', '--url', foreign]), {}, 2);
     // Mistyped URLs and connection strings.
     for (const bad of [
       url.replace('postgres://', 'postgresql:/'),

@@ -155,6 +155,11 @@ describe('command line: every option is checked and converted once, in readOptio
       const names = Object.entries(optionsOf(command)).filter(([, o]) => o.type === 'string').map(([name]) => name);
       for (const name of names) {
         const argv = { [name]: ['a', 'b'] };
+        // Fleets: a repeated --url names several targets, for the commands that run over a fleet.
+        if (name === 'url' && command.options.targets !== undefined) {
+          assert.deepEqual(readOptions({ command: command.name, argv }, outputOptions(argv)).urls, ['a', 'b'], `${command.name} --url twice`);
+          continue;
+        }
         assert.throws(() => readOptions({ command: command.name, argv }, outputOptions(argv)), new RegExp(`^UsageError: --${name} was given 2 times; give it once\\.$`), `${command.name} --${name}`);
       }
     }

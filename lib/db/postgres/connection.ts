@@ -14,7 +14,8 @@ import { inlineParams } from '../../core/literal.js';
 import type { Connection, ConnectOptions, Driver, LockWait, Queryable, Row, ServerInfo } from '../types.js';
 import { LOCK_WAIT_SQL, lockWaitFromRow } from '../lock-wait.js';
 import { formatTarget, postgresTarget } from '../target.js';
-import { maskUrl, urlPassword } from '../url.js';
+import { maskUrl, splitSchema, urlPassword } from '../url.js';
+import { quoteIdent } from '../../core/ident.js';
 
 export type Sql = postgres.Sql<Record<string, never>>;
 
@@ -232,15 +233,17 @@ export const postgresDriver: Driver = {
    * `signal` is aborted.
    */
   async connect(options: ConnectOptions): Promise<Connection> {
-    const secret = urlPassword(options.url);
-    const target = postgresTarget(options.url);
+    // A fleet target's `?schema=NAME` (lib/db/url.ts) is pgpair's, not the driver's: the session starts with that search_path.
+    const { url, schema } = splitSchema(options.url);
+    const secret = urlPassword(url);
+    const target = postgresTarget(url);
     let connection: PostgresConnection | null = null;
     let dialer: Dialer | null = null;
     let sql: Sql;
     const timeoutSeconds = options.connectTimeout ?? 10;
     try {
       if (!target) throw new Error('the URL cannot be read');
-      sql = postgres(options.url, {
+      sql = postgres(url, {
         max: 1,
         idle_timeout: 0,
         max_lifetime: null,
@@ -257,7 +260,7 @@ export const postgresDriver: Driver = {
             where: notice.where as string | undefined,
           }),
         onclose: () => connection?.markClosed(),
-        connection: { application_name: 'pgpair' },
+        connection: { application_name: 'pgpair', ...(schema !== null ? { search_path: quoteIdent(schema) } : {}) },
         // Undocumented in postgres.js's types, but part of its API: a function that returns the connected socket.
         ...({ socket: () => dialer!.open() } as object),
       }) as unknown as Sql;
@@ -267,7 +270,7 @@ export const postgresDriver: Driver = {
     }
     // User and database as postgres.js sends them; hosts as the dialer reaches them.
     const parsed = sql.options as unknown as { user: string; database: string; ssl: unknown; sslnegotiation: unknown };
-    const displayUrl = formatTarget({ user: parsed.user, database: parsed.database, hosts: target.hosts });
+    const displayUrl = `${formatTarget({ user: parsed.user, database: parsed.database, hosts: target.hosts })}${schema !== null ? `?schema=${schema}` : ''}`;
     const sslRequestFirst = Boolean(parsed.ssl) && parsed.sslnegotiation !== 'direct';
     // postgres.js goes on without SSL after a refusal only under sslmode=prefer.
     const sslRequired = Boolean(parsed.ssl) && parsed.ssl !== 'prefer';
@@ -284,7 +287,7 @@ export const postgresDriver: Driver = {
     dialer = mainDialer;
     const sideDialer = () =>
       new Dialer({ hosts: mainDialer.connectedHost ? [mainDialer.connectedHost] : target.hosts, display: displayUrl, timeoutMs: 5000, sslRequestFirst, sslRequired, onRedialAfterReady: () => {} });
-    connection = new PostgresConnection(sql, options.url, displayUrl, secret, sideDialer);
+    connection = new PostgresConnection(sql, url, displayUrl, secret, sideDialer);
     const ready = connection.init();
     ready.catch(() => {});
     try {
@@ -294,6 +297,10 @@ export const postgresDriver: Driver = {
       mainDialer.fail(connectFailure(error, displayUrl, secret, mainDialer.elapsedMs()));
       await sql.end({ timeout: 0 }).catch(() => {});
       throw await mainDialer.failed.catch((failure: unknown) => failure);
+    }
+    if (schema !== null && connection.server.schema !== schema) {
+      await connection.close();
+      throw new ConfigError(`Schema ${quoteIdent(schema)} does not exist in ${displayUrl.replace(/\?schema=.*$/, '')} (or ${connection.server.user} may not use it): create it first, or correct schema= in the target's URL.`);
     }
     return connection;
   },

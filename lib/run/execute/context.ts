@@ -34,6 +34,8 @@ export interface ExecuteOptions {
   onStepStart?: (step: { action: Step['action']; version: string; name: string }) => void;
   /** Called after each step completes. */
   onStep?: (result: StepResult) => void;
+  /** false: no second session looks at what a statement waits for (RunCallOptions.watchLockWaits). */
+  watchLockWaits?: boolean;
 }
 
 /** A step the run carried out: what onStep reports, and what a failed run's error lists as `applied`. */
@@ -101,7 +103,7 @@ export function watchLockWaits(db: Connection, migration: Migration, options: Ex
     timer = setTimeout(look, every);
     timer.unref();
   };
-  if (db.interruptible) {
+  if (db.interruptible && options.watchLockWaits !== false) {
     timer = setTimeout(look, first);
     timer.unref();
   }
