@@ -155,6 +155,8 @@ export interface CliOptions extends OutputOptions {
   createSchema: boolean;
   allowOutOfOrder: boolean;
   strict: boolean;
+  /** verify --schema: compare the live schema with what the recorded migrations build. */
+  schema: boolean;
   /** load: the schema file and --stamp. */
   file?: string;
   stamp?: string;
@@ -189,6 +191,7 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
     createSchema: Boolean(argv['create-schema']),
     allowOutOfOrder: Boolean(argv['allow-out-of-order']),
     strict: Boolean(argv.strict),
+    schema: Boolean(argv.schema),
     timestamp: Boolean(argv.timestamp),
   };
   const set = <K extends keyof CliOptions>(key: K, value: CliOptions[K] | undefined) => {
@@ -219,7 +222,8 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
   set('accept', text('accept'));
   // The words of `create add comments table` arrive as a list; `create "add comments table"` as one.
   if (argv.slug !== undefined) options.message = Array.isArray(argv.slug) ? argv.slug.map(String).join(' ') : single('SLUG', argv.slug);
-  if (options.from !== undefined && !options.sql) {
+  // `test --from V` names the migrations applied as setup, not a script's start.
+  if (options.from !== undefined && !options.sql && command !== 'test') {
     throw new UsageError(`--from only goes with --sql (it names the state a script starts from); run pgpair ${command} --sql --from ${options.from}.`);
   }
   return options;

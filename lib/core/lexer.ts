@@ -88,7 +88,7 @@ export interface LexResult {
 }
 
 /** Directive names pgpair understands; any other `-- pgpair:NAME` is reported as unknown. */
-export const KNOWN_DIRECTIVES = ['no-transaction', 'version'] as const;
+export const KNOWN_DIRECTIVES = ['no-transaction', 'version', 'test-allow'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Splitting (where a statement ends: statement-reader.ts).
@@ -266,6 +266,9 @@ function readDirective(comment: string, line: number, leading: boolean, directiv
   if (leading && name === 'no-transaction' && value === undefined) {
     directives.noTransaction = true;
   } else if (leading && name === 'version' && value !== undefined) {
+    directives.values[name] = value;
+  } else if (leading && name === 'test-allow' && value !== undefined) {
+    // `pgpair test` accepts these categories of difference after this down file (lib/run/schema-test.ts).
     directives.values[name] = value;
   } else {
     directives.unknown.push({ line, text });
