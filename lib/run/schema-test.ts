@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { compareFingerprints, type Fingerprint, type SchemaDifference } from '../core/fingerprint.js';
-import { MigrationStepError, UsageError } from '../core/errors.js';
+import { MigrationFailedError, MigrationStepError, UsageError } from '../core/errors.js';
 import type { DirectoryEntry, Migration, MigrationSet } from '../core/files.js';
 import { compareVersions, isVersion } from '../core/version.js';
 import { takeFingerprint } from './fingerprint.js';
@@ -106,8 +106,15 @@ export function allowedCategories(migration: Migration): Set<string> {
 }
 
 function failureOf(error: MigrationStepError): TestFailure {
-  const pg = (error as { pg?: { sqlstate?: string | null } }).pg;
-  return { direction: error.direction, file: error.file, line: error.line, column: error.column, sqlstate: pg?.sqlstate ?? null, message: error.message };
+  const pg = error instanceof MigrationFailedError ? error.pg : null;
+  // The migrator's last line says what to do next to a database being migrated; this one is thrown away.
+  const message = error instanceof MigrationFailedError ? error.message.split('\n').slice(0, -1).join('\n') : error.message;
+  return { direction: error.direction, file: error.file, line: error.line, column: error.column, sqlstate: pg?.sqlstate ?? null, message };
+}
+
+function failedStep(kind: TestProblemKind, what: string, error: MigrationStepError): TestProblem {
+  const failure = failureOf(error);
+  return { kind, message: `${what}: ${failure.message}`, differences: [], failure };
 }
 
 function listed(differences: SchemaDifference[]): string {
@@ -144,19 +151,19 @@ async function testOne(ctx: StepContext, migration: Migration, before: Fingerpri
   const target = { version: migration.version };
   const upFailed = await attempt(() => migrator.up({ target, signal }));
   if (upFailed) {
-    problems.push({ kind: 'up-failed', message: `up failed: ${upFailed.message}`, differences: [], failure: failureOf(upFailed) });
+    problems.push(failedStep('up-failed', 'up failed', upFailed));
     return done('failed', null);
   }
   const applied = await fingerprint();
   if (!migration.down) return done('irreversible', applied);
   const downFailed = await attempt(() => migrator.down({ steps: 1, signal }));
   if (downFailed) {
-    problems.push({ kind: 'down-failed', message: `down failed: ${downFailed.message}`, differences: [], failure: failureOf(downFailed) });
+    problems.push(failedStep('down-failed', 'down failed', downFailed));
     // A transactional down rolled back: the migration is still applied and the next one can be tested on top of it.
     return done('failed', downFailed.rolledBack ? applied : null);
   }
   const reverted = await fingerprint();
-  const differences = compareFingerprints(before, reverted, { a: `before ${migration.version} up`, b: `after ${migration.version} down` });
+  const differences = compareFingerprints(before, reverted, { a: 'the schema before up', b: 'the schema after down' });
   const allow = allowedCategories(migration);
   allowed = differences.filter((d) => allow.has(d.category));
   const enumValues = differences.filter((d) => d.category === 'enum-value' && !allow.has(d.category));
@@ -165,11 +172,11 @@ async function testOne(ctx: StepContext, migration: Migration, before: Fingerpri
   if (enumValues.length > 0) problems.push({ kind: 'enum-value', message: `down leaves enum values behind: ${listed(enumValues)}. ${ENUM_VALUE_EXPLANATION}`, differences: enumValues, failure: null });
   const reupFailed = await attempt(() => migrator.up({ target, signal }));
   if (reupFailed) {
-    problems.push({ kind: 'not-rerunnable', message: `up after down failed: ${reupFailed.message}`, differences: [], failure: failureOf(reupFailed) });
+    problems.push(failedStep('not-rerunnable', 'up after down failed', reupFailed));
     return done('failed', null);
   }
   const reapplied = await fingerprint();
-  const rerun = compareFingerprints(applied, reapplied, { a: `after the first ${migration.version} up`, b: `after ${migration.version} up again` });
+  const rerun = compareFingerprints(applied, reapplied, { a: "the first up's schema", b: 'the schema after up again' });
   if (rerun.length > 0) problems.push({ kind: 'rerun-differs', message: `up after down gives another schema: ${listed(rerun)}`, differences: rerun, failure: null });
   return done(problems.length > 0 ? 'failed' : 'ok', reapplied);
 }

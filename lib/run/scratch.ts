@@ -116,12 +116,31 @@ async function onServer<T>(serverUrl: string, options: ScratchOptions, logger: L
   }
 }
 
-async function embedded<T>(options: ScratchOptions, fn: (scratch: ScratchDatabase) => Promise<T>): Promise<T> {
-  const displayUrl = 'pglite:memory (scratch)';
+/**
+ * A fresh embedded database's data directory, dumped once per process: PGlite.create() runs
+ * initdb (seconds), and an instance loaded from the dump starts in a fraction of that. It costs
+ * about 40 MB of memory and 0.2 s once, and makes every later scratch database in the process
+ * (a test suite's) several times cheaper.
+ */
+let pristine: Promise<Blob> | null = null;
+
+async function newInstance(): Promise<PGlite> {
   // The one place outside lib/db that starts PGlite: migrator() takes the instance itself, since an in-memory database has no URL.
   const { PGlite } = await import('@electric-sql/pglite');
-  const { pgliteConnection } = await import('../db/pglite/index.js');
+  const dump = pristine ? await pristine.catch(() => null) : null;
+  if (dump) return PGlite.create({ loadDataDir: dump });
   const instance = await PGlite.create();
+  pristine = instance.dumpDataDir('none');
+  await pristine.catch(() => {
+    pristine = null;
+  });
+  return instance;
+}
+
+async function embedded<T>(options: ScratchOptions, fn: (scratch: ScratchDatabase) => Promise<T>): Promise<T> {
+  const displayUrl = 'pglite:memory (scratch)';
+  const { pgliteConnection } = await import('../db/pglite/index.js');
+  const instance = await newInstance();
   try {
     const db = await pgliteConnection(instance, { displayUrl, onNotice: () => {} });
     try {
