@@ -90,7 +90,12 @@ function summary(definition: string): string | null {
   return line.length <= SHORT ? line : null;
 }
 
-function subject(o: Pick<FingerprintObject, 'object' | 'member'>): string {
+/** Comments, owners and grants are about an object (or a member): the message says which. */
+const ABOUT: Partial<Record<FingerprintCategory, string>> = { comment: 'comment', owner: 'owner', grant: 'grants' };
+
+function subject(o: Pick<FingerprintObject, 'category' | 'object' | 'member'>): string {
+  const about = ABOUT[o.category];
+  if (about !== undefined) return o.member === null ? `${o.object}: ${about}` : `${o.object}: ${about} on ${o.member}`;
   return o.member === null ? o.object : `${o.object}: ${o.member}`;
 }
 

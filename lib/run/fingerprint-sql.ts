@@ -151,6 +151,8 @@ UNION ALL
          NULL, NULL, p.proowner, p.proacl
   FROM pg_proc p JOIN ns n ON n.oid = p.pronamespace
   WHERE NOT EXISTS (SELECT 1 FROM ext_member e WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid)
+    -- A range type's constructors come with it (an internal dependency): the type stands for them.
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'i')
     AND NOT (n.nspname = (SELECT nsp FROM own) AND p.proname = (SELECT guard FROM own) AND p.pronargs = 0)
 UNION ALL
   SELECT 'pg_catalog.pg_trigger'::regclass, g.oid, 0, 'trigger', t.object, 'trigger ' || format('%I', g.tgname),
@@ -186,7 +188,7 @@ UNION ALL
              FROM pg_attribute a WHERE a.attrelid = ty.typrelid AND a.attnum > 0 AND NOT a.attisdropped), '') || ')'
            WHEN 'r' THEN (
              SELECT 'range of ' || format_type(rg.rngsubtype, NULL)
-               || CASE WHEN rg.rngcollation <> 0 THEN ' collation ' || ${collationName('rg.rngcollation')} ELSE '' END
+               || CASE WHEN rg.rngcollation <> 0 AND rg.rngcollation <> (SELECT st.typcollation FROM pg_type st WHERE st.oid = rg.rngsubtype) THEN ' collation ' || ${collationName('rg.rngcollation')} ELSE '' END
                || ' opclass ' || (SELECT format('%I', oc.opcname) FROM pg_opclass oc WHERE oc.oid = rg.rngsubopc)
                || CASE WHEN rg.rngcanonical <> 0 THEN ' canonical ' || rg.rngcanonical::regprocedure::text ELSE '' END
                || CASE WHEN rg.rngsubdiff <> 0 THEN ' subtype_diff ' || rg.rngsubdiff::regprocedure::text ELSE '' END
