@@ -32,3 +32,8 @@ export { waitForDatabase } from './run/wait.js';
 export type { WaitOptions, WaitResult } from './run/wait.js';
 export { createMigration } from './read/create.js';
 export type { CreateMigrationOptions, CreatedMigration, VersionStyle } from './read/create.js';
+// Schema fingerprints (issue 14): take one of a database, compare two.
+export { compareFingerprints } from './core/fingerprint.js';
+export type { Fingerprint, FingerprintObject, FingerprintCategory, DifferenceCategory, DifferenceChange, SchemaDifference, SideLabels } from './core/fingerprint.js';
+export { takeFingerprint } from './run/fingerprint.js';
+export type { FingerprintOptions } from './run/fingerprint.js';
