@@ -111,7 +111,7 @@ export async function verifySchema(options: SchemaVerifyOptions): Promise<Schema
       }
       return takeFingerprint(scratch.db, { historyTable });
     });
-    const differences = compareFingerprints(built, liveFingerprint, { a: 'the migrations', b: 'the live database' });
+    const differences = compareFingerprints(built, liveFingerprint, { a: "the migrations' schema", b: 'the live database' });
     return { ok: differences.length === 0 && unbuilt.length === 0, verify, built: recorded.map((m) => m.version), unbuilt, differences, extensions };
   } finally {
     await db.close();
