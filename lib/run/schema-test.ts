@@ -149,14 +149,14 @@ async function testOne(ctx: StepContext, migration: Migration, before: Fingerpri
     after,
   });
   const target = { version: migration.version };
-  const upFailed = await attempt(() => migrator.up({ target, signal }));
+  const upFailed = await attempt(() => migrator.up({ target, signal, createSchema: true }));
   if (upFailed) {
     problems.push(failedStep('up-failed', 'up failed', upFailed));
     return done('failed', null);
   }
   const applied = await fingerprint();
   if (!migration.down) return done('irreversible', applied);
-  const downFailed = await attempt(() => migrator.down({ steps: 1, signal }));
+  const downFailed = await attempt(() => migrator.down({ steps: 1, signal, createSchema: true }));
   if (downFailed) {
     problems.push(failedStep('down-failed', 'down failed', downFailed));
     // A transactional down rolled back: the migration is still applied and the next one can be tested on top of it.
@@ -170,7 +170,7 @@ async function testOne(ctx: StepContext, migration: Migration, before: Fingerpri
   const others = differences.filter((d) => d.category !== 'enum-value' && !allow.has(d.category));
   if (others.length > 0) problems.push({ kind: 'down-differs', message: `down does not undo up: ${listed(others)}`, differences: others, failure: null });
   if (enumValues.length > 0) problems.push({ kind: 'enum-value', message: `down leaves enum values behind: ${listed(enumValues)}. ${ENUM_VALUE_EXPLANATION}`, differences: enumValues, failure: null });
-  const reupFailed = await attempt(() => migrator.up({ target, signal }));
+  const reupFailed = await attempt(() => migrator.up({ target, signal, createSchema: true }));
   if (reupFailed) {
     problems.push(failedStep('not-rerunnable', 'up after down failed', reupFailed));
     return done('failed', null);
@@ -204,10 +204,10 @@ async function testOn(scratch: ScratchDatabase, files: MigrationSet, options: Sc
     const tested = files.migrations.slice(setup.length);
     if (setup.length > 0) {
       logger.info(`applying ${setup.length} migration${setup.length === 1 ? '' : 's'} up to ${setup.at(-1)!.version} as setup (--from ${from})`);
-      await migrator.up({ target: { version: setup.at(-1)!.version }, signal });
+      await migrator.up({ target: { version: setup.at(-1)!.version }, signal, createSchema: true });
     } else {
       // Creates the history tables, so that the first fingerprint is taken with them as every later one is.
-      await migrator.stamp({ target: 'base', signal });
+      await migrator.stamp({ target: 'base', signal, createSchema: true });
     }
     const ctx: StepContext = { migrator, fingerprint: () => takeFingerprint(scratch.db, { historyTable }), signal };
     const results: MigrationTestResult[] = [];

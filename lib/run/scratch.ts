@@ -16,8 +16,9 @@
 import { randomBytes } from 'node:crypto';
 import type { PGlite } from '@electric-sql/pglite';
 import type { Logger } from 'pino';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, DatabaseError } from '../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../core/ident.js';
+import { pgErrorFields } from '../db/errors.js';
 import { connect } from '../db/index.js';
 import type { Connection } from '../db/types.js';
 import { maskUrl, urlScheme } from '../db/url.js';
@@ -68,12 +69,25 @@ export function scratchName(): string {
   return `pgpair_test_${randomBytes(6).toString('hex')}`;
 }
 
+/** Runs `fn`; a server error becomes a DatabaseError saying what could not be done (`context`), so the CLI reports it plainly. */
+async function explained<T>(context: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    const fields = pgErrorFields(error);
+    if (fields === null) throw error;
+    throw new DatabaseError(context, fields);
+  }
+}
+
 async function createExtensions(db: Connection, extensions: readonly ScratchExtension[]): Promise<void> {
   for (const ext of extensions) {
     const schema = ext.schema ? ` SCHEMA ${quoteIdent(ext.schema)}` : '';
     const version = ext.version ? ` VERSION ${quoteLiteral(ext.version)}` : '';
-    if (ext.schema) await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(ext.schema)}`);
-    await db.exec(`CREATE EXTENSION IF NOT EXISTS ${quoteIdent(ext.name)} WITH${schema}${version} CASCADE`);
+    await explained(`Cannot create extension ${ext.name}${ext.version ? ` ${ext.version}` : ''} on the scratch database (the live database has it)`, async () => {
+      if (ext.schema) await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(ext.schema)}`);
+      await db.exec(`CREATE EXTENSION IF NOT EXISTS ${quoteIdent(ext.name)} WITH${schema}${version} CASCADE`);
+    });
   }
 }
 
@@ -101,7 +115,7 @@ async function onServer<T>(serverUrl: string, options: ScratchOptions, logger: L
   let db: Connection | null = null;
   try {
     if (signal?.aborted) throw interruptedBefore(signal, 'before the scratch database was made');
-    await admin.exec(`CREATE DATABASE ${quoteIdent(name)}`);
+    await explained(`Cannot create the scratch database ${name} on ${maskUrl(serverUrl)} (the user needs the CREATEDB privilege)`, () => admin.exec(`CREATE DATABASE ${quoteIdent(name)}`));
     created = true;
     const displayUrl = maskUrl(url);
     logger.debug(`made the scratch database ${name} on ${maskUrl(serverUrl)}`);

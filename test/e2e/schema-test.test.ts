@@ -234,7 +234,7 @@ describe('pgpair test on the command line', () => {
     assert.equal(embedded.code, 0, embedded.stdout + embedded.stderr);
     assert.match(embedded.stdout, /3 migrations tested on pglite:memory \(scratch\): 3 ok, 0 failed; every down undoes its up\n$/);
     assert.match(embedded.stderr, /no --url or PGPAIR_TEST_URL: testing on an embedded PGlite database in memory/);
-    const from = await runCli(['test', '--dir', dir, '--from', '1', '--url', testServerUrl()], { cwd });
+    const from = await runCli(['test', '--dir', dir, '--from', '1', '--url', testServerUrl(), '--table', 'audit.pgpair_history'], { cwd });
     assert.equal(from.code, 0, from.stderr);
     assert.doesNotMatch(from.stdout, /0001 users/);
     assert.match(from.stdout, /2 migrations tested on .* \(after 1 applied as setup, up to 0001\): 2 ok, 0 failed/);
@@ -260,6 +260,22 @@ describe('pgpair test on the command line', () => {
     const gone = await runCli(['test', '--dir', dir, '--url', 'postgres://root:s3cret-pw@127.0.0.1:1/postgres', '--connect-timeout', '2s'], { cwd });
     assert.equal(gone.code, 1, gone.stderr);
     assert.doesNotMatch(gone.stdout + gone.stderr, /s3cret-pw/);
+    // A user who may not create databases: said plainly, exit 1, nothing left behind.
+    const admin = connectTo(testServerUrl());
+    const role = `pgpair_nocreatedb_${process.pid}`;
+    try {
+      await admin.unsafe(`CREATE ROLE "${role}" LOGIN`);
+      const url = new URL(testServerUrl());
+      url.username = role;
+      url.password = 'n0-createdb-pw';
+      const denied = await runCli(['test', '--dir', dir, '--url', url.toString()], { cwd });
+      assert.equal(denied.code, 1, denied.stderr);
+      assert.match(denied.stderr, /^error: Cannot create the scratch database pgpair_test_[0-9a-f]{12} on .* \(the user needs the CREATEDB privilege\): permission denied to create database \[42501\]\n$/m);
+      assert.doesNotMatch(denied.stderr + denied.stdout, /n0-createdb-pw|unexpected/);
+    } finally {
+      await admin.unsafe(`DROP ROLE IF EXISTS "${role}"`);
+      await admin.end();
+    }
     // DATABASE_URL names the database to migrate: pgpair test never makes databases beside it.
     const dbUrl = await runCli(['test', '--dir', dir], { cwd, env: { DATABASE_URL: 'postgres://root@127.0.0.1:1/postgres' } });
     assert.equal(dbUrl.code, 0, dbUrl.stderr);
