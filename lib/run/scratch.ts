@@ -4,7 +4,8 @@
  * finally), never one that existed before.
  *
  * - On a server (a postgres:// URL): a new database `pgpair_test_<random>` on that server, made
- *   with CREATE DATABASE through a connection to the URL's own database, and dropped through the
+ *   with CREATE DATABASE … TEMPLATE template0 (never what a DBA added to template1) through a
+ *   connection to the URL's own database, and dropped through the
  *   same connection after its sessions are terminated (PostgreSQL 12 has no DROP … WITH FORCE).
  * - Without a URL: an embedded PGlite in memory, closed at the end; nothing is written to disk.
  *
@@ -115,7 +116,7 @@ async function onServer<T>(serverUrl: string, options: ScratchOptions, logger: L
   let db: Connection | null = null;
   try {
     if (signal?.aborted) throw interruptedBefore(signal, 'before the scratch database was made');
-    await explained(`Cannot create the scratch database ${name} on ${maskUrl(serverUrl)} (the user needs the CREATEDB privilege)`, () => admin.exec(`CREATE DATABASE ${quoteIdent(name)}`));
+    await explained(`Cannot create the scratch database ${name} on ${maskUrl(serverUrl)} (the user needs the CREATEDB privilege)`, () => admin.exec(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`));
     created = true;
     const displayUrl = maskUrl(url);
     logger.debug(`made the scratch database ${name} on ${maskUrl(serverUrl)}`);

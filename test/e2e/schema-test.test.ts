@@ -112,6 +112,17 @@ const CASES: Case[] = [
     after: 'untested',
   },
   {
+    name: 'an up that gives another schema the second time (it depends on rows its down leaves)',
+    files: {
+      '0002_runs.up.sql': "INSERT INTO users SELECT coalesce(max(id), 0) + 1, 'run' FROM users;\nDO $$ BEGIN IF (SELECT count(*) FROM users) > 1 THEN CREATE INDEX users_name ON users (name); END IF; END $$;\n",
+      '0002_runs.down.sql': 'DROP INDEX IF EXISTS users_name;\n',
+    },
+    outcome: 'failed',
+    kinds: ['rerun-differs'],
+    objects: [/^index public\.users_name .*present in the schema after up again, missing in the first up's schema$/],
+    after: 'ok',
+  },
+  {
     name: 'an enum value the down cannot remove',
     files: {
       '0002_mood.up.sql': "CREATE TYPE mood AS ENUM ('ok');\n",
