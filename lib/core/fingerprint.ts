@@ -20,6 +20,9 @@ export type FingerprintCategory =
   | 'type'
   | 'extension'
   | 'policy'
+  | 'rule'
+  | 'statistics'
+  | 'collation'
   | 'comment'
   | 'owner'
   | 'grant';

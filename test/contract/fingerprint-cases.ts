@@ -73,6 +73,7 @@ export const CASES: Case[] = [
     expected: [],
   },
   { name: 'a refreshed materialized view does not differ', change: 'REFRESH MATERIALIZED VIEW app.order_moods', expected: [] },
+  { name: 'a temporary table does not differ', change: 'CREATE TEMPORARY TABLE scratch_rows (x integer)', expected: [] },
   { name: 'owners and grants are left out by default', change: 'GRANT SELECT ON app.orders TO PUBLIC; REVOKE ALL ON SCHEMA public FROM PUBLIC', expected: [] },
   // One change in each category.
   { name: 'schema', change: 'CREATE SCHEMA extra', expected: [['schema', 'schema extra', 'missing-in-a']], messages: ['schema extra is present in B, missing in A'] },
@@ -231,6 +232,35 @@ export const CASES: Case[] = [
     messages: ['table app.orders: comment on column note differs: A has a note, B has another note'],
   },
   { name: 'function comment removed', change: 'COMMENT ON FUNCTION app.add(integer, integer) IS NULL', expected: [['comment', 'function app.add(integer, integer)', 'missing-in-b']] },
+  {
+    name: 'view column comment',
+    change: `COMMENT ON COLUMN app.order_notes.note IS 'shown'`,
+    expected: [['comment', 'view app.order_notes', 'missing-in-a']],
+    messages: ['view app.order_notes: comment on column note (shown) is present in B, missing in A'],
+  },
+  {
+    name: 'rule',
+    change: 'CREATE RULE scratch_nothing AS ON DELETE TO app.scratch DO INSTEAD NOTHING',
+    expected: [['rule', 'table app.scratch', 'missing-in-a']],
+  },
+  {
+    name: 'extended statistics',
+    change: 'CREATE STATISTICS app.orders_stats (dependencies) ON price, code FROM app.orders',
+    expected: [['statistics', 'statistics app.orders_stats', 'missing-in-a']],
+    messages: ['statistics app.orders_stats (CREATE STATISTICS app.orders_stats (dependencies) ON price, code FROM app.orders) is present in B, missing in A'],
+  },
+  {
+    name: 'collation',
+    change: 'CREATE COLLATION app.posix_copy FROM "POSIX"',
+    expected: [['collation', 'collation app.posix_copy', 'missing-in-a']],
+  },
+  {
+    name: 'column grant (owners and grants on)',
+    change: 'GRANT SELECT (note) ON app.orders TO PUBLIC',
+    ownersAndGrants: true,
+    expected: [['grant', ORDERS, 'missing-in-a']],
+    messages: ['table app.orders: grants on column note (SELECT to PUBLIC) is present in B, missing in A'],
+  },
   {
     name: 'grant (owners and grants on)',
     change: 'GRANT SELECT ON app.orders TO PUBLIC',

@@ -72,7 +72,11 @@ async function changedFingerprint(b: Connection, change: string, options: Finger
   try {
     await b.transaction(async (tx: Queryable) => {
       await tx.exec(change);
+      const [before] = await tx.query<{ path: string }>(`SELECT current_setting('search_path') AS path`);
       taken = await takeFingerprint(tx, { ...options, serverVersionNum: b.server.versionNum });
+      // The settings the query pins are transaction-local: they must be back as they were for the rest of it.
+      const [after] = await tx.query<{ path: string }>(`SELECT current_setting('search_path') AS path`);
+      assert.equal(after!.path, before!.path);
       throw new RollBack();
     });
   } catch (error) {
