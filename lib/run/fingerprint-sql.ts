@@ -100,6 +100,8 @@ UNION ALL
          || CASE WHEN a.attgenerated <> '' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ')' || ${generated}
                  WHEN ad.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END
          || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+         -- From 18 a NOT NULL is a constraint that may be NOT VALID (attnotnull is set all the same); its name is left out.
+         || CASE WHEN a.attnotnull AND EXISTS (SELECT 1 FROM pg_constraint nn WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey = ARRAY[a.attnum] AND NOT nn.convalidated) THEN ' NOT VALID' ELSE '' END
          || CASE WHEN a.attstorage <> ty.typstorage THEN ' STORAGE ' || CASE a.attstorage WHEN 'p' THEN 'plain' WHEN 'e' THEN 'external' WHEN 'm' THEN 'main' WHEN 'x' THEN 'extended' ELSE a.attstorage::text END ELSE '' END
          ${compression},
          (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::int, NULL, NULL, a.attacl

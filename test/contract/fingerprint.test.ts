@@ -164,6 +164,10 @@ for (const pair of [serverPair(), pglitePair('memory'), pglitePair('directory')]
           t.skip(`extension ${c.extension} is not available on ${pair.name}`);
           return;
         }
+        if (c.since !== undefined && b.server.versionNum < c.since) {
+          t.skip(`its SQL needs server_version_num ${c.since}; this server is ${b.server.versionNum}`);
+          return;
+        }
         await runCase(c, base, b);
       });
     }
