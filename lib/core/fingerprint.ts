@@ -20,6 +20,9 @@ export type FingerprintCategory =
   | 'type'
   | 'extension'
   | 'policy'
+  | 'rule'
+  | 'statistics'
+  | 'collation'
   | 'comment'
   | 'owner'
   | 'grant';
@@ -112,14 +115,20 @@ function firstDifference(a: string, b: string, labels: SideLabels): string {
     const x = linesA[i];
     const y = linesB[i];
     if (x !== y) {
-      const show = (line: string | undefined) => (line === undefined ? '(no line)' : `\`${clip(line.trim())}\``);
+      // Both lines shown from a little before the first character that differs, so a long line shows where.
+      let same = 0;
+      while (x !== undefined && y !== undefined && same < x.length && x[same] === y[same]) same++;
+      const from = same > SHORT / 2 ? same - 20 : 0;
+      const show = (line: string | undefined) => (line === undefined ? '(no line)' : `\`${clip(line, from)}\``);
       return `first difference at line ${i + 1}: ${labels.a} ${show(x)}, ${labels.b} ${show(y)}`;
     }
   }
   return 'they differ';
 }
 
-function clip(text: string): string {
+/** At most SHORT characters of `line` from `from` on, with … where some were cut. */
+function clip(line: string, from: number): string {
+  const text = from > 0 ? `…${line.slice(from).trimEnd()}` : line.trim();
   return text.length <= SHORT ? text : `${text.slice(0, SHORT - 1)}…`;
 }
 

@@ -100,6 +100,8 @@ UNION ALL
          || CASE WHEN a.attgenerated <> '' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ')' || ${generated}
                  WHEN ad.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END
          || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+         -- From 18 a NOT NULL is a constraint that may be NOT VALID (attnotnull is set all the same); its name is left out.
+         || CASE WHEN a.attnotnull AND EXISTS (SELECT 1 FROM pg_constraint nn WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey = ARRAY[a.attnum] AND NOT nn.convalidated) THEN ' NOT VALID' ELSE '' END
          || CASE WHEN a.attstorage <> ty.typstorage THEN ' STORAGE ' || CASE a.attstorage WHEN 'p' THEN 'plain' WHEN 'e' THEN 'external' WHEN 'm' THEN 'main' WHEN 'x' THEN 'extended' ELSE a.attstorage::text END ELSE '' END
          ${compression},
          (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::int, NULL, NULL, a.attacl
@@ -205,6 +207,32 @@ UNION ALL
     AND NOT EXISTS (SELECT 1 FROM pg_type arr WHERE arr.typarray = ty.oid)
     AND (ty.typtype <> 'c' OR EXISTS (SELECT 1 FROM pg_class tc WHERE tc.oid = ty.typrelid AND tc.relkind = 'c'))
 UNION ALL
+  -- Views' columns are in their definitions; listed only so that their comments and grants are.
+  SELECT 'pg_catalog.pg_class'::regclass, a.attrelid, a.attnum, 'view-column', w.object, 'column ' || format('%I', a.attname), '', NULL, NULL, NULL, a.attacl
+  FROM rel w JOIN pg_attribute a ON a.attrelid = w.oid AND a.attnum > 0 AND NOT a.attisdropped
+  WHERE w.relkind IN ('v', 'm')
+UNION ALL
+  SELECT 'pg_catalog.pg_rewrite'::regclass, r.oid, 0, 'rule', t.object, 'rule ' || format('%I', r.rulename),
+         pg_get_ruledef(r.oid, true) || CASE r.ev_enabled WHEN 'O' THEN '' WHEN 'D' THEN ' (disabled)' WHEN 'R' THEN ' (enabled on replica)' WHEN 'A' THEN ' (enabled always)' ELSE '' END,
+         NULL, NULL, NULL, NULL
+  FROM pg_rewrite r JOIN rel t ON t.oid = r.ev_class
+  WHERE r.rulename <> '_RETURN'
+UNION ALL
+  SELECT 'pg_catalog.pg_statistic_ext'::regclass, st.oid, 0, 'statistics', 'statistics ' || format('%I.%I', n.nspname, st.stxname), NULL,
+         pg_get_statisticsobjdef(st.oid), NULL, NULL, st.stxowner, NULL
+  FROM pg_statistic_ext st JOIN ns n ON n.oid = st.stxnamespace JOIN rel t ON t.oid = st.stxrelid
+UNION ALL
+  SELECT 'pg_catalog.pg_collation'::regclass, co.oid, 0, 'collation', 'collation ' || format('%I.%I', n.nspname, co.collname), NULL,
+         concat_ws(', ',
+           'provider ' || CASE co.collprovider WHEN 'c' THEN 'libc' WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE co.collprovider::text END,
+           'lc_collate ' || co.collcollate, 'lc_ctype ' || co.collctype,
+           ${since(v, 170000, `'locale ' || co.colllocale`, since(v, 150000, `'locale ' || co.colliculocale`, 'NULL'))},
+           ${since(v, 160000, `'rules ' || co.collicurules`, 'NULL')},
+           CASE WHEN NOT co.collisdeterministic THEN 'nondeterministic' END),
+         NULL, NULL, co.collowner, NULL
+  FROM pg_collation co JOIN ns n ON n.oid = co.collnamespace
+  WHERE NOT EXISTS (SELECT 1 FROM ext_member e WHERE e.classid = 'pg_catalog.pg_collation'::regclass AND e.objid = co.oid)
+UNION ALL
   SELECT 'pg_catalog.pg_extension'::regclass, x.oid, 0, 'extension', 'extension ' || format('%I', x.extname), NULL,
          'version ' || x.extversion || ', schema ' || format('%I', xn.nspname), NULL, NULL, NULL, NULL
   FROM pg_extension x JOIN pg_namespace xn ON xn.oid = x.extnamespace
@@ -238,7 +266,7 @@ CROSS JOIN LATERAL (
   WITH own AS (SELECT coalesce($1::text, settings.current_nsp)::name AS nsp, $2::text::name AS history, $3::text::name AS log, $4::text::name AS guard),
   ${objectsSql(options.serverVersionNum).trimStart()},
   listed AS (
-    SELECT o.category AS c, o.object AS o, o.member AS m, o.definition AS d, o.position AS p, o.labels AS l FROM obj o
+    SELECT o.category AS c, o.object AS o, o.member AS m, o.definition AS d, o.position AS p, o.labels AS l FROM obj o WHERE o.category <> 'view-column'
   UNION ALL
     SELECT 'comment', o.object, o.member, ds.description, NULL, NULL
     FROM obj o JOIN pg_description ds ON ds.classoid = o.classid AND ds.objoid = o.objid AND ds.objsubid = o.subid

@@ -63,6 +63,20 @@ describe('compareFingerprints', () => {
     assert.equal(missing!.message, 'function public.f() is present in A, missing in B');
   });
 
+  it('shows where a long one-line definition differs, not only its start', () => {
+    const agg = (init: number): FingerprintObject => ({
+      category: 'function',
+      object: 'aggregate public.total(integer)',
+      member: null,
+      definition: `aggregate returns integer: sfunc int4pl(integer,integer), stype integer, finalfunc -, combinefunc -, initcond ${init}, kind n`,
+    });
+    const [d] = compareFingerprints(fingerprint(agg(0)), fingerprint(agg(1)));
+    assert.equal(
+      d!.message,
+      'aggregate public.total(integer) differs: first difference at line 1: A `…inefunc -, initcond 0, kind n`, B `…inefunc -, initcond 1, kind n`',
+    );
+  });
+
   it('gives labels an enum gained as enum-value, naming them', () => {
     const a = fingerprint(enumType('public.mood', ['sad', 'ok']));
     const b = fingerprint(enumType('public.mood', ['sad', 'meh', 'ok', 'happy']));
