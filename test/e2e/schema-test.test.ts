@@ -293,6 +293,17 @@ describe('pgpair test on the command line', () => {
     assert.match(dbUrl.stdout, /on pglite:memory/);
   });
 
+  it('on the embedded database, a failing down and a non-transactional migration leave no warnings on stderr', async () => {
+    const cwd = workdir();
+    const failing = CASES.find((c) => c.kinds.includes('down-failed'))!;
+    const dir = sqlDir({ ...USERS, ...LAST, ...failing.files, '0004_idx.up.sql': 'CREATE INDEX CONCURRENTLY users_name ON users (name);\n', '0004_idx.down.sql': 'DROP INDEX CONCURRENTLY users_name;\n' });
+    const run = await runCli(['test', '--dir', dir, '--log-format', 'json'], { cwd });
+    assert.equal(run.code, 3, run.stdout + run.stderr);
+    assert.match(run.stdout, /^ok {11}0004 idx /m);
+    const logged = run.stderr.trim().split('\n').map((line) => JSON.parse(line) as { level: number; msg: string });
+    assert.deepEqual(logged.filter((entry) => entry.level >= 40), [], 'no warnings');
+  });
+
   it('SIGINT mid-run stops it (exit 130) and the scratch database is gone', async () => {
     const cwd = workdir();
     const dir = sqlDir({ ...USERS, '0002_slow.up.sql': 'SELECT pg_sleep(30.25);\n', '0002_slow.down.sql': '-- nothing\n' });
