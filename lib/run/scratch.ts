@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PGlite } from '@electric-sql/pglite';
 import type { Logger } from 'pino';
-import { ConfigError, DatabaseError } from '../core/errors.js';
+import { ConfigError, DatabaseError, InterruptedError } from '../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../core/ident.js';
 import { pgErrorFields } from '../db/errors.js';
 import { connect } from '../db/index.js';
@@ -177,10 +177,28 @@ async function embedded<T>(options: ScratchOptions, fn: (scratch: ScratchDatabas
  */
 export async function withScratchDatabase<T>(options: ScratchOptions, fn: (scratch: ScratchDatabase) => Promise<T>): Promise<T> {
   const logger = options.logger ?? silent;
-  if (options.serverUrl === undefined) return embedded(options, fn);
-  const scheme = urlScheme(options.serverUrl);
-  if (scheme !== 'postgres' && scheme !== 'postgresql') {
-    throw new ConfigError(`A scratch database is made on a PostgreSQL server: ${maskUrl(options.serverUrl)} is not a postgres:// URL. Give a server URL (postgres://user:password@host:port/database), or none for an embedded scratch database.`);
+  const serverUrl = options.serverUrl;
+  if (serverUrl !== undefined) {
+    const scheme = urlScheme(serverUrl);
+    if (scheme !== 'postgres' && scheme !== 'postgresql') {
+      throw new ConfigError(`A scratch database is made on a PostgreSQL server: ${maskUrl(serverUrl)} is not a postgres:// URL. Give a server URL (postgres://user:password@host:port/database), or none for an embedded scratch database.`);
+    }
   }
-  return onServer(options.serverUrl, options, logger, fn);
+  let scratchName: string | null = null;
+  const named = (scratch: ScratchDatabase) => {
+    scratchName = scratch.name ?? scratch.displayUrl;
+    return fn(scratch);
+  };
+  try {
+    return serverUrl === undefined ? await embedded(options, named) : await onServer(serverUrl, options, logger, named);
+  } catch (error) {
+    // The migrator's own message speaks of a database being migrated ("run pgpair up again"); this one was thrown away.
+    if (error instanceof InterruptedError && scratchName !== null) {
+      const stopped = new InterruptedError(error.reason, error.version, `Interrupted by ${error.reason}${error.version ? ` during ${error.version}` : ''} on the scratch database ${scratchName}, which is removed; nothing else was changed.`);
+      stopped.failed = error.failed;
+      stopped.applied = error.applied;
+      throw stopped;
+    }
+    throw error;
+  }
 }

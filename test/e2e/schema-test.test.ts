@@ -322,6 +322,8 @@ describe('pgpair test on the command line', () => {
       cli.child.kill('SIGINT');
       const run = await cli.exited;
       assert.equal(run.code, 130, run.stderr);
+      assert.match(run.stderr, new RegExp(`error: Interrupted by SIGINT during 0002 on the scratch database ${datname}, which is removed; nothing else was changed\\.\\n`));
+      assert.doesNotMatch(run.stderr, /run pgpair up again/);
       const left = await admin.unsafe('SELECT datname FROM pg_database WHERE datname = $1', [datname]);
       assert.equal(left.length, 0, `${datname} was dropped`);
     } finally {
