@@ -62,6 +62,8 @@ export interface Case {
   /** Skipped on servers older than this server_version_num (the change's SQL is newer). */
   since?: number;
   ownersAndGrants?: boolean;
+  /** Creates a role (rolled back with the rest): skipped where the test user may not. */
+  createsRole?: boolean;
 }
 
 const ORDERS = 'table app.orders';
@@ -128,6 +130,12 @@ export const CASES: Case[] = [
     change: 'ALTER TABLE "Mixed.Case"."Ünïcode Table" ADD COLUMN "new.col" integer',
     expected: [['column', 'table "Mixed.Case"."Ünïcode Table"', 'missing-in-a']],
     messages: ['table "Mixed.Case"."Ünïcode Table": column "new.col" (integer) is present in B, missing in A'],
+  },
+  {
+    name: 'a line break and a terminal escape in a name are written out in the message',
+    change: 'CREATE TABLE app."two\nlines\x1b[31m" ()',
+    expected: [['table', 'table app."two\nlines\x1b[31m"', 'missing-in-a']],
+    messages: ['table app."two\\nlines\\x1b[31m" is present in B, missing in A'],
   },
   {
     name: 'check constraint',
@@ -262,6 +270,13 @@ export const CASES: Case[] = [
     ownersAndGrants: true,
     expected: [['grant', ORDERS, 'missing-in-a']],
     messages: ['table app.orders: grants on column note (SELECT to PUBLIC) is present in B, missing in A'],
+  },
+  {
+    name: 'owner (owners and grants on)',
+    change: 'CREATE ROLE pgpair_fingerprint_owner; ALTER TABLE app.scratch OWNER TO pgpair_fingerprint_owner',
+    ownersAndGrants: true,
+    createsRole: true,
+    expected: [['owner', 'table app.scratch', 'changed']],
   },
   {
     name: 'grant (owners and grants on)',
