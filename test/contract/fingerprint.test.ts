@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DatabaseError } from '../../lib/core/errors.js';
 import { compareFingerprints, type Fingerprint, type SchemaDifference } from '../../lib/core/fingerprint.js';
 import { createHistorySql, historyTables } from '../../lib/core/history.js';
 import { connect } from '../../lib/db/index.js';
@@ -161,6 +162,22 @@ for (const pair of [serverPair(), pglitePair('memory'), pglitePair('directory')]
         ['table "Mixed.Case"."Hist" is present in B, missing in A', 'table "Mixed.Case"."Hist_log" is present in B, missing in A'],
       );
       assert.ok(compareFingerprints(base, other).some((d) => d.object === 'function "Mixed.Case"."Hist_log_append_only"()'));
+    });
+
+    it('throws a DatabaseError naming the catalog when the query fails', async (t) => {
+      if (b.server.versionNum >= 170000) {
+        t.skip('provoked by reading a catalog column of 17 on an older server; this one is 17 or newer');
+        return;
+      }
+      const error = await takeFingerprint(b, { ...HISTORY, serverVersionNum: 170000 }).then(
+        () => assert.fail('expected the fingerprint to fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof DatabaseError, String(error));
+      assert.match(error.message, /^could not read the schema from the catalog: column co\.colllocale does not exist \[42703\]/);
+      assert.equal(error.code, 'E_DATABASE');
+      // The session is usable afterwards.
+      assert.deepEqual(compareFingerprints(base, await takeFingerprint(b, HISTORY)), []);
     });
 
     it('takes one round trip when given a connection', async () => {
