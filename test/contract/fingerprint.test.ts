@@ -174,7 +174,8 @@ for (const pair of [serverPair(), pglitePair('memory'), pglitePair('directory')]
         (e: unknown) => e,
       );
       assert.ok(error instanceof DatabaseError, String(error));
-      assert.match(error.message, /^could not read the schema from the catalog: column co\.colllocale does not exist \[42703\]/);
+      // Which of 17's columns the server trips over first depends on how old it is (attcompression before 14).
+      assert.match(error.message, /^could not read the schema from the catalog: column (co\.colllocale|a\.attcompression) does not exist \[42703\]/);
       assert.equal(error.code, 'E_DATABASE');
       // The session is usable afterwards.
       assert.deepEqual(compareFingerprints(base, await takeFingerprint(b, HISTORY)), []);
