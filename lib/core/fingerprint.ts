@@ -23,6 +23,9 @@ export type FingerprintCategory =
   | 'rule'
   | 'statistics'
   | 'collation'
+  | 'operator'
+  | 'cast'
+  | 'event-trigger'
   | 'comment'
   | 'owner'
   | 'grant';

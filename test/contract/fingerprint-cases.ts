@@ -64,6 +64,8 @@ export interface Case {
   ownersAndGrants?: boolean;
   /** Creates a role (rolled back with the rest): skipped where the test user may not. */
   createsRole?: boolean;
+  /** Needs a superuser (event triggers): skipped otherwise. */
+  superuser?: boolean;
 }
 
 const ORDERS = 'table app.orders';
@@ -263,6 +265,36 @@ export const CASES: Case[] = [
     name: 'collation',
     change: 'CREATE COLLATION app.posix_copy FROM "POSIX"',
     expected: [['collation', 'collation app.posix_copy', 'missing-in-a']],
+  },
+  {
+    name: 'cast',
+    change: `CREATE FUNCTION app.mood_text(app.mood) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1::text'; CREATE CAST (app.mood AS text) WITH FUNCTION app.mood_text(app.mood) AS IMPLICIT`,
+    expected: [
+      ['cast', 'cast (app.mood AS text)', 'missing-in-a'],
+      ['function', 'function app.mood_text(app.mood)', 'missing-in-a'],
+    ],
+    messages: ['cast (app.mood AS text) (with function app.mood_text(app.mood), implicit) is present in B, missing in A', 'function app.mood_text(app.mood) is present in B, missing in A'],
+  },
+  {
+    name: 'operators, infix and prefix',
+    change: `CREATE OPERATOR app.### (FUNCTION = app.add, LEFTARG = integer, RIGHTARG = integer); CREATE OPERATOR app.!!! (FUNCTION = int4abs, RIGHTARG = integer)`,
+    expected: [
+      ['operator', 'operator app.!!!(NONE, integer)', 'missing-in-a'],
+      ['operator', 'operator app.###(integer, integer)', 'missing-in-a'],
+    ],
+    messages: [
+      'operator app.!!!(NONE, integer) (function int4abs(integer), returns integer) is present in B, missing in A',
+      'operator app.###(integer, integer) (function app.add(integer,integer), returns integer) is present in B, missing in A',
+    ],
+  },
+  {
+    name: 'event trigger',
+    change: `CREATE FUNCTION app.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END'; CREATE EVENT TRIGGER app_ddl ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION app.on_ddl()`,
+    superuser: true,
+    expected: [
+      ['event-trigger', 'event trigger app_ddl', 'missing-in-a'],
+      ['function', 'function app.on_ddl()', 'missing-in-a'],
+    ],
   },
   {
     name: 'column grant (owners and grants on)',
