@@ -186,6 +186,17 @@ for (const pair of [serverPair(), pglitePair('memory'), pglitePair('directory')]
       assert.deepEqual(compareFingerprints(base, await takeFingerprint(b, HISTORY)), []);
     });
 
+    it('throws a DatabaseError for a parameter the server refuses, on every driver', async () => {
+      const error = await takeFingerprint(b, { historyTable: { schema: 'nul\u0000here', name: 'h' } }).then(
+        () => assert.fail('expected the fingerprint to fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof DatabaseError, String(error));
+      assert.equal(error.pg.sqlstate, '22021');
+      assert.match(error.message, /^could not read the schema from the catalog: invalid byte sequence/);
+      assert.deepEqual(compareFingerprints(base, await takeFingerprint(b, HISTORY)), []);
+    });
+
     it('takes one round trip when given a connection', async () => {
       let queries = 0;
       const counting: Queryable = {
