@@ -58,7 +58,9 @@ ns AS (
     AND NOT EXISTS (SELECT 1 FROM ext_member e WHERE e.classid = 'pg_catalog.pg_namespace'::regclass AND e.objid = n.oid)
 ),
 rel AS (
-  SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.relispartition, c.reloptions, c.relowner AS owner, c.relacl AS acl,
+  SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.relispartition,
+         -- In one order whatever order the options were set in (an ALTER … SET adds, RESET removes).
+         (SELECT array_agg(o ORDER BY o COLLATE "C") FROM unnest(c.reloptions) AS u(o)) AS reloptions, c.relowner AS owner, c.relacl AS acl,
          c.relrowsecurity, c.relforcerowsecurity, c.relispopulated, c.relam, n.nspname,
          ${REL_WORD} || ' ' || format('%I.%I', n.nspname, c.relname) AS object
   FROM pg_class c JOIN ns n ON n.oid = c.relnamespace

@@ -92,6 +92,12 @@ export const CASES: Case[] = [
     ],
   },
   { name: 'table persistence', change: 'ALTER TABLE app.scratch SET LOGGED', expected: [['table', 'table app.scratch', 'changed']], messages: ['table app.scratch differs: A has unlogged, B has (nothing)'] },
+  {
+    name: 'table options, listed in one order whatever order they were set in',
+    change: 'ALTER TABLE app.scratch SET (fillfactor = 70); ALTER TABLE app.scratch SET (autovacuum_enabled = false)',
+    expected: [['table', 'table app.scratch', 'changed']],
+    messages: ['table app.scratch differs: A has unlogged, B has unlogged, with (autovacuum_enabled=false, fillfactor=70)'],
+  },
   { name: 'table inheritance', change: 'ALTER TABLE app.child NO INHERIT app.base', expected: [['table', 'table app.child', 'changed']] },
   {
     name: 'partition detached',
