@@ -317,6 +317,14 @@ export const CASES: Case[] = [
     expected: [['owner', 'table app.scratch', 'changed']],
   },
   {
+    name: 'default privileges (owners and grants on)',
+    change: 'ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO PUBLIC',
+    ownersAndGrants: true,
+    // {user}: the user the test connects as (root, postgres…).
+    expected: [['grant', 'default privileges of {user} in schema app on tables', 'missing-in-a']],
+    messages: ['default privileges of {user} in schema app on tables: grants (SELECT to PUBLIC) is present in B, missing in A'],
+  },
+  {
     name: 'grant (owners and grants on)',
     change: 'GRANT SELECT ON app.orders TO PUBLIC',
     ownersAndGrants: true,
