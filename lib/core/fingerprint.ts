@@ -23,6 +23,9 @@ export type FingerprintCategory =
   | 'rule'
   | 'statistics'
   | 'collation'
+  | 'operator'
+  | 'cast'
+  | 'event-trigger'
   | 'comment'
   | 'owner'
   | 'grant';
@@ -230,5 +233,14 @@ export function compareFingerprints(a: Fingerprint, b: Fingerprint, labels: Side
     out.push({ category: ob.category, object: ob.object, change: 'missing-in-a', a: null, b: ob.definition, message: presence(ob, labels.b, labels.a) });
   }
   out.push(...columnOrderDifferences(a.objects, b.objects, labels));
+  for (const d of out) d.message = printable(d.message);
   return out.sort(orderDifferences);
+}
+
+/**
+ * A message as one line of printable text: a quoted identifier or an enum label may hold a line
+ * break or a terminal escape, which are written as \n, \x1b… (the object and definitions keep them).
+ */
+function printable(message: string): string {
+  return message.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }

@@ -14,6 +14,8 @@
  * the server has them (`since`).
  */
 
+import { OWNERS_AND_GRANTS } from './fingerprint-sql-grants.js';
+
 /** Settings pinned while the fingerprint is read, with their fixed values. */
 const PINNED: readonly (readonly [string, string])[] = [
   ['search_path', ''],
@@ -58,7 +60,9 @@ ns AS (
     AND NOT EXISTS (SELECT 1 FROM ext_member e WHERE e.classid = 'pg_catalog.pg_namespace'::regclass AND e.objid = n.oid)
 ),
 rel AS (
-  SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.relispartition, c.reloptions, c.relowner AS owner, c.relacl AS acl,
+  SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.relispartition,
+         -- In one order whatever order the options were set in (an ALTER … SET adds, RESET removes).
+         (SELECT array_agg(o ORDER BY o COLLATE "C") FROM unnest(c.reloptions) AS u(o)) AS reloptions, c.relowner AS owner, c.relacl AS acl,
          c.relrowsecurity, c.relforcerowsecurity, c.relispopulated, c.relam, n.nspname,
          ${REL_WORD} || ' ' || format('%I.%I', n.nspname, c.relname) AS object
   FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
@@ -233,24 +237,40 @@ UNION ALL
   FROM pg_collation co JOIN ns n ON n.oid = co.collnamespace
   WHERE NOT EXISTS (SELECT 1 FROM ext_member e WHERE e.classid = 'pg_catalog.pg_collation'::regclass AND e.objid = co.oid)
 UNION ALL
+  SELECT 'pg_catalog.pg_operator'::regclass, op.oid, 0, 'operator',
+         'operator ' || format('%I.%s', n.nspname, op.oprname) || '(' || coalesce(format_type(nullif(op.oprleft, 0), NULL), 'NONE') || ', ' || format_type(op.oprright, NULL) || ')', NULL,
+         concat_ws(', ', 'function ' || op.oprcode::regprocedure::text, 'returns ' || format_type(op.oprresult, NULL),
+           CASE WHEN op.oprcom <> 0 THEN 'commutator ' || op.oprcom::regoperator::text END, CASE WHEN op.oprnegate <> 0 THEN 'negator ' || op.oprnegate::regoperator::text END,
+           CASE WHEN op.oprrest <> 0 THEN 'restrict ' || op.oprrest::regproc::text END, CASE WHEN op.oprjoin <> 0 THEN 'join ' || op.oprjoin::regproc::text END,
+           CASE WHEN op.oprcanhash THEN 'hashes' END, CASE WHEN op.oprcanmerge THEN 'merges' END),
+         NULL, NULL, op.oprowner, NULL
+  FROM pg_operator op JOIN ns n ON n.oid = op.oprnamespace
+  WHERE NOT EXISTS (SELECT 1 FROM ext_member e WHERE e.classid = 'pg_catalog.pg_operator'::regclass AND e.objid = op.oid)
+UNION ALL
+  -- Casts belong to no schema: the user's are those made after initdb (oid 16384 on) and by no extension.
+  SELECT 'pg_catalog.pg_cast'::regclass, ca.oid, 0, 'cast', 'cast (' || format_type(ca.castsource, NULL) || ' AS ' || format_type(ca.casttarget, NULL) || ')', NULL,
+         concat_ws(', ', CASE ca.castmethod WHEN 'f' THEN 'with function ' || ca.castfunc::regprocedure::text WHEN 'i' THEN 'with inout' ELSE 'without function' END,
+           CASE ca.castcontext WHEN 'i' THEN 'implicit' WHEN 'a' THEN 'in assignment' ELSE 'explicit' END),
+         NULL, NULL, NULL, NULL
+  FROM pg_cast ca
+  WHERE ca.oid >= 16384
+    AND NOT EXISTS (SELECT 1 FROM ext_member e WHERE e.classid = 'pg_catalog.pg_cast'::regclass AND e.objid = ca.oid)
+    -- A range type's cast to its multirange comes with it.
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_catalog.pg_cast'::regclass AND d.objid = ca.oid AND d.deptype = 'i')
+UNION ALL
+  SELECT 'pg_catalog.pg_event_trigger'::regclass, et.oid, 0, 'event-trigger', 'event trigger ' || format('%I', et.evtname), NULL,
+         concat_ws(' ', 'ON ' || et.evtevent, CASE WHEN et.evttags IS NOT NULL THEN 'WHEN TAG IN (' || array_to_string(et.evttags, ', ') || ')' END,
+           'EXECUTE FUNCTION ' || et.evtfoid::regprocedure::text,
+           CASE et.evtenabled WHEN 'O' THEN NULL WHEN 'D' THEN '(disabled)' WHEN 'R' THEN '(enabled on replica)' WHEN 'A' THEN '(enabled always)' END),
+         NULL, NULL, et.evtowner, NULL
+  FROM pg_event_trigger et
+  WHERE NOT EXISTS (SELECT 1 FROM ext_member e WHERE e.classid = 'pg_catalog.pg_event_trigger'::regclass AND e.objid = et.oid)
+UNION ALL
   SELECT 'pg_catalog.pg_extension'::regclass, x.oid, 0, 'extension', 'extension ' || format('%I', x.extname), NULL,
          'version ' || x.extversion || ', schema ' || format('%I', xn.nspname), NULL, NULL, NULL, NULL
   FROM pg_extension x JOIN pg_namespace xn ON xn.oid = x.extnamespace
 )`;
 }
-
-/** Owners and grants of the objects that have them (tables, views, sequences, functions, types, schemas, columns' grants). */
-const OWNERS_AND_GRANTS = `
-UNION ALL
-  SELECT 'owner', o.object, o.member, pg_get_userbyid(o.owner), NULL, NULL FROM obj o WHERE o.owner IS NOT NULL
-UNION ALL
-  SELECT 'grant', o.object, o.member,
-         (SELECT string_agg(format('%s to %s%s', g.privilege_type, CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(g.grantee)::text END,
-                                   CASE WHEN g.is_grantable THEN ' with grant option' ELSE '' END), ', '
-                            ORDER BY CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(g.grantee)::text END COLLATE "C", g.privilege_type COLLATE "C")
-          FROM aclexplode(o.acl) g),
-         NULL, NULL
-  FROM obj o WHERE o.acl IS NOT NULL`;
 
 /**
  * The fingerprint query: one row, column `body` (a JSON array of {c, o, m, d, p, l}: category,

@@ -62,6 +62,10 @@ export interface Case {
   /** Skipped on servers older than this server_version_num (the change's SQL is newer). */
   since?: number;
   ownersAndGrants?: boolean;
+  /** Creates a role (rolled back with the rest): skipped where the test user may not. */
+  createsRole?: boolean;
+  /** Needs a superuser (event triggers): skipped otherwise. */
+  superuser?: boolean;
 }
 
 const ORDERS = 'table app.orders';
@@ -88,6 +92,12 @@ export const CASES: Case[] = [
     ],
   },
   { name: 'table persistence', change: 'ALTER TABLE app.scratch SET LOGGED', expected: [['table', 'table app.scratch', 'changed']], messages: ['table app.scratch differs: A has unlogged, B has (nothing)'] },
+  {
+    name: 'table options, listed in one order whatever order they were set in',
+    change: 'ALTER TABLE app.scratch SET (fillfactor = 70); ALTER TABLE app.scratch SET (autovacuum_enabled = false)',
+    expected: [['table', 'table app.scratch', 'changed']],
+    messages: ['table app.scratch differs: A has unlogged, B has unlogged, with (autovacuum_enabled=false, fillfactor=70)'],
+  },
   { name: 'table inheritance', change: 'ALTER TABLE app.child NO INHERIT app.base', expected: [['table', 'table app.child', 'changed']] },
   {
     name: 'partition detached',
@@ -128,6 +138,12 @@ export const CASES: Case[] = [
     change: 'ALTER TABLE "Mixed.Case"."Ünïcode Table" ADD COLUMN "new.col" integer',
     expected: [['column', 'table "Mixed.Case"."Ünïcode Table"', 'missing-in-a']],
     messages: ['table "Mixed.Case"."Ünïcode Table": column "new.col" (integer) is present in B, missing in A'],
+  },
+  {
+    name: 'a line break and a terminal escape in a name are written out in the message',
+    change: 'CREATE TABLE app."two\nlines\x1b[31m" ()',
+    expected: [['table', 'table app."two\nlines\x1b[31m"', 'missing-in-a']],
+    messages: ['table app."two\\nlines\\x1b[31m" is present in B, missing in A'],
   },
   {
     name: 'check constraint',
@@ -257,11 +273,56 @@ export const CASES: Case[] = [
     expected: [['collation', 'collation app.posix_copy', 'missing-in-a']],
   },
   {
+    name: 'cast',
+    change: `CREATE FUNCTION app.mood_text(app.mood) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1::text'; CREATE CAST (app.mood AS text) WITH FUNCTION app.mood_text(app.mood) AS IMPLICIT`,
+    expected: [
+      ['cast', 'cast (app.mood AS text)', 'missing-in-a'],
+      ['function', 'function app.mood_text(app.mood)', 'missing-in-a'],
+    ],
+    messages: ['cast (app.mood AS text) (with function app.mood_text(app.mood), implicit) is present in B, missing in A', 'function app.mood_text(app.mood) is present in B, missing in A'],
+  },
+  {
+    name: 'operators, infix and prefix',
+    change: `CREATE OPERATOR app.### (FUNCTION = app.add, LEFTARG = integer, RIGHTARG = integer); CREATE OPERATOR app.!!! (FUNCTION = int4abs, RIGHTARG = integer)`,
+    expected: [
+      ['operator', 'operator app.!!!(NONE, integer)', 'missing-in-a'],
+      ['operator', 'operator app.###(integer, integer)', 'missing-in-a'],
+    ],
+    messages: [
+      'operator app.!!!(NONE, integer) (function int4abs(integer), returns integer) is present in B, missing in A',
+      'operator app.###(integer, integer) (function app.add(integer,integer), returns integer) is present in B, missing in A',
+    ],
+  },
+  {
+    name: 'event trigger',
+    change: `CREATE FUNCTION app.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END'; CREATE EVENT TRIGGER app_ddl ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION app.on_ddl()`,
+    superuser: true,
+    expected: [
+      ['event-trigger', 'event trigger app_ddl', 'missing-in-a'],
+      ['function', 'function app.on_ddl()', 'missing-in-a'],
+    ],
+  },
+  {
     name: 'column grant (owners and grants on)',
     change: 'GRANT SELECT (note) ON app.orders TO PUBLIC',
     ownersAndGrants: true,
     expected: [['grant', ORDERS, 'missing-in-a']],
     messages: ['table app.orders: grants on column note (SELECT to PUBLIC) is present in B, missing in A'],
+  },
+  {
+    name: 'owner (owners and grants on)',
+    change: 'CREATE ROLE pgpair_fingerprint_owner; ALTER TABLE app.scratch OWNER TO pgpair_fingerprint_owner',
+    ownersAndGrants: true,
+    createsRole: true,
+    expected: [['owner', 'table app.scratch', 'changed']],
+  },
+  {
+    name: 'default privileges (owners and grants on)',
+    change: 'ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO PUBLIC',
+    ownersAndGrants: true,
+    // {user}: the user the test connects as (root, postgres…).
+    expected: [['grant', 'default privileges of {user} in schema app on tables', 'missing-in-a']],
+    messages: ['default privileges of {user} in schema app on tables: grants (SELECT to PUBLIC) is present in B, missing in A'],
   },
   {
     name: 'grant (owners and grants on)',
