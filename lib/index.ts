@@ -49,3 +49,15 @@ export { fleet, targetLabel, DEFAULT_PARALLEL } from './run/fleet.js';
 export type { FleetOptions, FleetTarget, FleetResult, FleetStop, TargetResult, TargetOutcome } from './run/fleet.js';
 export { parseTargetsFile, parseTargetsList, readTargetsFile, schemaTargets, globToLike } from './run/targets.js';
 export { splitSchema, withSchema } from './db/url.js';
+// Schema fingerprints (issue 14): take one of a database, compare two.
+export { compareFingerprints } from './core/fingerprint.js';
+export type { Fingerprint, FingerprintObject, FingerprintCategory, DifferenceCategory, DifferenceChange, SchemaDifference, SideLabels } from './core/fingerprint.js';
+export { takeFingerprint } from './run/fingerprint.js';
+export type { FingerprintOptions } from './run/fingerprint.js';
+// pgpair test and verify --schema (issue 14): every down proven on a scratch database; the live schema against its migrations.
+export { testMigrations, ENUM_VALUE_EXPLANATION } from './run/schema-test.js';
+export type { SchemaTestOptions, SchemaTestResult, MigrationTestResult, TestProblem, TestProblemKind, TestFailure } from './run/schema-test.js';
+export { verifySchema } from './run/schema-verify.js';
+export type { SchemaVerifyOptions, SchemaVerifyResult } from './run/schema-verify.js';
+export { withScratchDatabase } from './run/scratch.js';
+export type { ScratchDatabase, ScratchOptions, ScratchExtension } from './run/scratch.js';

@@ -164,6 +164,8 @@ export interface CliOptions extends OutputOptions {
   createSchema: boolean;
   allowOutOfOrder: boolean;
   strict: boolean;
+  /** verify --schema: compare the live schema with what the recorded migrations build. */
+  schema: boolean;
   /** load: the schema file and --stamp. */
   file?: string;
   stamp?: string;
@@ -213,6 +215,7 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
     createSchema: Boolean(argv['create-schema']),
     allowOutOfOrder: Boolean(argv['allow-out-of-order']),
     strict: Boolean(argv.strict),
+    schema: Boolean(argv.schema),
     timestamp: Boolean(argv.timestamp),
     all: Boolean(argv.all),
     clean: Boolean(argv.clean),
@@ -264,7 +267,8 @@ export function readOptions(invocation: Invocation, output: OutputOptions): CliO
   if (options.format !== undefined && options.json && options.format !== 'json') {
     throw new UsageError(`--json and --format ${options.format} ask for two formats; give one of them.`);
   }
-  if (options.from !== undefined && !options.sql && command !== 'lint') {
+  // `test --from V` names the migrations applied as setup; `lint --from` the state the files start from.
+  if (options.from !== undefined && !options.sql && command !== 'lint' && command !== 'test') {
     throw new UsageError(`--from only goes with --sql (it names the state a script starts from); run pgpair ${command} --sql --from ${options.from}.`);
   }
   return options;

@@ -100,6 +100,8 @@ export async function runInvocation(invocation: Invocation, io: Io, stop: Interr
         stop.embedded = embedded;
       });
     }
+    // pgpair test makes its own scratch database (--url or PGPAIR_TEST_URL, else embedded): DATABASE_URL is not resolved.
+    if (command === 'test') return await (await import('./commands/test.js')).testCommand(ctx);
     const script = async () => (await import('./commands/script.js')).scriptCommand;
     if (options.sql && options.from !== undefined) {
       // Files only: no database URL is resolved, so none is needed; a configured one still holds

@@ -145,10 +145,16 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'verify',
     describe: 'exit 0 when files and history agree, 3 otherwise (changed, missing, failed, out of order), listing every problem',
-    options: { ...DATABASE_OPTIONS, ...FLEET_OPTIONS, strict: { type: 'boolean', default: false, describe: 'also fail when a migration is pending' } },
+    options: {
+      ...DATABASE_OPTIONS,
+      ...FLEET_OPTIONS,
+      strict: { type: 'boolean', default: false, describe: 'also fail when a migration is pending' },
+      schema: { type: 'boolean', default: false, describe: "also build the recorded migrations on a scratch database (on the same server, or embedded) and list every difference from the live schema (hand edits)" },
+    },
     examples: [
       ['pgpair verify', 'in CI before a deploy: exit 3 lists what disagrees'],
       ['pgpair verify --strict', 'also fail when something is not applied yet'],
+      ['pgpair verify --schema', 'also find what was changed by hand: an index added, a column altered, a function replaced'],
     ],
   },
   {
@@ -195,6 +201,21 @@ export const COMMANDS: CommandSpec[] = [
     examples: [
       ['pgpair repair --reverted 0005', 'you undid what a failed 0005 did; pgpair up runs it again'],
       ['pgpair repair --accept 0003', 'a comment changed in an applied file: record its new checksum'],
+    ],
+  },
+  // pgpair test (lib/cli/commands/test.ts): every down file proven on a scratch database.
+  {
+    name: 'test',
+    describe: 'run every migration up, down and up again on a scratch database, one step at a time, comparing schema fingerprints; exit 3 when a down does not undo its up',
+    options: {
+      url: { type: 'string', describe: 'a PostgreSQL server to make the scratch database on (default: PGPAIR_TEST_URL, then an embedded PGlite in memory); never DATABASE_URL' },
+      table: DATABASE_OPTIONS.table!,
+      'connect-timeout': DATABASE_OPTIONS['connect-timeout']!,
+      from: { type: 'string', describe: 'VERSION or base: apply the migrations up to VERSION once as setup and test only those above it (what a pull request adds)' },
+    },
+    examples: [
+      ['pgpair test', 'test every migration on an embedded scratch database'],
+      ['pgpair test --url postgres://localhost/postgres --from 0012', 'test what comes after 0012 on a scratch database on that server'],
     ],
   },
   {

@@ -90,7 +90,9 @@ export interface LexResult {
 /** Directive names pgpair understands; any other `-- pgpair:NAME` is reported as unknown. */
 export const KNOWN_DIRECTIVES = ['no-transaction', 'version',
   // `-- pgpair:lint-ignore RULE reason` may stand anywhere, above the statement it is about: pgpair lint reads it (lib/core/lint/suppress.ts).
-  'lint-ignore'] as const;
+  'lint-ignore',
+  // `-- pgpair:test-allow CATEGORY…` at the top of a down file: pgpair test accepts those differences (lib/run/schema-test.ts).
+  'test-allow'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Splitting (where a statement ends: statement-reader.ts).
@@ -271,6 +273,9 @@ function readDirective(comment: string, line: number, leading: boolean, directiv
     directives.values[name] = value;
   } else if (name === 'lint-ignore') {
     // Anywhere in the file; read by pgpair lint (lib/core/lint/suppress.ts), which reports a missing rule or reason.
+  } else if (leading && name === 'test-allow' && value !== undefined) {
+    // `pgpair test` accepts these categories of difference after this down file (lib/run/schema-test.ts).
+    directives.values[name] = value;
   } else {
     directives.unknown.push({ line, text });
   }

@@ -92,16 +92,20 @@ async function capture(db: Connection): Promise<SessionStart> {
  * have left one open only if the session broke; then it is rolled back), settings, role and
  * session user as they were. False when that could not be done.
  */
-async function restore(db: Connection, start: SessionStart, logger: Logger): Promise<boolean> {
+async function restore(db: Connection, start: SessionStart, logger: Logger, knownInTransaction?: () => boolean): Promise<boolean> {
   if (db.lost) return false;
   try {
     let inTransaction: boolean;
-    try {
-      // Outside a transaction block each statement is its own transaction, which starts with it.
-      const [row] = await db.query<{ outside: boolean }>('SELECT transaction_timestamp() = statement_timestamp() AS outside');
-      inTransaction = !row?.outside;
-    } catch {
-      inTransaction = true; // an aborted transaction refuses every statement
+    if (knownInTransaction) {
+      inTransaction = knownInTransaction();
+    } else {
+      try {
+        // Outside a transaction block each statement is its own transaction, which starts with it.
+        const [row] = await db.query<{ outside: boolean }>('SELECT transaction_timestamp() = statement_timestamp() AS outside');
+        inTransaction = !row?.outside;
+      } catch {
+        inTransaction = true; // an aborted transaction refuses every statement
+      }
     }
     if (inTransaction) {
       logger.warn('the lent session was still in a transaction after the call; rolled it back');
@@ -184,7 +188,9 @@ function instanceLender(instance: PGlite, displayUrl: string, onNotice: (notice:
       return connection;
     },
     async giveBack(db) {
-      if (start) await restore(db, start, logger);
+      // PGlite knows whether its session is in a transaction; the timestamp probe misfires there
+      // after a failed BEGIN … ROLLBACK (the two timestamps differ by a millisecond outside one).
+      if (start) await restore(db, start, logger, () => instance.isInTransaction());
       start = null;
     },
     async close() {

@@ -14,6 +14,7 @@ export async function statusCommand(ctx: DatabaseContext): Promise<ExitCode> {
 
 export async function verifyCommand(ctx: DatabaseContext): Promise<ExitCode> {
   const { options, out } = ctx;
+  if (options.schema) return (await import('./verify-schema.js')).verifySchemaCommand(ctx);
   const result = await verify({ ...ctx.base, strict: options.strict });
   if (options.json) out(`${JSON.stringify({ ok: result.ok, problems: result.problems, warnings: result.warnings, current: result.report.current, head: result.report.head }, null, 2)}\n`);
   else if (result.ok) {
