@@ -19,6 +19,7 @@ CREATE TABLE app.orders (
   qty app.positive,
   price numeric(10,2) CHECK (price >= 0),
   total numeric GENERATED ALWAYS AS (price * 2) STORED,
+  wait interval DEFAULT '1 day 02:00:00',
   during tstzrange DEFAULT tstzrange('2026-01-01 00:00+00', '2026-02-01 00:00+00'),
   code text,
   EXCLUDE USING gist (during WITH &&)

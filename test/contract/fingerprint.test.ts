@@ -132,8 +132,10 @@ for (const pair of [serverPair(), pglitePair('memory'), pglitePair('directory')]
       assert.equal(base.serverVersionNum, a.server.versionNum);
     });
 
-    it('is the same whatever the session search_path, DateStyle or TimeZone, and restores them', async () => {
-      await b.exec(`SET search_path = app, public; SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Tokyo'; SET extra_float_digits = 0`);
+    it('is the same whatever the session search_path, DateStyle, TimeZone or quoting, and restores them', async () => {
+      await b.exec(
+        `SET search_path = app, public; SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Tokyo'; SET extra_float_digits = 0; SET quote_all_identifiers = on; SET IntervalStyle = 'iso_8601'`,
+      );
       try {
         const other = await takeFingerprint(b, HISTORY);
         assert.deepEqual(compareFingerprints(base, other), []);
@@ -142,7 +144,7 @@ for (const pair of [serverPair(), pglitePair('memory'), pglitePair('directory')]
         );
         assert.deepEqual({ ...settings }, { search_path: 'app, public', datestyle: 'SQL, DMY', timezone: 'Asia/Tokyo' });
       } finally {
-        await b.exec(`RESET search_path; RESET DateStyle; RESET TimeZone; RESET extra_float_digits`);
+        await b.exec(`RESET search_path; RESET DateStyle; RESET TimeZone; RESET extra_float_digits; RESET quote_all_identifiers; RESET IntervalStyle`);
       }
     });
 
