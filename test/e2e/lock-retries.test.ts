@@ -309,4 +309,54 @@ describe('a CREATE INDEX CONCURRENTLY that meets an older transaction', () => {
     assert.deepEqual(await indexes(), []);
     assert.deepEqual(await versions(), ['0001:ok', '0002:failed']);
   });
+
+  it("never drops another session's index build in progress: it gives up without retrying, and says why", async () => {
+    const cwd = workdir({
+      'sql/0001_t.up.sql': 'CREATE TABLE t(a int, b int);\n',
+      'sql/0002_idx.up.sql': '-- pgpair:no-transaction\nCREATE INDEX CONCURRENTLY ON t (b);\n',
+    });
+    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
+    // H holds the table's ShareUpdateExclusiveLock; X's own CIC queues for it, and pgpair's queues behind X. Once H ends,
+    // X creates its (INVALID, in progress) index and waits for the old snapshot, while pgpair's CIC still waits for X.
+    const h = await holder(db.url, ['BEGIN', 'LOCK TABLE t IN SHARE UPDATE EXCLUSIVE MODE'], 'h');
+    const old = await holder(db.url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT 1'], 'old-report');
+    const x = await holder(db.url, [], 'x-build');
+    const { logger, until } = capturingLogger();
+    let failure: unknown;
+    try {
+      const building = x.run('CREATE INDEX CONCURRENTLY x_idx ON t (a)');
+      building.catch(() => {});
+      const waitingFor = async (pid: number | null) => {
+        for (;;) {
+          const rows = await db.sql.unsafe(`SELECT pid FROM pg_locks WHERE relation = 't'::regclass AND mode = 'ShareUpdateExclusiveLock' AND NOT granted`);
+          if (rows.some((r) => pid === null || r.pid === pid)) return;
+          await db.sql.unsafe('SELECT pg_sleep(0.02)');
+        }
+      };
+      await waitingFor(x.pid);
+      const run = up({ url: db.url, dir: join(cwd, 'sql'), logger, migrationLockTimeoutMs: 3000, lockRetries: 3, lockRetryBaseMs: 10, lockWaitLogMs: 50 }).then(() => null, (error: unknown) => error);
+      await until((e) => e.some((entry) => /^0002_idx waits for ShareUpdateExclusiveLock on t/.test(entry.msg)));
+      await h.end();
+      for (;;) {
+        const [row] = await db.sql.unsafe(`SELECT count(*)::int AS n FROM pg_index WHERE indexrelid = to_regclass('x_idx') AND NOT indisvalid`);
+        if (row!.n === 1) break;
+        await db.sql.unsafe('SELECT pg_sleep(0.02)');
+      }
+      failure = await run;
+      await old.end();
+      await building;
+    } finally {
+      await h.end();
+      await old.end();
+      await x.end();
+    }
+    assert.ok(failure instanceof Error, String(failure));
+    // Two CICs on one table: pgpair's either times out or (as PostgreSQL usually decides) is the deadlock's victim.
+    assert.match((failure as Error).message, /ERROR \[(55P03|40P01)\]/);
+    assert.match((failure as Error).message, /pgpair could not tell whether the failed CREATE INDEX CONCURRENTLY left an INVALID index on t \(another session may be building one there\), so it did not try it again/);
+    assert.deepEqual(await indexes(), ['x_idx:valid']);
+    assert.deepEqual(await versions(), ['0001:ok', '0002:failed']);
+    assert.deepEqual((await logRows()).map((row) => row.action), ['failed', 'failed']);
+  });
 });
+
