@@ -32,3 +32,6 @@ export { waitForDatabase } from './run/wait.js';
 export type { WaitOptions, WaitResult } from './run/wait.js';
 export { createMigration } from './read/create.js';
 export type { CreateMigrationOptions, CreatedMigration, VersionStyle } from './read/create.js';
+// Lock timeouts and retries (issue 15): the defaults of migrationLockTimeoutMs and lockRetries.
+export { DEFAULT_MIGRATION_LOCK_TIMEOUT_MS } from './core/guards.js';
+export { DEFAULT_LOCK_RETRIES } from './run/execute/retry.js';
