@@ -61,3 +61,6 @@ export { verifySchema } from './run/schema-verify.js';
 export type { SchemaVerifyOptions, SchemaVerifyResult } from './run/schema-verify.js';
 export { withScratchDatabase } from './run/scratch.js';
 export type { ScratchDatabase, ScratchOptions, ScratchExtension } from './run/scratch.js';
+// Lock timeouts and retries (issue 15): the defaults of migrationLockTimeoutMs and lockRetries.
+export { DEFAULT_MIGRATION_LOCK_TIMEOUT_MS } from './core/guards.js';
+export { DEFAULT_LOCK_RETRIES } from './run/execute/retry.js';

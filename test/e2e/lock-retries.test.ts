@@ -1,20 +1,19 @@
 /**
  * Lock timeouts and retries (issue 15, part 2; SPEC §4 Guards): migration SQL runs with a
- * lock_timeout (5s by default); a migration that hits it, or a deadlock, is retried after a
- * backoff, each retry logged with the table and the session in the way and appended to the
- * history log; when the retries are used up the run fails (exit 1) naming the file, the table,
- * the blocking session, the attempts and what to do. A non-transactional CREATE INDEX
- * CONCURRENTLY that failed leaves an INVALID index, which pgpair drops before trying again.
- * Another session holds the locks; the tests wait for states (log entries, pg_locks), never
- * for times. The library runs set the backoff base low (lockRetryBaseMs) so nothing waits seconds.
+ * lock_timeout (5s by default); a transactional migration that hits it, or a deadlock, is rolled
+ * back and retried after a backoff, each retry logged with the table and the session in the way
+ * and appended to the history log; when the retries are used up the run fails (exit 1) naming
+ * the file, the table, the blocking session, the attempts and what to do. Another session holds
+ * the locks; the tests wait for states (log entries, pg_locks), never for times. The library runs
+ * set the backoff base low (lockRetryBaseMs) so nothing waits seconds.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import pino from 'pino';
 import { up } from '../../lib/index.js';
 import { runCli, startCli, workdir } from '../helpers/cli.js';
-import { connectTo, scratchDatabase, type Scratch, type Sql } from '../helpers/db.js';
+import { scratchDatabase, type Scratch } from '../helpers/db.js';
+import { capturingLogger, holder, logRows as logRowsOf, retries, versions as versionsOf } from '../helpers/locks.js';
 
 let db: Scratch;
 beforeEach(async () => {
@@ -23,60 +22,8 @@ beforeEach(async () => {
 afterEach(async () => db.drop());
 
 const cli = (args: string[], cwd: string) => runCli([...args, '--url', db.url], { cwd });
-
-interface Entry {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-/** A pino logger whose JSON lines are kept, and a way to wait until one of them matches. */
-function capturingLogger() {
-  const entries: Entry[] = [];
-  const waiters: { test: (e: Entry[]) => boolean; resolve: () => void }[] = [];
-  const logger = pino({ level: 'debug' }, {
-    write: (line: string) => {
-      entries.push(JSON.parse(line) as Entry);
-      for (const w of waiters.filter((w) => w.test(entries))) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    },
-  });
-  const until = (test: (e: Entry[]) => boolean) => (test(entries) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ test, resolve })));
-  return { logger, entries, until };
-}
-
-const retries = (entries: Entry[]) => entries.filter((e) => e.level === 40 && /retrying in \d+ ms/.test(e.msg));
-
-/** A second session holding locks: `statements` run first (in an open transaction when they BEGIN one); `end` rolls it back and closes it. */
-async function holder(url: string, statements: string[], applicationName = 'lock-holder') {
-  const sql: Sql = connectTo(url);
-  const reserved = await sql.reserve();
-  await reserved.unsafe(`SET application_name = '${applicationName}'`);
-  const [{ pid }] = (await reserved.unsafe('SELECT pg_backend_pid() AS pid')) as unknown as [{ pid: number }];
-  for (const statement of statements) await reserved.unsafe(statement);
-  let ended = false;
-  return {
-    pid,
-    run: (statement: string) => reserved.unsafe(statement).then(() => undefined),
-    end: async () => {
-      if (ended) return;
-      ended = true;
-      await reserved.unsafe('ROLLBACK').catch(() => {});
-      reserved.release();
-      await sql.end({ timeout: 1 });
-    },
-  };
-}
-
-async function logRows() {
-  return [...(await db.sql.unsafe(`SELECT action, version, detail FROM pgpair_history_log WHERE action IN ('retry', 'failed') ORDER BY id`))] as unknown as { action: string; version: string; detail: string }[];
-}
-
-async function versions() {
-  return [...(await db.sql.unsafe(`SELECT version_label AS v, state FROM pgpair_history ORDER BY version::numeric`))].map((r) => `${r.v}:${r.state}`);
-}
+const logRows = () => logRowsOf(db.sql);
+const versions = () => versionsOf(db.sql);
 
 describe('a transactional migration that meets a lock', () => {
   it('is rolled back and retried, each retry logged with the table and the blocker, and succeeds once the lock is gone', async () => {
@@ -220,93 +167,5 @@ describe('a transactional migration that meets a lock', () => {
     assert.match(retry!.msg, /^0002_both \(up\) failed on a deadlock \(40P01\)/);
     assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
     assert.match((await logRows())[0]!.detail, /^attempt 1 of 4: 0002_both \(up\) failed on a deadlock \(40P01\)/);
-  });
-});
-
-describe('a CREATE INDEX CONCURRENTLY that meets an older transaction', () => {
-  async function indexes() {
-    return [...(await db.sql.unsafe(`SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 't'::regclass ORDER BY 1`))].map((r) => `${r.name}:${r.valid ? 'valid' : 'INVALID'}`);
-  }
-
-  it('drops the INVALID index it left (only that one) and tries the statement again, named or not', async () => {
-    const cwd = workdir({
-      'sql/0001_t.up.sql': 'CREATE TABLE t(a int, b int);\nINSERT INTO t VALUES (1, 1), (1, 2);\n',
-      'sql/0002_idx.up.sql': '-- pgpair:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON t (a);\nCREATE INDEX CONCURRENTLY ON t (b);\n',
-    });
-    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
-    // The user's own INVALID index from an earlier failed build: pgpair must leave it alone.
-    await db.sql.unsafe('CREATE UNIQUE INDEX CONCURRENTLY t_old ON t (a)').catch(() => {});
-    assert.deepEqual(await indexes(), ['t_old:INVALID']);
-    // An older transaction with a snapshot: each CIC waits for it to end (virtualxid), past the lock timeout.
-    const old = await holder(db.url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT 1'], 'old-report');
-    const { logger, entries, until } = capturingLogger();
-    try {
-      const run = up({ url: db.url, dir: join(cwd, 'sql'), logger, migrationLockTimeoutMs: 300, lockRetries: 50, lockRetryBaseMs: 10, lockWaitLogMs: 50 });
-      run.catch(() => {});
-      await until((e) => retries(e).length >= 2);
-      await old.end();
-      await run;
-    } finally {
-      await old.end();
-    }
-    assert.deepEqual(await indexes(), ['t_a:valid', 't_b_idx:valid', 't_old:INVALID']);
-    assert.deepEqual(await versions(), ['0001:ok', '0002:ok']);
-    const [first] = retries(entries);
-    assert.match(first!.msg, new RegExp(`^statement 1 of 2 \\(\\S*sql/0002_idx\\.up\\.sql:2\\) of 0002_idx \\(up\\) failed on a lock timeout \\(55P03\\) waiting for the end of another transaction \\(ShareLock on its virtualxid\\), held by pid ${old.pid} \\(old-report`));
-    assert.match(first!.msg, /attempt 1 of 51, retrying in \d+ ms$/);
-    const dropped = entries.filter((e) => e.level === 40 && /^dropped the INVALID index/.test(e.msg)).map((e) => e.msg);
-    assert.ok(dropped.length >= 1, 'the left-over index was dropped and said so');
-    for (const msg of dropped) assert.match(msg, /^dropped the INVALID index "public"\."t_a" that the failed CREATE INDEX CONCURRENTLY \(statement 1 of 2 \(\S*sql\/0002_idx\.up\.sql:2\)\) left, before trying it again$/);
-    assert.ok((await logRows()).every((row) => row.action === 'retry'));
-  });
-
-  it('an unnamed one whose retries run out: its INVALID index is dropped, the migration marked failed, and the message says so', async () => {
-    const cwd = workdir({
-      'sql/0001_t.up.sql': 'CREATE TABLE t(a int, b int);\n',
-      'sql/0002_idx.up.sql': '-- pgpair:no-transaction\nCREATE TABLE done_first(a int);\nCREATE INDEX CONCURRENTLY ON t (b);\n',
-    });
-    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
-    const old = await holder(db.url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT 1'], 'old-report');
-    const { logger, entries } = capturingLogger();
-    let failure: unknown;
-    try {
-      failure = await up({ url: db.url, dir: join(cwd, 'sql'), logger, migrationLockTimeoutMs: 300, lockRetries: 1, lockRetryBaseMs: 10, lockWaitLogMs: 50 }).then(() => null, (error: unknown) => error);
-    } finally {
-      await old.end();
-    }
-    assert.ok(failure instanceof Error && (failure as { code?: string }).code === 'E_MIGRATION_FAILED', String(failure));
-    const message = (failure as Error).message;
-    assert.match(message, /sql\/0002_idx\.up\.sql:3:1: ERROR \[55P03\]: canceling statement due to lock timeout/);
-    assert.match(message, /That statement itself was rolled back\. The file is fine: it was tried 2 times \(--lock-retries 1\)/);
-    assert.match(message, new RegExp(`held by pid ${old.pid} \\(old-report`));
-    assert.match(message, /pgpair dropped the INVALID index "public"\."t_b_idx" that the failed CREATE INDEX CONCURRENTLY left\./);
-    assert.match(message, /pgpair repair --applied 0002/);
-    assert.doesNotMatch(message, /Rerunning is safe/, 'a migration marked failed needs repair, not a rerun');
-    assert.deepEqual(await indexes(), []);
-    assert.deepEqual(await versions(), ['0001:ok', '0002:failed']);
-    assert.deepEqual((await logRows()).map((row) => row.action), ['retry', 'failed', 'failed']);
-    assert.equal(retries(entries).length, 1);
-  });
-
-  it('SIGINT during the pause before a retry: exit 130, the migration marked failed, its INVALID index dropped', async () => {
-    const cwd = workdir({
-      'sql/0001_t.up.sql': 'CREATE TABLE t(a int, b int);\n',
-      'sql/0002_idx.up.sql': '-- pgpair:no-transaction\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n',
-    });
-    assert.equal((await cli(['up', '0001'], cwd)).code, 0);
-    const old = await holder(db.url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT 1'], 'old-report');
-    try {
-      const running = startCli(['up', '--migration-lock-timeout', '200ms', '--lock-retries', '5', '--url', db.url], { cwd });
-      await running.stderrMatches(/retrying in \d+ ms/);
-      running.child.kill('SIGINT');
-      const r = await running.exited;
-      assert.equal(r.code, 130, r.stderr);
-      assert.match(r.stderr, /Interrupted by SIGINT during up 0002_idx/);
-      assert.match(r.stderr, /marked failed/);
-    } finally {
-      await old.end();
-    }
-    assert.deepEqual(await indexes(), []);
-    assert.deepEqual(await versions(), ['0001:ok', '0002:failed']);
   });
 });

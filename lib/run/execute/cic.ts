@@ -85,14 +85,19 @@ const INDEXES_SQL = `SELECT coalesce(json_agg(i.indexrelid::oid::text), '[]')::t
 
 /**
  * $1 the table as written, $2 JSON array of the index OIDs it had before the attempt, $3 the index
- * name or NULL. Its INVALID indexes that are new since then and that no other session is building.
+ * name or NULL. Its INVALID indexes that are new since then, each with whether another session
+ * may be building it: one that holds the table's ShareUpdateExclusiveLock (a CREATE INDEX
+ * CONCURRENTLY holds it for its whole run; pg_locks shows every role's locks) or that
+ * pg_stat_progress_create_index shows building it (it shows other roles' builds only to some).
  */
-const LEFTOVER_SQL = `SELECT n.nspname AS schema, c.relname AS name
+const LEFTOVER_SQL = `SELECT n.nspname AS schema, c.relname AS name,
+       EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 AND l.relation = i.indrelid AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted AND l.pid <> pg_backend_pid())
+       OR EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid AND p.pid <> pg_backend_pid()) AS busy
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE i.indrelid = to_regclass($1) AND NOT i.indisvalid
    AND NOT (i.indexrelid::oid::text IN (SELECT json_array_elements_text($2::json)))
    AND ($3::text IS NULL OR c.relname = $3::text)
-   AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid AND p.pid <> pg_backend_pid())
  ORDER BY c.relname`;
 
 /** Whether the table resolves (in the session's search_path), and its indexes now: null when it does not resolve. */
@@ -103,9 +108,13 @@ export async function indexesBefore(q: Queryable, index: ConcurrentIndex): Promi
   return row?.oids ?? '[]';
 }
 
-/** The INVALID indexes the failed attempt left on the table (see LEFTOVER_SQL). */
-export async function leftoverIndexes(q: Queryable, index: ConcurrentIndex, before: string): Promise<IndexName[]> {
-  const rows = await q.query<{ schema: string; name: string }>(LEFTOVER_SQL, [index.table, before, index.name]);
+/**
+ * The INVALID indexes the failed attempt left on the table (see LEFTOVER_SQL); null when one of
+ * the candidates may be another session's build in progress: pgpair cannot tell which is its own.
+ */
+export async function leftoverIndexes(q: Queryable, index: ConcurrentIndex, before: string): Promise<IndexName[] | null> {
+  const rows = await q.query<{ schema: string; name: string; busy: boolean }>(LEFTOVER_SQL, [index.table, before, index.name]);
+  if (rows.some((r) => r.busy)) return null;
   return rows.map((r) => ({ schema: String(r.schema), name: String(r.name) }));
 }
 

@@ -167,8 +167,8 @@ export async function withTransactionRetries(
 
 /**
  * Runs one statement of a non-transactional (`no-transaction`) block until it succeeds, fails
- * for another reason than a lock, or has used the block's retries (`attempts` counts for the
- * whole block: every statement may use them). A failed CREATE INDEX CONCURRENTLY's INVALID index
+ * for another reason than a lock, or has used its retries (each statement may be retried
+ * --lock-retries times; `attempts.used` adds them up for the block). A failed CREATE INDEX CONCURRENTLY's INVALID index
  * is dropped before the statement runs again, and when pgpair gives up. Throws what `run` threw
  * (the caller marks the migration failed), or a DatabaseError when a left-over index could not
  * be dropped.
@@ -202,6 +202,7 @@ export async function runStatementWithRetries(
       } catch (error) {
         if (index && lockFailureOf(error)) {
           const left = before === null ? null : await leftoverIndexes(db, index, before).catch(() => null);
+          // null: pgpair cannot tell its own left-over index from another session's build, so it neither drops nor retries.
           if (left === null) retriable = false;
           else leftovers = left;
         }
@@ -214,7 +215,7 @@ export async function runStatementWithRetries(
       if (tried > attempts.retries || !retriable) {
         if (leftovers.length > 0) await giveUpLeftovers(db, leftovers, options, place, attempts);
         if (!retriable) {
-          attempts.note = `pgpair could not check whether the failed CREATE INDEX CONCURRENTLY left an INVALID index on ${index?.table}, so it did not try it again: look for one (SELECT indexrelid::regclass FROM pg_index WHERE NOT indisvalid) and drop it (DROP INDEX CONCURRENTLY) before running pgpair again.`;
+          attempts.note = `pgpair could not tell whether the failed CREATE INDEX CONCURRENTLY left an INVALID index on ${index?.table} (another session may be building one there), so it did not try it again: look for one (SELECT indexrelid::regclass FROM pg_index WHERE NOT indisvalid) and drop it (DROP INDEX CONCURRENTLY) before running pgpair again.`;
         }
         await recordGiveUp(db, tables, block, options, attempts, retry);
         throw error instanceof StatementFailure || error instanceof PgpairError ? error : wrapDatabaseError(error, `Dropping the INVALID index that the failed ${place} left failed`);
