@@ -3,7 +3,7 @@
  * reported where it starts): added columns, constraints, type changes, SET NOT NULL, renames,
  * drops, DETACH PARTITION, and the ACCESS EXCLUSIVE lock most actions take.
  */
-import { catalogueType, defaultCost, isSerial, typeChangeRewrites } from './defaults.js';
+import { catalogueType, defaultCost, isSerial, normalType, typeChangeRewrites } from './defaults.js';
 import { columnType } from './rules-objects.js';
 import type { LintState, TableInfo } from './state.js';
 import { displayRef, type Tokens } from './tokens.js';
@@ -266,7 +266,7 @@ class Action {
       this.table.columns.set(column, type);
       this.exclusive(from);
       if (state.existing(this.ref) === null) return;
-      const rewrites = usingAt !== -1 ? 'yes' : typeChangeRewrites(before, type);
+      const rewrites = usingAt !== -1 && !this.plainUsing(column, type, usingAt + 1, to) ? 'yes' : typeChangeRewrites(before, type);
       if (rewrites === 'no') return;
       const change = `${before ? `${before.toLowerCase()} ` : ''}to ${type.toLowerCase()}`;
       state.report(t, from, 'alter-column-type', rewrites === 'yes' ? 'error' : 'warning', this.ref,
@@ -289,6 +289,19 @@ class Action {
     if (t.is(op, 'SET') && (t.is(op + 1, 'STATISTICS') || t.at(op + 1)?.kind === 'openParen')) return;
     if (t.is(op, 'RESET')) return;
     this.exclusive(from);
+  }
+
+  /**
+   * `USING col` or `USING col::type` (the new type again) changes nothing the plain type change
+   * does not: PostgreSQL sees a bare column or a binary-coercible cast and skips the rewrite just
+   * the same (varchar(10) to text USING b::text keeps the relfilenode). Any other expression rewrites.
+   */
+  private plainUsing(column: string, type: string, from: number, to: number): boolean {
+    const { t } = this;
+    if (t.ident(from) !== column || t.at(from)?.kind === 'openParen') return false;
+    if (from + 1 === to) return true;
+    if (!(t.at(from + 1)?.upper === ':' && t.at(from + 2)?.upper === ':')) return false;
+    return normalType(columnType(t, from + 3, to)) === normalType(type);
   }
 
   private detach(from: number, to: number): void {
