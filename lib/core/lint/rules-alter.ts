@@ -171,6 +171,12 @@ class Action {
     if (references !== -1) this.foreignKey(from, references, to);
     const unique = t.find(i + 1, to, 'UNIQUE', 'PRIMARY');
     if (unique !== -1) this.uniqueWithoutIndex(from, unique);
+    // A column's own CHECK cannot be NOT VALID: PostgreSQL scans every row to check it (even when the new column is all NULL).
+    if (t.find(i + 1, to, 'CHECK') !== -1) {
+      state.report(t, from, 'check-not-valid', 'error', this.ref,
+        `adding ${column} with a CHECK constraint to ${this.name} scans every row to validate it while holding an ACCESS EXCLUSIVE lock: every query on the table waits for the scan`,
+        `add the column without the CHECK, then ALTER TABLE ${this.name} ADD CONSTRAINT … CHECK (…) NOT VALID (instant), and VALIDATE CONSTRAINT … in a later migration`);
+    }
   }
 
   private addConstraint(from: number, what: number, to: number): void {
