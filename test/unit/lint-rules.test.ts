@@ -133,6 +133,15 @@ describe('NOT VALID and SET NOT NULL patterns across migrations', () => {
     const report = lintSql({ files: [base, 'ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;', 'ALTER TABLE t ALTER COLUMN a SET NOT NULL;'], applied: 1 });
     assert.deepEqual(rulesOf(report), ['set-not-null@1:15']);
   });
+  it('a constraint name is the table\'s own: the same name NOT VALID on another table does not mix them up', () => {
+    const two = 'CREATE TABLE a (id int, x int); CREATE TABLE b (id int, y int);';
+    const validate = lintSql({ files: [two, 'ALTER TABLE a ADD CONSTRAINT chk CHECK (id > 0) NOT VALID;', 'ALTER TABLE b ADD CONSTRAINT chk CHECK (id > 0) NOT VALID;\nALTER TABLE a VALIDATE CONSTRAINT chk;'], applied: 1 });
+    assert.deepEqual(rulesOf(validate), [], 'a.chk was added in an earlier migration');
+    const sameTx = lintSql({ files: [two, 'ALTER TABLE b ADD CONSTRAINT chk CHECK (id > 0) NOT VALID;', 'ALTER TABLE a ADD CONSTRAINT chk CHECK (id > 0) NOT VALID;\nALTER TABLE public.a VALIDATE CONSTRAINT chk;'], applied: 1 });
+    assert.deepEqual(rulesOf(sameTx), ['validate-in-same-transaction@2:22'], 'a.chk is validated in the transaction that added it');
+    const notNull = lintSql({ files: [two, '-- pgpair:no-transaction\nALTER TABLE a ADD CONSTRAINT nn CHECK (x IS NOT NULL) NOT VALID;\nALTER TABLE b ADD CONSTRAINT nn CHECK (y IS NOT NULL) NOT VALID;', 'ALTER TABLE a VALIDATE CONSTRAINT nn;', 'ALTER TABLE a ALTER COLUMN x SET NOT NULL;'], applied: 1 });
+    assert.deepEqual(rulesOf(notNull), [], 'a.nn is validated, so SET NOT NULL on a.x needs no scan');
+  });
   it('the check validated by an applied migration still counts for a pending SET NOT NULL', () => {
     const report = lintSql({ files: [base, 'ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;', 'ALTER TABLE t VALIDATE CONSTRAINT a_nn;', 'ALTER TABLE t ALTER COLUMN a SET NOT NULL;'], applied: 3 });
     assert.deepEqual(rulesOf(report), []);

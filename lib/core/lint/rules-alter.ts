@@ -220,7 +220,7 @@ class Action {
 
   private recordNotValid(constraint: string | null, kind: 'check' | 'foreign-key', column: string | null): void {
     if (constraint === null) return;
-    this.state.notValid.set(constraint, { table: this.ref, transaction: this.state.transaction, column, kind });
+    this.state.addNotValid(constraint, { table: this.ref, transaction: this.state.transaction, column, kind });
   }
 
   private foreignKey(from: number, referencesAt: number, to: number): void {
@@ -249,9 +249,8 @@ class Action {
     const { t, state } = this;
     const constraint = t.ident(from + 2);
     if (constraint === null) return;
-    const added = state.notValid.get(constraint);
+    const added = state.takeNotValid(constraint, this.ref);
     if (!added) return;
-    state.notValid.delete(constraint);
     if (added.column !== null) this.table.notNullChecked.add(added.column);
     if (added.transaction !== state.transaction || state.existing(this.ref) === null) return;
     state.report(t, from, 'validate-in-same-transaction', 'error', this.ref,

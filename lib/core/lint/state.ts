@@ -61,7 +61,8 @@ export interface NotValidConstraint {
 export class LintState {
   readonly tables = new Names<TableInfo>();
   readonly indexes = new Names<TableRef>();
-  readonly notValid = new Map<string, NotValidConstraint>();
+  /** Constraint name → the tables it was added NOT VALID on (names are unique per table, not per schema). */
+  private readonly notValid = new Map<string, Names<NotValidConstraint>>();
   /** Tables created in the file being read, made existing at its end when it is not pending. */
   createdInFile: TableInfo[] = [];
   /** Existing tables locked ACCESS EXCLUSIVE per transaction, and whether that was reported. */
@@ -72,6 +73,23 @@ export class LintState {
   readonly findings: Finding[] = [];
 
   constructor(readonly facts: LintFacts) {}
+
+  addNotValid(constraint: string, added: NotValidConstraint): void {
+    let tables = this.notValid.get(constraint);
+    if (!tables) {
+      tables = new Names();
+      this.notValid.set(constraint, tables);
+    }
+    tables.set(added.table, added);
+  }
+
+  /** The constraint of that name added NOT VALID on `table` and not validated yet; forgotten once taken. */
+  takeNotValid(constraint: string, table: TableRef): NotValidConstraint | undefined {
+    const tables = this.notValid.get(constraint);
+    const added = tables?.get(table);
+    if (added) tables!.delete(table);
+    return added;
+  }
 
   at(major: number): boolean {
     return this.facts.serverVersionNum >= major * 10000;
