@@ -148,6 +148,18 @@ describe('NOT VALID and SET NOT NULL patterns across migrations', () => {
   });
 });
 
+describe('a foreign key in ADD COLUMN', () => {
+  const severity = (sql: string) => lintSql({ files: ['CREATE TABLE t (id int, a int);', sql], applied: 1 }).findings.map((f) => `${f.rule}:${f.severity}`);
+  it('without a default the column is NULL everywhere: nothing to validate (PG 15 does no scan), only the locks: a warning', () => {
+    assert.deepEqual(severity('ALTER TABLE t ADD COLUMN d int REFERENCES t (id);'), ['foreign-key-not-valid:warning']);
+    assert.deepEqual(severity('ALTER TABLE t ADD COLUMN d int DEFAULT NULL REFERENCES t (id);'), ['foreign-key-not-valid:warning']);
+  });
+  it('with a default every row is validated (PG 15: one full scan): an error', () => {
+    assert.deepEqual(severity('ALTER TABLE t ADD COLUMN d int DEFAULT 1 REFERENCES t (id);'), ['foreign-key-not-valid:error']);
+    assert.deepEqual(severity('ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES t (id);'), ['foreign-key-not-valid:error']);
+  });
+});
+
 describe('server versions', () => {
   it('DETACH PARTITION without CONCURRENTLY is an error on 14+, a warning before', () => {
     const on = (version: number) => lintSql({ files: ['CREATE TABLE t (id int);', 'ALTER TABLE t DETACH PARTITION p;'], applied: 1, serverVersionNum: version }).findings.map((f) => f.severity);

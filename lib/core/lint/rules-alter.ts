@@ -168,7 +168,8 @@ class Action {
       }
     }
     const references = t.find(i + 1, to, 'REFERENCES');
-    if (references !== -1) this.foreignKey(from, references, to);
+    // A new column without a default is NULL in every row: PostgreSQL has nothing to validate (PG 15: no scan).
+    if (references !== -1) this.foreignKey(from, references, to, defaultAt === -1 || t.is(defaultAt + 1, 'NULL'));
     const unique = t.find(i + 1, to, 'UNIQUE', 'PRIMARY');
     if (unique !== -1) this.uniqueWithoutIndex(from, unique);
     // A column's own CHECK cannot be NOT VALID: PostgreSQL scans every row to check it (even when the new column is all NULL).
@@ -223,12 +224,18 @@ class Action {
     this.state.addNotValid(constraint, { table: this.ref, transaction: this.state.transaction, column, kind });
   }
 
-  private foreignKey(from: number, referencesAt: number, to: number): void {
+  private foreignKey(from: number, referencesAt: number, to: number, allNull = false): void {
     const { t, state } = this;
     if (state.existing(this.ref) === null) return;
     const notValidAt = t.find(from, to, 'NOT');
     if (notValidAt !== -1 && t.is(notValidAt + 1, 'VALID')) return;
     const referenced = referencesAt === -1 ? null : t.qualified(referencesAt + 1)?.ref ?? null;
+    if (allNull) {
+      state.report(t, from, 'foreign-key-not-valid', 'warning', this.ref,
+        `adding a column with a foreign key to ${this.name}: the new column is NULL in every row, so nothing is validated, but the statement takes a SHARE ROW EXCLUSIVE lock on ${referenced ? displayRef(referenced) : 'the referenced table'} as well as ACCESS EXCLUSIVE on ${this.name}: it waits behind running writes to both, and new queries queue behind it`,
+        `keep it short with --migration-lock-timeout, or add the column first and ALTER TABLE ${this.name} ADD CONSTRAINT … FOREIGN KEY (…) REFERENCES … NOT VALID in a migration of its own`);
+      return;
+    }
     state.report(t, from, 'foreign-key-not-valid', 'error', this.ref,
       `adding a foreign key to ${this.name} validates every row while it holds SHARE ROW EXCLUSIVE locks on ${this.name}${referenced ? ` and ${displayRef(referenced)}` : ' and the referenced table'}: all writes to both tables wait for the scan`,
       `ADD CONSTRAINT … FOREIGN KEY (…) REFERENCES … NOT VALID here, then ALTER TABLE ${this.name} VALIDATE CONSTRAINT … in a later migration (reads and writes go on while it validates)`);
