@@ -1,6 +1,7 @@
 /** The lint rules, each both ways: flagged on an existing table, quiet on a table new in the run or where the server makes it safe. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { TableSize } from '../../lib/core/lint/engine.js';
 import { lintSql, onExisting, onNew, rulesOf } from './lint-helpers.js';
 
 /** [statement on table t (id int, a int, b varchar(10), c text), the rule it breaks]. */
@@ -157,6 +158,28 @@ describe('a foreign key in ADD COLUMN', () => {
   it('with a default every row is validated (PG 15: one full scan): an error', () => {
     assert.deepEqual(severity('ALTER TABLE t ADD COLUMN d int DEFAULT 1 REFERENCES t (id);'), ['foreign-key-not-valid:error']);
     assert.deepEqual(severity('ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES t (id);'), ['foreign-key-not-valid:error']);
+  });
+});
+
+describe('ADD PRIMARY KEY USING INDEX', () => {
+  const run = (files: string[], applied = 1, sizes?: TableSize[]) => rulesOf(lintSql({ files, applied, ...(sizes ? { sizes } : {}) }));
+  it('on a nullable column it sets NOT NULL first, a full scan (PG 15: seq_scan +1): set-not-null', () => {
+    assert.deepEqual(run(['CREATE TABLE t (id int, a int);', '-- pgpair:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_id ON t (id);', 'ALTER TABLE t ADD CONSTRAINT t_pk PRIMARY KEY USING INDEX t_id;']), ['set-not-null@1:15']);
+  });
+  it('quiet when the column is NOT NULL already, or has a validated CHECK (col IS NOT NULL), or the index is on a new table', () => {
+    const index = '-- pgpair:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_id ON t (id);';
+    const pk = 'ALTER TABLE t ADD CONSTRAINT t_pk PRIMARY KEY USING INDEX t_id;';
+    assert.deepEqual(run(['CREATE TABLE t (id int NOT NULL, a int);', index, pk]), []);
+    assert.deepEqual(run(['CREATE TABLE t (id int, a int);', 'ALTER TABLE t ALTER COLUMN id SET NOT NULL;', index, pk], 2), []);
+    assert.deepEqual(run(['CREATE TABLE t (id int, a int);', 'ALTER TABLE t ADD CONSTRAINT nn CHECK (id IS NOT NULL) NOT VALID;', 'ALTER TABLE t VALIDATE CONSTRAINT nn;', index, pk]), []);
+    assert.deepEqual(run(['CREATE TABLE t (id int, a int);', index, pk], 0), []);
+  });
+  it('from the catalogue: attnotnull says which columns allow NULLs; an index not made by the files is not guessed at', () => {
+    const sizes = (notNull: string[]) => [{ schema: 'public', name: 'legacy', rows: 1e6, pages: 1, visible: true, columns: { id: 'integer' }, notNull }];
+    const files = ['-- pgpair:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY l_id ON legacy (id);', 'ALTER TABLE legacy ADD PRIMARY KEY USING INDEX l_id;'];
+    assert.deepEqual(run(files, 0, sizes([])), ['set-not-null@1:20']);
+    assert.deepEqual(run(files, 0, sizes(['id'])), []);
+    assert.deepEqual(run(['ALTER TABLE legacy ADD PRIMARY KEY USING INDEX elsewhere;'], 0, sizes([])), []);
   });
 });
 

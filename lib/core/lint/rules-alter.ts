@@ -133,6 +133,8 @@ class Action {
     if (column === null) return;
     const type = columnType(t, i + 1, to);
     this.table.columns.set(column, type);
+    const not = t.find(i + 1, to, 'NOT');
+    if ((not !== -1 && t.is(not + 1, 'NULL')) || t.find(i + 1, to, 'PRIMARY') !== -1) this.table.notNull.add(column);
     this.exclusive(from);
     if (state.existing(this.ref) === null) return;
     const depth = t.at(from)?.depth ?? 0;
@@ -196,6 +198,7 @@ class Action {
     if (kind === 'UNIQUE' || kind === 'PRIMARY' || kind === 'EXCLUDE') {
       const usingAt = t.find(kindAt, to, 'USING');
       if (usingAt === -1 || !t.is(usingAt + 1, 'INDEX')) this.uniqueWithoutIndex(from, kindAt);
+      else if (kind === 'PRIMARY') this.primaryKeyNotNull(from, usingAt + 2);
       return;
     }
     if (kind === 'FOREIGN') {
@@ -217,6 +220,21 @@ class Action {
     this.state.report(t, from, 'check-not-valid', 'error', this.ref,
       `adding a CHECK constraint to ${this.name} scans every row to validate it while holding an ACCESS EXCLUSIVE lock: every query on the table waits for the scan`,
       `ADD CONSTRAINT … CHECK (…) NOT VALID here (instant: only new rows are checked), then ALTER TABLE ${this.name} VALIDATE CONSTRAINT … in a later migration (it takes a SHARE UPDATE EXCLUSIVE lock: reads and writes go on)`);
+  }
+
+  /** ADD PRIMARY KEY USING INDEX sets its columns NOT NULL: a full scan for each one that allows NULLs. */
+  private primaryKeyNotNull(from: number, indexAt: number): void {
+    const { t, state } = this;
+    const index = t.qualified(indexAt)?.ref;
+    const columns = index ? state.indexColumns.get(index) : undefined;
+    if (!index || !columns) return;
+    const nullable = columns.filter((column) => state.nullable(this.table, column));
+    for (const column of columns) this.table.notNull.add(column);
+    if (nullable.length === 0 || state.existing(this.ref) === null) return;
+    const list = nullable.join(', ');
+    state.report(t, from, 'set-not-null', 'error', this.ref,
+      `ADD PRIMARY KEY USING INDEX ${displayRef(index)} first sets NOT NULL on ${list} of ${this.name}, which scans every row while holding an ACCESS EXCLUSIVE lock: every query on the table waits for the scan`,
+      `before adding the primary key, for ${list}: ADD CONSTRAINT … CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT in a later migration, then SET NOT NULL (PostgreSQL 12+ skips the scan); then ADD PRIMARY KEY USING INDEX is instant`);
   }
 
   private recordNotValid(constraint: string | null, kind: 'check' | 'foreign-key', column: string | null): void {
@@ -290,6 +308,7 @@ class Action {
     }
     if (t.is(op, 'SET') && t.is(op + 1, 'NOT') && t.is(op + 2, 'NULL')) {
       this.exclusive(from);
+      this.table.notNull.add(column);
       if (state.existing(this.ref) === null) return;
       if (state.at(12) && this.table.notNullChecked.has(column)) return;
       state.report(t, from, 'set-not-null', 'error', this.ref,
@@ -297,6 +316,7 @@ class Action {
         `ADD CONSTRAINT ${column}_not_null CHECK (${column} IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT ${column}_not_null in a later migration, then SET NOT NULL (PostgreSQL 12+ uses the validated check and skips the scan) and drop the check`);
       return;
     }
+    if (t.is(op, 'DROP') && t.is(op + 1, 'NOT') && t.is(op + 2, 'NULL')) this.table.notNull.delete(column);
     // SET STATISTICS, SET (…) and RESET (…) take SHARE UPDATE EXCLUSIVE; the other column forms ACCESS EXCLUSIVE.
     if (t.is(op, 'SET') && (t.is(op + 1, 'STATISTICS') || t.at(op + 1)?.kind === 'openParen')) return;
     if (t.is(op, 'RESET')) return;

@@ -47,6 +47,8 @@ export interface TableInfo {
   partitioned?: boolean;
   /** Columns with a validated CHECK (col IS NOT NULL): SET NOT NULL then needs no scan (PostgreSQL 12+). */
   notNullChecked: Set<string>;
+  /** Columns the files declared NOT NULL (or PRIMARY KEY), or set NOT NULL. */
+  notNull: Set<string>;
 }
 
 export interface NotValidConstraint {
@@ -61,6 +63,8 @@ export interface NotValidConstraint {
 export class LintState {
   readonly tables = new Names<TableInfo>();
   readonly indexes = new Names<TableRef>();
+  /** An index's plain columns, when the files created it on plain columns (not expressions). */
+  readonly indexColumns = new Names<string[]>();
   /** Constraint name → the tables it was added NOT VALID on (names are unique per table, not per schema). */
   private readonly notValid = new Map<string, Names<NotValidConstraint>>();
   /** Tables created in the file being read, made existing at its end when it is not pending. */
@@ -96,8 +100,8 @@ export class LintState {
   }
 
   /** A table a file created (new when the file is pending; while its own file is read, always). */
-  created(ref: TableRef, columns: Map<string, string>): TableInfo {
-    const info: TableInfo = { ref, isNew: true, columns, notNullChecked: new Set() };
+  created(ref: TableRef, columns: Map<string, string>, notNull = new Set<string>()): TableInfo {
+    const info: TableInfo = { ref, isNew: true, columns, notNullChecked: new Set(), notNull };
     this.tables.set(ref, info);
     this.createdInFile.push(info);
     return info;
@@ -106,9 +110,18 @@ export class LintState {
   info(ref: TableRef): TableInfo {
     const known = this.tables.get(ref);
     if (known) return known;
-    const info: TableInfo = { ref, isNew: false, columns: new Map(), notNullChecked: new Set() };
+    const info: TableInfo = { ref, isNew: false, columns: new Map(), notNullChecked: new Set(), notNull: new Set() };
     this.tables.set(ref, info);
     return info;
+  }
+
+  /** The column is known to allow NULLs (declared in the files or the catalogue, neither NOT NULL nor covered by a validated check on 12+); false when unknown. */
+  nullable(table: TableInfo, column: string): boolean {
+    if (table.notNull.has(column) || (this.at(12) && table.notNullChecked.has(column))) return false;
+    if (table.columns.has(column)) return true;
+    const size = this.size(table.ref);
+    if (size?.columns?.[column] === undefined || size.notNull === undefined) return false;
+    return !size.notNull.includes(column);
   }
 
   /** A partitioned table, as the files or the catalogue say. */
