@@ -69,6 +69,7 @@ class Action {
         break;
       case 'SET':
         if (!(t.at(from + 1)?.kind === 'openParen' || next === 'WITHOUT' || next === 'STATISTICS')) this.exclusive(from);
+        if (['LOGGED', 'UNLOGGED', 'TABLESPACE'].includes(next) || (next === 'ACCESS' && t.is(from + 2, 'METHOD'))) this.rewriteTable(from, next === 'ACCESS' ? 'ACCESS METHOD' : next);
         break;
       case 'ENABLE':
       case 'DISABLE':
@@ -77,6 +78,17 @@ class Action {
       default:
         this.exclusive(from);
     }
+  }
+
+  /** SET LOGGED / UNLOGGED / TABLESPACE / ACCESS METHOD copy the whole table under ACCESS EXCLUSIVE. */
+  private rewriteTable(from: number, what: string): void {
+    const { t, state } = this;
+    if (state.existing(this.ref) === null) return;
+    state.report(t, from, 'table-rewrite', 'error', this.ref,
+      `SET ${what} writes a new copy of ${this.name}${what === 'TABLESPACE' ? ' (and its data files are copied)' : what === 'LOGGED' ? ' into the WAL' : ''} while holding an ACCESS EXCLUSIVE lock: no query can read or write the table until the copy is done`,
+      what === 'TABLESPACE'
+        ? 'move the table when it is quiet, outside a migration (pg_repack --tablespace), or create new tables in the tablespace instead'
+        : 'do it when the table is quiet, outside the deploy, or build a new table and switch to it');
   }
 
   private dropColumn(from: number, at: number): void {
