@@ -137,6 +137,12 @@ describe('NOT VALID and SET NOT NULL patterns across migrations', () => {
     const report = lintSql({ files: [base, 'ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;', 'ALTER TABLE t VALIDATE CONSTRAINT a_nn;', 'ALTER TABLE t ALTER COLUMN a SET NOT NULL;'], applied: 1 });
     assert.deepEqual(rulesOf(report), []);
   });
+  it('SET NOT NULL on a column that is NOT NULL already does nothing: quiet (from the files or the catalogue)', () => {
+    assert.deepEqual(rulesOf(lintSql({ files: ['CREATE TABLE t (id int NOT NULL, a int PRIMARY KEY);', 'ALTER TABLE t ALTER COLUMN id SET NOT NULL, ALTER COLUMN a SET NOT NULL;'], applied: 1 })), []);
+    const sizes = [{ schema: 'public', name: 'legacy', rows: 1e6, pages: 1, visible: true, columns: { id: 'integer', n: 'integer' }, notNull: ['id'] }];
+    assert.deepEqual(rulesOf(lintSql({ files: ['ALTER TABLE legacy ALTER COLUMN id SET NOT NULL;\nALTER TABLE legacy ALTER COLUMN n SET NOT NULL;'], sizes })), ['set-not-null@2:20']);
+    assert.deepEqual(rulesOf(lintSql({ files: ['CREATE TABLE t (id int NOT NULL);', 'ALTER TABLE t ALTER COLUMN id DROP NOT NULL;', 'ALTER TABLE t ALTER COLUMN id SET NOT NULL;'], applied: 2 })), ['set-not-null@1:15']);
+  });
   it('SET NOT NULL after a CHECK that was never validated is flagged', () => {
     const report = lintSql({ files: [base, 'ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;', 'ALTER TABLE t ALTER COLUMN a SET NOT NULL;'], applied: 1 });
     assert.deepEqual(rulesOf(report), ['set-not-null@1:15']);

@@ -320,8 +320,10 @@ class Action {
     }
     if (t.is(op, 'SET') && t.is(op + 1, 'NOT') && t.is(op + 2, 'NULL')) {
       this.exclusive(from);
+      // Already NOT NULL: PostgreSQL does nothing (no scan).
+      const already = this.table.notNull.has(column) || (!this.table.columns.has(column) && (state.size(this.ref)?.notNull?.includes(column) ?? false));
       this.table.notNull.add(column);
-      if (state.existing(this.ref) === null) return;
+      if (already || state.existing(this.ref) === null) return;
       if (state.at(12) && this.table.notNullChecked.has(column)) return;
       state.report(t, from, 'set-not-null', 'error', this.ref,
         `SET NOT NULL on ${column} scans every row of ${this.name} to check it while holding an ACCESS EXCLUSIVE lock: every query on the table waits for the scan`,
