@@ -9,7 +9,9 @@ const VOLATILE = new Set(['RANDOM', 'GEN_RANDOM_UUID', 'UUID_GENERATE_V1', 'UUID
   'CLOCK_TIMESTAMP', 'TIMEOFDAY', 'NEXTVAL', 'TXID_CURRENT', 'GEN_RANDOM_BYTES', 'RANDOM_NORMAL', 'SETVAL']);
 /** Stable or immutable functions (and syntax that looks like calls): evaluated once, when the column is added. */
 const ONCE = new Set(['NOW', 'STATEMENT_TIMESTAMP', 'TRANSACTION_TIMESTAMP', 'CURRENT_SETTING', 'CAST', 'COALESCE', 'LOWER', 'UPPER',
-  'TO_JSONB', 'JSONB_BUILD_OBJECT', 'JSON_BUILD_OBJECT', 'ARRAY', 'ROW', 'MAKE_INTERVAL', 'MAKE_DATE', 'TO_TIMESTAMP', 'TO_DATE', 'TRIM']);
+  'TO_JSONB', 'JSONB_BUILD_OBJECT', 'JSON_BUILD_OBJECT', 'ARRAY', 'ROW', 'MAKE_INTERVAL', 'MAKE_DATE', 'TO_TIMESTAMP', 'TO_DATE', 'TRIM',
+  'DATE_TRUNC', 'DATE_PART', 'EXTRACT', 'TO_CHAR', 'CONCAT', 'CONCAT_WS', 'MD5', 'LEFT', 'RIGHT', 'SUBSTRING', 'SUBSTR', 'REPLACE',
+  'LPAD', 'RPAD', 'ROUND', 'FLOOR', 'CEIL', 'ABS', 'GREATEST', 'LEAST', 'NULLIF', 'JSONB_BUILD_ARRAY', 'JSON_BUILD_ARRAY', 'MAKE_TIMESTAMPTZ']);
 
 export type DefaultCost = { kind: 'constant' } | { kind: 'volatile'; call: string } | { kind: 'unknown'; call: string };
 
