@@ -287,6 +287,11 @@ describe('statements in one ALTER TABLE and one transaction', () => {
     const report = lintSql({ files: ['CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE TABLE c (id int);', 'ALTER TABLE a ADD COLUMN x int;\nALTER TABLE b ADD COLUMN x int;\nALTER TABLE c ADD COLUMN x int;'], applied: 1 });
     assert.deepEqual(rulesOf(report), ['multiple-exclusive-locks@2:15']);
   });
+  it('t and public.t are one table, not two', () => {
+    const report = lintSql({ files: ['CREATE TABLE a (id int); CREATE TABLE b (id int);', 'ALTER TABLE a ADD COLUMN x int;\nALTER TABLE public.a ADD COLUMN y int;\nALTER TABLE public.b ADD COLUMN x int;'], applied: 1 });
+    assert.deepEqual(rulesOf(report), ['multiple-exclusive-locks@3:22']);
+    assert.match(report.findings[0]!.message, /\(a, public\.b\)/);
+  });
   it('the same statements without a transaction lock one table at a time', () => {
     const report = lintSql({ files: ['CREATE TABLE a (id int); CREATE TABLE b (id int);', '-- pgpair:no-transaction\nALTER TABLE a ADD COLUMN x int;\nALTER TABLE b ADD COLUMN x int;'], applied: 1 });
     assert.deepEqual(rulesOf(report), []);

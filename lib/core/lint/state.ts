@@ -70,7 +70,7 @@ export class LintState {
   /** Tables created in the file being read, made existing at its end when it is not pending. */
   createdInFile: TableInfo[] = [];
   /** Existing tables locked ACCESS EXCLUSIVE per transaction, and whether that was reported. */
-  private exclusive = new Map<number, { tables: Set<string>; reported: boolean }>();
+  private exclusive = new Map<number, { tables: Names<string>; count: number; names: string[]; reported: boolean }>();
   transaction = 0;
   transactional = false;
   migration: LintMigration | null = null;
@@ -154,14 +154,19 @@ export class LintState {
     if (!this.transactional || this.existing(ref) === null) return;
     let locks = this.exclusive.get(this.transaction);
     if (!locks) {
-      locks = { tables: new Set(), reported: false };
+      locks = { tables: new Names(), count: 0, names: [], reported: false };
       this.exclusive.clear();
       this.exclusive.set(this.transaction, locks);
     }
-    locks.tables.add(displayRef(ref));
-    if (locks.tables.size >= 2 && !locks.reported) {
+    // `t` and `public.t` are one table (as PostgreSQL's search_path would find it), counted once.
+    if (locks.tables.get(ref) === undefined) {
+      locks.tables.set(ref, displayRef(ref));
+      locks.count++;
+      locks.names.push(displayRef(ref));
+    }
+    if (locks.count >= 2 && !locks.reported) {
       locks.reported = true;
-      const names = [...locks.tables].join(', ');
+      const names = locks.names.join(', ');
       this.report(tokens, at, 'multiple-exclusive-locks', 'warning', ref,
         `this migration's transaction takes ACCESS EXCLUSIVE locks on several existing tables (${names}) and holds each until it commits: every query on all of them waits for the whole migration, and two runs or sessions taking them in another order deadlock`,
         'split the migration so each transaction changes one busy table, or make sure it runs with a short --migration-lock-timeout');
