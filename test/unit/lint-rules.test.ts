@@ -264,6 +264,16 @@ describe('partitioned tables', () => {
   });
 });
 
+describe('timestamp to timestamptz', () => {
+  it('a warning, not an error: PG 15 keeps the relfilenode with TimeZone UTC and rewrites with Europe/Paris', () => {
+    const run = (sql: string) => lintSql({ files: ['CREATE TABLE e (at timestamp, tz timestamp with time zone);', sql], applied: 1 }).findings.map((f) => `${f.rule}:${f.severity}`);
+    assert.deepEqual(run('ALTER TABLE e ALTER COLUMN at TYPE timestamptz;'), ['alter-column-type:warning']);
+    assert.deepEqual(run('ALTER TABLE e ALTER COLUMN tz TYPE timestamp without time zone;'), ['alter-column-type:warning']);
+    assert.deepEqual(run('ALTER TABLE e ALTER COLUMN at TYPE date;'), ['alter-column-type:error']);
+    assert.match(lintSql({ files: ['CREATE TABLE e (at timestamp);', 'ALTER TABLE e ALTER COLUMN at TYPE timestamptz;'], applied: 1 }).findings[0]!.message, /TimeZone is UTC/);
+  });
+});
+
 describe('ALTER COLUMN TYPE with the old type from the catalogue', () => {
   const sizes = [{ schema: 'public', name: 'legacy', rows: 5000, pages: 50, visible: true, columns: { name: 'character varying(10)', n: 'integer' } }];
   const run = (sql: string) => lintSql({ files: [sql], sizes }).findings.map((f) => `${f.rule}:${f.severity}`);

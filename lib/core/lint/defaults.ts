@@ -45,6 +45,8 @@ export function normalType(type: string): string {
     .replace(/^(INTEGER|INT4)$/, 'INT')
     .replace(/^INT8$/, 'BIGINT')
     .replace(/^INT2$/, 'SMALLINT')
+    .replace(/^TIMESTAMPWITHOUTTIMEZONE$/, 'TIMESTAMP')
+    .replace(/^TIMESTAMPWITHTIMEZONE$/, 'TIMESTAMPTZ')
     .replace(/^PG_CATALOG\./, '');
 }
 
@@ -71,12 +73,14 @@ function numericShape(type: string): { precision: number | null; scale: number }
  * the same scale; the same type), 'yes', or 'unknown' (the old type is not known from the files
  * and the new one is text-like, which is safe only from varchar or text).
  */
-export function typeChangeRewrites(from: string | undefined, to: string): 'no' | 'yes' | 'unknown' {
+export function typeChangeRewrites(from: string | undefined, to: string): 'no' | 'yes' | 'unknown' | 'timezone' {
   const target = normalType(to);
   const textLike = target === 'TEXT' || target === 'VARCHAR';
   if (from === undefined || from === '') return textLike ? 'unknown' : 'yes';
   const source = normalType(from);
   if (source === target) return 'no';
+  // timestamp <-> timestamptz: no rewrite on PostgreSQL 12+ when the session's TimeZone is UTC, a rewrite otherwise.
+  if ((source === 'TIMESTAMP' && target === 'TIMESTAMPTZ') || (source === 'TIMESTAMPTZ' && target === 'TIMESTAMP')) return 'timezone';
   const sourceLength = varcharLength(source);
   if (source === 'TEXT' || sourceLength !== undefined) {
     // From varchar(n) or text to text or unbounded varchar: binary-coercible, nothing is checked or rewritten.

@@ -312,10 +312,14 @@ class Action {
       if (rewrites === 'no') return;
       const change = `${before ? `${before.toLowerCase()} ` : ''}to ${type.toLowerCase()}`;
       state.report(t, from, 'alter-column-type', rewrites === 'yes' ? 'error' : 'warning', this.ref,
-        rewrites === 'yes'
+        rewrites === 'timezone'
+          ? `changing the type of ${column} ${change}: PostgreSQL 12+ changes no data only when the migration's session TimeZone is UTC; in any other time zone it rewrites ${this.name} under an ACCESS EXCLUSIVE lock`
+          : rewrites === 'yes'
           ? `changing the type of ${column} ${change} rewrites ${this.name} and rebuilds its indexes under an ACCESS EXCLUSIVE lock: no query can read or write the table until it is done`
           : `changing the type of ${column} to ${type.toLowerCase()}: free from varchar or text, but from any other type it rewrites ${this.name} under an ACCESS EXCLUSIVE lock (the old type is not known from the migration files)`,
-        'add a new column of the new type, write to both and backfill in batches, switch the code to it, then drop the old column; only varchar(n) to text, to varchar or to a longer varchar (and numeric to a wider numeric) change no data');
+        rewrites === 'timezone'
+          ? "SET LOCAL timezone = 'UTC' before it in the same transaction, so that PostgreSQL 12+ changes no data (the stored values are read as UTC); otherwise add a new column, backfill it in batches and switch to it"
+          : 'add a new column of the new type, write to both and backfill in batches, switch the code to it, then drop the old column; only varchar(n) to text, to varchar or to a longer varchar (and numeric to a wider numeric) change no data');
       return;
     }
     if (t.is(op, 'SET') && t.is(op + 1, 'NOT') && t.is(op + 2, 'NULL')) {
