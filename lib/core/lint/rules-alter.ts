@@ -7,6 +7,7 @@ import { catalogueType, defaultCost, isSerial, normalType, typeChangeRewrites } 
 import { columnType } from './rules-objects.js';
 import type { LintState, TableInfo } from './state.js';
 import { displayRef, type Tokens } from './tokens.js';
+import { detachPartition, primaryKeyNotNull, rewriteTable, type AlterContext } from './rules-table.js';
 import type { TableRef } from './types.js';
 
 /** ALTER TABLE [IF EXISTS] [ONLY] name [*] action [, …] */
@@ -37,6 +38,10 @@ class Action {
     return displayRef(this.ref);
   }
 
+  private get context(): AlterContext {
+    return { state: this.state, t: this.t, ref: this.ref, table: this.table };
+  }
+
   private exclusive(at: number): void {
     this.state.exclusiveLock(this.ref, this.t, at);
   }
@@ -60,7 +65,7 @@ class Action {
         this.validate(from);
         break;
       case 'DETACH':
-        this.detach(from, to);
+        detachPartition(this.context, from, to);
         break;
       // The lighter forms take SHARE UPDATE EXCLUSIVE or SHARE ROW EXCLUSIVE; everything else ACCESS EXCLUSIVE.
       case 'ATTACH':
@@ -69,7 +74,7 @@ class Action {
         break;
       case 'SET':
         if (!(t.at(from + 1)?.kind === 'openParen' || next === 'WITHOUT' || next === 'STATISTICS')) this.exclusive(from);
-        if (['LOGGED', 'UNLOGGED', 'TABLESPACE'].includes(next) || (next === 'ACCESS' && t.is(from + 2, 'METHOD'))) this.rewriteTable(from, next === 'ACCESS' ? 'ACCESS METHOD' : next);
+        if (['LOGGED', 'UNLOGGED', 'TABLESPACE'].includes(next) || (next === 'ACCESS' && t.is(from + 2, 'METHOD'))) rewriteTable(this.context, from, next === 'ACCESS' ? 'ACCESS METHOD' : next);
         break;
       case 'ENABLE':
       case 'DISABLE':
@@ -78,17 +83,6 @@ class Action {
       default:
         this.exclusive(from);
     }
-  }
-
-  /** SET LOGGED / UNLOGGED / TABLESPACE / ACCESS METHOD copy the whole table under ACCESS EXCLUSIVE. */
-  private rewriteTable(from: number, what: string): void {
-    const { t, state } = this;
-    if (state.existing(this.ref) === null) return;
-    state.report(t, from, 'table-rewrite', 'error', this.ref,
-      `SET ${what} writes a new copy of ${this.name}${what === 'TABLESPACE' ? ' (and its data files are copied)' : what === 'LOGGED' ? ' into the WAL' : ''} while holding an ACCESS EXCLUSIVE lock: no query can read or write the table until the copy is done`,
-      what === 'TABLESPACE'
-        ? 'move the table when it is quiet, outside a migration (pg_repack --tablespace), or create new tables in the tablespace instead'
-        : 'do it when the table is quiet, outside the deploy, or build a new table and switch to it');
   }
 
   private dropColumn(from: number, at: number): void {
@@ -210,7 +204,7 @@ class Action {
     if (kind === 'UNIQUE' || kind === 'PRIMARY' || kind === 'EXCLUDE') {
       const usingAt = t.find(kindAt, to, 'USING');
       if (usingAt === -1 || !t.is(usingAt + 1, 'INDEX')) this.uniqueWithoutIndex(from, kindAt);
-      else if (kind === 'PRIMARY') this.primaryKeyNotNull(from, usingAt + 2);
+      else if (kind === 'PRIMARY') primaryKeyNotNull(this.context, from, usingAt + 2);
       return;
     }
     if (kind === 'FOREIGN') {
@@ -232,21 +226,6 @@ class Action {
     this.state.report(t, from, 'check-not-valid', 'error', this.ref,
       `adding a CHECK constraint to ${this.name} scans every row to validate it while holding an ACCESS EXCLUSIVE lock: every query on the table waits for the scan`,
       `ADD CONSTRAINT … CHECK (…) NOT VALID here (instant: only new rows are checked), then ALTER TABLE ${this.name} VALIDATE CONSTRAINT … in a later migration (it takes a SHARE UPDATE EXCLUSIVE lock: reads and writes go on)`);
-  }
-
-  /** ADD PRIMARY KEY USING INDEX sets its columns NOT NULL: a full scan for each one that allows NULLs. */
-  private primaryKeyNotNull(from: number, indexAt: number): void {
-    const { t, state } = this;
-    const index = t.qualified(indexAt)?.ref;
-    const columns = index ? state.indexColumns.get(index) : undefined;
-    if (!index || !columns) return;
-    const nullable = columns.filter((column) => state.nullable(this.table, column));
-    for (const column of columns) this.table.notNull.add(column);
-    if (nullable.length === 0 || state.existing(this.ref) === null) return;
-    const list = nullable.join(', ');
-    state.report(t, from, 'set-not-null', 'error', this.ref,
-      `ADD PRIMARY KEY USING INDEX ${displayRef(index)} first sets NOT NULL on ${list} of ${this.name}, which scans every row while holding an ACCESS EXCLUSIVE lock: every query on the table waits for the scan`,
-      `before adding the primary key, for ${list}: ADD CONSTRAINT … CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT in a later migration, then SET NOT NULL (PostgreSQL 12+ skips the scan); then ADD PRIMARY KEY USING INDEX is instant`);
   }
 
   private recordNotValid(constraint: string | null, kind: 'check' | 'foreign-key', column: string | null): void {
@@ -354,16 +333,4 @@ class Action {
     return normalType(columnType(t, from + 3, to)) === normalType(type);
   }
 
-  private detach(from: number, to: number): void {
-    const { t, state } = this;
-    if (t.find(from, to, 'CONCURRENTLY', 'FINALIZE') !== -1) return;
-    this.exclusive(from);
-    if (state.existing(this.ref) === null) return;
-    const concurrent = state.at(14);
-    state.report(t, from, 'detach-partition-not-concurrent', concurrent ? 'error' : 'warning', null,
-      `DETACH PARTITION without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on ${this.name}, the partitioned table: every query on any of its partitions waits`,
-      concurrent
-        ? 'ALTER TABLE … DETACH PARTITION … CONCURRENTLY in a migration of its own (no transaction; PostgreSQL 14+)'
-        : 'this server has no concurrent form (PostgreSQL 14+ has DETACH PARTITION … CONCURRENTLY): run it with a short --migration-lock-timeout when the table is quiet');
-  }
 }
