@@ -118,10 +118,12 @@ async function lintWithHistory(session: Session, rows: readonly HistoryRow[], pl
 export async function tableSizes(db: Queryable, refs: readonly TableRef[]): Promise<TableSize[]> {
   const names = [...new Set(refs.map((ref) => ref.name))];
   if (names.length === 0) return [];
-  const found = await db.query<{ schema: string; name: string; rows: number; pages: number; visible: boolean; partitioned: boolean; columns: string | null }>(
+  const found = await db.query<{ schema: string; name: string; rows: number; pages: number; visible: boolean; partitioned: boolean; columns: string | null; not_null: string | null }>(
     `SELECT n.nspname AS schema, c.relname AS name, c.reltuples::float8 AS rows, c.relpages::int AS pages, pg_catalog.pg_table_is_visible(c.oid) AS visible, c.relkind = 'p' AS partitioned,
             (SELECT pg_catalog.json_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))::text
-               FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+               FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+            (SELECT pg_catalog.json_agg(a.attname)::text
+               FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull) AS not_null
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'm') AND c.relname IN (SELECT pg_catalog.jsonb_array_elements_text($1::jsonb))`,
     [JSON.stringify(names)],
@@ -133,6 +135,6 @@ export async function tableSizes(db: Queryable, refs: readonly TableRef[]): Prom
     pages: Number(row.pages),
     visible: row.visible,
     ...(row.partitioned ? { partitioned: true } : {}),
-    ...(row.columns ? { columns: JSON.parse(row.columns) as Record<string, string> } : {}),
+    ...(row.columns ? { columns: JSON.parse(row.columns) as Record<string, string>, notNull: row.not_null ? JSON.parse(row.not_null) as string[] : [] } : {}),
   }));
 }

@@ -140,6 +140,22 @@ describe('pgpair lint and up --lint connected', () => {
     assert.match(doc.findings[0].message, /changing the type of n integer to bigint rewrites legacy/);
   });
 
+  it('ADD PRIMARY KEY USING INDEX: attnotnull from the catalogue says which columns still need a NOT NULL scan', async () => {
+    const cwd = await setUp();
+    await db.sql.unsafe('CREATE TABLE legacy (id int, code int NOT NULL); INSERT INTO legacy SELECT g, g FROM generate_series(1, 3000) g; ANALYZE legacy;');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(cwd, 'sql/0002_index.up.sql'), '-- pgpair:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY legacy_id ON legacy (id);\nCREATE UNIQUE INDEX CONCURRENTLY legacy_code ON legacy (code);\n');
+    writeFileSync(join(cwd, 'sql/0003_pk.up.sql'), 'ALTER TABLE legacy ADD CONSTRAINT legacy_pk PRIMARY KEY USING INDEX legacy_code;\n');
+    const quiet = await runCli(['lint', '--url', db.url, '--json'], { cwd });
+    assert.equal(quiet.code, 0, quiet.stdout);
+    writeFileSync(join(cwd, 'sql/0003_pk.up.sql'), 'ALTER TABLE legacy ADD CONSTRAINT legacy_pk PRIMARY KEY USING INDEX legacy_id;\n');
+    const r = await runCli(['lint', '--url', db.url, '--json'], { cwd });
+    assert.equal(r.code, 3, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.deepEqual(doc.findings.map((f: { rule: string; file: string; rows: number }) => [f.rule, f.file, f.rows]), [['set-not-null', 'sql/0003_pk.up.sql', 3000]]);
+    assert.match(doc.findings[0].message, /sets NOT NULL on id of legacy/);
+  });
+
   it('a suppressed finding lets up --lint error run', async () => {
     const cwd = await setUp();
     const { writeFileSync } = await import('node:fs');

@@ -43,6 +43,19 @@ describe('lint-ignore', () => {
     assert.deepEqual(rulesOf(report), []);
     assert.deepEqual(report.suppressed.map((f) => f.rule).sort(), ['add-column-volatile-default', 'check-not-valid']);
   });
+  it('spaces after the commas and upper-case rule ids are read as the user meant', () => {
+    const report = lint('-- pgpair:lint-ignore check-not-valid, Add-Column-Volatile-Default tiny table\nALTER TABLE t ADD COLUMN d uuid DEFAULT gen_random_uuid(), ADD CONSTRAINT c CHECK (a > 0);');
+    assert.deepEqual(rulesOf(report), []);
+    assert.deepEqual(report.suppressed.map((f) => [f.rule, f.reason]).sort(), [['add-column-volatile-default', 'tiny table'], ['check-not-valid', 'tiny table']]);
+    const upper = lint('-- PGPAIR:LINT-IGNORE INDEX-NOT-CONCURRENT 40 rows\nCREATE INDEX i ON t (a);');
+    assert.deepEqual(rulesOf(upper), []);
+  });
+  it('a block comment is not read as a suppression, and says so instead of being silently ignored', () => {
+    const report = lint('/* pgpair:lint-ignore index-not-concurrent 40 rows */\nCREATE INDEX i ON t (a);');
+    assert.deepEqual(rulesOf(report), ['lint-ignore-unused@1:1', 'index-not-concurrent@2:1']);
+    assert.match(report.findings[0]!.message, /block comment is not read/);
+    assert.equal(report.suppressed.length, 0);
+  });
   it('only the named rule is silenced', () => {
     const report = lint('-- pgpair:lint-ignore check-not-valid ok\nALTER TABLE t ADD COLUMN d uuid DEFAULT gen_random_uuid(), ADD CONSTRAINT c CHECK (a > 0);');
     assert.deepEqual(rulesOf(report), ['add-column-volatile-default@2:15']);

@@ -16,6 +16,7 @@ export const RULES: Readonly<Record<string, { severity: Severity; what: string }
   'reindex-not-concurrent': { severity: 'error', what: 'REINDEX without CONCURRENTLY' },
   'detach-partition-not-concurrent': { severity: 'error', what: 'DETACH PARTITION without CONCURRENTLY (a warning before PostgreSQL 14)' },
   'vacuum-full': { severity: 'error', what: 'VACUUM FULL' },
+  'table-rewrite': { severity: 'error', what: 'ALTER TABLE … SET LOGGED / UNLOGGED / TABLESPACE / ACCESS METHOD (a copy of the table)' },
   cluster: { severity: 'error', what: 'CLUSTER' },
   'rename-table': { severity: 'error', what: 'ALTER TABLE … RENAME TO' },
   'rename-column': { severity: 'error', what: 'ALTER TABLE … RENAME COLUMN' },

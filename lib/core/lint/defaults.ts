@@ -9,7 +9,9 @@ const VOLATILE = new Set(['RANDOM', 'GEN_RANDOM_UUID', 'UUID_GENERATE_V1', 'UUID
   'CLOCK_TIMESTAMP', 'TIMEOFDAY', 'NEXTVAL', 'TXID_CURRENT', 'GEN_RANDOM_BYTES', 'RANDOM_NORMAL', 'SETVAL']);
 /** Stable or immutable functions (and syntax that looks like calls): evaluated once, when the column is added. */
 const ONCE = new Set(['NOW', 'STATEMENT_TIMESTAMP', 'TRANSACTION_TIMESTAMP', 'CURRENT_SETTING', 'CAST', 'COALESCE', 'LOWER', 'UPPER',
-  'TO_JSONB', 'JSONB_BUILD_OBJECT', 'JSON_BUILD_OBJECT', 'ARRAY', 'ROW', 'MAKE_INTERVAL', 'MAKE_DATE', 'TO_TIMESTAMP', 'TO_DATE', 'TRIM']);
+  'TO_JSONB', 'JSONB_BUILD_OBJECT', 'JSON_BUILD_OBJECT', 'ARRAY', 'ROW', 'MAKE_INTERVAL', 'MAKE_DATE', 'TO_TIMESTAMP', 'TO_DATE', 'TRIM',
+  'DATE_TRUNC', 'DATE_PART', 'EXTRACT', 'TO_CHAR', 'CONCAT', 'CONCAT_WS', 'MD5', 'LEFT', 'RIGHT', 'SUBSTRING', 'SUBSTR', 'REPLACE',
+  'LPAD', 'RPAD', 'ROUND', 'FLOOR', 'CEIL', 'ABS', 'GREATEST', 'LEAST', 'NULLIF', 'JSONB_BUILD_ARRAY', 'JSON_BUILD_ARRAY', 'MAKE_TIMESTAMPTZ']);
 
 export type DefaultCost = { kind: 'constant' } | { kind: 'volatile'; call: string } | { kind: 'unknown'; call: string };
 
@@ -43,6 +45,8 @@ export function normalType(type: string): string {
     .replace(/^(INTEGER|INT4)$/, 'INT')
     .replace(/^INT8$/, 'BIGINT')
     .replace(/^INT2$/, 'SMALLINT')
+    .replace(/^TIMESTAMPWITHOUTTIMEZONE$/, 'TIMESTAMP')
+    .replace(/^TIMESTAMPWITHTIMEZONE$/, 'TIMESTAMPTZ')
     .replace(/^PG_CATALOG\./, '');
 }
 
@@ -69,12 +73,14 @@ function numericShape(type: string): { precision: number | null; scale: number }
  * the same scale; the same type), 'yes', or 'unknown' (the old type is not known from the files
  * and the new one is text-like, which is safe only from varchar or text).
  */
-export function typeChangeRewrites(from: string | undefined, to: string): 'no' | 'yes' | 'unknown' {
+export function typeChangeRewrites(from: string | undefined, to: string): 'no' | 'yes' | 'unknown' | 'timezone' {
   const target = normalType(to);
   const textLike = target === 'TEXT' || target === 'VARCHAR';
   if (from === undefined || from === '') return textLike ? 'unknown' : 'yes';
   const source = normalType(from);
   if (source === target) return 'no';
+  // timestamp <-> timestamptz: no rewrite on PostgreSQL 12+ when the session's TimeZone is UTC, a rewrite otherwise.
+  if ((source === 'TIMESTAMP' && target === 'TIMESTAMPTZ') || (source === 'TIMESTAMPTZ' && target === 'TIMESTAMP')) return 'timezone';
   const sourceLength = varcharLength(source);
   if (source === 'TEXT' || sourceLength !== undefined) {
     // From varchar(n) or text to text or unbounded varchar: binary-coercible, nothing is checked or rewritten.

@@ -112,7 +112,7 @@ function lintStatement(state: LintState, statement: SqlStatement): void {
 function applyIgnores(findings: Finding[], from: number, ignores: Ignore[], suppressed: LintReport['suppressed']): void {
   for (let i = findings.length - 1; i >= from; i--) {
     const finding = findings[i]!;
-    const ignore = ignores.find((candidate) => candidate.rule === finding.rule && candidate.reason !== null);
+    const ignore = ignores.find((candidate) => candidate.rule === finding.rule && candidate.reason !== null && !candidate.block);
     if (!ignore) continue;
     ignore.used = true;
     findings.splice(i, 1);
@@ -123,7 +123,13 @@ function applyIgnores(findings: Finding[], from: number, ignores: Ignore[], supp
 function ignoreProblems(state: LintState, migration: LintMigration, ignore: Ignore, onStatement: boolean): void {
   const at = { file: migration.file.path, version: migration.version, line: ignore.line, column: ignore.column };
   const known = ignore.rule !== null && Object.hasOwn(RULES, ignore.rule);
-  if (ignore.rule === null || ignore.reason === null) {
+  if (ignore.block) {
+    state.findings.push({
+      ...at, rule: 'lint-ignore-unused', severity: 'warning',
+      message: 'a /* pgpair:lint-ignore … */ block comment is not read as a suppression, so it silences nothing',
+      fix: 'write it as a line comment: -- pgpair:lint-ignore RULE reason',
+    });
+  } else if (ignore.rule === null || ignore.reason === null) {
     state.findings.push({
       ...at, rule: 'lint-ignore-without-reason', severity: 'error',
       message: ignore.rule === null

@@ -3,10 +3,11 @@
  * reported where it starts): added columns, constraints, type changes, SET NOT NULL, renames,
  * drops, DETACH PARTITION, and the ACCESS EXCLUSIVE lock most actions take.
  */
-import { catalogueType, defaultCost, isSerial, typeChangeRewrites } from './defaults.js';
+import { catalogueType, defaultCost, isSerial, normalType, typeChangeRewrites } from './defaults.js';
 import { columnType } from './rules-objects.js';
 import type { LintState, TableInfo } from './state.js';
 import { displayRef, type Tokens } from './tokens.js';
+import { detachPartition, primaryKeyNotNull, rewriteTable, type AlterContext } from './rules-table.js';
 import type { TableRef } from './types.js';
 
 /** ALTER TABLE [IF EXISTS] [ONLY] name [*] action [, …] */
@@ -37,6 +38,10 @@ class Action {
     return displayRef(this.ref);
   }
 
+  private get context(): AlterContext {
+    return { state: this.state, t: this.t, ref: this.ref, table: this.table };
+  }
+
   private exclusive(at: number): void {
     this.state.exclusiveLock(this.ref, this.t, at);
   }
@@ -60,7 +65,7 @@ class Action {
         this.validate(from);
         break;
       case 'DETACH':
-        this.detach(from, to);
+        detachPartition(this.context, from, to);
         break;
       // The lighter forms take SHARE UPDATE EXCLUSIVE or SHARE ROW EXCLUSIVE; everything else ACCESS EXCLUSIVE.
       case 'ATTACH':
@@ -69,6 +74,7 @@ class Action {
         break;
       case 'SET':
         if (!(t.at(from + 1)?.kind === 'openParen' || next === 'WITHOUT' || next === 'STATISTICS')) this.exclusive(from);
+        if (['LOGGED', 'UNLOGGED', 'TABLESPACE'].includes(next) || (next === 'ACCESS' && t.is(from + 2, 'METHOD'))) rewriteTable(this.context, from, next === 'ACCESS' ? 'ACCESS METHOD' : next);
         break;
       case 'ENABLE':
       case 'DISABLE':
@@ -133,6 +139,8 @@ class Action {
     if (column === null) return;
     const type = columnType(t, i + 1, to);
     this.table.columns.set(column, type);
+    const not = t.find(i + 1, to, 'NOT');
+    if ((not !== -1 && t.is(not + 1, 'NULL')) || t.find(i + 1, to, 'PRIMARY') !== -1) this.table.notNull.add(column);
     this.exclusive(from);
     if (state.existing(this.ref) === null) return;
     const depth = t.at(from)?.depth ?? 0;
@@ -168,9 +176,16 @@ class Action {
       }
     }
     const references = t.find(i + 1, to, 'REFERENCES');
-    if (references !== -1) this.foreignKey(from, references, to);
+    // A new column without a default is NULL in every row: PostgreSQL has nothing to validate (PG 15: no scan).
+    if (references !== -1) this.foreignKey(from, references, to, defaultAt === -1 || t.is(defaultAt + 1, 'NULL'));
     const unique = t.find(i + 1, to, 'UNIQUE', 'PRIMARY');
     if (unique !== -1) this.uniqueWithoutIndex(from, unique);
+    // A column's own CHECK cannot be NOT VALID: PostgreSQL scans every row to check it (even when the new column is all NULL).
+    if (t.find(i + 1, to, 'CHECK') !== -1) {
+      state.report(t, from, 'check-not-valid', 'error', this.ref,
+        `adding ${column} with a CHECK constraint to ${this.name} scans every row to validate it while holding an ACCESS EXCLUSIVE lock: every query on the table waits for the scan`,
+        `add the column without the CHECK, then ALTER TABLE ${this.name} ADD CONSTRAINT … CHECK (…) NOT VALID (instant), and VALIDATE CONSTRAINT … in a later migration`);
+    }
   }
 
   private addConstraint(from: number, what: number, to: number): void {
@@ -189,6 +204,7 @@ class Action {
     if (kind === 'UNIQUE' || kind === 'PRIMARY' || kind === 'EXCLUDE') {
       const usingAt = t.find(kindAt, to, 'USING');
       if (usingAt === -1 || !t.is(usingAt + 1, 'INDEX')) this.uniqueWithoutIndex(from, kindAt);
+      else if (kind === 'PRIMARY') primaryKeyNotNull(this.context, from, usingAt + 2);
       return;
     }
     if (kind === 'FOREIGN') {
@@ -214,15 +230,21 @@ class Action {
 
   private recordNotValid(constraint: string | null, kind: 'check' | 'foreign-key', column: string | null): void {
     if (constraint === null) return;
-    this.state.notValid.set(constraint, { table: this.ref, transaction: this.state.transaction, column, kind });
+    this.state.addNotValid(constraint, { table: this.ref, transaction: this.state.transaction, column, kind });
   }
 
-  private foreignKey(from: number, referencesAt: number, to: number): void {
+  private foreignKey(from: number, referencesAt: number, to: number, allNull = false): void {
     const { t, state } = this;
     if (state.existing(this.ref) === null) return;
     const notValidAt = t.find(from, to, 'NOT');
     if (notValidAt !== -1 && t.is(notValidAt + 1, 'VALID')) return;
     const referenced = referencesAt === -1 ? null : t.qualified(referencesAt + 1)?.ref ?? null;
+    if (allNull) {
+      state.report(t, from, 'foreign-key-not-valid', 'warning', this.ref,
+        `adding a column with a foreign key to ${this.name}: the new column is NULL in every row, so nothing is validated, but the statement takes a SHARE ROW EXCLUSIVE lock on ${referenced ? displayRef(referenced) : 'the referenced table'} as well as ACCESS EXCLUSIVE on ${this.name}: it waits behind running writes to both, and new queries queue behind it`,
+        `keep it short with --migration-lock-timeout, or add the column first and ALTER TABLE ${this.name} ADD CONSTRAINT … FOREIGN KEY (…) REFERENCES … NOT VALID in a migration of its own`);
+      return;
+    }
     state.report(t, from, 'foreign-key-not-valid', 'error', this.ref,
       `adding a foreign key to ${this.name} validates every row while it holds SHARE ROW EXCLUSIVE locks on ${this.name}${referenced ? ` and ${displayRef(referenced)}` : ' and the referenced table'}: all writes to both tables wait for the scan`,
       `ADD CONSTRAINT … FOREIGN KEY (…) REFERENCES … NOT VALID here, then ALTER TABLE ${this.name} VALIDATE CONSTRAINT … in a later migration (reads and writes go on while it validates)`);
@@ -243,9 +265,8 @@ class Action {
     const { t, state } = this;
     const constraint = t.ident(from + 2);
     if (constraint === null) return;
-    const added = state.notValid.get(constraint);
+    const added = state.takeNotValid(constraint, this.ref);
     if (!added) return;
-    state.notValid.delete(constraint);
     if (added.column !== null) this.table.notNullChecked.add(added.column);
     if (added.transaction !== state.transaction || state.existing(this.ref) === null) return;
     state.report(t, from, 'validate-in-same-transaction', 'error', this.ref,
@@ -266,41 +287,50 @@ class Action {
       this.table.columns.set(column, type);
       this.exclusive(from);
       if (state.existing(this.ref) === null) return;
-      const rewrites = usingAt !== -1 ? 'yes' : typeChangeRewrites(before, type);
+      const rewrites = usingAt !== -1 && !this.plainUsing(column, type, usingAt + 1, to) ? 'yes' : typeChangeRewrites(before, type);
       if (rewrites === 'no') return;
       const change = `${before ? `${before.toLowerCase()} ` : ''}to ${type.toLowerCase()}`;
       state.report(t, from, 'alter-column-type', rewrites === 'yes' ? 'error' : 'warning', this.ref,
-        rewrites === 'yes'
+        rewrites === 'timezone'
+          ? `changing the type of ${column} ${change}: PostgreSQL 12+ changes no data only when the migration's session TimeZone is UTC; in any other time zone it rewrites ${this.name} under an ACCESS EXCLUSIVE lock`
+          : rewrites === 'yes'
           ? `changing the type of ${column} ${change} rewrites ${this.name} and rebuilds its indexes under an ACCESS EXCLUSIVE lock: no query can read or write the table until it is done`
           : `changing the type of ${column} to ${type.toLowerCase()}: free from varchar or text, but from any other type it rewrites ${this.name} under an ACCESS EXCLUSIVE lock (the old type is not known from the migration files)`,
-        'add a new column of the new type, write to both and backfill in batches, switch the code to it, then drop the old column; only varchar(n) to text, to varchar or to a longer varchar (and numeric to a wider numeric) change no data');
+        rewrites === 'timezone'
+          ? "SET LOCAL timezone = 'UTC' before it in the same transaction, so that PostgreSQL 12+ changes no data (the stored values are read as UTC); otherwise add a new column, backfill it in batches and switch to it"
+          : 'add a new column of the new type, write to both and backfill in batches, switch the code to it, then drop the old column; only varchar(n) to text, to varchar or to a longer varchar (and numeric to a wider numeric) change no data');
       return;
     }
     if (t.is(op, 'SET') && t.is(op + 1, 'NOT') && t.is(op + 2, 'NULL')) {
       this.exclusive(from);
-      if (state.existing(this.ref) === null) return;
+      // Already NOT NULL: PostgreSQL does nothing (no scan).
+      const already = this.table.notNull.has(column) || (!this.table.columns.has(column) && (state.size(this.ref)?.notNull?.includes(column) ?? false));
+      this.table.notNull.add(column);
+      if (already || state.existing(this.ref) === null) return;
       if (state.at(12) && this.table.notNullChecked.has(column)) return;
       state.report(t, from, 'set-not-null', 'error', this.ref,
         `SET NOT NULL on ${column} scans every row of ${this.name} to check it while holding an ACCESS EXCLUSIVE lock: every query on the table waits for the scan`,
         `ADD CONSTRAINT ${column}_not_null CHECK (${column} IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT ${column}_not_null in a later migration, then SET NOT NULL (PostgreSQL 12+ uses the validated check and skips the scan) and drop the check`);
       return;
     }
+    if (t.is(op, 'DROP') && t.is(op + 1, 'NOT') && t.is(op + 2, 'NULL')) this.table.notNull.delete(column);
     // SET STATISTICS, SET (…) and RESET (…) take SHARE UPDATE EXCLUSIVE; the other column forms ACCESS EXCLUSIVE.
     if (t.is(op, 'SET') && (t.is(op + 1, 'STATISTICS') || t.at(op + 1)?.kind === 'openParen')) return;
     if (t.is(op, 'RESET')) return;
     this.exclusive(from);
   }
 
-  private detach(from: number, to: number): void {
-    const { t, state } = this;
-    if (t.find(from, to, 'CONCURRENTLY', 'FINALIZE') !== -1) return;
-    this.exclusive(from);
-    if (state.existing(this.ref) === null) return;
-    const concurrent = state.at(14);
-    state.report(t, from, 'detach-partition-not-concurrent', concurrent ? 'error' : 'warning', null,
-      `DETACH PARTITION without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on ${this.name}, the partitioned table: every query on any of its partitions waits`,
-      concurrent
-        ? 'ALTER TABLE … DETACH PARTITION … CONCURRENTLY in a migration of its own (no transaction; PostgreSQL 14+)'
-        : 'this server has no concurrent form (PostgreSQL 14+ has DETACH PARTITION … CONCURRENTLY): run it with a short --migration-lock-timeout when the table is quiet');
+  /**
+   * `USING col` or `USING col::type` (the new type again) changes nothing the plain type change
+   * does not: PostgreSQL sees a bare column or a binary-coercible cast and skips the rewrite just
+   * the same (varchar(10) to text USING b::text keeps the relfilenode). Any other expression rewrites.
+   */
+  private plainUsing(column: string, type: string, from: number, to: number): boolean {
+    const { t } = this;
+    if (t.ident(from) !== column || t.at(from)?.kind === 'openParen') return false;
+    if (from + 1 === to) return true;
+    if (!(t.at(from + 1)?.upper === ':' && t.at(from + 2)?.upper === ':')) return false;
+    return normalType(columnType(t, from + 3, to)) === normalType(type);
   }
+
 }

@@ -17,18 +17,43 @@ export function createTable(state: LintState, t: Tokens, tableAt: number): void 
   // CREATE TABLE IF NOT EXISTS of a table the server already has creates nothing: it stays existing.
   if (ifNotExists && state.size(name.ref) !== undefined && !state.tables.get(name.ref)?.isNew) return;
   const columns = new Map<string, string>();
+  const notNull = new Set<string>();
   const open = name.next;
   if (t.at(open)?.kind === 'openParen') {
     const close = t.closing(open);
     for (const [from, to] of t.items(open + 1, close, 1)) {
-      if (t.is(from, 'CONSTRAINT', 'PRIMARY', 'UNIQUE', 'CHECK', 'FOREIGN', 'EXCLUDE', 'LIKE')) continue;
+      const primary = t.find(from, to, 'PRIMARY');
+      if (t.is(from, 'CONSTRAINT', 'PRIMARY', 'UNIQUE', 'CHECK', 'FOREIGN', 'EXCLUDE', 'LIKE')) {
+        // A table's PRIMARY KEY (a, b) makes its columns NOT NULL.
+        if (primary !== -1 && t.is(primary + 1, 'KEY') && t.at(primary + 2)?.kind === 'openParen') {
+          for (const column of plainColumns(t, primary + 2) ?? []) notNull.add(column);
+        }
+        continue;
+      }
       const column = t.ident(from);
-      if (column !== null) columns.set(column, columnType(t, from + 1, to));
+      if (column === null) continue;
+      columns.set(column, columnType(t, from + 1, to));
+      const not = t.find(from, to, 'NOT');
+      if (primary !== -1 || (not !== -1 && t.is(not + 1, 'NULL'))) notNull.add(column);
     }
   }
-  const info = state.created(name.ref, columns);
+  const info = state.created(name.ref, columns, notNull);
   const close = t.at(open)?.kind === 'openParen' ? t.closing(open) : open - 1;
   if (t.is(close + 1, 'PARTITION') && t.is(close + 2, 'BY')) info.partitioned = true;
+}
+
+/** The columns of the list at the '(' at `open` when each is a plain column name; null when one is an expression. */
+export function plainColumns(t: Tokens, open: number): string[] | null {
+  const close = t.closing(open);
+  const columns: string[] = [];
+  for (const [from, to] of t.items(open + 1, close, (t.at(open)?.depth ?? 0) + 1)) {
+    const column = t.ident(from);
+    // `col`, or `col ASC`, `col text_pattern_ops`, … : the first token a name, no parenthesis.
+    if (column === null || t.at(from + 1)?.kind === 'openParen') return null;
+    for (let i = from; i < to; i++) if (t.at(i)!.kind === 'openParen') return null;
+    columns.push(column);
+  }
+  return columns;
 }
 
 const COLUMN_CONSTRAINT_WORDS = ['NOT', 'NULL', 'DEFAULT', 'CONSTRAINT', 'PRIMARY', 'UNIQUE', 'CHECK', 'REFERENCES', 'GENERATED', 'COLLATE', 'COMPRESSION', 'STORAGE', 'USING'];
@@ -62,7 +87,15 @@ export function createIndex(state: LintState, t: Tokens, indexAt: number): void 
   if (!table) return;
   const partitioned = state.partitioned(table.ref);
   // An index lives in its table's schema.
-  if (indexName) state.indexes.set({ schema: indexName.schema ?? table.ref.schema, name: indexName.name }, table.ref);
+  if (indexName) {
+    const ref = { schema: indexName.schema ?? table.ref.schema, name: indexName.name };
+    state.indexes.set(ref, table.ref);
+    let open = table.next;
+    if (t.is(open, 'USING')) open += 2;
+    const columns = t.at(open)?.kind === 'openParen' ? plainColumns(t, open) : null;
+    if (columns) state.indexColumns.set(ref, columns);
+    else state.indexColumns.delete(ref);
+  }
   if (concurrently) {
     pg14Bug(state, t, indexAt, 'CREATE INDEX CONCURRENTLY');
     return;

@@ -47,6 +47,8 @@ export interface TableInfo {
   partitioned?: boolean;
   /** Columns with a validated CHECK (col IS NOT NULL): SET NOT NULL then needs no scan (PostgreSQL 12+). */
   notNullChecked: Set<string>;
+  /** Columns the files declared NOT NULL (or PRIMARY KEY), or set NOT NULL. */
+  notNull: Set<string>;
 }
 
 export interface NotValidConstraint {
@@ -61,11 +63,14 @@ export interface NotValidConstraint {
 export class LintState {
   readonly tables = new Names<TableInfo>();
   readonly indexes = new Names<TableRef>();
-  readonly notValid = new Map<string, NotValidConstraint>();
+  /** An index's plain columns, when the files created it on plain columns (not expressions). */
+  readonly indexColumns = new Names<string[]>();
+  /** Constraint name → the tables it was added NOT VALID on (names are unique per table, not per schema). */
+  private readonly notValid = new Map<string, Names<NotValidConstraint>>();
   /** Tables created in the file being read, made existing at its end when it is not pending. */
   createdInFile: TableInfo[] = [];
   /** Existing tables locked ACCESS EXCLUSIVE per transaction, and whether that was reported. */
-  private exclusive = new Map<number, { tables: Set<string>; reported: boolean }>();
+  private exclusive = new Map<number, { tables: Names<string>; count: number; names: string[]; reported: boolean }>();
   transaction = 0;
   transactional = false;
   migration: LintMigration | null = null;
@@ -73,13 +78,30 @@ export class LintState {
 
   constructor(readonly facts: LintFacts) {}
 
+  addNotValid(constraint: string, added: NotValidConstraint): void {
+    let tables = this.notValid.get(constraint);
+    if (!tables) {
+      tables = new Names();
+      this.notValid.set(constraint, tables);
+    }
+    tables.set(added.table, added);
+  }
+
+  /** The constraint of that name added NOT VALID on `table` and not validated yet; forgotten once taken. */
+  takeNotValid(constraint: string, table: TableRef): NotValidConstraint | undefined {
+    const tables = this.notValid.get(constraint);
+    const added = tables?.get(table);
+    if (added) tables!.delete(table);
+    return added;
+  }
+
   at(major: number): boolean {
     return this.facts.serverVersionNum >= major * 10000;
   }
 
   /** A table a file created (new when the file is pending; while its own file is read, always). */
-  created(ref: TableRef, columns: Map<string, string>): TableInfo {
-    const info: TableInfo = { ref, isNew: true, columns, notNullChecked: new Set() };
+  created(ref: TableRef, columns: Map<string, string>, notNull = new Set<string>()): TableInfo {
+    const info: TableInfo = { ref, isNew: true, columns, notNullChecked: new Set(), notNull };
     this.tables.set(ref, info);
     this.createdInFile.push(info);
     return info;
@@ -88,9 +110,18 @@ export class LintState {
   info(ref: TableRef): TableInfo {
     const known = this.tables.get(ref);
     if (known) return known;
-    const info: TableInfo = { ref, isNew: false, columns: new Map(), notNullChecked: new Set() };
+    const info: TableInfo = { ref, isNew: false, columns: new Map(), notNullChecked: new Set(), notNull: new Set() };
     this.tables.set(ref, info);
     return info;
+  }
+
+  /** The column is known to allow NULLs (declared in the files or the catalogue, neither NOT NULL nor covered by a validated check on 12+); false when unknown. */
+  nullable(table: TableInfo, column: string): boolean {
+    if (table.notNull.has(column) || (this.at(12) && table.notNullChecked.has(column))) return false;
+    if (table.columns.has(column)) return true;
+    const size = this.size(table.ref);
+    if (size?.columns?.[column] === undefined || size.notNull === undefined) return false;
+    return !size.notNull.includes(column);
   }
 
   /** A partitioned table, as the files or the catalogue say. */
@@ -123,14 +154,19 @@ export class LintState {
     if (!this.transactional || this.existing(ref) === null) return;
     let locks = this.exclusive.get(this.transaction);
     if (!locks) {
-      locks = { tables: new Set(), reported: false };
+      locks = { tables: new Names(), count: 0, names: [], reported: false };
       this.exclusive.clear();
       this.exclusive.set(this.transaction, locks);
     }
-    locks.tables.add(displayRef(ref));
-    if (locks.tables.size >= 2 && !locks.reported) {
+    // `t` and `public.t` are one table (as PostgreSQL's search_path would find it), counted once.
+    if (locks.tables.get(ref) === undefined) {
+      locks.tables.set(ref, displayRef(ref));
+      locks.count++;
+      locks.names.push(displayRef(ref));
+    }
+    if (locks.count >= 2 && !locks.reported) {
       locks.reported = true;
-      const names = [...locks.tables].join(', ');
+      const names = locks.names.join(', ');
       this.report(tokens, at, 'multiple-exclusive-locks', 'warning', ref,
         `this migration's transaction takes ACCESS EXCLUSIVE locks on several existing tables (${names}) and holds each until it commits: every query on all of them waits for the whole migration, and two runs or sessions taking them in another order deadlock`,
         'split the migration so each transaction changes one busy table, or make sure it runs with a short --migration-lock-timeout');

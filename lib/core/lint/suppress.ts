@@ -15,10 +15,15 @@ export interface Ignore {
   line: number;
   column: number;
   used: boolean;
+  /** Written as a block comment, which is not read as a suppression (reported, never used). */
+  block?: boolean;
 }
 
 const MENTION = /pgpair:lint-ignore/i;
-const COMMENT = /^--\s*pgpair:lint-ignore\b[ \t]*(\S+)?[ \t]*(.*?)\s*$/i;
+const COMMENT = /^--\s*pgpair:lint-ignore\b[ \t]*(.*?)\s*$/i;
+const BLOCK = /^\/\*\s*pgpair:lint-ignore\b/i;
+/** `RULE[, RULE…] reason`: the rule ids (spaces around the commas allowed), then the reason. */
+const BODY = /^([^\s,]+(?:[ \t]*,[ \t]*[^\s,]+)*)[ \t]*,?[ \t]*(.*)$/;
 
 /** Ignores by statement index; those after the last statement under index statements.length. */
 export function ignoresOf(file: MigrationFile, statements: readonly SqlStatement[]): Map<number, Ignore[]> {
@@ -40,8 +45,10 @@ export function ignoresOf(file: MigrationFile, statements: readonly SqlStatement
       }
       const token = scanToken(piece.text, pos);
       pos = token.end;
-      if (token.kind !== 'lineComment') continue;
-      const match = COMMENT.exec(piece.text.slice(token.start, token.end));
+      if (token.kind !== 'lineComment' && token.kind !== 'blockComment') continue;
+      const text = piece.text.slice(token.start, token.end);
+      const block = token.kind === 'blockComment';
+      const match = block ? (BLOCK.test(text) ? [text, ''] : null) : COMMENT.exec(text);
       if (!match) continue;
       const at = piece.offset + token.start;
       while (next < statements.length && statementEnd(statements[next]!) <= at) next++;
@@ -54,10 +61,17 @@ export function ignoresOf(file: MigrationFile, statements: readonly SqlStatement
         if (previousEnd >= 0 && piece.text.lastIndexOf('\n', token.start) < previousEnd) owner = next - 1;
       }
       const where = locate ? locate(at) : { line: statements[Math.min(owner, statements.length - 1)]?.line ?? 1, column: 1 };
-      // `RULE1,RULE2 reason` names several rules with one reason: one ignore each.
-      const rules = match[1] === undefined ? [null] : match[1].split(',').filter((rule) => rule !== '');
       const list = found.get(owner) ?? [];
-      for (const rule of rules.length > 0 ? rules : [null]) list.push({ rule, reason: match[2] ? match[2] : null, line: where.line, column: where.column, used: false });
+      if (block) {
+        list.push({ rule: null, reason: null, line: where.line, column: where.column, used: false, block: true });
+        found.set(owner, list);
+        continue;
+      }
+      // `RULE1,RULE2 reason` names several rules with one reason: one ignore each. Rule ids are read in lower case.
+      const body = BODY.exec(match[1] ?? '');
+      const rules = body ? body[1]!.split(',').map((rule) => rule.trim().toLowerCase()).filter((rule) => rule !== '') : [];
+      const reason = body?.[2] ? body[2] : null;
+      for (const rule of rules.length > 0 ? rules : [null]) list.push({ rule, reason, line: where.line, column: where.column, used: false });
       found.set(owner, list);
     }
   }

@@ -25,6 +25,8 @@ export interface TableSize {
   visible: boolean;
   /** Column name → its type as the catalogue spells it (format_type, e.g. `character varying(10)`), when read. */
   columns?: Record<string, string>;
+  /** The columns declared NOT NULL (pg_attribute.attnotnull), read with `columns`. */
+  notNull?: string[];
   /** A partitioned table (relkind p): CREATE INDEX CONCURRENTLY does not work on it. */
   partitioned?: boolean;
 }
