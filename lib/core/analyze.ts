@@ -42,7 +42,7 @@ export function analyzeFile(file: AnalysableFile): FileAnalysis {
     problems.push({
       file: file.path,
       line: unknown.line,
-      message: `"${unknown.text}" is not a pgpair directive here (known: -- pgpair:no-transaction, -- pgpair:version N, in the comments at the top of the file); fix the typo or make it an ordinary comment`,
+      message: `"${unknown.text}" is not a pgpair directive here (known: -- pgpair:no-transaction, -- pgpair:version N and, in a down file, -- pgpair:test-allow CATEGORY, in the comments at the top of the file; -- pgpair:lint-ignore RULE reason above any statement); fix the typo or make it an ordinary comment`,
     });
   }
   for (const statement of lexed.statements) {
