@@ -35,6 +35,12 @@ function schemeless(url: string): RegExpExecArray | null {
   return url.includes('//') ? null : /^([^\s:/@]+:[^\s]*)@[^\s@]*$/.exec(url);
 }
 
+/** The userinfo of `scheme://user:pass word@host/…` (a space in it, up to the authority's last `@`), as group 1, or null. */
+function spacedUserinfo(url: string): RegExpExecArray | null {
+  const authority = authorityOf(url);
+  return authority !== null && /\s/.test(authority) ? /^(.*:.*)@[^@]*$/.exec(authority) : null;
+}
+
 /**
  * The password in a connection string (decoded), or null: a URL's userinfo (up to its last `@`,
  * so that an unencoded `@` in it is kept whole), a URL's `?password=`, a key=value `password`.
@@ -49,7 +55,7 @@ export function urlPassword(url: string): string | null {
       return match ? match[1]!.replace(/^'|'$/g, '').replace(/\\(.)/g, '$1') || null : null;
     }
   }
-  const userinfo = schemeless(url) ?? /^[a-zA-Z][a-zA-Z0-9+.-]*:\/*([^\s]*)@/.exec(url) ?? /^postgres(?:ql)?\/*([^\s]*)@/i.exec(url);
+  const userinfo = schemeless(url) ?? /^[a-zA-Z][a-zA-Z0-9+.-]*:\/*([^\s]*)@/.exec(url) ?? spacedUserinfo(url) ?? /^postgres(?:ql)?\/*([^\s]*)@/i.exec(url);
   if (userinfo) {
     const colon = userinfo[1]!.indexOf(':');
     const raw = colon === -1 ? '' : userinfo[1]!.slice(colon + 1);
@@ -70,6 +76,9 @@ export function maskUrl(url: string): string {
   if (bare) return `${bare[1]!.slice(0, bare[1]!.indexOf(':') + 1)}***${url.slice(bare[1]!.length)}`;
   const masked = maskCredentials(url);
   const authority = authorityOf(masked);
+  // A password with a space in it (`postgres://u:my pw@host/db`, refused as invalid) is no token maskCredentials can find.
+  const spaced = authority !== null && /\s/.test(authority) ? /^([^:@]*:)(.*)@[^@]*$/.exec(authority) : null;
+  if (spaced && spaced[2] !== '***') return masked.replace(authority!, `${spaced[1]}***${authority!.slice(authority!.lastIndexOf('@'))}`);
   if (authority !== null && !authority.includes('@')) {
     const hosts = authority.replace(/\[[^\]]*\]/g, 'h').split(',');
     if (hosts.some((host) => /:(?!\d*$)/.test(host))) {

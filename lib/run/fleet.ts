@@ -106,8 +106,9 @@ export async function fleet<T>(options: FleetOptions<NoInfer<T>>, task: (m: Migr
   const labels = targets.map((url) => targetLabel(url));
   const seen = new Map<string, number>();
   const duplicates: string[] = [];
-  targets.forEach((url, index) => {
-    const key = url.trim();
+  // By where it goes (user@host:port/db?schema=NAME), not by spelling: `127.0.0.1/app` and `127.0.0.1:5432/app`,
+  // `schema=tenant_1` and `schema=tenant%5F1` are one target, which two runs at once would each take for their own.
+  labels.forEach((key, index) => {
     const first = seen.get(key);
     if (first !== undefined) duplicates.push(`${labels[index]} (targets ${first + 1} and ${index + 1})`);
     else seen.set(key, index);

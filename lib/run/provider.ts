@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import { ConfigError, UsageError, VerificationError, type VerifyProblem } from '../core/errors.js';
 import { parseMigrationDirectory, type DirectoryEntry, type MigrationSet } from '../core/files.js';
-import type { TableName } from '../core/ident.js';
+import { quoteIdent, type TableName } from '../core/ident.js';
+import { splitSchema } from '../db/url.js';
 import type { Plan } from '../core/plan.js';
 import { downFileWarnings, verifyProblems, type StatusReport } from '../core/status.js';
 import { readMigrations } from '../read/source.js';
@@ -128,6 +129,8 @@ class MigratorImpl implements Migrator {
   private closed = false;
   private active: Session | null = null;
   private readonly lender: Lender | null;
+  /** The schema a fleet target's `?schema=NAME` names (lib/db/url.ts), which a psql script cannot honour. */
+  private readonly schema: string | null;
 
   constructor(
     readonly files: MigrationSet,
@@ -139,6 +142,7 @@ class MigratorImpl implements Migrator {
     if (options.connection !== undefined) this.lender = applicationLender(options.connection, { displayUrl: options.displayUrl, onNotice, logger });
     else if (options.url !== undefined) this.lender = urlLender(options.url, options.connectTimeout ?? 10, onNotice);
     else this.lender = null;
+    this.schema = options.url !== undefined ? splitSchema(options.url).schema : null;
   }
 
   /** Runs `fn` after every call made before it has ended, and never two at once. */
@@ -212,6 +216,12 @@ class MigratorImpl implements Migrator {
   }
 
   async scriptStream(options: ScriptRequest): Promise<ScriptStream> {
+    // psql does not know schema=: the script's RESET ALL would run each migration in psql's search_path (public) while recording it in the tenant's history.
+    if (this.schema !== null) {
+      throw new UsageError(
+        `--sql cannot honour schema=${this.schema}: psql does not know it, so the migrations would run in psql's own search_path while the script records them in ${quoteIdent(this.schema)}'s history. Run pgpair ${options.command} on the URL directly, or generate the script from the URL without schema= and --table ${quoteIdent(this.schema)}.${this.table.name}, and run it with PGOPTIONS='-c search_path=${quoteIdent(this.schema)}' psql.`,
+      );
+    }
     const planner = plannerFor(options);
     if (options.from !== undefined) {
       if (this.closed) throw new UsageError('This migrator was closed: make a new one with migrator().');

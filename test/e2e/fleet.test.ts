@@ -348,3 +348,57 @@ describe('the library: fleet()', () => {
     await assert.rejects(fleet({ targets: [targets[0]!, targets[0]!], dir: join(cwd, 'sql') }, (m) => m.status()), /names a target twice/);
   });
 });
+
+describe('fleet attacks (fleetfix)', () => {
+  let db: Scratch;
+  before(async () => {
+    db = await scratchDatabase('fleetfix');
+    await db.sql.unsafe('CREATE SCHEMA tenant_1');
+  });
+  after(async () => db.drop());
+
+  it('one target spelled two ways (default port written or not, schema percent-encoded, another password) is refused before anything connects', async () => {
+    const cwd = workdir(migrations());
+    const url = new URL(db.url);
+    const port = url.port || '5432';
+    const noPort = `postgres://${url.username}@${url.hostname}/${db.name}`;
+    const withPort = withPassword(`postgres://${url.username}@${url.hostname}:${port}/${db.name}`);
+    // Only meaningful where the server is on the default port (the shared one is); elsewhere the two really differ.
+    if (port === '5432') {
+      const run = await runCli(['up', '--url', noPort, '--url', withPort], { cwd });
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /names a target twice: .*\(targets 1 and 2\)/);
+      noPassword(run);
+    }
+    const schemas = await runCli(['up', '--url', `${db.url}?schema=tenant_1`, '--url', `${db.url}?schema=tenant%5F1&application_name=x`], { cwd });
+    assert.equal(schemas.code, 2, schemas.stderr);
+    assert.match(schemas.stderr, /names a target twice: \S+\?schema=tenant_1 \(targets 1 and 2\)/);
+    assert.equal(await currentOf(db, 'tenant_1'), null, 'nothing ran');
+  });
+
+  it('a password with a space in it (an invalid URL) is masked in the error, from --url, a targets file and PGPAIR_TARGETS', async () => {
+    const spaced = 'sp4ced s3cret';
+    const bad = `postgres://root:${spaced}@127.0.0.1:5432/${db.name}`;
+    const cwd = workdir({ ...migrations(), 'targets.txt': `${db.url}\n${bad}\n` });
+    const runs = [
+      await runCli(['status', '--url', bad], { cwd }),
+      await runCli(['status', '--url', db.url, '--url', bad], { cwd }),
+      await runCli(['status', '--targets', 'targets.txt'], { cwd }),
+      await runCli(['status'], { cwd, env: { PGPAIR_TARGETS: `${db.url},${bad}` } }),
+    ];
+    for (const run of runs) {
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /it holds a space before the host/);
+      assert.match(run.stderr, /postgres:\/\/root:\*\*\*@127\.0\.0\.1:5432\//);
+      for (const word of spaced.split(' ')) assert.ok(!`${run.stdout}${run.stderr}`.includes(word), `password part ${word} shown:\n${run.stderr}`);
+    }
+  });
+
+  it('--sql with a schema= target is refused (psql would run the migrations outside the tenant schema while recording them in its history)', async () => {
+    const cwd = workdir(migrations());
+    const run = await runCli(['up', '--sql', '--url', `${db.url}?schema=tenant_1`], { cwd });
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /--sql cannot honour schema=tenant_1: psql does not know it/);
+  });
+});
