@@ -9,6 +9,7 @@ import type { AppliedStep } from '../../core/errors.js';
 import type { Step } from '../../core/plan.js';
 import { bindElapsed, type Record } from '../../core/program.js';
 import { describeLockWait } from '../../db/lock-wait.js';
+import type { SessionClaim } from '../../core/session-state.js';
 
 export interface ExecuteOptions {
   logger: Logger;
@@ -22,6 +23,8 @@ export interface ExecuteOptions {
   onStepStart?: (step: { action: Step['action']; version: string; name: string }) => void;
   /** Called after each step completes. */
   onStep?: (result: StepResult) => void;
+  /** The run's claim on its backend (lib/run/pooler.ts): the checks pass only there. */
+  claim?: SessionClaim;
 }
 
 /** A step the run carried out: what onStep reports, and what a failed run's error lists as `applied`. */
