@@ -204,8 +204,8 @@ export function ownedLockKeySql(keySql: string, claim: SessionClaim): string {
   return `(CASE WHEN ${ownSessionSql(claim)} THEN ${keySql} END)`;
 }
 
-/** SQLSTATE raised when pgpair's statement is not on the run's own backend (class PP: pgpair's own). */
-export const GUARD_SESSION_MOVED = 'PP003';
+/** SQLSTATE raised when pgpair's statement is not on the run's own backend (class PP: pgpair's own; PP003 is taken by lib/db/postgres/copy.ts). */
+export const GUARD_SESSION_MOVED = 'PPM01';
 
 /**
  * A statement that raises GUARD_SESSION_MOVED unless it runs on the run's own backend: put in
