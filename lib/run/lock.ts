@@ -18,7 +18,8 @@ export { LOCK_KEY_SQL };
 /** Computes the key and tries the lock in one round trip; `own`: on the run's own backend (lib/run/pooler.ts). */
 async function firstAttempt(db: Connection, tables: HistoryTables, claim: SessionClaim): Promise<{ key: string; locked: boolean; own: boolean }> {
   const [row] = await db.query<{ key: string; locked: boolean; own: boolean; pid: number }>(
-    `SELECT k::text AS key, CASE WHEN ${ownSessionSql(claim)} THEN pg_try_advisory_lock(k) END AS locked, ${ownSessionSql(claim)} AS own, pg_backend_pid() AS pid FROM (SELECT ${LOCK_KEY_SQL} AS k) AS lock_key`,
+    // The key is null off the run's own backend, and pg_try_advisory_lock(null) takes nothing.
+    `SELECT k::text AS key, pg_try_advisory_lock(k) AS locked, own, pg_backend_pid() AS pid FROM (SELECT CASE WHEN ${ownSessionSql(claim)} THEN ${LOCK_KEY_SQL} END AS k, ${ownSessionSql(claim)} AS own) AS lock_key`,
     [tables.display],
   );
   if (!row!.own) throw poolerAtStart(db.displayUrl, [claim.pid, Number(row!.pid)]);
@@ -113,7 +114,7 @@ export async function withLock<T>(db: Connection, tables: HistoryTables, options
       }
       await pause(Math.min(pollMs * (0.5 + Math.random()), Math.max(0, options.timeoutMs - waitedMs)), signal);
       if (signal?.aborted) throw interruptedWaiting(signal, tables);
-      const [row] = await db.query<{ locked: boolean; own: boolean; pid: number }>(`SELECT CASE WHEN ${ownSessionSql(claim)} THEN pg_try_advisory_lock($1::bigint) END AS locked, ${ownSessionSql(claim)} AS own, pg_backend_pid() AS pid`, [key]);
+      const [row] = await db.query<{ locked: boolean; own: boolean; pid: number }>(`SELECT pg_try_advisory_lock(k) AS locked, own, pg_backend_pid() AS pid FROM (SELECT CASE WHEN ${ownSessionSql(claim)} THEN $1::bigint END AS k, ${ownSessionSql(claim)} AS own) AS lock_key`, [key]);
       if (!row?.own) throw poolerAtStart(db.displayUrl, [claim.pid, Number(row?.pid)]);
       locked = Boolean(row.locked);
     }

@@ -17,15 +17,19 @@
  * whose backend another run has marked since fails its next check.
  */
 import { randomBytes } from 'node:crypto';
-import type { Queryable } from '../db/types.js';
+import type { Connection, Queryable } from '../db/types.js';
 import { MigrationIntegrityError, MigrationStepError, PoolerError, type AppliedStep } from '../core/errors.js';
 import { lockHeldSql, ownSessionSql, RUN_MARKER, GUARD_SESSION_MOVED, type SessionClaim } from '../core/session-state.js';
 import { pgErrorFields } from '../db/errors.js';
+import { quoteLiteral } from '../core/ident.js';
 
 export type { SessionClaim } from '../core/session-state.js';
 
-/** How many separate statements ask which backend the run is on, at the start and after a failure. */
-const PROBES = 3;
+/**
+ * How many separate statements ask which backend the run is on, at the start (the lock's first
+ * attempt, which checks the same, is one more) and after a failure.
+ */
+const PROBES = 2;
 
 const ADVICE =
   'A session advisory lock and session settings do not hold there. Point pgpair at the database directly (the direct URL, not the pooled one) or at a pool in session mode; read-only commands (status, verify, current, history) and --sql scripts are not affected.';
@@ -35,7 +39,7 @@ interface Probe {
   marker: string | null;
 }
 
-const PROBE_SQL = `SELECT pg_backend_pid() AS pid, current_setting(${`'${RUN_MARKER}'`}, true) AS marker`;
+const PROBE_SQL = `SELECT pg_backend_pid() AS pid, current_setting(${quoteLiteral(RUN_MARKER)}, true) AS marker`;
 
 async function probe(db: Queryable): Promise<Probe> {
   const [row] = await db.query<{ pid: number; marker: string | null }>(PROBE_SQL);
@@ -58,11 +62,14 @@ export function poolerAtStart(displayUrl: string, pids: number[]): PoolerError {
 
 /**
  * Marks the session's backend and checks, in PROBES separate statements, that the session stays
- * on it. Throws the pooler error (nothing done yet) when it does not. Costs PROBES + 1 round trips.
+ * on it. Throws the pooler error (nothing done yet) when it does not. The mark is set in a
+ * transaction of its own: PgBouncer in statement mode closes the connection at a BEGIN, and so
+ * the run ends there, before it has taken a lock that would stay behind on a pooled connection.
+ * Costs PROBES + 2 round trips (the claim's BEGIN travels with its statement).
  */
-export async function claimSession(db: Queryable & { displayUrl: string }): Promise<SessionClaim> {
+export async function claimSession(db: Connection): Promise<SessionClaim> {
   const marker = randomBytes(12).toString('hex');
-  const [row] = await db.query<{ pid: number }>(`SELECT pg_backend_pid() AS pid, set_config('${RUN_MARKER}', $1, false) AS marker`, [marker]);
+  const [row] = await db.transaction((tx) => tx.query<{ pid: number }>(`SELECT pg_backend_pid() AS pid, set_config(${quoteLiteral(RUN_MARKER)}, $1, false) AS marker`, [marker]));
   const claim = { marker, pid: Number(row!.pid) };
   const seen = [claim.pid];
   for (let i = 0; i < PROBES; i++) {

@@ -147,6 +147,62 @@ describe('PgBouncer in session mode', () => {
   });
 });
 
+describe('PgBouncer restarting, and in statement mode', () => {
+  it('a pooler restart in the middle of a migration ends the run with exit 1, rolled back; the next run completes it', async (t) => {
+    const scratch = await freshDatabase();
+    try {
+      await withPgbouncer(t, { mode: 'session', poolSize: 2 }, async (pb) => {
+        const files = countedMigrations(3);
+        files['sql/0002_step_2.up.sql'] = `LOCK TABLE gate IN ACCESS EXCLUSIVE MODE;\n${files['sql/0002_step_2.up.sql']}`;
+        const cwd = workdir(files);
+        await scratch.sql.unsafe('CREATE TABLE gate ()');
+        const gate = postgres(scratch.url, { max: 1, onnotice: () => {} });
+        try {
+          const url = pb.url(scratch.name);
+          const run = await gate.begin(async (tx) => {
+            await tx.unsafe('LOCK TABLE gate IN ACCESS EXCLUSIVE MODE');
+            const running = startCli(['up', '--migration-lock-timeout', '0', '--log-level', 'debug', '--url', url], { cwd });
+            await running.stderrMatches(/0002_step_2 waits for/);
+            await pb.restart();
+            return running.exited;
+          });
+          assert.equal(run.code, 1, run.stderr);
+          assert.match(run.stderr, new RegExp(`Lost the connection to [^ ]+@127\\.0\\.0\\.1:${pb.port}/`));
+          assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+          assert.equal(await assertConsistent(scratch, 3), 1, '0001 committed, 0002 rolled back');
+          const again = await runCli(['up', '--lock-timeout', '5s', '--url', url], { cwd });
+          assert.equal(again.code, 0, again.stderr);
+          assert.equal(await assertConsistent(scratch, 3), 3);
+        } finally {
+          await gate.end();
+        }
+      });
+    } finally {
+      await scratch.drop();
+    }
+  });
+
+  it('statement mode: PgBouncer closes the connection at the first BEGIN, before pgpair takes its lock; exit 1, nothing done', async (t) => {
+    const scratch = await freshDatabase();
+    try {
+      await withPgbouncer(t, { mode: 'statement', poolSize: 2 }, async (pb) => {
+        const cwd = workdir(countedMigrations(2));
+        const up = await runCli(['up', '--url', pb.url(scratch.name)], { cwd });
+        assert.equal(up.code, 1, up.stderr);
+        assert.match(up.stderr, /Lost the connection to .*\(the connection was closed by the server\)/);
+        assert.doesNotMatch(up.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+        const [state] = await scratch.sql.unsafe(`SELECT to_regclass('pgpair_history') AS history,
+          (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS locks`);
+        assert.deepEqual({ ...state }, { history: null, locks: 0 }, 'nothing created, no lock left on a pooled connection');
+        const status = await runCli(['status', '--url', pb.url(scratch.name)], { cwd });
+        assert.equal(status.code, 0, status.stderr);
+      });
+    } finally {
+      await scratch.drop();
+    }
+  });
+});
+
 describe('PgBouncer in transaction mode', () => {
   it('one run alone works: its transactions keep landing on the one idle server connection, which the checks confirm', async (t) => {
     const scratch = await freshDatabase();
