@@ -112,7 +112,7 @@ export function poolerDuring(displayUrl: string, pids: number[], error: unknown)
   const applied: AppliedStep[] = error instanceof MigrationStepError ? error.applied : [];
   let what = 'Nothing was applied by this run.';
   if (error instanceof MigrationStepError) {
-    const step = `${error.version}_${error.name} (${error.direction})`;
+    const step = `${error.version}_${error.failed.name} (${error.direction})`;
     const before = applied.length > 0 ? ` ${applied.map((s) => s.version).join(', ')} ${applied.length === 1 ? 'was' : 'were'} done before it, each checked on the run's own server connection.` : '';
     what = error.rolledBack
       ? `${step} was rolled back: nothing of it was kept.${before}`

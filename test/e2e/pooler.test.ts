@@ -8,6 +8,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import postgres from 'postgres';
 import { runCli, startCli, workdir, type CliResult } from '../helpers/cli.js';
 import { scratchDatabase, type Scratch } from '../helpers/db.js';
+import { needPsql } from '../helpers/psql.js';
 import { pgbouncerBinary, startPgbouncer, type Pgbouncer, type PgbouncerOptions } from '../helpers/pgbouncer.js';
 
 const binary = pgbouncerBinary();
@@ -79,6 +80,26 @@ after(async () => db.drop());
 async function freshDatabase(): Promise<Scratch> {
   return scratchDatabase('pgpair_pooler');
 }
+
+describe('directly, the pooler checks stay out of the way', () => {
+  it('a migration that runs RESET ALL or DISCARD PLANS (clearing the run\'s marker until the restore) passes every check', async () => {
+    const scratch = await freshDatabase();
+    try {
+      const cwd = workdir({
+        ...countedMigrations(2),
+        'sql/0003_reset.up.sql': 'RESET ALL;\nINSERT INTO applications (version) VALUES (3);\n',
+        'sql/0004_reset_outside.up.sql': '-- pgpair:no-transaction\nRESET ALL;\nDISCARD PLANS;\nINSERT INTO applications (version) VALUES (4);\n',
+        'sql/0005_after.up.sql': 'INSERT INTO applications (version) VALUES (5);\n',
+      });
+      const up = await runCli(['up', '--url', scratch.url], { cwd });
+      assert.equal(up.code, 0, up.stderr);
+      const [row] = await scratch.sql.unsafe(`SELECT array_agg(version ORDER BY version)::text AS versions, (SELECT count(*)::int FROM pgpair_history WHERE state = 'ok') AS ok FROM applications`);
+      assert.deepEqual({ ...row }, { versions: '{1,2,3,4,5}', ok: 5 });
+    } finally {
+      await scratch.drop();
+    }
+  });
+});
 
 describe('PgBouncer in session mode', () => {
   it('up, status, a CREATE INDEX CONCURRENTLY migration and down work as directly', async (t) => {
@@ -250,6 +271,61 @@ describe('PgBouncer in transaction mode', () => {
       });
     });
   }
+
+  it('a run whose server connection another client marks between two of its migrations stops with exit 2, keeping only what its checks passed', async (t) => {
+    const scratch = await freshDatabase();
+    try {
+      // Pool size 1: every client shares one server connection, so the intruder's statement lands on the run's backend.
+      await withPgbouncer(t, { mode: 'transaction', poolSize: 1, admin: true }, async (pb) => {
+        if (!needPsql(t)) return;
+        const files = countedMigrations(4);
+        files['sql/0002_step_2.up.sql'] = `LOCK TABLE gate IN ACCESS EXCLUSIVE MODE;\n${files['sql/0002_step_2.up.sql']}`;
+        const cwd = workdir(files);
+        await scratch.sql.unsafe('CREATE TABLE gate ()');
+        const gate = postgres(scratch.url, { max: 1, onnotice: () => {} });
+        const intruder = postgres(pb.url(scratch.name), { max: 1, prepare: false, onnotice: () => {}, connection: { application_name: 'intruder' } });
+        try {
+          const run = await gate.begin(async (tx) => {
+            await tx.unsafe('LOCK TABLE gate IN ACCESS EXCLUSIVE MODE');
+            const running = startCli(['up', '--json', '--migration-lock-timeout', '0', '--url', pb.url(scratch.name)], { cwd });
+            // The run's 0002 waits for the gate, in its transaction on the one server connection.
+            for (;;) {
+              const waiting = await scratch.sql.unsafe(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE gate%'`);
+              if (waiting.length > 0) break;
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+            // Queued behind it at the pooler (its admin console says so): it runs as soon as 0002 commits, before the run's next transaction.
+            // postgres.js sends a query only once it is awaited or then'd.
+            const marked = intruder.unsafe(`SELECT set_config('pgpair.run', 'another run', false)`).then(() => undefined);
+            while (!pb.admin('SHOW CLIENTS').some((line) => line.includes('|intruder|') && line.includes('|waiting|'))) {
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+            return { running, marked };
+          });
+          await run.marked;
+          const result = await run.running.exited;
+          assert.equal(result.code, 2, result.stderr);
+          const doc = JSON.parse(result.stdout);
+          assert.equal(doc.error.code, 'E_POOLER');
+          assert.equal(doc.error.when, 'during');
+          // The pooler decides whether the intruder or the run's next transaction gets the connection first, so the
+          // run stops at 0003 or 0004; either way what it reports as applied is exactly what the history holds.
+          const applied: string[] = doc.error.applied.map((s: { version: string }) => s.version);
+          assert.ok(applied.length === 2 || applied.length === 3, `applied ${applied.join(', ')}`);
+          assert.deepEqual(applied, ['0001', '0002', '0003'].slice(0, applied.length));
+          const failed = `000${applied.length + 1}`;
+          assert.equal(doc.error.failed.version, failed);
+          assert.match(doc.error.message, new RegExp(`${failed}_step_${applied.length + 1} \\(up\\) was rolled back: nothing of it was kept\\. ${applied.join(', ')} were done before it`));
+          assert.equal(await assertConsistent(scratch, 4), applied.length);
+        } finally {
+          await intruder.end();
+          await gate.end();
+        }
+      });
+    } finally {
+      await scratch.drop();
+    }
+  });
 
   it('a pooler that resets every server connection after each transaction is refused before anything is done; the password never shows', async (t) => {
     const scratch = await freshDatabase();

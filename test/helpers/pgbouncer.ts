@@ -22,6 +22,8 @@ export interface PgbouncerOptions {
   clientPassword?: string;
   /** More `[pgbouncer]` settings, e.g. server_reset_query_always. */
   settings?: Record<string, string>;
+  /** Let the test's user into the admin console (`admin()`). */
+  admin?: boolean;
 }
 
 export interface Pgbouncer {
@@ -30,6 +32,8 @@ export interface Pgbouncer {
   url(database: string): string;
   /** What PgBouncer printed so far (its log goes to stderr), for failure messages. */
   log(): string;
+  /** Runs a command on the admin console with psql (the console speaks only the simple protocol); its rows as `|`-separated lines. */
+  admin(command: string): string[];
   /** Stops it and starts it again on the same port and config (a pooler restart mid-run). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -139,6 +143,7 @@ export async function startPgbouncer(binary: string, options: PgbouncerOptions):
     // postgres.js sends these at connect; PgBouncer refuses unknown startup parameters otherwise.
     ignore_startup_parameters: 'extra_float_digits,options,search_path',
     server_login_retry: '1',
+    ...(options.admin ? { admin_users: user } : {}),
     ...options.settings,
   };
   writeFileSync(ini, `[databases]\n* = ${serverLine}\n\n[pgbouncer]\n${Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
@@ -176,6 +181,14 @@ export async function startPgbouncer(binary: string, options: PgbouncerOptions):
       return url.toString();
     },
     log: () => output,
+    admin(command: string) {
+      const run = spawnSync('psql', ['-X', '-A', '-t', '-F', '|', '-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', 'pgbouncer', '-c', command], {
+        encoding: 'utf8',
+        env: { ...process.env, PGPASSWORD: options.clientPassword ?? '', PGCONNECT_TIMEOUT: '5' },
+      });
+      if (run.status !== 0) throw new Error(`psql on the PgBouncer admin console failed: ${run.stderr}`);
+      return run.stdout.split('\n').filter((line) => line !== '').map((line) => `|${line}|`);
+    },
     async restart() {
       await halt();
       await start();
