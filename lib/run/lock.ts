@@ -147,20 +147,36 @@ export async function withLock<T>(db: Connection, tables: HistoryTables, options
 }
 
 /** How often a run tries to reach its own backend to release the lock there (behind a transaction pooler only). */
-const RELEASE_ATTEMPTS = 40;
+const RELEASE_ATTEMPTS = 10;
 
 /**
  * Releases the lock on the backend the run took it on (pid only: another run sharing that
  * backend through a pooler holds its own count of the same lock). Directly, that is the first
  * and only statement. Behind a transaction pooler the statement may land elsewhere, where it
- * releases nothing; it is tried again for a while, and then the backend is named, as the lock
- * stays with it until the pooler closes that server connection.
+ * releases nothing (and PgBouncer hands an idle client the connection it used last, so it keeps
+ * landing there); after a few tries the run ends its own backend, if that backend is idle (no
+ * client's transaction on it) and still holds the lock, so that no later run, direct or pooled,
+ * waits for a lock nobody holds any more. Otherwise the backend is named.
  */
 async function release(db: Connection, key: string, claim: SessionClaim, logger: Logger): Promise<void> {
+  const pid = Math.trunc(claim.pid);
   for (let attempt = 0; attempt < RELEASE_ATTEMPTS; attempt++) {
-    const [row] = await db.query<{ here: boolean }>(`SELECT pg_backend_pid() = ${Math.trunc(claim.pid)} AS here, CASE WHEN pg_backend_pid() = ${Math.trunc(claim.pid)} THEN pg_advisory_unlock($1::bigint) END AS released`, [key]);
+    const [row] = await db.query<{ here: boolean }>(`SELECT pg_backend_pid() = ${pid} AS here, CASE WHEN pg_backend_pid() = ${pid} THEN pg_advisory_unlock($1::bigint) END AS released`, [key]);
     if (row?.here) return;
     await pause(25, undefined);
+  }
+  const heldThere = `EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = ${pid} AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                     AND l.classid = ((($1::bigint) >> 32) & 4294967295)::oid AND l.objid = (($1::bigint) & 4294967295)::oid)`;
+  const [ended] = await db.query<{ held: boolean; ended: boolean | null }>(
+    `SELECT ${heldThere} AS held,
+            (SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.pid = ${pid} AND a.pid <> pg_backend_pid() AND a.state = 'idle' AND ${heldThere}) AS ended`,
+    [key],
+  );
+  // Another run sharing that backend ended it already, or released its count: nothing of this run's is left.
+  if (!ended?.held) return;
+  if (ended.ended) {
+    logger.info({ backend: claim.pid }, `released the migration lock by ending server connection pid ${claim.pid}, which the pooler did not give this session back (it was idle, holding pgpair's lock)`);
+    return;
   }
   logger.warn(
     { backend: claim.pid },

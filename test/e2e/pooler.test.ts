@@ -4,6 +4,7 @@
  * exit 2 naming transaction pooling; concurrent runs never apply a migration twice.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import postgres from 'postgres';
 import { runCli, startCli, workdir, type CliResult } from '../helpers/cli.js';
@@ -68,6 +69,15 @@ async function assertConsistent(db: Scratch, n: number): Promise<number> {
   for (const row of log) assert.equal(row.n, 1, `version ${row.version} logged ${row.n} times`);
   assert.ok(history.length <= n);
   return history.length;
+}
+
+/** Waits until `state()` holds, polling; fails the test (instead of hanging) when it has not after 30 s. */
+async function until(what: string, state: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await state())) {
+    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 let db: Scratch;
@@ -252,8 +262,10 @@ describe('PgBouncer in transaction mode', () => {
           try {
             const url = pb.url(scratch.name);
             const runs = await Promise.all(Array.from({ length: 8 }, () => runCli(['up', '--lock-timeout', '20s', '--url', url], { cwd, timeoutMs: 60_000 })));
+            const summary = runs.map((run, i) => `run ${i}: exit ${run.code}: ${run.stderr.trim().split('\n').filter((l) => !l.startsWith('{')).slice(-1)[0] ?? ''}${run.stderr.includes('stays held') ? ' [lock left on a pooled connection]' : ''}`).join('\n');
+            if (process.env.POOLER_DIAG) writeFileSync(`${process.env.POOLER_DIAG}/round-${poolSize}-${round}.txt`, runs.map((r, i) => `=== run ${i} exit ${r.code}\n${r.stderr}`).join('\n'));
             for (const [i, run] of runs.entries()) {
-              if (run.code !== 0) assertCleanRefusal(run, `round ${round}, run ${i}`);
+              if (run.code !== 0) assertCleanRefusal(run, `round ${round}, run ${i}; all runs:\n${summary}\n`);
               outcomes[String(run.code)] = (outcomes[String(run.code)] ?? 0) + 1;
             }
             const applied = await assertConsistent(scratch, n);
@@ -289,17 +301,14 @@ describe('PgBouncer in transaction mode', () => {
             await tx.unsafe('LOCK TABLE gate IN ACCESS EXCLUSIVE MODE');
             const running = startCli(['up', '--json', '--migration-lock-timeout', '0', '--url', pb.url(scratch.name)], { cwd });
             // The run's 0002 waits for the gate, in its transaction on the one server connection.
-            for (;;) {
+            await until('the run waits for the gate', async () => {
               const waiting = await scratch.sql.unsafe(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE gate%'`);
-              if (waiting.length > 0) break;
-              await new Promise((resolve) => setImmediate(resolve));
-            }
+              return waiting.length > 0;
+            });
             // Queued behind it at the pooler (its admin console says so): it runs as soon as 0002 commits, before the run's next transaction.
             // postgres.js sends a query only once it is awaited or then'd.
             const marked = intruder.unsafe(`SELECT set_config('pgpair.run', 'another run', false)`).then(() => undefined);
-            while (!pb.admin('SHOW CLIENTS').some((line) => line.includes('|intruder|') && line.includes('|waiting|'))) {
-              await new Promise((resolve) => setImmediate(resolve));
-            }
+            await until('PgBouncer shows the intruder waiting for a server connection', async () => pb.admin('SHOW CLIENTS').some((line) => line.includes('|intruder|') && line.includes('|waiting|')));
             return { running, marked };
           });
           await run.marked;
