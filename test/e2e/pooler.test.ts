@@ -263,6 +263,7 @@ describe('PgBouncer in transaction mode', () => {
             const url = pb.url(scratch.name);
             const runs = await Promise.all(Array.from({ length: 8 }, () => runCli(['up', '--lock-timeout', '20s', '--url', url], { cwd, timeoutMs: 60_000 })));
             const summary = runs.map((run, i) => `run ${i}: exit ${run.code}: ${run.stderr.trim().split('\n').filter((l) => !l.startsWith('{')).slice(-1)[0] ?? ''}${run.stderr.includes('stays held') ? ' [lock left on a pooled connection]' : ''}`).join('\n');
+            // POOLER_DIAG=DIR keeps every run's stderr of each round, to see what the runs did when a round fails.
             if (process.env.POOLER_DIAG) writeFileSync(`${process.env.POOLER_DIAG}/round-${poolSize}-${round}.txt`, runs.map((r, i) => `=== run ${i} exit ${r.code}\n${r.stderr}`).join('\n'));
             for (const [i, run] of runs.entries()) {
               if (run.code !== 0) assertCleanRefusal(run, `round ${round}, run ${i}; all runs:\n${summary}\n`);
