@@ -28,6 +28,8 @@ export const EXIT_CODE_OF: Readonly<Record<string, ExitCode>> = {
   E_HISTORY_TABLE: EXIT.usage,
   // `pgpair load` into a database that already holds objects (lib/run/load.ts).
   E_NOT_EMPTY: EXIT.usage,
+  // The URL goes through a transaction-mode pooler: use the direct URL (lib/run/pooler.ts).
+  E_POOLER: EXIT.usage,
   E_VERIFY: EXIT.verification,
   // `up --lint error` refused migrations with error-level lint findings (lib/run/lint.ts).
   E_LINT: EXIT.verification,

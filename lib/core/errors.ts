@@ -432,3 +432,27 @@ export class TemplateBusyError extends PgpairError {
     return { ...super.toJSON(), template: this.template, busy: this.busy, waitedMs: this.waitedMs, sessions: this.sessions };
   }
 }
+
+/**
+ * The run's session did not stay on one server connection: the URL goes through a connection
+ * pooler in transaction (or statement) mode, where the migration lock and session state cannot
+ * hold (lib/run/pooler.ts). `when` says whether it was found before any work ('start') or during
+ * the run ('during': `applied` lists what committed, each one under a check that passed on the
+ * run's own server connection, and `failed` the migration it stopped at). Exit 2.
+ */
+export class PoolerError extends PgpairError {
+  readonly when: 'start' | 'during';
+  /** Backend pids the run saw: the one it started on first. */
+  readonly backends: number[];
+  applied: AppliedStep[] = [];
+  failed: FailedStep | null = null;
+  constructor(when: 'start' | 'during', backends: number[], message: string, cause?: unknown) {
+    super('E_POOLER', message);
+    this.when = when;
+    this.backends = backends;
+    if (cause !== undefined) this.cause = cause;
+  }
+  override toJSON() {
+    return { ...super.toJSON(), when: this.when, backends: this.backends, applied: this.applied, failed: this.failed };
+  }
+}

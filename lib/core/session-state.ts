@@ -168,3 +168,54 @@ END`)};`;
  * SET, and come back as the migration left them when it ends.
  */
 export const AS_LOGIN_USER_SQL = 'SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE;';
+
+/**
+ * 3. The run's own server connection. Behind a pooler in transaction mode, each transaction of a
+ *    run may land on another server connection (backend), and another run's statements on the
+ *    one this run started on; a session advisory lock then guards nothing. A run sets a random
+ *    marker (RUN_MARKER) as a session setting on its backend when it starts and remembers the
+ *    backend's pid (lib/run/pooler.ts); its checks pass only on that backend while the marker is
+ *    still its own. A backend holds one marker, and only one backend holds the migration lock, so
+ *    two runs can never both pass. A `--sql` script (one psql session) needs none of this.
+ */
+export const RUN_MARKER = 'pgpair.run';
+
+/** What a run claimed at its start: its marker and the pid of the backend it set it on. */
+export interface SessionClaim {
+  marker: string;
+  pid: number;
+}
+
+/**
+ * SQL boolean: this statement runs on the run's own backend, and no other run has marked it since.
+ * An empty marker passes: a migration's RESET ALL clears it until the restore after the migration
+ * sets it again, and only another run's marker (never empty) means another run was here.
+ */
+export function ownSessionSql(claim: SessionClaim): string {
+  return `(pg_backend_pid() = ${Math.trunc(claim.pid)} AND COALESCE(current_setting(${quoteLiteral(RUN_MARKER)}, true), '') IN ('', ${quoteLiteral(claim.marker)}))`;
+}
+
+/**
+ * The lock key as the run's checks use it (a bigint SQL expression): the key on the run's own
+ * backend, null anywhere else, so that lockHeldSql, statementCheckSql and lockGuardSql are false
+ * on a backend that is not the run's, or that another run has marked since.
+ */
+export function ownedLockKeySql(keySql: string, claim: SessionClaim): string {
+  return `(CASE WHEN ${ownSessionSql(claim)} THEN ${keySql} END)`;
+}
+
+/** SQLSTATE raised when pgpair's statement is not on the run's own backend (class PP: pgpair's own; PP003 is taken by lib/db/postgres/copy.ts). */
+export const GUARD_SESSION_MOVED = 'PPM01';
+
+/**
+ * A statement that raises GUARD_SESSION_MOVED unless it runs on the run's own backend: put in
+ * front of the restore after a migration, so that restoring (which sets the marker again after
+ * RESET ALL) never marks a backend that is not the run's.
+ */
+export function ownSessionGuardSql(claim: SessionClaim): string {
+  return `DO ${dollarQuote(`BEGIN
+  IF NOT ${ownSessionSql(claim)} THEN
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_SESSION_MOVED)}, MESSAGE = 'pgpair: this statement ran on another server connection than the run started on (a pooler in transaction mode)';
+  END IF;
+END`)};`;
+}

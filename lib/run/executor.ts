@@ -16,7 +16,7 @@ import type { Migration, MigrationFile } from '../core/files.js';
 import type { HistoryTables } from '../core/history.js';
 import type { Plan, Step } from '../core/plan.js';
 import { programOf, stampBlock, type MigrationBlock, type StampBlock } from '../core/program.js';
-import { CAPTURE_SESSION_SQL, lockKeySql, restoreSessionSql, sessionStartFromRow } from '../core/session-state.js';
+import { CAPTURE_SESSION_SQL, lockKeySql, ownedLockKeySql, ownSessionGuardSql, restoreSessionSql, RUN_MARKER, sessionStartFromRow, type SessionClaim } from '../core/session-state.js';
 import type { GuardOptions } from '../core/guards.js';
 import { sendRecord, signalsDelivered, type ExecuteOptions, type RunContext, type StepResult } from './execute/context.js';
 import { failure, leaveAbortedTransaction, nameOf, signalName, whatHappened, wrapDatabaseError } from './execute/failures.js';
@@ -86,7 +86,7 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
   // makes them all durable before the run reports success. A server crash in between can only lose whole,
   // recorded migrations, never part of one: each one's SQL and history row are in the same transaction.
   const relaxed = db.pipelining && plan.steps.length > 1;
-  const ctx = await runContext(db, tables, relaxed);
+  const ctx = await runContext(db, tables, relaxed, options.claim);
   if (relaxed) await db.exec('SET synchronous_commit = off');
   try {
     for (const [index, block] of program.entries()) {
@@ -154,11 +154,17 @@ function guardOptions(options: ExecuteOptions): GuardOptions {
   };
 }
 
-/** Reads the session state the run starts with, for restoring it after every migration. */
-export async function runContext(db: Connection, tables: HistoryTables, relaxedCommits: boolean): Promise<RunContext> {
+/**
+ * Reads the session state the run starts with, for restoring it after every migration. With the
+ * run's claim (lib/run/pooler.ts), the checks pass only on the run's own backend, and the restore
+ * first makes sure it is there, then sets the run's marker again (RESET ALL clears it).
+ */
+export async function runContext(db: Connection, tables: HistoryTables, relaxedCommits: boolean, claim?: SessionClaim): Promise<RunContext> {
   const [row] = await db.query<{ session_user: unknown; current_user: unknown; login_user: unknown; settings: unknown }>(CAPTURE_SESSION_SQL);
   const start = sessionStartFromRow(row!);
-  return { restoreSql: restoreSessionSql(start, relaxedCommits ? [['synchronous_commit', 'off']] : []), lockKeySql: lockKeySql(tables.display) };
+  const own: [string, string][] = relaxedCommits ? [['synchronous_commit', 'off']] : [];
+  if (!claim) return { restoreSql: restoreSessionSql(start, own), lockKeySql: lockKeySql(tables.display) };
+  return { restoreSql: `${ownSessionGuardSql(claim)} ${restoreSessionSql(start, [...own, [RUN_MARKER, claim.marker]])}`, lockKeySql: ownedLockKeySql(lockKeySql(tables.display), claim) };
 }
 
 /** Restores the session's synchronous_commit and, when anything committed, waits until it is on disk. */

@@ -109,7 +109,7 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
     }
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  return withLock(session.db, session.tables, lockOptions, async () => {
+  return withLock(session.db, session.tables, lockOptions, async (claim) => {
     // The files' problems are reported before anything is created, the history table included
     // (the directory reader checks every file; the planner is the last word on what is about to run).
     const history = await readHistory(session.db, session.tables);
@@ -119,6 +119,7 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
     await noteChangedDownFiles(session, plan);
     const steps = await executePlan(session.db, session.tables, plan, {
       logger: session.logger,
+      claim,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
       ...(options.migrationLockTimeoutMs !== undefined ? { migrationLockTimeoutMs: options.migrationLockTimeoutMs } : {}),

@@ -19,6 +19,7 @@ const BUILT: Record<string, [() => errors.PgpairError, number][]> = {
   TargetError: [[() => new errors.TargetError('9', 'm'), 2]],
   EmbeddedDirectoryError: [[() => new errors.EmbeddedDirectoryError('pglite:x', '/x', 'm'), 2]],
   HistoryTableError: [[() => new errors.HistoryTableError('t', 'not-pgpair', 'm'), 2]],
+  PoolerError: [[() => new errors.PoolerError('start', [1, 2], 'm'), 2]],
   VerificationError: [[() => new errors.VerificationError([]), 3]],
   FileChangedError: [[() => new errors.FileChangedError('sql/x', 'changed'), 1]],
   IrreversibleError: [[() => new errors.IrreversibleError('0001', 'sql/x', 'm'), 1]],

@@ -11,6 +11,7 @@ import { bindElapsed, type Record } from '../../core/program.js';
 import { describeLockWait } from '../../db/lock-wait.js';
 import type { LockWait } from '../../db/types.js';
 import { migrationLockTimeout } from '../../core/guards.js';
+import type { SessionClaim } from '../../core/session-state.js';
 
 export interface ExecuteOptions {
   logger: Logger;
@@ -36,6 +37,8 @@ export interface ExecuteOptions {
   onStep?: (result: StepResult) => void;
   /** false: no second session looks at what a statement waits for (RunCallOptions.watchLockWaits). */
   watchLockWaits?: boolean;
+  /** The run's claim on its backend (lib/run/pooler.ts): the checks pass only there. */
+  claim?: SessionClaim;
 }
 
 /** A step the run carried out: what onStep reports, and what a failed run's error lists as `applied`. */
