@@ -212,9 +212,12 @@ export const COMMANDS: CommandSpec[] = [
       table: DATABASE_OPTIONS.table!,
       'connect-timeout': DATABASE_OPTIONS['connect-timeout']!,
       from: { type: 'string', describe: 'VERSION or base: apply the migrations up to VERSION once as setup and test only those above it (what a pull request adds)' },
+      targets: { type: 'string', describe: 'test on a scratch database of every server listed in FILE, one URL per line (# comments); --url may be repeated instead' },
+      parallel: { type: 'string', describe: 'with several servers: how many are tested at a time (default 4)' },
     },
     examples: [
       ['pgpair test', 'test every migration on an embedded scratch database'],
+      ['pgpair test --url postgres://ci@pg15/postgres --url postgres://ci@pg18/postgres', 'the same test on PostgreSQL 15 and 18; exit 3 when a down fails on either'],
       ['pgpair test --url postgres://localhost/postgres --from 0012', 'test what comes after 0012 on a scratch database on that server'],
     ],
   },

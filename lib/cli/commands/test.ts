@@ -57,6 +57,10 @@ export function summaryLine(result: SchemaTestResult): string {
 
 export async function testCommand(ctx: CommandContext): Promise<ExitCode> {
   const { options, out } = ctx;
+  // Several servers (--url repeated, --targets FILE): a scratch database on each (test-fleet.ts).
+  const { testServers, testFleetCommand } = await import('./test-fleet.js');
+  const servers = await testServers(ctx);
+  if (servers !== null) return testFleetCommand(ctx, servers);
   ctx.protect(options.url);
   ctx.protect(ctx.env.PGPAIR_TEST_URL);
   const url = testServerUrl(ctx);
