@@ -62,11 +62,14 @@ export interface TemplateResult {
   dropped: string[];
 }
 
-/** The given URL with another database name. */
+/**
+ * The given URL with another database name. Textual, not WHATWG URL: a multi-host URL
+ * (postgres://h1:5432,h2:5433/db, which the drivers accept) is not one to `new URL`.
+ */
 export function urlWithDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${encodeURIComponent(database)}`;
-  return parsed.toString();
+  const match = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)(?:\/[^?#]*)?(.*)$/is.exec(url);
+  if (!match) throw new ConfigError(`Cannot name another database in ${maskUrl(url)}: give a postgres://user@host:port/database URL.`);
+  return `${match[1]}/${encodeURIComponent(database)}${match[2]}`;
 }
 
 export function serverUrl(url: string): string {

@@ -400,6 +400,11 @@ describe('pgpair template (CLI)', () => {
     const name = built.stdout.trim();
     assert.match(built.stderr, /built the template database/);
     assert.deepEqual(await flags(name), { datistemplate: true, datallowconn: false });
+    // A multi-host URL (the drivers accept one) names the same template, found, not built again.
+    const { host } = new URL(SERVER());
+    const multi = await runCli(['template', '--json', '--url', SERVER().replace(`${host}/`, `${host},${host}/`)], { cwd });
+    assert.equal(multi.code, 0, multi.stderr);
+    assert.deepEqual(JSON.parse(multi.stdout), { ok: true, template: name, built: false, dropped: [] });
     const cleaned = await runCli(['template', '--clean'], { cwd, env });
     assert.equal(cleaned.code, 0, cleaned.stderr);
     assert.equal(cleaned.stdout, `${name}\n`);
