@@ -157,7 +157,8 @@ async function underBuildLock<T>(db: Connection, name: string, timeoutMs: number
 }
 
 /** Migrates a new database to head and renames it into place as the template. */
-async function build(db: Connection, url: string, files: MigrationSet, identity: TemplateIdentity, options: TemplateOptions, logger: Logger): Promise<void> {
+/** Returns false when another process renamed its build into place first (ours is dropped). */
+async function build(db: Connection, url: string, files: MigrationSet, identity: TemplateIdentity, options: TemplateOptions, logger: Logger): Promise<boolean> {
   // Under the lock nobody else builds this template: a builder left over is a build that was cut short.
   for (const stale of await databasesOf(db, identity.prefix)) {
     if (stale.kind === 'builder' && stale.name.startsWith(`${identity.name}_b`)) {
@@ -178,7 +179,16 @@ async function build(db: Connection, url: string, files: MigrationSet, identity:
     // No session may connect to a template (a connected one makes every clone fail), and the catalog says what it is.
     await db.exec(`ALTER DATABASE ${quoteIdent(builder)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
     // The migrator's session may still be ending: PostgreSQL waits up to 5 s for it before refusing the rename.
-    await db.exec(`ALTER DATABASE ${quoteIdent(builder)} RENAME TO ${quoteIdent(identity.name)}`);
+    try {
+      await db.exec(`ALTER DATABASE ${quoteIdent(builder)} RENAME TO ${quoteIdent(identity.name)}`);
+    } catch (error) {
+      // The build lock is an advisory lock, and those are per database: a process whose URL names
+      // another maintenance database built the same template meanwhile. Theirs is as good as ours.
+      if (sqlstate(error) !== '42P04') throw error;
+      logger.info(`the template database ${identity.name} was built meanwhile by another process; dropping this build`);
+      await dropDatabase(db, builder);
+      return false;
+    }
   } catch (error) {
     let kept = false;
     await dropDatabase(db, builder).catch((dropError: unknown) => {
@@ -192,6 +202,7 @@ async function build(db: Connection, url: string, files: MigrationSet, identity:
     throw error;
   }
   logger.info(`built the template database ${identity.name} (${files.migrations.length} migrations, ${Date.now() - started} ms)`);
+  return true;
 }
 
 /** Drops this directory's templates other than `keep` (older migration sets); a template in use stays, with a warning. */
@@ -215,7 +226,7 @@ export async function ensureTemplate(db: Connection, url: string, files: Migrati
   if (await exists(db, identity.name)) return { name: identity.name, built: false, dropped: [] };
   return underBuildLock(db, identity.name, options.buildTimeoutMs ?? 300_000, async () => {
     if (await exists(db, identity.name)) return { name: identity.name, built: false, dropped: [] };
-    await build(db, url, files, identity, options, logger);
+    if (!(await build(db, url, files, identity, options, logger))) return { name: identity.name, built: false, dropped: [] };
     return { name: identity.name, built: true, dropped: await dropOthers(db, identity.prefix, identity.name, logger, false) };
   });
 }

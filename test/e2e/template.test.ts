@@ -156,6 +156,31 @@ describe('testDatabase on a server', () => {
     }
   });
 
+  it('callers whose URLs name different maintenance databases (advisory locks are per database) both get the template', async () => {
+    // The migration waits until both builds of the template exist (pg_database is seen from every
+    // database), so that both are under way at once and race to rename theirs into place.
+    const waitForTwo = `DO $$ BEGIN
+      WHILE (SELECT count(*) FROM pg_database WHERE datname LIKE left(current_database(), length(current_database()) - 6) || '%') < 2
+            AND clock_timestamp() < now() + interval '20 seconds' LOOP
+        PERFORM pg_sleep(0.02);
+      END LOOP;
+    END $$;\n`;
+    const { dir } = project({ ...TWO, 'sql/0003_meet.up.sql': waitForTwo });
+    const other = `pgpair_maint_${process.pid}`;
+    const admin = connectTo(SERVER());
+    await admin.unsafe(`CREATE DATABASE "${other}"`);
+    try {
+      const results = await Promise.all([SERVER(), urlFor(other)].map((url) => templateDatabase({ url, dir })));
+      assert.equal(new Set(results.map((r) => r.name)).size, 1);
+      assert.equal(results.filter((r) => r.built).length, 1, JSON.stringify(results));
+      assert.deepEqual(await flags(results[0]!.name), { datistemplate: true, datallowconn: false });
+      assert.deepEqual(await databasesLike(`${results[0]!.name}_b`), [], 'no build left behind');
+    } finally {
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${other}"`);
+      await admin.end();
+    }
+  });
+
   it('an edited file makes a new template, and the old one is dropped', async () => {
     const { dir } = project(TWO);
     const before = await templateDatabase({ url: SERVER(), dir });
