@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -346,29 +346,6 @@ describe('testDatabase on a server', () => {
 });
 
 describe('testDatabase on PGlite', () => {
-  it('loads a fresh in-memory instance at head from one snapshot per process', async () => {
-    const { dir } = project(TWO);
-    const { logger, messages } = recorder();
-    const first = await track(testDatabase({ dir, logger, cacheDir: false }));
-    const second = await track(testDatabase({ dir, logger, cacheDir: false }));
-    assert.equal(first.kind, 'pglite');
-    assert.equal(messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 1, messages.join('\n'));
-    if (first.kind !== 'pglite' || second.kind !== 'pglite') throw new Error('unreachable');
-    assert.deepEqual(await statusOf({ connection: first.db }, dir), { current: '0002', head: '0002', states: ['0001:applied', '0002:applied'] });
-    await first.db.exec('INSERT INTO users VALUES (1)');
-    assert.deepEqual((await second.db.query('SELECT count(*)::int AS n FROM users')).rows, [{ n: 0 }]);
-    await first.drop();
-    assert.equal(first.db.closed, true);
-    // An edit makes a new snapshot.
-    writeFileSync(join(dir, '0003_tags.up.sql'), 'CREATE TABLE tags (name text);\n');
-    const third = await track(testDatabase({ dir, logger, cacheDir: false }));
-    if (third.kind !== 'pglite') throw new Error('unreachable');
-    assert.equal((await statusOf({ connection: third.db }, dir)).current, '0003');
-    assert.equal(messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 2);
-  });
-});
-
-describe('testDatabase on PGlite, across processes', () => {
   /** One process making one PGlite test database: what it logged, and where the database stands. */
   async function child(dir: string, cacheDir: string): Promise<{ messages: string[]; current: string | null }> {
     const script = `
@@ -387,31 +364,48 @@ describe('testDatabase on PGlite, across processes', () => {
     return JSON.parse(stdout) as { messages: string[]; current: string | null };
   }
 
-  it('the second process loads the snapshot the first one stored; a damaged file is built again', async () => {
+  // One test, so that each snapshot is built once (a PGlite build and a process start cost seconds each).
+  it('one snapshot per process, stored for the next process; an edit replaces it; a damaged file is built again', async () => {
     const { cwd, dir } = project(TWO);
     const cacheDir = join(cwd, 'cache');
-    const first = await child(dir, cacheDir);
-    assert.equal(first.current, '0002');
-    assert.equal(first.messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 1, first.messages.join('\n'));
+    const { logger, messages } = recorder();
+    const builds = () => messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length;
+    const first = await track(testDatabase({ dir, logger, cacheDir }));
+    const second = await track(testDatabase({ dir, logger, cacheDir }));
+    assert.equal(first.kind, 'pglite');
+    if (first.kind !== 'pglite' || second.kind !== 'pglite') throw new Error('unreachable');
+    // Built once, and the second call took it from this process's memory, not from the file.
+    assert.equal(builds(), 1, messages.join('\n'));
+    assert.deepEqual(messages.filter((m) => m.startsWith('loaded the PGlite template snapshot')), [], messages.join('\n'));
+    assert.deepEqual(await statusOf({ connection: first.db }, dir), { current: '0002', head: '0002', states: ['0001:applied', '0002:applied'] });
+    await first.db.exec('INSERT INTO users VALUES (1)');
+    assert.deepEqual((await second.db.query('SELECT count(*)::int AS n FROM users')).rows, [{ n: 0 }]);
+    await first.drop();
+    assert.equal(first.db.closed, true);
     const stored = readdirSync(cacheDir);
     assert.equal(stored.length, 1);
     assert.match(stored[0]!, /^pgpair_tpl_.*\.tar$/);
-    const second = await child(dir, cacheDir);
-    assert.equal(second.current, '0002');
-    assert.deepEqual(second.messages.filter((m) => m.startsWith('built the PGlite')), [], second.messages.join('\n'));
-    assert.equal(second.messages.filter((m) => m.startsWith('loaded the PGlite template snapshot')).length, 1);
-    // Damaged: rebuilt, stored again.
-    writeFileSync(join(cacheDir, stored[0]!), 'not a tar file');
-    const third = await child(dir, cacheDir);
-    assert.equal(third.current, '0002');
-    assert.ok(third.messages.some((m) => /cannot be loaded; building it again/.test(m)), third.messages.join('\n'));
-    // An edit: a new snapshot replaces the old one in the cache.
+    // Another process loads the stored snapshot and builds nothing.
+    const loader = await child(dir, cacheDir);
+    assert.equal(loader.current, '0002');
+    assert.deepEqual(loader.messages.filter((m) => m.startsWith('built the PGlite')), [], loader.messages.join('\n'));
+    assert.equal(loader.messages.filter((m) => m.startsWith('loaded the PGlite template snapshot')).length, 1);
+    // An edit makes a new snapshot, which replaces the old one in the cache.
     writeFileSync(join(dir, '0003_tags.up.sql'), 'CREATE TABLE tags (name text);\n');
-    const fourth = await child(dir, cacheDir);
-    assert.equal(fourth.current, '0003');
+    const third = await track(testDatabase({ dir, logger, cacheDir }));
+    if (third.kind !== 'pglite') throw new Error('unreachable');
+    assert.equal((await statusOf({ connection: third.db }, dir)).current, '0003');
+    assert.equal(builds(), 2);
     const now = readdirSync(cacheDir);
     assert.equal(now.length, 1);
     assert.notEqual(now[0], stored[0]);
+    // Damaged: the next process builds it again (and stores it again).
+    writeFileSync(join(cacheDir, now[0]!), 'not a tar file');
+    const repairer = await child(dir, cacheDir);
+    assert.equal(repairer.current, '0003');
+    assert.ok(repairer.messages.some((m) => /cannot be loaded; building it again/.test(m)), repairer.messages.join('\n'));
+    assert.equal(repairer.messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 1);
+    assert.notEqual(readFileSync(join(cacheDir, now[0]!), 'utf8').slice(0, 14), 'not a tar file');
   });
 });
 
