@@ -81,6 +81,16 @@ export function serverUrl(url: string): string {
   return normalized;
 }
 
+/** Refuses a wait bound that is not a number of milliseconds ≥ 0 (NaN compared as "never reached": a clone of a busy template retried forever). */
+export function checkWaits(options: Pick<TemplateOptions, 'buildTimeoutMs' | 'busyTimeoutMs'>): void {
+  for (const key of ['buildTimeoutMs', 'busyTimeoutMs'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(typeof value === 'number' && value >= 0)) {
+      throw new ConfigError(`${key} must be a number of milliseconds, 0 or more (Infinity: no limit), not ${String(value)}.`);
+    }
+  }
+}
+
 /** The migrations of `files`, or of `dir` read. */
 export async function filesOf(options: Pick<TemplateOptions, 'dir' | 'files'>): Promise<MigrationSet> {
   if (options.files === undefined) return readMigrations(options.dir ?? DEFAULT_DIR);
@@ -246,6 +256,7 @@ export async function onServer<T>(url: string, options: Pick<TemplateOptions, 's
 /** The template database of this migration set on the server, built if needed (see the module comment). */
 export async function templateDatabase(options: TemplateOptions): Promise<TemplateResult> {
   const url = serverUrl(options.url);
+  checkWaits(options);
   const files = await filesOf(options);
   const identity = templateIdentity(files, tableOf(options));
   return onServer(url, options, async (db) => {

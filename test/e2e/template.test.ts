@@ -343,6 +343,20 @@ describe('testDatabase on a server', () => {
     const { dir } = project(TWO);
     await assert.rejects(testDatabase({ url: 'pglite:./somewhere', dir }), ConfigError);
   });
+
+  it('refuses a wait bound that is not a number of milliseconds (NaN would retry a busy template forever)', async () => {
+    const { dir } = project(TWO);
+    for (const bound of [{ busyTimeoutMs: Number.NaN }, { busyTimeoutMs: -1 }, { buildTimeoutMs: Number.NaN }]) {
+      await assert.rejects(testDatabase({ url: SERVER() as `postgres://${string}`, dir, ...bound }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.match(error.message, /must be a number of milliseconds/);
+        return true;
+      });
+    }
+    await assert.rejects(templateDatabase({ url: SERVER(), dir, buildTimeoutMs: Number.NaN }), ConfigError);
+    const prefix = (await import('../../lib/run/template-name.js')).templatePrefix(dir, { schema: null, name: 'pgpair_history' }).prefix;
+    assert.deepEqual(await databasesLike(prefix), [], 'nothing was built');
+  });
 });
 
 describe('testDatabase on PGlite', () => {
