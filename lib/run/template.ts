@@ -27,7 +27,7 @@ import { maskUrl, normalizeDatabaseUrl, urlScheme } from '../db/url.js';
 import { readMigrations } from '../read/source.js';
 import { lockHolder } from './lock.js';
 import { migrator } from './provider.js';
-import { builderName, kindOf, templateIdentity, templatePrefix, type TemplateIdentity } from './template-name.js';
+import { builderName, clonePrefix, isCloneOf, kindOf, templateIdentity, templatePrefix, type TemplateIdentity } from './template-name.js';
 import { DEFAULT_DIR, interruptedBefore, silent, tableOf, underSignal } from './session.js';
 
 export interface TemplateOptions {
@@ -268,13 +268,30 @@ export async function templateDatabase(options: TemplateOptions): Promise<Templa
   });
 }
 
-/** Drops every template of this directory and history table (and builds of them cut short); returns their names. */
+/** The test databases cloned from this place's templates that are still there (a test process that ended before drop()). */
+async function clonesOf(db: Queryable, place: string): Promise<string[]> {
+  const prefix = clonePrefix(place);
+  const rows = await db.query<{ datname: string }>('SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY datname', [prefix]);
+  return rows.map((r) => r.datname).filter((name) => isCloneOf(name, place));
+}
+
+/**
+ * Drops every template of this directory and history table (and builds of them cut short), and
+ * the test databases cloned from them that were never dropped; returns their names.
+ */
 export async function dropTemplates(options: Pick<TemplateOptions, 'url' | 'dir' | 'table' | 'logger' | 'signal' | 'connectTimeout'>): Promise<{ dropped: string[] }> {
   const url = serverUrl(options.url);
-  const { prefix } = templatePrefix(options.dir ?? DEFAULT_DIR, tableOf(options));
+  const { prefix, place } = templatePrefix(options.dir ?? DEFAULT_DIR, tableOf(options));
+  const logger = options.logger ?? silent;
   return onServer(url, options, async (db) => {
     try {
-      return { dropped: await dropOthers(db, prefix, null, options.logger ?? silent, true) };
+      const dropped = await dropOthers(db, prefix, null, logger, true);
+      for (const name of await clonesOf(db, place)) {
+        await dropDatabase(db, name, false);
+        dropped.push(name);
+        logger.info(`dropped the test database ${name}, left by a test that did not drop it`);
+      }
+      return { dropped };
     } catch (error) {
       throw explained(error, 'Cannot drop the template databases');
     }

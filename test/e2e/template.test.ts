@@ -424,8 +424,8 @@ describe('testDatabase on PGlite', () => {
 });
 
 describe('pgpair template (CLI)', () => {
-  it('prints the name only, --clean drops it, and without a server it is a usage error', async () => {
-    const { cwd } = project(TWO);
+  it('prints the name only, --clean drops it (and clones never dropped), and without a server it is a usage error', async () => {
+    const { cwd, dir } = project(TWO);
     const env = { DATABASE_URL: SERVER() };
     const built = await runCli(['template'], { cwd, env });
     assert.equal(built.code, 0, built.stderr);
@@ -438,10 +438,14 @@ describe('pgpair template (CLI)', () => {
     const multi = await runCli(['template', '--json', '--url', SERVER().replace(`${host}/`, `${host},${host}/`)], { cwd });
     assert.equal(multi.code, 0, multi.stderr);
     assert.deepEqual(JSON.parse(multi.stdout), { ok: true, template: name, built: false, dropped: [] });
+    // A test database its test never dropped (the process was killed): --clean drops it too.
+    const left = await testDatabase({ url: SERVER() as `postgres://${string}`, dir });
+    assert.equal(left.template, name);
     const cleaned = await runCli(['template', '--clean'], { cwd, env });
     assert.equal(cleaned.code, 0, cleaned.stderr);
-    assert.equal(cleaned.stdout, `${name}\n`);
+    assert.equal(cleaned.stdout, `${name}\n${left.name}\n`);
     assert.equal(await flags(name), undefined);
+    assert.equal(await flags(left.name), undefined);
     const json = await runCli(['template', '--clean', '--json'], { cwd, env });
     assert.equal(json.code, 0, json.stderr);
     assert.deepEqual(JSON.parse(json.stdout), { ok: true, dropped: [] });
