@@ -260,7 +260,7 @@ export const COMMANDS: CommandSpec[] = [
     options: {
       ...DATABASE_OPTIONS,
       ...CREATE_SCHEMA_OPTION,
-      clean: { type: 'boolean', default: false, describe: 'drop every template of this directory and history table instead (and print their names)' },
+      clean: { type: 'boolean', default: false, describe: 'drop every template of this directory and history table instead, and the test databases cloned from them that were never dropped (and print their names)' },
     },
     examples: [
       ['createdb -T "$(pgpair template)" test_1', 'a fresh database at head, in milliseconds'],

@@ -8,7 +8,7 @@ import { ConfigError, TemplateBusyError } from '../core/errors.js';
 import { quoteIdent } from '../core/ident.js';
 import type { Connection } from '../db/types.js';
 import { DEFAULT_DIR, interruptedBefore, silent, tableOf } from './session.js';
-import { dropDatabase, ensureTemplate, explained, filesOf, onServer, serverUrl, sessionsOn, sqlstate, urlWithDatabase, type TemplateOptions } from './template.js';
+import { checkWaits, dropDatabase, ensureTemplate, explained, filesOf, onServer, serverUrl, sessionsOn, sqlstate, urlWithDatabase, type TemplateOptions } from './template.js';
 import { cloneName, templateIdentity, templatePrefix } from './template-name.js';
 
 export interface CloneOptions extends TemplateOptions {
@@ -89,6 +89,7 @@ async function clone(db: Connection, template: string, place: string, rebuild: (
  */
 export async function serverTestDatabase(options: CloneOptions): Promise<ServerTestDatabase> {
   const url = serverUrl(options.url);
+  checkWaits(options);
   const logger = options.logger ?? silent;
   let template: string;
   let place: string;

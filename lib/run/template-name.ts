@@ -72,7 +72,17 @@ export function kindOf(name: string, prefix: string): 'template' | 'builder' | n
   return null;
 }
 
+/** What the databases cloned from the templates of this place start with. */
+export function clonePrefix(place: string): string {
+  return `pgpair_test_${place}_`;
+}
+
 /** A fresh, unique name for a database cloned from a template of this place. */
 export function cloneName(place: string): string {
-  return `pgpair_test_${place}_${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+  return `${clonePrefix(place)}${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+}
+
+/** Whether `name` is a database cloned from a template of this place (cloneName's form). */
+export function isCloneOf(name: string, place: string): boolean {
+  return name.startsWith(clonePrefix(place)) && /^[0-9a-z]+[0-9a-f]{8}$/.test(name.slice(clonePrefix(place).length));
 }

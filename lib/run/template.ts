@@ -27,7 +27,7 @@ import { maskUrl, normalizeDatabaseUrl, urlScheme } from '../db/url.js';
 import { readMigrations } from '../read/source.js';
 import { lockHolder } from './lock.js';
 import { migrator } from './provider.js';
-import { builderName, kindOf, templateIdentity, templatePrefix, type TemplateIdentity } from './template-name.js';
+import { builderName, clonePrefix, isCloneOf, kindOf, templateIdentity, templatePrefix, type TemplateIdentity } from './template-name.js';
 import { DEFAULT_DIR, interruptedBefore, silent, tableOf, underSignal } from './session.js';
 
 export interface TemplateOptions {
@@ -62,11 +62,14 @@ export interface TemplateResult {
   dropped: string[];
 }
 
-/** The given URL with another database name. */
+/**
+ * The given URL with another database name. Textual, not WHATWG URL: a multi-host URL
+ * (postgres://h1:5432,h2:5433/db, which the drivers accept) is not one to `new URL`.
+ */
 export function urlWithDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${encodeURIComponent(database)}`;
-  return parsed.toString();
+  const match = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)(?:\/[^?#]*)?(.*)$/is.exec(url);
+  if (!match) throw new ConfigError(`Cannot name another database in ${maskUrl(url)}: give a postgres://user@host:port/database URL.`);
+  return `${match[1]}/${encodeURIComponent(database)}${match[2]}`;
 }
 
 export function serverUrl(url: string): string {
@@ -76,6 +79,16 @@ export function serverUrl(url: string): string {
     throw new ConfigError(`Test templates live on a PostgreSQL server, and ${maskUrl(normalized)} is not one: give a postgres://… URL (its database, e.g. /postgres, is only used to create the others). For PGlite, call testDatabase() without a url.`);
   }
   return normalized;
+}
+
+/** Refuses a wait bound that is not a number of milliseconds ≥ 0 (NaN compared as "never reached": a clone of a busy template retried forever). */
+export function checkWaits(options: Pick<TemplateOptions, 'buildTimeoutMs' | 'busyTimeoutMs'>): void {
+  for (const key of ['buildTimeoutMs', 'busyTimeoutMs'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(typeof value === 'number' && value >= 0)) {
+      throw new ConfigError(`${key} must be a number of milliseconds, 0 or more (Infinity: no limit), not ${String(value)}.`);
+    }
+  }
 }
 
 /** The migrations of `files`, or of `dir` read. */
@@ -154,7 +167,8 @@ async function underBuildLock<T>(db: Connection, name: string, timeoutMs: number
 }
 
 /** Migrates a new database to head and renames it into place as the template. */
-async function build(db: Connection, url: string, files: MigrationSet, identity: TemplateIdentity, options: TemplateOptions, logger: Logger): Promise<void> {
+/** Returns false when another process renamed its build into place first (ours is dropped). */
+async function build(db: Connection, url: string, files: MigrationSet, identity: TemplateIdentity, options: TemplateOptions, logger: Logger): Promise<boolean> {
   // Under the lock nobody else builds this template: a builder left over is a build that was cut short.
   for (const stale of await databasesOf(db, identity.prefix)) {
     if (stale.kind === 'builder' && stale.name.startsWith(`${identity.name}_b`)) {
@@ -175,7 +189,16 @@ async function build(db: Connection, url: string, files: MigrationSet, identity:
     // No session may connect to a template (a connected one makes every clone fail), and the catalog says what it is.
     await db.exec(`ALTER DATABASE ${quoteIdent(builder)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
     // The migrator's session may still be ending: PostgreSQL waits up to 5 s for it before refusing the rename.
-    await db.exec(`ALTER DATABASE ${quoteIdent(builder)} RENAME TO ${quoteIdent(identity.name)}`);
+    try {
+      await db.exec(`ALTER DATABASE ${quoteIdent(builder)} RENAME TO ${quoteIdent(identity.name)}`);
+    } catch (error) {
+      // The build lock is an advisory lock, and those are per database: a process whose URL names
+      // another maintenance database built the same template meanwhile. Theirs is as good as ours.
+      if (sqlstate(error) !== '42P04') throw error;
+      logger.info(`the template database ${identity.name} was built meanwhile by another process; dropping this build`);
+      await dropDatabase(db, builder);
+      return false;
+    }
   } catch (error) {
     let kept = false;
     await dropDatabase(db, builder).catch((dropError: unknown) => {
@@ -189,6 +212,7 @@ async function build(db: Connection, url: string, files: MigrationSet, identity:
     throw error;
   }
   logger.info(`built the template database ${identity.name} (${files.migrations.length} migrations, ${Date.now() - started} ms)`);
+  return true;
 }
 
 /** Drops this directory's templates other than `keep` (older migration sets); a template in use stays, with a warning. */
@@ -212,7 +236,7 @@ export async function ensureTemplate(db: Connection, url: string, files: Migrati
   if (await exists(db, identity.name)) return { name: identity.name, built: false, dropped: [] };
   return underBuildLock(db, identity.name, options.buildTimeoutMs ?? 300_000, async () => {
     if (await exists(db, identity.name)) return { name: identity.name, built: false, dropped: [] };
-    await build(db, url, files, identity, options, logger);
+    if (!(await build(db, url, files, identity, options, logger))) return { name: identity.name, built: false, dropped: [] };
     return { name: identity.name, built: true, dropped: await dropOthers(db, identity.prefix, identity.name, logger, false) };
   });
 }
@@ -232,6 +256,7 @@ export async function onServer<T>(url: string, options: Pick<TemplateOptions, 's
 /** The template database of this migration set on the server, built if needed (see the module comment). */
 export async function templateDatabase(options: TemplateOptions): Promise<TemplateResult> {
   const url = serverUrl(options.url);
+  checkWaits(options);
   const files = await filesOf(options);
   const identity = templateIdentity(files, tableOf(options));
   return onServer(url, options, async (db) => {
@@ -243,13 +268,30 @@ export async function templateDatabase(options: TemplateOptions): Promise<Templa
   });
 }
 
-/** Drops every template of this directory and history table (and builds of them cut short); returns their names. */
+/** The test databases cloned from this place's templates that are still there (a test process that ended before drop()). */
+async function clonesOf(db: Queryable, place: string): Promise<string[]> {
+  const prefix = clonePrefix(place);
+  const rows = await db.query<{ datname: string }>('SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY datname', [prefix]);
+  return rows.map((r) => r.datname).filter((name) => isCloneOf(name, place));
+}
+
+/**
+ * Drops every template of this directory and history table (and builds of them cut short), and
+ * the test databases cloned from them that were never dropped; returns their names.
+ */
 export async function dropTemplates(options: Pick<TemplateOptions, 'url' | 'dir' | 'table' | 'logger' | 'signal' | 'connectTimeout'>): Promise<{ dropped: string[] }> {
   const url = serverUrl(options.url);
-  const { prefix } = templatePrefix(options.dir ?? DEFAULT_DIR, tableOf(options));
+  const { prefix, place } = templatePrefix(options.dir ?? DEFAULT_DIR, tableOf(options));
+  const logger = options.logger ?? silent;
   return onServer(url, options, async (db) => {
     try {
-      return { dropped: await dropOthers(db, prefix, null, options.logger ?? silent, true) };
+      const dropped = await dropOthers(db, prefix, null, logger, true);
+      for (const name of await clonesOf(db, place)) {
+        await dropDatabase(db, name, false);
+        dropped.push(name);
+        logger.info(`dropped the test database ${name}, left by a test that did not drop it`);
+      }
+      return { dropped };
     } catch (error) {
       throw explained(error, 'Cannot drop the template databases');
     }

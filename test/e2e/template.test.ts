@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -152,6 +152,31 @@ describe('testDatabase on a server', () => {
       }
     } finally {
       await admin.unsafe(`DROP DATABASE IF EXISTS "${copy}"`);
+      await admin.end();
+    }
+  });
+
+  it('callers whose URLs name different maintenance databases (advisory locks are per database) both get the template', async () => {
+    // The migration waits until both builds of the template exist (pg_database is seen from every
+    // database), so that both are under way at once and race to rename theirs into place.
+    const waitForTwo = `DO $$ BEGIN
+      WHILE (SELECT count(*) FROM pg_database WHERE datname LIKE left(current_database(), length(current_database()) - 6) || '%') < 2
+            AND clock_timestamp() < now() + interval '20 seconds' LOOP
+        PERFORM pg_sleep(0.02);
+      END LOOP;
+    END $$;\n`;
+    const { dir } = project({ ...TWO, 'sql/0003_meet.up.sql': waitForTwo });
+    const other = `pgpair_maint_${process.pid}`;
+    const admin = connectTo(SERVER());
+    await admin.unsafe(`CREATE DATABASE "${other}"`);
+    try {
+      const results = await Promise.all([SERVER(), urlFor(other)].map((url) => templateDatabase({ url, dir })));
+      assert.equal(new Set(results.map((r) => r.name)).size, 1);
+      assert.equal(results.filter((r) => r.built).length, 1, JSON.stringify(results));
+      assert.deepEqual(await flags(results[0]!.name), { datistemplate: true, datallowconn: false });
+      assert.deepEqual(await databasesLike(`${results[0]!.name}_b`), [], 'no build left behind');
+    } finally {
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${other}"`);
       await admin.end();
     }
   });
@@ -318,32 +343,23 @@ describe('testDatabase on a server', () => {
     const { dir } = project(TWO);
     await assert.rejects(testDatabase({ url: 'pglite:./somewhere', dir }), ConfigError);
   });
-});
 
-describe('testDatabase on PGlite', () => {
-  it('loads a fresh in-memory instance at head from one snapshot per process', async () => {
+  it('refuses a wait bound that is not a number of milliseconds (NaN would retry a busy template forever)', async () => {
     const { dir } = project(TWO);
-    const { logger, messages } = recorder();
-    const first = await track(testDatabase({ dir, logger, cacheDir: false }));
-    const second = await track(testDatabase({ dir, logger, cacheDir: false }));
-    assert.equal(first.kind, 'pglite');
-    assert.equal(messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 1, messages.join('\n'));
-    if (first.kind !== 'pglite' || second.kind !== 'pglite') throw new Error('unreachable');
-    assert.deepEqual(await statusOf({ connection: first.db }, dir), { current: '0002', head: '0002', states: ['0001:applied', '0002:applied'] });
-    await first.db.exec('INSERT INTO users VALUES (1)');
-    assert.deepEqual((await second.db.query('SELECT count(*)::int AS n FROM users')).rows, [{ n: 0 }]);
-    await first.drop();
-    assert.equal(first.db.closed, true);
-    // An edit makes a new snapshot.
-    writeFileSync(join(dir, '0003_tags.up.sql'), 'CREATE TABLE tags (name text);\n');
-    const third = await track(testDatabase({ dir, logger, cacheDir: false }));
-    if (third.kind !== 'pglite') throw new Error('unreachable');
-    assert.equal((await statusOf({ connection: third.db }, dir)).current, '0003');
-    assert.equal(messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 2);
+    for (const bound of [{ busyTimeoutMs: Number.NaN }, { busyTimeoutMs: -1 }, { buildTimeoutMs: Number.NaN }]) {
+      await assert.rejects(testDatabase({ url: SERVER() as `postgres://${string}`, dir, ...bound }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.match(error.message, /must be a number of milliseconds/);
+        return true;
+      });
+    }
+    await assert.rejects(templateDatabase({ url: SERVER(), dir, buildTimeoutMs: Number.NaN }), ConfigError);
+    const prefix = (await import('../../lib/run/template-name.js')).templatePrefix(dir, { schema: null, name: 'pgpair_history' }).prefix;
+    assert.deepEqual(await databasesLike(prefix), [], 'nothing was built');
   });
 });
 
-describe('testDatabase on PGlite, across processes', () => {
+describe('testDatabase on PGlite', () => {
   /** One process making one PGlite test database: what it logged, and where the database stands. */
   async function child(dir: string, cacheDir: string): Promise<{ messages: string[]; current: string | null }> {
     const script = `
@@ -362,37 +378,54 @@ describe('testDatabase on PGlite, across processes', () => {
     return JSON.parse(stdout) as { messages: string[]; current: string | null };
   }
 
-  it('the second process loads the snapshot the first one stored; a damaged file is built again', async () => {
+  // One test, so that each snapshot is built once (a PGlite build and a process start cost seconds each).
+  it('one snapshot per process, stored for the next process; an edit replaces it; a damaged file is built again', async () => {
     const { cwd, dir } = project(TWO);
     const cacheDir = join(cwd, 'cache');
-    const first = await child(dir, cacheDir);
-    assert.equal(first.current, '0002');
-    assert.equal(first.messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 1, first.messages.join('\n'));
+    const { logger, messages } = recorder();
+    const builds = () => messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length;
+    const first = await track(testDatabase({ dir, logger, cacheDir }));
+    const second = await track(testDatabase({ dir, logger, cacheDir }));
+    assert.equal(first.kind, 'pglite');
+    if (first.kind !== 'pglite' || second.kind !== 'pglite') throw new Error('unreachable');
+    // Built once, and the second call took it from this process's memory, not from the file.
+    assert.equal(builds(), 1, messages.join('\n'));
+    assert.deepEqual(messages.filter((m) => m.startsWith('loaded the PGlite template snapshot')), [], messages.join('\n'));
+    assert.deepEqual(await statusOf({ connection: first.db }, dir), { current: '0002', head: '0002', states: ['0001:applied', '0002:applied'] });
+    await first.db.exec('INSERT INTO users VALUES (1)');
+    assert.deepEqual((await second.db.query('SELECT count(*)::int AS n FROM users')).rows, [{ n: 0 }]);
+    await first.drop();
+    assert.equal(first.db.closed, true);
     const stored = readdirSync(cacheDir);
     assert.equal(stored.length, 1);
     assert.match(stored[0]!, /^pgpair_tpl_.*\.tar$/);
-    const second = await child(dir, cacheDir);
-    assert.equal(second.current, '0002');
-    assert.deepEqual(second.messages.filter((m) => m.startsWith('built the PGlite')), [], second.messages.join('\n'));
-    assert.equal(second.messages.filter((m) => m.startsWith('loaded the PGlite template snapshot')).length, 1);
-    // Damaged: rebuilt, stored again.
-    writeFileSync(join(cacheDir, stored[0]!), 'not a tar file');
-    const third = await child(dir, cacheDir);
-    assert.equal(third.current, '0002');
-    assert.ok(third.messages.some((m) => /cannot be loaded; building it again/.test(m)), third.messages.join('\n'));
-    // An edit: a new snapshot replaces the old one in the cache.
+    // Another process loads the stored snapshot and builds nothing.
+    const loader = await child(dir, cacheDir);
+    assert.equal(loader.current, '0002');
+    assert.deepEqual(loader.messages.filter((m) => m.startsWith('built the PGlite')), [], loader.messages.join('\n'));
+    assert.equal(loader.messages.filter((m) => m.startsWith('loaded the PGlite template snapshot')).length, 1);
+    // An edit makes a new snapshot, which replaces the old one in the cache.
     writeFileSync(join(dir, '0003_tags.up.sql'), 'CREATE TABLE tags (name text);\n');
-    const fourth = await child(dir, cacheDir);
-    assert.equal(fourth.current, '0003');
+    const third = await track(testDatabase({ dir, logger, cacheDir }));
+    if (third.kind !== 'pglite') throw new Error('unreachable');
+    assert.equal((await statusOf({ connection: third.db }, dir)).current, '0003');
+    assert.equal(builds(), 2);
     const now = readdirSync(cacheDir);
     assert.equal(now.length, 1);
     assert.notEqual(now[0], stored[0]);
+    // Damaged: the next process builds it again (and stores it again).
+    writeFileSync(join(cacheDir, now[0]!), 'not a tar file');
+    const repairer = await child(dir, cacheDir);
+    assert.equal(repairer.current, '0003');
+    assert.ok(repairer.messages.some((m) => /cannot be loaded; building it again/.test(m)), repairer.messages.join('\n'));
+    assert.equal(repairer.messages.filter((m) => m.startsWith('built the PGlite template snapshot')).length, 1);
+    assert.notEqual(readFileSync(join(cacheDir, now[0]!), 'utf8').slice(0, 14), 'not a tar file');
   });
 });
 
 describe('pgpair template (CLI)', () => {
-  it('prints the name only, --clean drops it, and without a server it is a usage error', async () => {
-    const { cwd } = project(TWO);
+  it('prints the name only, --clean drops it (and clones never dropped), and without a server it is a usage error', async () => {
+    const { cwd, dir } = project(TWO);
     const env = { DATABASE_URL: SERVER() };
     const built = await runCli(['template'], { cwd, env });
     assert.equal(built.code, 0, built.stderr);
@@ -400,10 +433,19 @@ describe('pgpair template (CLI)', () => {
     const name = built.stdout.trim();
     assert.match(built.stderr, /built the template database/);
     assert.deepEqual(await flags(name), { datistemplate: true, datallowconn: false });
+    // A multi-host URL (the drivers accept one) names the same template, found, not built again.
+    const { host } = new URL(SERVER());
+    const multi = await runCli(['template', '--json', '--url', SERVER().replace(`${host}/`, `${host},${host}/`)], { cwd });
+    assert.equal(multi.code, 0, multi.stderr);
+    assert.deepEqual(JSON.parse(multi.stdout), { ok: true, template: name, built: false, dropped: [] });
+    // A test database its test never dropped (the process was killed): --clean drops it too.
+    const left = await testDatabase({ url: SERVER() as `postgres://${string}`, dir });
+    assert.equal(left.template, name);
     const cleaned = await runCli(['template', '--clean'], { cwd, env });
     assert.equal(cleaned.code, 0, cleaned.stderr);
-    assert.equal(cleaned.stdout, `${name}\n`);
+    assert.equal(cleaned.stdout, `${name}\n${left.name}\n`);
     assert.equal(await flags(name), undefined);
+    assert.equal(await flags(left.name), undefined);
     const json = await runCli(['template', '--clean', '--json'], { cwd, env });
     assert.equal(json.code, 0, json.stderr);
     assert.deepEqual(JSON.parse(json.stdout), { ok: true, dropped: [] });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseMigrationDirectory, type DirectoryEntry } from '../../lib/core/files.js';
 import type { TableName } from '../../lib/core/ident.js';
-import { builderName, cloneName, kindOf, templateIdentity, templatePrefix } from '../../lib/run/template-name.js';
+import { builderName, cloneName, isCloneOf, kindOf, templateIdentity, templatePrefix } from '../../lib/run/template-name.js';
 
 const TABLE: TableName = { schema: null, name: 'pgpair_history' };
 const BASE: DirectoryEntry[] = [
@@ -51,6 +51,11 @@ describe('template names', () => {
     assert.equal(kindOf(builderName(nameOf(BASE)), here), 'builder');
     assert.equal(kindOf(`${here}notahash`, here), null);
     assert.equal(kindOf(nameOf(BASE), templatePrefix('/srv/other/sql', TABLE).prefix), null);
+    // Clones: recognised by their place (what --clean drops), and no other place's or other database.
+    const { place } = templatePrefix('/srv/app/sql', TABLE);
+    assert.ok(isCloneOf(cloneName(place), place));
+    assert.ok(!isCloneOf(cloneName(templatePrefix('/srv/other/sql', TABLE).place), place));
+    assert.ok(!isCloneOf(`pgpair_test_${place}_my_own_db`, place));
   });
 
   it('fit in 63 bytes and hold only lower-case ASCII, digits and _, whatever the directory is called', () => {
