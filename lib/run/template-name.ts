@@ -44,12 +44,16 @@ export function templatePrefix(dir: string, table: TableName): { prefix: string;
   return { prefix: `pgpair_tpl_${slug(basename(dirname(absolute)))}_${place}_`, place };
 }
 
-/** The template of this migration set, history table and pgpair version. */
-export function templateIdentity(files: MigrationSet, table: TableName): TemplateIdentity {
+/**
+ * The template of this migration set, history table and pgpair version. `engine`: what else the
+ * snapshot depends on (the PGlite version, whose data directory another version may not read).
+ */
+export function templateIdentity(files: MigrationSet, table: TableName, engine?: string): TemplateIdentity {
   const { prefix, place } = templatePrefix(files.dir, table);
   const set = hex(
     {
       pgpair: PGPAIR_VERSION,
+      ...(engine !== undefined ? { engine } : {}),
       table: [table.schema, table.name],
       migrations: files.migrations.map((m) => [m.version, m.name, m.up.name, m.up.checksum, m.down?.name ?? null, m.down?.checksum ?? null]),
     },

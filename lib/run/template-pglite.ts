@@ -9,6 +9,9 @@
  * node_modules/.cache/pgpair, `cacheDir: false` for none). A snapshot of an older set of the same
  * directory is forgotten when a new one is made.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
 import type { Logger } from 'pino';
 import type { MigrationSet } from '../core/files.js';
@@ -87,7 +90,7 @@ export interface PgliteTemplateOptions {
 
 /** A fresh in-memory PGlite at head, loaded from this migration set's snapshot (made by the first call in this process, or read from the cache directory). */
 export async function pgliteTestDatabase(options: PgliteTemplateOptions): Promise<PgliteTestDatabase> {
-  const identity = templateIdentity(options.files, options.table);
+  const identity = templateIdentity(options.files, options.table, `pglite ${pgliteVersion()}`);
   let pending = snapshots.get(identity.name);
   if (!pending) {
     pending = cachedOrBuilt(options, identity.name, identity.prefix);
@@ -121,4 +124,27 @@ export async function pgliteTestDatabase(options: PgliteTemplateOptions): Promis
       if (!db.closed) await db.close();
     },
   };
+}
+
+let knownPgliteVersion: string | undefined;
+
+/** The installed @electric-sql/pglite's version (its package.json is not exported: found from its entry point). */
+export function pgliteVersion(): string {
+  if (knownPgliteVersion !== undefined) return knownPgliteVersion;
+  knownPgliteVersion = 'unknown';
+  try {
+    let dir = dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite')));
+    for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+      const file = join(dir, 'package.json');
+      if (!existsSync(file)) continue;
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === '@electric-sql/pglite' && pkg.version) {
+        knownPgliteVersion = pkg.version;
+        break;
+      }
+    }
+  } catch {
+    // Not found: 'unknown' keys the snapshot as before; a snapshot that fails to load is built again.
+  }
+  return knownPgliteVersion;
 }

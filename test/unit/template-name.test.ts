@@ -26,6 +26,13 @@ describe('template names', () => {
     assert.equal(nameOf(BASE), nameOf(replaced('0001_users.up.sql', 'CREATE TABLE users (id int);\r\n')));
   });
 
+  it('a PGlite snapshot is keyed by the PGlite version too (another version may not read its data directory); the same version gives the same name', () => {
+    const set = parseMigrationDirectory('/srv/app/sql', BASE);
+    assert.equal(templateIdentity(set, TABLE, 'pglite 0.5.16').name, templateIdentity(set, TABLE, 'pglite 0.5.16').name);
+    assert.notEqual(templateIdentity(set, TABLE, 'pglite 0.5.16').name, templateIdentity(set, TABLE, 'pglite 0.6.0').name);
+    assert.notEqual(templateIdentity(set, TABLE, 'pglite 0.5.16').name, templateIdentity(set, TABLE).name);
+  });
+
   it('change with any edit: an up file, a down file, a new or removed down file, a new migration, a renamed one, the history table', () => {
     const base = nameOf(BASE);
     const others = [
