@@ -11,11 +11,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, fleet, globToLike, parseTargetsFile, parseTargetsList, splitSchema, withSchema, type RunResult } from '../../lib/index.js';
 import { runCli, startCli, workdir } from '../helpers/cli.js';
-import { scratchDatabase, tables, type Scratch } from '../helpers/db.js';
+import { scratchDatabase, tables, testServerUrl, type Scratch } from '../helpers/db.js';
 
-const PASSWORD = 'fl33t-s3cret-pw';
+/**
+ * A password the output must never show. A trusting server (the local one) takes any password; a
+ * server that checks them (the suite's throwaway one) needs its own, which the test URL carries.
+ */
+const PASSWORD = new URL(testServerUrl()).password || 'fl33t-s3cret-pw';
+/** The test server's user, as target labels show it. */
+const USER = new URL(testServerUrl()).username;
 
-/** The URL with a password in it: the local server trusts, so it still connects. */
+/** The URL with the password in it. */
 function withPassword(url: string): string {
   const u = new URL(url);
   u.password = PASSWORD;
@@ -86,7 +92,7 @@ describe('fleets of databases', () => {
     assert.deepEqual(doc.summary, { targets: 2, ok: 2, failed: 0, interrupted: 0, skipped: 0 });
     assert.deepEqual(
       doc.targets.map((t: Record<string, unknown>) => ({ ...t, durationMs: typeof t.durationMs })),
-      [a, b].map((db) => ({ target: `root@127.0.0.1:${new URL(db.url).port || 5432}/${db.name}`, result: 'ok', durationMs: 'number', from: '0003', to: '0003', head: '0003', applied: 0, exitCode: 0 })),
+      [a, b].map((db) => ({ target: `${USER}@127.0.0.1:${new URL(db.url).port || 5432}/${db.name}`, result: 'ok', durationMs: 'number', from: '0003', to: '0003', head: '0003', applied: 0, exitCode: 0 })),
     );
   });
 
@@ -187,7 +193,7 @@ describe('fleets of schemas', () => {
     assert.equal(bad.code, 2, bad.stderr);
     noPassword(bad);
     assert.match(bad.stderr, new RegExp(`${file.replace(/[.\\/]/g, '\\$&')}:2: host=db dbname=x is not a database URL`));
-    assert.match(bad.stderr, /tenants\.txt:4: Invalid database URL postgres:\/root:\*\*\*@/);
+    assert.match(bad.stderr, new RegExp(`tenants\\.txt:4: Invalid database URL postgres:/${USER}:\\*\\*\\*@`));
     assert.equal(await currentOf(db, 'tenant_4'), null, 'nothing ran');
   });
 
@@ -218,7 +224,7 @@ describe('fleets of schemas', () => {
     const none = await runCli(['status', '--url', withPassword(db.url), '--schemas', 'nobody_*'], { cwd });
     assert.equal(none.code, 2, none.stderr);
     noPassword(none);
-    assert.match(none.stderr, /--schemas "nobody_\*" matches no schema in root@/);
+    assert.match(none.stderr, new RegExp(`--schemas "nobody_\\*" matches no schema in ${USER}@`));
     const both = await runCli(['status', '--url', `${db.url}?schema=tenant_1&options=-csearch_path%3Dother`, '--url', `${db.url}?schema=tenant_3`], { cwd });
     assert.equal(both.code, 2, both.stderr);
     assert.match(both.stderr, /sets both schema= and a search_path in options=/);

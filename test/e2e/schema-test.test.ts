@@ -275,7 +275,8 @@ describe('pgpair test on the command line', () => {
     const admin = connectTo(testServerUrl());
     const role = `pgpair_nocreatedb_${process.pid}`;
     try {
-      await admin.unsafe(`CREATE ROLE "${role}" LOGIN`);
+      // With a password: the suite's throwaway server checks them (a trusting one ignores it).
+      await admin.unsafe(`CREATE ROLE "${role}" LOGIN PASSWORD 'n0-createdb-pw'`);
       const url = new URL(testServerUrl());
       url.username = role;
       url.password = 'n0-createdb-pw';

@@ -219,6 +219,8 @@ describe('testDatabase on a server', () => {
     const { name } = await templateDatabase({ url: SERVER(), dir });
     const admin = connectTo(SERVER());
     await admin.unsafe(`ALTER DATABASE "${name}" WITH ALLOW_CONNECTIONS true`);
+    // The build's own session may still be ending (seen on a fast server): the squatter must be the only session.
+    await untilRow(admin, `SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = '${name}')`, `no session on ${name}`);
     // Not connectTo's client: its idle timeout (5 s) would end the session while PostgreSQL waits for it.
     const squatter = postgres(urlFor(name), { max: 1, onnotice: () => {} });
     try {
