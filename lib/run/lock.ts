@@ -11,6 +11,7 @@ import type { HistoryTables } from '../core/history.js';
 
 import { LOCK_KEY_SQL, lockKeySql, ownSessionSql, type SessionClaim } from '../core/session-state.js';
 import { claimSession, poolerAtStart, poolerDuring, sessionMoved } from './pooler.js';
+import { pauseUnlessAborted } from './pause.js';
 
 /** SQL expression for the lock key; $1 is the history table's display name (schema.table). Defined in session-state.ts, shared with the guard. */
 export { LOCK_KEY_SQL };
@@ -60,19 +61,6 @@ export interface LockOptions {
   signal?: AbortSignal;
 }
 
-/** Waits `ms`, or less when `signal` is aborted meanwhile. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 function interruptedWaiting(signal: AbortSignal, tables: HistoryTables, waited = true): InterruptedError {
   const reason = String(signal.reason ?? 'an abort signal');
@@ -112,7 +100,7 @@ export async function withLock<T>(db: Connection, tables: HistoryTables, options
         const holder = await lockHolder(db, key);
         options.logger.info({ holder, lock: tables.display }, `waiting for the migration lock on ${tables.display}${holder ? `, held by pid ${holder.pid} (${holder.applicationName ?? 'unknown'})` : ''}`);
       }
-      await pause(Math.min(pollMs * (0.5 + Math.random()), Math.max(0, options.timeoutMs - waitedMs)), signal);
+      await pauseUnlessAborted(Math.min(pollMs * (0.5 + Math.random()), Math.max(0, options.timeoutMs - waitedMs)), signal);
       if (signal?.aborted) throw interruptedWaiting(signal, tables);
       const [row] = await db.query<{ locked: boolean; own: boolean; pid: number }>(`SELECT pg_try_advisory_lock(k) AS locked, own, pg_backend_pid() AS pid FROM (SELECT CASE WHEN ${ownSessionSql(claim)} THEN $1::bigint END AS k, ${ownSessionSql(claim)} AS own) AS lock_key`, [key]);
       if (!row?.own) throw poolerAtStart(db.displayUrl, [claim.pid, Number(row?.pid)]);
@@ -163,7 +151,7 @@ async function release(db: Connection, key: string, claim: SessionClaim, logger:
   for (let attempt = 0; attempt < RELEASE_ATTEMPTS; attempt++) {
     const [row] = await db.query<{ here: boolean }>(`SELECT pg_backend_pid() = ${pid} AS here, CASE WHEN pg_backend_pid() = ${pid} THEN pg_advisory_unlock($1::bigint) END AS released`, [key]);
     if (row?.here) return;
-    await pause(25, undefined);
+    await pauseUnlessAborted(25, undefined);
   }
   const heldThere = `EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = ${pid} AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
                      AND l.classid = ((($1::bigint) >> 32) & 4294967295)::oid AND l.objid = (($1::bigint) & 4294967295)::oid)`;

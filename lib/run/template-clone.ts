@@ -10,6 +10,7 @@ import type { Connection } from '../db/types.js';
 import { DEFAULT_DIR, interruptedBefore, silent, tableOf } from './session.js';
 import { checkWaits, dropDatabase, ensureTemplate, explained, filesOf, onServer, serverUrl, sessionsOn, sqlstate, urlWithDatabase, type TemplateOptions } from './template.js';
 import { cloneName, templateIdentity, templatePrefix } from './template-name.js';
+import { pauseUnlessAborted } from './pause.js';
 
 export interface CloneOptions extends TemplateOptions {
   /**
@@ -33,19 +34,6 @@ export interface ServerTestDatabase {
   drop(): Promise<void>;
 }
 
-/** Waits `ms`, or less when `signal` is aborted meanwhile. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Clones the template into a new database, retrying while sessions are connected to the template.
@@ -76,7 +64,7 @@ async function clone(db: Connection, template: string, place: string, rebuild: (
       const waited = Date.now() - started;
       if (waited >= busyTimeoutMs) throw new TemplateBusyError(template, 'sessions', waited, sessions);
       logger.debug(`the template ${template} has ${sessions.length} session(s) connected; trying again (attempt ${attempt + 1})`);
-      await pause(Math.min(50 * attempt, 500), options.signal);
+      await pauseUnlessAborted(Math.min(50 * attempt, 500), options.signal);
       if (options.signal?.aborted) throw interruptedBefore(options.signal, `while waiting for the template ${template} to be free`);
     }
   }

@@ -22,6 +22,7 @@ import type { Connection } from '../../db/types.js';
 import { concurrentIndexOf, dropIndexSql, indexesBefore, indexLabel, leftoverIndexes, type IndexName } from './cic.js';
 import { elapsed, type ExecuteOptions, type LockWaitWatch, type WaitSeen } from './context.js';
 import { interrupted, log, StatementFailure, wrapDatabaseError } from './failures.js';
+import { pauseUnlessAborted } from '../pause.js';
 
 export const DEFAULT_LOCK_RETRIES = 5;
 export const DEFAULT_LOCK_RETRY_BASE_MS = 1_000;
@@ -62,19 +63,6 @@ export function lockFailureOf(error: unknown): LockFailure | null {
   return sqlstate === '55P03' || sqlstate === '40P01' ? sqlstate : null;
 }
 
-/** Waits `ms`; false when `signal` was aborted first (then at once). */
-export function pauseUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve(false);
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve(!signal?.aborted);
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** "lock timeout (55P03) waiting for AccessExclusiveLock on t, held by pid 42 (…)" */
 function failedAttempt(sqlstate: LockFailure, seen: WaitSeen | null): string {
