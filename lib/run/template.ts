@@ -114,7 +114,8 @@ export async function exists(db: Queryable, name: string): Promise<boolean> {
 
 export async function sessionsOn(db: Queryable, name: string): Promise<TemplateSession[]> {
   const rows = await db.query<{ pid: number; application_name: string | null; usename: string | null }>(
-    'SELECT pid, application_name, usename::text AS usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY pid',
+    // Client sessions only: an autovacuum worker on the template is ended by CREATE DATABASE itself.
+    "SELECT pid, application_name, usename::text AS usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend' ORDER BY pid",
     [name],
   );
   return rows.map((r) => ({ pid: Number(r.pid), applicationName: r.application_name || null, user: r.usename }));
