@@ -76,6 +76,10 @@ describe('pgpair test on several servers', () => {
     const twice = await runCli(['test', '--url', other.url, '--url', other.url], { cwd });
     assert.equal(twice.code, 2);
     assert.match(twice.stderr, /is named twice/);
+    // The same server spelled another way (a connection option added) is the same server.
+    const respelled = await runCli(['test', '--url', other.url, '--url', `${other.url}?sslmode=disable`], { cwd });
+    assert.equal(respelled.code, 2, respelled.stderr);
+    assert.match(respelled.stderr, /is named twice/);
     const pglite = await runCli(['test', '--url', other.url, '--url', 'pglite:memory'], { cwd });
     assert.equal(pglite.code, 2);
     assert.match(pglite.stderr, /pglite:memory is not one/);

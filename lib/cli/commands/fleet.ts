@@ -128,7 +128,7 @@ function rowOf(result: TargetResult<Outcome>): Row {
 }
 
 /** The error as the one-database CLI shows it (file:line:column, caret…), not the short message of its JSON. */
-function errorText(error: unknown): string {
+export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 

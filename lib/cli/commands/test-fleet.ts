@@ -8,13 +8,13 @@
  */
 import { ConfigError, PgpairError } from '../../core/errors.js';
 import { maskUrl, normalizeDatabaseUrl, urlScheme } from '../../db/url.js';
-import { DEFAULT_PARALLEL } from '../../run/fleet.js';
+import { DEFAULT_PARALLEL, targetLabel } from '../../run/fleet.js';
 import type { SchemaTestResult } from '../../run/schema-test.js';
 import { checkUrlTargets, readTargetsFile } from '../../run/targets.js';
 import type { CommandContext } from '../context.js';
 import { EXIT, exitCodeOf, SIGNAL_EXIT, type ExitCode } from '../exit-codes.js';
 import { presenter } from '../io.js';
-import { worstExitCode } from './fleet.js';
+import { errorText, worstExitCode } from './fleet.js';
 import { resultLines, summaryLine } from './test.js';
 
 interface ServerOutcome {
@@ -35,9 +35,10 @@ export async function testServers(ctx: CommandContext): Promise<string[] | null>
   const servers = urls.map((url) => normalizeDatabaseUrl(url));
   const notServers = servers.filter((url) => urlScheme(url) === 'pglite');
   if (notServers.length > 0) throw new ConfigError(`pgpair test on several targets makes a scratch database on each PostgreSQL server; ${notServers.map(maskUrl).join(', ')} is not one (give no URL for one embedded test run).`);
-  const shown = servers.map(maskUrl);
-  const twice = shown.find((url, i) => shown.indexOf(url) !== i);
-  if (twice !== undefined) throw new ConfigError(`${twice} is named twice: each server is tested once.`);
+  // By where it goes, as a fleet compares its targets (targetLabel): 127.0.0.1/postgres and 127.0.0.1:5432/postgres are one server.
+  const where = servers.map((url) => targetLabel(url));
+  const twice = servers.find((_, i) => where.indexOf(where[i]!) !== i);
+  if (twice !== undefined) throw new ConfigError(`${maskUrl(twice)} is named twice: each server is tested once.`);
   return servers;
 }
 
@@ -97,8 +98,4 @@ function block(outcome: ServerOutcome, quiet: boolean): string {
     lines.push(`error (exit ${outcome.exitCode}): ${errorText(outcome.error).split('\n')[0]}`);
   }
   return `${lines.join('\n')}\n`;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
