@@ -114,7 +114,8 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
     // (the directory reader checks every file; the planner is the last word on what is about to run).
     const history = await readHistory(session.db, session.tables);
     const plan = makePlan(await currentStatus(session, history.rows));
-    if (options.lint && plan.command === 'up') await (await import('./lint.js')).lintBeforeRun(session, history.rows, plan, options.lint);
+    // Lint judges the migrations about to run: with none (a no-op up), there is nothing to lint or to size.
+    if (options.lint && plan.command === 'up' && plan.steps.length > 0) await (await import('./lint.js')).lintBeforeRun(session, history.rows, plan, options.lint);
     if (!history.exists) await ensureHistory(session);
     await noteChangedDownFiles(session, plan);
     const steps = await executePlan(session.db, session.tables, plan, {
