@@ -326,3 +326,61 @@ export function changesStringSyntax(stmt: SqlStatement): string | null {
   if (first === 'UPDATE' && UPDATE_SETTINGS.test(stmt.text)) return why('a value from an UPDATE of pg_settings');
   return null;
 }
+
+/**
+ * Statements that run no function of the user's when they run (in pgpair's transaction, on
+ * objects the migration names): plain DDL whose expressions are only stored, not evaluated.
+ * A function, a trigger, a default being filled in or a materialized view refresh could release
+ * pgpair's lock; these cannot, short of an event trigger. The pipeline across migrations checks
+ * the lock after every other statement (lib/run/execute/pipeline.ts). `CREATE TABLE … AS` runs its
+ * query, and any `AS` word (a generated column too) makes a CREATE TABLE count as not inert.
+ */
+const INERT_STARTS: readonly (readonly string[])[] = [
+  ['CREATE', 'TABLE'],
+  ['CREATE', 'UNLOGGED', 'TABLE'],
+  ['CREATE', 'INDEX'],
+  ['CREATE', 'UNIQUE', 'INDEX'],
+  ['COMMENT', 'ON'],
+  ['CREATE', 'SCHEMA'],
+  ['CREATE', 'SEQUENCE'],
+  ['CREATE', 'TYPE'],
+  ['CREATE', 'DOMAIN'],
+  ['CREATE', 'VIEW'],
+  ['CREATE', 'OR', 'REPLACE', 'VIEW'],
+  ['CREATE', 'FUNCTION'],
+  ['CREATE', 'OR', 'REPLACE', 'FUNCTION'],
+  ['CREATE', 'PROCEDURE'],
+  ['CREATE', 'OR', 'REPLACE', 'PROCEDURE'],
+  ['GRANT'],
+  ['REVOKE'],
+  ['DROP', 'TABLE'],
+  ['DROP', 'INDEX'],
+  ['DROP', 'VIEW'],
+  ['DROP', 'SEQUENCE'],
+  ['DROP', 'TYPE'],
+  ['DROP', 'DOMAIN'],
+  ['DROP', 'FUNCTION'],
+  ['DROP', 'PROCEDURE'],
+  ['DROP', 'SCHEMA'],
+];
+
+export function isInert(stmt: SqlStatement): boolean {
+  const words = leadingWords(stmt, 4);
+  const start = INERT_STARTS.find((prefix) => prefix.every((word, i) => words[i] === word));
+  if (!start) return false;
+  if (start.includes('TABLE') && start[0] === 'CREATE' && /\bAS\b/i.test(stmt.text)) return false;
+  if (start.includes('INDEX') && start[0] === 'CREATE') return plainColumnsIndex(stmt.text);
+  return true;
+}
+
+/**
+ * A CREATE INDEX on plain columns: its first parenthesised list holds no parenthesis of its own
+ * (no expression, so no function of the user's is called on the rows), and it has no WHERE.
+ */
+function plainColumnsIndex(text: string): boolean {
+  if (/\bWHERE\b/i.test(text)) return false;
+  const open = text.indexOf('(');
+  if (open === -1) return false;
+  const close = text.indexOf(')', open);
+  return close !== -1 && !text.slice(open + 1, close).includes('(');
+}

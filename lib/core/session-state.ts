@@ -219,3 +219,59 @@ export function ownSessionGuardSql(claim: SessionClaim): string {
   END IF;
 END`)};`;
 }
+
+/**
+ * 4. Migrations in one pipeline (lib/run/execute/pipeline.ts). A run sends migration i+1 while
+ *    migration i is still running or committing. Migration i sets PIPELINE_MARKER to its token as
+ *    a session setting in its transaction, right before its history row. A session setting set in a
+ *    transaction lasts only if the transaction commits. Migration i+1's transaction begins with
+ *    previousCommittedGuardSql, which aborts it unless the marker is i's token. So when i fails,
+ *    nothing sent after it can commit.
+ */
+export const PIPELINE_MARKER = 'pgpair.committed';
+
+/** SQLSTATE raised when the migration before this one in the pipeline did not commit. */
+export const GUARD_PREVIOUS_FAILED = 'PP004';
+
+/** Sets PIPELINE_MARKER to `token` for the session, once the transaction it runs in commits. */
+export function markCommittedSql(token: string): string {
+  return `SELECT set_config(${quoteLiteral(PIPELINE_MARKER)}, ${quoteLiteral(token)}, false);`;
+}
+
+/**
+ * The first statement of a pipelined migration's transaction, right after BEGIN. It raises
+ * GUARD_PREVIOUS_FAILED unless the migration sent before it committed (its token is in
+ * PIPELINE_MARKER). With the run's claim it first raises GUARD_SESSION_MOVED when it runs on
+ * another backend.
+ */
+export function previousCommittedGuardSql(token: string, claim?: SessionClaim): string {
+  const moved = claim
+    ? `IF NOT ${ownSessionSql(claim)} THEN
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_SESSION_MOVED)}, MESSAGE = 'pgpair: this statement ran on another server connection than the run started on (a pooler in transaction mode)';
+  END IF;
+  `
+    : '';
+  return `DO ${dollarQuote(`BEGIN
+  ${moved}IF COALESCE(current_setting(${quoteLiteral(PIPELINE_MARKER)}, true), '') IS DISTINCT FROM ${quoteLiteral(token)} THEN
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_PREVIOUS_FAILED)}, MESSAGE = 'pgpair: the migration before this one did not commit, so this one does not run';
+  END IF;
+END`)};`;
+}
+
+/**
+ * A pipelined migration's guard before its history row: the history row and COMMIT are already on
+ * their way, so the check must abort the transaction on the server, not just tell the client.
+ * It raises GUARD_TRANSACTION_ENDED when the session is not in pgpair's transaction (it read
+ * txid_current() at BEGIN, so pgpair's transaction always has an id, and a transaction begun
+ * since has none yet). It raises GUARD_LOCK_LOST when the session no longer holds the lock.
+ */
+export function pipelinedCommitGuardSql(lockKeySql: string): string {
+  return `DO ${dollarQuote(`BEGIN
+  IF txid_current_if_assigned() IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK)';
+  END IF;
+  IF NOT ${lockHeldSql(lockKeySql)} THEN
+    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
+  END IF;
+END`)};`;
+}

@@ -15,7 +15,7 @@ import { InterruptedError, MigrationStepError, type FailedStep } from '../core/e
 import type { Migration, MigrationFile } from '../core/files.js';
 import type { HistoryTables } from '../core/history.js';
 import type { Plan, Step } from '../core/plan.js';
-import { programOf, stampBlock, type MigrationBlock, type StampBlock } from '../core/program.js';
+import { programOf, stampBlock, type Block, type MigrationBlock, type StampBlock } from '../core/program.js';
 import { CAPTURE_SESSION_SQL, lockKeySql, ownedLockKeySql, ownSessionGuardSql, restoreSessionSql, RUN_MARKER, sessionStartFromRow, type SessionClaim } from '../core/session-state.js';
 import type { GuardOptions } from '../core/guards.js';
 import { sendRecord, signalsDelivered, type ExecuteOptions, type RunContext, type StepResult } from './execute/context.js';
@@ -23,6 +23,8 @@ import { failure, leaveAbortedTransaction, nameOf, signalName, whatHappened, wra
 import { runInTransaction } from './execute/transaction.js';
 import { runOutsideTransaction, runStatement } from './execute/outside.js';
 import { attemptsOf, withTransactionRetries, type Attempts } from './execute/retry.js';
+import { drainFlight, pipelinable, sendFlight, settleFlight, type Flight } from './execute/pipeline.js';
+import { randomBytes } from 'node:crypto';
 
 export type { ExecuteOptions, RunContext, StepResult } from './execute/context.js';
 export { wrapDatabaseError } from './execute/failures.js';
@@ -88,12 +90,20 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
   const relaxed = db.pipelining && plan.steps.length > 1;
   const ctx = await runContext(db, tables, relaxed, options.claim);
   if (relaxed) await db.exec('SET synchronous_commit = off');
+  if (db.pipelining && plan.steps.length > 1) ctx.userCodeOnDdl = await userCodeOnDdl(db, program);
+  // The pipeline across migrations (execute/pipeline.ts): `ahead` is the migration after the current one, already sent.
+  const runToken = randomBytes(8).toString('hex');
+  const tokenOf = (index: number) => `${runToken}:${index}`;
+  let ahead: Flight | null = null;
   try {
     for (const [index, block] of program.entries()) {
       if (block.kind !== 'migration') throw new Error('unexpected stamp block in an up or down plan');
       const step = block.step;
+      const sent: Flight | null = ahead;
+      ahead = null;
       await signalsDelivered(options.signal);
-      if (options.signal?.aborted) {
+      // A migration already sent is read whatever the signal: the server may have committed it.
+      if (options.signal?.aborted && sent === null) {
         const done = results.map((r) => r.version).join(', ');
         throw withProgress(new InterruptedError(
           signalName(options.signal),
@@ -108,11 +118,24 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
       // Only a failure needs the message; building it for every step would be quadratic in the number of steps.
       const attempts = attemptsOf(options);
       const next = (sqlstate?: string | null, waitedFor?: string | null) => whatHappened(results, plan, index, analysis, sqlstate, waitedFor, attempts);
+      const since = performance.now();
+      const following = program[index + 1];
+      const flight = sent ?? (pipelinable(db, block) && pipelinable(db, following) && !options.signal?.aborted ? sendFlight(db, block, ctx, tokenOf(index), null, options.claim) : null);
+      // The next migration goes out while this one runs and commits: its guard lets it commit only after this one did.
+      if (flight && pipelinable(db, following) && !options.signal?.aborted) ahead = sendFlight(db, following, ctx, tokenOf(index + 1), flight.token, options.claim);
       let durationMs: number;
       try {
-        durationMs = await runBlock(db, tables, block, options, ctx, next, attempts);
+        durationMs = flight ? await runFlight(db, tables, flight, options, ctx, next, attempts, since) : await runBlock(db, tables, block, options, ctx, next, attempts);
       } catch (error) {
+        // The one sent after it was refused by its guard: nothing of it was applied.
+        await drainFlight(ahead);
+        ahead = null;
         throw withProgress(error, results, { action: step.action, version, name, file: block.file.path });
+      }
+      if (ahead && attempts.made > 1) {
+        // This migration committed on a retry, after the one sent behind its first attempt was refused: send that one again.
+        await drainFlight(ahead);
+        ahead = null;
       }
       const result: StepResult = { action: step.action, version, name, durationMs, mode: analysis.mode, ...(attempts.used > 0 ? { lockRetries: attempts.used } : {}) };
       results.push(result);
@@ -131,6 +154,19 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
 function runBlock(db: Connection, tables: HistoryTables, block: MigrationBlock, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null, waitedFor?: string | null) => string, attempts: Attempts): Promise<number> {
   if (block.mode !== 'transaction') return runOutsideTransaction(db, tables, block, options, ctx, next, attempts);
   return withTransactionRetries(db, tables, block, options, attempts, (watched) => runInTransaction(db, tables, block, options, ctx, next, watched));
+}
+
+/**
+ * Reads a migration sent whole (execute/pipeline.ts), its lock-failure retries included: a retry
+ * runs it as runBlock would, one migration at a time.
+ */
+function runFlight(db: Connection, tables: HistoryTables, flight: Flight, options: ExecuteOptions, ctx: RunContext, next: (sqlstate?: string | null, waitedFor?: string | null) => string, attempts: Attempts, since: number): Promise<number> {
+  let first = true;
+  return withTransactionRetries(db, tables, flight.block, options, attempts, (watched) => {
+    if (!first) return runInTransaction(db, tables, flight.block, options, ctx, next, watched);
+    first = false;
+    return settleFlight(db, tables, flight, options, ctx, next, since, watched);
+  });
 }
 
 /**
@@ -167,6 +203,14 @@ export async function runContext(db: Connection, tables: HistoryTables, relaxedC
   return { restoreSql: `${ownSessionGuardSql(claim)} ${restoreSessionSql(start, [...own, [RUN_MARKER, claim.marker]])}`, lockKeySql: ownedLockKeySql(lockKeySql(tables.display), claim) };
 }
 
+/** Whether DDL may run the user's code in this run: an enabled event trigger, or a migration that creates or alters one. */
+async function userCodeOnDdl(db: Connection, program: Block[]): Promise<boolean> {
+  const mentioned = program.some((block) => block.kind === 'migration' && block.analysis.statements.some((s) => /\bEVENT\s+TRIGGER\b/i.test(s.text)));
+  if (mentioned) return true;
+  const [row] = await db.query<{ any: boolean }>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D') AS any");
+  return row?.any !== false;
+}
+
 /** Restores the session's synchronous_commit and, when anything committed, waits until it is on disk. */
 async function flushCommits(db: Connection, committed: boolean, logger: Logger): Promise<void> {
   try {
@@ -174,7 +218,7 @@ async function flushCommits(db: Connection, committed: boolean, logger: Logger):
       await tx.exec('SET LOCAL synchronous_commit = on');
       await tx.query('SELECT txid_current()');
     });
-    await db.exec('RESET synchronous_commit');
+    await db.exec('RESET synchronous_commit; RESET "pgpair.committed"');
   } catch (error) {
     logger.warn({ err: error }, 'could not confirm that the last migrations are flushed to disk');
   }

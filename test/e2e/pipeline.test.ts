@@ -8,10 +8,24 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { up } from '../../lib/index.js';
 import { runCli, startCli, workdir, type RunningCli } from '../helpers/cli.js';
 import { scratchDatabase, tables, type Scratch } from '../helpers/db.js';
+import { capturingLogger, holder, retries } from '../helpers/locks.js';
 
 const N = 40;
+
+/** N migrations of plain DDL (no check after its statements, execute/pipeline.ts), each with its down. */
+function plainFiles(n = N): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 1; i <= n; i++) {
+    const v = String(i).padStart(4, '0');
+    out[`sql/${v}_t${v}.up.sql`] = `CREATE TABLE t${v} (id int PRIMARY KEY, name text);\nCREATE INDEX t${v}_name ON t${v} (name);\nCOMMENT ON TABLE t${v} IS 'migration ${i}';\n`;
+    out[`sql/${v}_t${v}.down.sql`] = `DROP TABLE t${v};\n`;
+  }
+  return out;
+}
 
 /** N migrations; each creates a table, an index and a comment, and sleeps a little so that a run lasts. */
 function files(): Record<string, string> {
@@ -112,5 +126,127 @@ describe('a pipelined run ended abruptly leaves the schema and the history in ag
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /0020_t0020\.up\.sql:2:/);
     assert.equal(await schemaMatchesHistory(db), 19);
+  });
+});
+
+/**
+ * The pipeline across migrations (lib/run/execute/pipeline.ts): migration i+1 is sent whole while
+ * i runs and commits, and commits only if i did. These are the attacks on that promise.
+ */
+describe('the pipeline across migrations', () => {
+  const made: Scratch[] = [];
+  const fresh = async (): Promise<Scratch> => {
+    const db = await scratchDatabase('pgpair_pipe');
+    made.push(db);
+    return db;
+  };
+  after(async () => {
+    for (const db of made) await db.drop();
+  });
+
+  it('a failing plain-DDL migration in the middle: nothing of it or after it is applied, the error names its line', async () => {
+    const db = await fresh();
+    const broken = workdir({ ...plainFiles(), 'sql/0020_t0020.up.sql': 'CREATE TABLE t0020 (id int);\nCREATE INDEX t0020_x ON t0020 (no_such_column);\n' });
+    const result = await runCli(['up', '--url', db.url], { cwd: broken });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /0020_t0020\.up\.sql:2:/);
+    assert.match(result.stderr, /Nothing of 0020 was applied/);
+    assert.equal(await schemaMatchesHistory(db), 19);
+    const log = await db.sql.unsafe(`SELECT count(*)::int AS n FROM pgpair_history_log WHERE action = 'up'`);
+    assert.equal(log[0]!.n, 19, 'one log entry per applied migration, none for what followed the failure');
+    // Every history row says how long its migration took on the server.
+    const durations = await db.sql.unsafe(`SELECT count(*)::int AS n FROM pgpair_history WHERE duration_ms IS NULL OR duration_ms < 0`);
+    assert.equal(durations[0]!.n, 0);
+  });
+
+  it('down through the pipeline: every down file runs once, newest first, and up puts them back', async () => {
+    const db = await fresh();
+    const cwd = workdir(plainFiles());
+    assert.equal((await runCli(['up', '--url', db.url], { cwd })).code, 0);
+    const down = await runCli(['down', 'base', '--url', db.url], { cwd });
+    assert.equal(down.code, 0, down.stderr);
+    assert.equal(await schemaMatchesHistory(db), 0);
+    const order = await db.sql.unsafe(`SELECT version FROM pgpair_history_log WHERE action = 'down' ORDER BY id`);
+    assert.deepEqual(order.map((r) => r.version), Array.from({ length: N }, (_, i) => String(N - i).padStart(4, '0')));
+    assert.equal((await runCli(['up', '--url', db.url], { cwd })).code, 0);
+    assert.equal(await schemaMatchesHistory(db), N);
+  });
+
+  it('SIGINT mid-run: exit 130, and what the run says it applied is exactly what the history holds', async () => {
+    const db = await fresh();
+    const cwd = workdir(plainFiles(400));
+    const run = startCli(['up', '--url', db.url], { cwd, timeoutMs: 120_000 });
+    await until('a few migrations are recorded', async () => (await recorded(db)).length >= 5, run);
+    run.child.kill('SIGINT');
+    const result = await run.exited;
+    assert.equal(result.code, 130, result.stderr);
+    assert.match(result.stderr, /Interrupted by SIGINT/);
+    const done = (await db.sql.unsafe(`SELECT count(*)::int AS n FROM pgpair_history`))[0]!.n as number;
+    const present = (await tables(db.sql)).filter((t) => /^t\d{4}$/.test(t)).length;
+    assert.equal(present, done, 'the tables present are those of the recorded versions');
+    assert.ok(done >= 5 && done < 400, `stopped mid-run (${done} of 400 recorded)`);
+    const said = result.stdout.split('\n').filter((line) => line.startsWith('applied ')).length;
+    assert.equal(said, done, `the run reported ${said} applied, the history holds ${done}`);
+  });
+
+  it('a migration that releases the lock and takes it again is rolled back, and nothing sent behind it commits', async () => {
+    const db = await fresh();
+    const key = `hashtextextended('pgpair:' || current_database() || ':' || 'public.pgpair_history', 0)`;
+    const cwd = workdir({
+      ...plainFiles(2),
+      'sql/0002_t0002.up.sql': `CREATE TABLE t0002 (id int);\nSELECT pg_advisory_unlock_all();\nSELECT pg_advisory_lock(${key});\n`,
+      'sql/0003_t0003.up.sql': 'CREATE TABLE t0003 (id int);\n',
+    });
+    const result = await runCli(['up', '--url', db.url], { cwd });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /statement 2 of 3 \(sql\/0002_t0002\.up\.sql:2:1\) released pgpair's migration lock/);
+    assert.match(result.stderr, /nothing of 0002 was applied/);
+    assert.deepEqual(await recorded(db), ['t0001']);
+    assert.equal(await schemaMatchesHistory(db), 1);
+  });
+
+  it('an event trigger that releases the lock behind plain DDL is caught: nothing of that migration is applied', async () => {
+    const db = await fresh();
+    // Only for the comment on t0001 (pgpair comments on its own history table too, before any migration).
+    await db.sql.unsafe(`CREATE FUNCTION let_go() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN
+      IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'public.t0001') THEN PERFORM pg_advisory_unlock_all(); END IF;
+    END $$`);
+    await db.sql.unsafe(`CREATE EVENT TRIGGER let_go ON ddl_command_end WHEN TAG IN ('COMMENT') EXECUTE FUNCTION let_go()`);
+    const cwd = workdir(plainFiles(3));
+    const result = await runCli(['up', '--url', db.url], { cwd });
+    assert.equal(result.code, 1, result.stderr);
+    // The event trigger exists, so pgpair checks after every statement, and names the one that let go.
+    assert.match(result.stderr, /statement 3 of 3 \(sql\/0001_t0001\.up\.sql:3:1\) released pgpair's migration lock/);
+    assert.match(result.stderr, /nothing of 0001 was applied/);
+    assert.equal(await schemaMatchesHistory(db), 0);
+  });
+
+  it('a lock timeout in the middle: that migration is retried, the one sent behind it runs once, after it', async () => {
+    const db = await fresh();
+    const cwd = workdir({
+      'sql/0001_t.up.sql': 'CREATE TABLE t(a int);\n',
+      'sql/0002_alter.up.sql': 'CREATE TABLE side(a int);\nALTER TABLE t ADD COLUMN b int;\n',
+      'sql/0003_after.up.sql': 'CREATE TABLE after_it(a int);\n',
+      'sql/0004_last.up.sql': 'CREATE TABLE last_one(a int);\n',
+    });
+    assert.equal((await runCli(['up', '0001', '--url', db.url], { cwd })).code, 0);
+    const lock = await holder(db.url, ['BEGIN', 'LOCK TABLE t IN ACCESS EXCLUSIVE MODE']);
+    const { logger, until: logged } = capturingLogger();
+    let run: Promise<unknown>;
+    try {
+      run = up({ url: db.url, dir: join(cwd, 'sql'), logger, migrationLockTimeoutMs: 300, lockRetries: 50, lockRetryBaseMs: 10, lockWaitLogMs: 50 });
+      run.catch(() => {});
+      await logged((e) => retries(e).length >= 1);
+    } finally {
+      await lock.end();
+    }
+    const result = (await run) as { steps: { version: string }[] };
+    assert.deepEqual(result.steps.map((s) => s.version), ['0002', '0003', '0004']);
+    const rows = await db.sql.unsafe(`SELECT version, state FROM pgpair_history ORDER BY version`);
+    assert.deepEqual(rows.map((r) => `${r.version}:${r.state}`), ['1:ok', '2:ok', '3:ok', '4:ok']);
+    const ups = await db.sql.unsafe(`SELECT version FROM pgpair_history_log WHERE action = 'up' ORDER BY id`);
+    assert.deepEqual(ups.map((r) => r.version), ['0001', '0002', '0003', '0004'], 'each applied once, in order');
+    const made = await db.sql.unsafe(`SELECT relname FROM pg_class WHERE relname IN ('side', 'after_it', 'last_one') ORDER BY relname`);
+    assert.deepEqual(made.map((r) => r.relname), ['after_it', 'last_one', 'side']);
   });
 });

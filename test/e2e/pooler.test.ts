@@ -149,6 +149,11 @@ describe('PgBouncer in session mode', () => {
         // 0002 waits for a table lock the test holds, so the first run holds the migration lock until the test lets go.
         const files = countedMigrations(3);
         files['sql/0002_step_2.up.sql'] = `LOCK TABLE gate IN ACCESS EXCLUSIVE MODE;\n${files['sql/0002_step_2.up.sql']}`;
+        // A run sends a migration while the one before it commits (the pipeline across migrations), so it would keep the
+        // server connection from 0002 through 0004 and the intruder would come after it: nothing to catch. A COPY is
+        // never pipelined, so the run sends 0003 only once 0002 has answered, which leaves the gap where the intruder
+        // lands. The eight concurrent runs above share one server connection with pipelined runs.
+        files['sql/0003_step_3.up.sql'] = 'COPY applications (version) FROM stdin;\n3\n\\.\nCREATE TABLE t_3 (id int);\n';
         const cwd = workdir(files);
         await scratch.sql.unsafe('CREATE TABLE gate ()');
         const gate = postgres(scratch.url, { max: 1, onnotice: () => {} });
@@ -185,6 +190,11 @@ describe('PgBouncer restarting, and in statement mode', () => {
       await withPgbouncer(t, { mode: 'session', poolSize: 2 }, async (pb) => {
         const files = countedMigrations(3);
         files['sql/0002_step_2.up.sql'] = `LOCK TABLE gate IN ACCESS EXCLUSIVE MODE;\n${files['sql/0002_step_2.up.sql']}`;
+        // A run sends a migration while the one before it commits (the pipeline across migrations), so it would keep the
+        // server connection from 0002 through 0004 and the intruder would come after it: nothing to catch. A COPY is
+        // never pipelined, so the run sends 0003 only once 0002 has answered, which leaves the gap where the intruder
+        // lands. The eight concurrent runs above share one server connection with pipelined runs.
+        files['sql/0003_step_3.up.sql'] = 'COPY applications (version) FROM stdin;\n3\n\\.\nCREATE TABLE t_3 (id int);\n';
         const cwd = workdir(files);
         await scratch.sql.unsafe('CREATE TABLE gate ()');
         const gate = postgres(scratch.url, { max: 1, onnotice: () => {} });
@@ -293,6 +303,11 @@ describe('PgBouncer in transaction mode', () => {
         if (!needPsql(t)) return;
         const files = countedMigrations(4);
         files['sql/0002_step_2.up.sql'] = `LOCK TABLE gate IN ACCESS EXCLUSIVE MODE;\n${files['sql/0002_step_2.up.sql']}`;
+        // A run sends a migration while the one before it commits (the pipeline across migrations), so it would keep the
+        // server connection from 0002 through 0004 and the intruder would come after it: nothing to catch. A COPY is
+        // never pipelined, so the run sends 0003 only once 0002 has answered, which leaves the gap where the intruder
+        // lands. The eight concurrent runs above share one server connection with pipelined runs.
+        files['sql/0003_step_3.up.sql'] = 'COPY applications (version) FROM stdin;\n3\n\\.\nCREATE TABLE t_3 (id int);\n';
         const cwd = workdir(files);
         await scratch.sql.unsafe('CREATE TABLE gate ()');
         const gate = postgres(scratch.url, { max: 1, onnotice: () => {} });

@@ -7,7 +7,7 @@ import type { Connection, Queryable } from '../../db/types.js';
 import type { Migration } from '../../core/files.js';
 import type { AppliedStep } from '../../core/errors.js';
 import type { Step } from '../../core/plan.js';
-import { bindElapsed, type Record } from '../../core/program.js';
+import { bindElapsed, type Elapsed, type Record } from '../../core/program.js';
 import { describeLockWait } from '../../db/lock-wait.js';
 import type { LockWait } from '../../db/types.js';
 import { migrationLockTimeout } from '../../core/guards.js';
@@ -51,6 +51,11 @@ export type StepResult = AppliedStep;
 export interface RunContext {
   restoreSql: string;
   lockKeySql: string;
+  /**
+   * DDL may run the user's code: an event trigger is enabled, or the plan creates or alters one.
+   * The pipeline across migrations then checks after every statement (execute/pipeline.ts).
+   */
+  userCodeOnDdl?: boolean;
 }
 
 /**
@@ -128,7 +133,12 @@ export function watchLockWaits(db: Connection, migration: Migration, options: Ex
  * change one row (a down's history row) is sent with RETURNING and fails when it changed none.
  */
 export function sendRecord(q: Queryable, record: Record, durationMs: number | null): Promise<unknown> {
-  const params = bindElapsed(record.params, () => durationMs);
+  return sendRecordBound(q, record, () => durationMs);
+}
+
+/** sendRecord with each Elapsed bound to `bind(elapsed)`: the pipeline binds the server-side expression it carries. */
+export function sendRecordBound(q: Queryable, record: Record, bind: (elapsed: Elapsed) => unknown): Promise<unknown> {
+  const params = bindElapsed(record.params, bind);
   const message = record.mustChangeOneRow;
   if (message === undefined) return q.query(record.sql, params);
   return q.query(`${record.sql} RETURNING 1 AS changed`, params).then((rows) => {

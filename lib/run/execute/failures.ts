@@ -47,6 +47,8 @@ export class LockReleased extends Error {
   constructor(
     readonly index: number,
     readonly statement: SqlStatement,
+    /** Seen only by the guard before the history row: this statement or one before it released it. */
+    readonly unattributed = false,
   ) {
     super('lock released');
   }
@@ -198,6 +200,15 @@ export async function lockReleased(db: Connection, migration: Migration, directi
   if (!db.lost) await db.exec(ctx.restoreSql).catch(() => {});
   const n = released.index + 1;
   const transactional = analysis.mode === 'transaction';
+  const verb = direction === 'up' ? 'applied' : 'reverted';
+  const who = released.unattributed
+    ? `statement ${n} of ${analysis.statements.length} (${place(file, released.statement)}) or one before it released pgpair's migration lock ` +
+      `(pg_advisory_unlock_all(), DISCARD ALL or an unlock of pgpair's key, perhaps in a function, a trigger or an event trigger)`
+    : `statement ${n} of ${analysis.statements.length} (${place(file, released.statement)}) released pgpair's migration lock ` +
+      `(pg_advisory_unlock_all(), DISCARD ALL or an unlock of pgpair's key)`;
+  const outcome = transactional
+      ? `Its transaction was rolled back: nothing of ${migration.version} was ${verb}. Remove the unlock from the migration, then run pgpair ${direction} again.`
+      : `It runs outside a transaction, so statements 1–${n} stay done and ${migration.version} is marked failed. Remove the unlock from the migration, check the database, then run pgpair repair --applied ${migration.version} or --reverted ${migration.version}.`;
   return new MigrationIntegrityError({
     version: migration.version,
     name: migration.name,
@@ -208,12 +219,7 @@ export async function lockReleased(db: Connection, migration: Migration, directi
     statement: n,
     problem: 'lock-released',
     rolledBack: transactional,
-    message:
-      `${migration.version}_${migration.name} (${direction}): statement ${n} of ${analysis.statements.length} (${place(file, released.statement)}) released pgpair's migration lock ` +
-      `(pg_advisory_unlock_all(), DISCARD ALL or an unlock of pgpair's key), so another pgpair run could have started beside this one. ` +
-      (transactional
-        ? `Its transaction was rolled back: nothing of ${migration.version} was ${direction === 'up' ? 'applied' : 'reverted'}. Remove the unlock from the migration, then run pgpair ${direction} again.`
-        : `It runs outside a transaction, so statements 1–${n} stay done and ${migration.version} is marked failed. Remove the unlock from the migration, check the database, then run pgpair repair --applied ${migration.version} or --reverted ${migration.version}.`),
+    message: `${migration.version}_${migration.name} (${direction}): ${who}, so another pgpair run could have started beside this one. ${outcome}`,
   });
 }
 

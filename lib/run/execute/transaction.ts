@@ -26,7 +26,7 @@ import { checkFailure, commitFailure, failure, interrupted, LockReleased, lockRe
  * `COPY … FROM STDIN` the server starts in such a text must find nothing queued behind it (the
  * server ends the session when another query arrives during COPY), so that it can be aborted.
  */
-const MAY_END_TRANSACTION = /\b(?:COMMIT|END|ROLLBACK|ABORT|PREPARE|COPY)\b/i;
+export const MAY_END_TRANSACTION = /\b(?:COMMIT|END|ROLLBACK|ABORT|PREPARE|COPY)\b/i;
 
 interface Sent {
   index: number;
@@ -115,7 +115,6 @@ export async function runInTransaction(
 ): Promise<number> {
   const { file, analysis } = block;
   const migration = block.step.migration;
-  const direction = block.step.action;
   const pipelined = db.pipelining && !analysis.statements.some((s) => s.copyData);
   const watch = watchLockWaits(db, migration, options);
   watched.watch = watch;
@@ -167,18 +166,41 @@ export async function runInTransaction(
     // An error in the history statements aborted the transaction, and PostgreSQL turned COMMIT into ROLLBACK.
     await settleRecorded(recorded);
   } catch (error) {
-    if (error instanceof TransactionEnded) throw await transactionEnded(db, tables, migration, direction, file, analysis, ctx, error, await xid, elapsed(started));
-    if (error instanceof LockReleased) throw await lockReleased(db, migration, direction, file, analysis, ctx, error);
-    if (options.signal?.aborted) throw interrupted(options.signal, migration, direction, analysis, error);
-    if (!(error instanceof StatementFailure) && !(error instanceof PgpairError) && pgErrorFields(error) && !db.lost) {
-      // The statements ran; COMMIT failed (a deferred constraint): report it like any SQL error of the file.
-      throw await commitFailure(error, { migration, direction, file, analysis, next });
-    }
-    throw await failure(error, { migration, direction, file, analysis, rolledBack: true, next: (sqlstate) => next(sqlstate, watch.last()) });
+    throw await transactionFailure(db, tables, block, options, ctx, next, watch, error, await xid, elapsed(started));
   } finally {
     watch.stop();
   }
   return durationMs;
+}
+
+/**
+ * What a failed transactional block reports, whether it ran here or in the pipeline across
+ * migrations (pipeline.ts): an ended transaction or a released lock says what stayed, an
+ * interruption says so, a failed COMMIT (or history row) is reported like any SQL error of the file.
+ */
+export async function transactionFailure(
+  db: Connection,
+  tables: HistoryTables,
+  block: MigrationBlock,
+  options: ExecuteOptions,
+  ctx: RunContext,
+  next: (sqlstate?: string | null, waitedFor?: string | null) => string,
+  watch: LockWaitWatch,
+  error: unknown,
+  xid: string | null,
+  durationMs: number,
+): Promise<unknown> {
+  const { file, analysis } = block;
+  const migration = block.step.migration;
+  const direction = block.step.action;
+  if (error instanceof TransactionEnded) return transactionEnded(db, tables, migration, direction, file, analysis, ctx, error, xid, durationMs);
+  if (error instanceof LockReleased) return lockReleased(db, migration, direction, file, analysis, ctx, error);
+  if (options.signal?.aborted) return interrupted(options.signal, migration, direction, analysis, error);
+  if (!(error instanceof StatementFailure) && !(error instanceof PgpairError) && pgErrorFields(error) && !db.lost) {
+    // The statements ran; COMMIT failed (a deferred constraint): report it like any SQL error of the file.
+    return commitFailure(error, { migration, direction, file, analysis, next });
+  }
+  return failure(error, { migration, direction, file, analysis, rolledBack: true, next: (sqlstate) => next(sqlstate, watch.last()) });
 }
 
 async function settleRecorded(recorded: Promise<unknown>[]): Promise<void> {
