@@ -28,7 +28,7 @@ import type { Connection } from '../../db/types.js';
 import { isInert } from '../../core/classify.js';
 import type { HistoryTables } from '../../core/history.js';
 import type { SqlStatement } from '../../core/lexer.js';
-import type { Block, MigrationBlock } from '../../core/program.js';
+import { bindElapsed, type Block, type MigrationBlock } from '../../core/program.js';
 import { SET_GUARD_SQL } from '../../core/guards.js';
 import { inlineParams } from '../../core/literal.js';
 import {
@@ -93,6 +93,12 @@ export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContex
     if (begin.length > 0) items.push({ kind: 'begin', outcome: caught(db.exec(begin.join(' '))) });
     begin = [];
   };
+  // The guard before the history row, the restore, the marker and the records that follow: one message.
+  let tail: string[] | null = null;
+  const sendTail = () => {
+    if (tail !== null) items.push({ kind: 'commit-guard', outcome: caught(db.exec(tail.filter((sql) => sql !== '').join(' '))) });
+    tail = null;
+  };
   for (const op of block.ops) {
     switch (op.op) {
       case 'begin':
@@ -120,16 +126,22 @@ export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContex
       case 'check':
         // Sent with the restore, in one message (below).
         break;
-      case 'restore': {
+      case 'restore':
         sendBegin();
-        const guard = inert ? `${claim ? ownSessionGuardSql(claim) : ''} ${markCommittedSql(token)}` : `${guardSql} ${ctx.restoreSql} ${markCommittedSql(token)}`;
-        items.push({ kind: 'commit-guard', outcome: caught(db.exec(guard)) });
+        tail = inert ? [claim ? ownSessionGuardSql(claim) : '', markCommittedSql(token)] : [guardSql, ctx.restoreSql, markCommittedSql(token)];
         break;
-      }
       case 'record':
+        // A record that need not say how many rows it changed travels in the guard's message, after the marker.
+        if (tail !== null && op.record.mustChangeOneRow === undefined) {
+          const sql = inlineParams(op.record.sql, bindElapsed(op.record.params, (e) => e.script)).trimEnd();
+          tail.push(sql.endsWith(';') ? sql : `${sql};`);
+          break;
+        }
+        sendTail();
         items.push({ kind: 'record', outcome: caught(sendRecordBound(db, op.record, (e) => e.script)) });
         break;
       case 'commit':
+        sendTail();
         items.push({ kind: 'commit', outcome: caught(db.exec('COMMIT')) });
         break;
       default:
