@@ -36,6 +36,7 @@ import {
   GUARD_PREVIOUS_FAILED,
   GUARD_SESSION_MOVED,
   GUARD_TRANSACTION_ENDED,
+  lockGuardSql,
   markCommittedSql,
   ownSessionGuardSql,
   pipelinedCommitGuardSql,
@@ -84,7 +85,8 @@ export function pipelinable(db: Connection, block: Block | undefined): block is 
 export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContext, token: string, previous: string | null, claim: SessionClaim | undefined): Flight {
   const items: Item[] = [];
   let xid: Promise<string | null> = Promise.resolve(null);
-  // Plain DDL cannot end the transaction, release the lock or change the session: its migration needs no check, no restore.
+  // Plain DDL cannot end the transaction: its migration needs no check after its statements and no xid at BEGIN. It may
+  // still run the user's code (classify.ts isInert), so it keeps the lock guard and the restore before its history row.
   const inert = !ctx.userCodeOnDdl && block.analysis.statements.every(isInert);
   // pgpair's own statements that return nothing travel in one message, up to the next that must be told apart.
   let begin: string[] = [];
@@ -128,7 +130,10 @@ export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContex
         break;
       case 'restore':
         sendBegin();
-        tail = inert ? [claim ? ownSessionGuardSql(claim) : '', markCommittedSql(token)] : [guardSql, ctx.restoreSql, markCommittedSql(token)];
+        // An inert migration has no check after its statements and no xid read at BEGIN (so the guard's transaction half
+        // cannot run), but it still gets the lock guard and the restore: isInert reads text, and plain DDL can still run the
+        // user's code (a partition bound, an index build's type functions, an event trigger created through dynamic SQL).
+        tail = inert ? [claim ? ownSessionGuardSql(claim) : '', lockGuardSql(ctx.lockKeySql), ctx.restoreSql, markCommittedSql(token)] : [guardSql, ctx.restoreSql, markCommittedSql(token)];
         break;
       case 'record':
         // A record that need not say how many rows it changed travels in the guard's message, after the marker.
