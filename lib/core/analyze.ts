@@ -5,7 +5,7 @@
  */
 import type { FileProblem } from './errors.js';
 import type { LargeMigrationFile, TextMigrationFile } from './files.js';
-import { changesStringSyntax, leadingWords, leavesNothingHalfDone, managesOwnTransaction, nonTransactionalReason, refusedInMigration, transactionControl } from './classify.js';
+import { changesStringSyntax, controlsOwnTransaction, leadingWords, leavesNothingHalfDone, mayChangeStringSyntax, nonTransactionalReason, refusedInMigration, tokensOf, transactionControl } from './classify.js';
 import { splitStatements, type SqlStatement } from './lexer.js';
 
 export type RunMode =
@@ -45,23 +45,38 @@ export function analyzeFile(file: AnalysableFile): FileAnalysis {
       message: `"${unknown.text}" is not a pgpair directive here (known: -- pgpair:no-transaction, -- pgpair:version N and, in a down file, -- pgpair:test-allow CATEGORY, in the comments at the top of the file; -- pgpair:lint-ignore RULE reason above any statement); fix the typo or make it an ordinary comment`,
     });
   }
+  // One pass, one token cursor a statement: every question about a statement reads its first
+  // words from the same cursor, scanned once (classify.ts tokensOf); and a file that never names
+  // standard_conforming_strings is not searched for it statement by statement. Problems of one
+  // statement are pushed in the order the questions were once asked in passes of their own
+  // (COPY data, refused, string syntax); the sort below orders statements by position.
+  const stringSyntaxPossible = file.large !== undefined || mayChangeStringSyntax(file.text);
+  const mayRunOutside = !lexed.directives.noTransaction;
+  let ownTransaction = false;
+  const outside: { statement: SqlStatement; why: string }[] = [];
+  const inside: SqlStatement[] = [];
   for (const statement of lexed.statements) {
+    const tokens = tokensOf(statement);
     if (statement.copyData && !statement.copyData.terminated) {
       problems.push({ file: file.path, line: statement.line, column: statement.column, message: 'COPY … FROM stdin data does not end with a line holding only \\.; add it after the last data line' });
     }
-    const refused = refusedInMigration(statement);
+    const refused = refusedInMigration(statement, tokens);
     if (refused) problems.push({ file: file.path, line: statement.line, column: statement.column, message: refused });
-  }
-  for (const statement of lexed.statements) {
-    const stringSyntax = changesStringSyntax(statement);
+    const stringSyntax = stringSyntaxPossible ? changesStringSyntax(statement, tokens) : null;
     if (stringSyntax) problems.push({ file: file.path, line: statement.line, column: statement.column, message: stringSyntax });
+    if (!ownTransaction && controlsOwnTransaction(leadingWords(statement, 3, tokens))) ownTransaction = true;
+    if (mayRunOutside) {
+      const why = nonTransactionalReason(statement, tokens);
+      if (why) outside.push({ statement, why });
+      else if (!leavesNothingHalfDone(statement, tokens)) inside.push(statement);
+    }
   }
   const at = (statement: SqlStatement, message: string): void => {
     problems.push({ file: file.path, line: statement.line, column: statement.column, message });
   };
   let mode: RunMode = 'transaction';
   let reason: string | null = null;
-  if (managesOwnTransaction(lexed.statements)) {
+  if (ownTransaction) {
     mode = 'own-transaction';
     reason = 'the file holds its own BEGIN/COMMIT and runs as written';
     checkOwnTransaction(lexed.statements, at);
@@ -69,13 +84,6 @@ export function analyzeFile(file: AnalysableFile): FileAnalysis {
     mode = 'no-transaction';
     reason = 'the file starts with -- pgpair:no-transaction';
   } else {
-    const outside: { statement: SqlStatement; why: string }[] = [];
-    const inside: SqlStatement[] = [];
-    for (const statement of lexed.statements) {
-      const why = nonTransactionalReason(statement);
-      if (why) outside.push({ statement, why });
-      else if (!leavesNothingHalfDone(statement)) inside.push(statement);
-    }
     const first = outside[0];
     if (first) {
       mode = 'no-transaction';

@@ -8,8 +8,13 @@
 import type { SqlStatement } from './lexer.js';
 import { TokenCursor, type SignificantToken } from './tokens.js';
 
-/** The statement's significant tokens, words upper-cased, with paren depth: scanned as far as asked. */
-function tokensOf(stmt: SqlStatement): TokenCursor {
+/**
+ * The statement's significant tokens, words upper-cased, with paren depth: scanned as far as asked.
+ * Every question below takes one as an optional last argument: analyzeFile asks all of its
+ * questions about a statement on one cursor, so its first words are scanned once, not once a
+ * question (a cursor only ever adds tokens it scanned, so sharing one changes no answer).
+ */
+export function tokensOf(stmt: SqlStatement): TokenCursor {
   return new TokenCursor(stmt.text);
 }
 
@@ -18,8 +23,7 @@ function tokensOf(stmt: SqlStatement): TokenCursor {
  * that is not an unquoted word, e.g. ['CREATE', 'UNIQUE', 'INDEX'] (identifiers that happen to be
  * there included: `ALTER TABLE T …`); [] when it starts with anything else.
  */
-export function leadingWords(stmt: SqlStatement, limit: number): string[] {
-  const tokens = tokensOf(stmt);
+export function leadingWords(stmt: SqlStatement, limit: number, tokens: TokenCursor = tokensOf(stmt)): string[] {
   const words: string[] = [];
   for (let i = 0; i < limit; i++) {
     const token = tokens.at(i);
@@ -96,8 +100,7 @@ const notInTransaction = (what: string): string => `${what} cannot run inside a 
  * pg_advisory_unlock_all: it would release pgpair's migration lock in the middle of
  * the run, so a second run could start beside it. It changes nothing in the schema.
  */
-export function refusedInMigration(stmt: SqlStatement): string | null {
-  const tokens = tokensOf(stmt);
+export function refusedInMigration(stmt: SqlStatement, tokens: TokenCursor = tokensOf(stmt)): string | null {
   if (!isWord(tokens.at(0), 'DISCARD') || !isWord(tokens.at(1), 'ALL')) return null;
   return "DISCARD ALL would release pgpair's migration lock in the middle of the run (it includes pg_advisory_unlock_all), so another run could start beside this one; it changes nothing in the database, so remove it (DISCARD PLANS, SEQUENCES and TEMP are fine)";
 }
@@ -109,8 +112,7 @@ export function refusedInMigration(stmt: SqlStatement): string | null {
  * partitioned table) the syntactic cases are classified conservatively or not at all, as documented
  * per case.
  */
-export function nonTransactionalReason(stmt: SqlStatement): string | null {
-  const tokens = tokensOf(stmt);
+export function nonTransactionalReason(stmt: SqlStatement, tokens: TokenCursor = tokensOf(stmt)): string | null {
   const first = tokens.at(0);
   const word = (i: number, ...words: string[]): boolean => isWord(tokens.at(i), ...words);
   if (first === undefined || first.kind !== 'word') return null;
@@ -226,25 +228,27 @@ function alterSubscriptionReason(tokens: TokenCursor): string | null {
  * ATOMIC and PL/pgSQL BEGIN are inside statements and never start one.
  */
 export function managesOwnTransaction(statements: SqlStatement[]): boolean {
-  return statements.some((statement) => {
-    const [first, second, third] = leadingWords(statement, 3);
-    switch (first) {
-      case 'BEGIN':
-        return second !== 'ATOMIC';
-      case 'START':
-        return second === 'TRANSACTION';
-      case 'COMMIT':
-      case 'END':
-      case 'ABORT':
-        return true;
-      case 'ROLLBACK':
-        return !(second === 'TO' || ((second === 'WORK' || second === 'TRANSACTION') && third === 'TO'));
-      case 'PREPARE':
-        return second === 'TRANSACTION';
-      default:
-        return false;
-    }
-  });
+  return statements.some((statement) => controlsOwnTransaction(leadingWords(statement, 3)));
+}
+
+/** managesOwnTransaction for one statement, from its first three leading words. */
+export function controlsOwnTransaction([first, second, third]: readonly string[]): boolean {
+  switch (first) {
+    case 'BEGIN':
+      return second !== 'ATOMIC';
+    case 'START':
+      return second === 'TRANSACTION';
+    case 'COMMIT':
+    case 'END':
+    case 'ABORT':
+      return true;
+    case 'ROLLBACK':
+      return !(second === 'TO' || ((second === 'WORK' || second === 'TRANSACTION') && third === 'TO'));
+    case 'PREPARE':
+      return second === 'TRANSACTION';
+    default:
+      return false;
+  }
 }
 
 /**
@@ -286,8 +290,8 @@ export function transactionControl(stmt: SqlStatement): 'begin' | 'end' | 'chain
  * and ANALYZE only refreshes planner statistics (`CREATE INDEX CONCURRENTLY …; ANALYZE t;` is as
  * common). SELECT is not among them: it can call a function that changes the database.
  */
-export function leavesNothingHalfDone(stmt: SqlStatement): boolean {
-  const [first] = leadingWords(stmt, 1);
+export function leavesNothingHalfDone(stmt: SqlStatement, tokens: TokenCursor = tokensOf(stmt)): boolean {
+  const [first] = leadingWords(stmt, 1, tokens);
   return first === 'SET' || first === 'RESET' || first === 'SHOW' || first === 'ANALYZE' || first === 'ANALYSE';
 }
 
@@ -296,6 +300,14 @@ const SET_STRING_SETTING = /\bset\s+(?:session\s+|local\s+)?standard_conforming_
 const SET_CONFIG_STRING_SETTING = /\bset_config\s*\(\s*'standard_conforming_strings'\s*,\s*(?:'([^']*)'|([^,)]*))/gi;
 const UPDATE_SETTINGS = /\bpg_settings\b/i;
 const STANDARD_VALUES = new Set(['on', 'true', 'yes', '1', 'default', 'tru', 'tr', 't', 'ye', 'y']);
+
+/**
+ * False when no statement of `text` can change standard_conforming_strings (changesStringSyntax is
+ * then null for each): none names it. Asked once of a whole file, it spares asking every statement.
+ */
+export function mayChangeStringSyntax(text: string): boolean {
+  return STRING_SETTING.test(text);
+}
 
 /**
  * Why a statement is refused because it may turn `standard_conforming_strings` off, or null.
@@ -308,8 +320,8 @@ const STANDARD_VALUES = new Set(['on', 'true', 'yes', '1', 'default', 'tru', 'tr
  * strings instead. escape_string_warning and backslash_quote change warnings and what the server
  * accepts, never where a string ends, so they do not matter here.
  */
-export function changesStringSyntax(stmt: SqlStatement): string | null {
-  if (!STRING_SETTING.test(stmt.text)) return null;
+export function changesStringSyntax(stmt: SqlStatement, tokens?: TokenCursor): string | null {
+  if (!mayChangeStringSyntax(stmt.text)) return null;
   const why = (value: string): string =>
     `this statement sets standard_conforming_strings to ${value}: psql would then read a backslash in a plain '' string as an escape, and pgpair cannot split the rest of the file as psql would. Keep standard_conforming_strings on and write E'…' strings where you need backslash escapes`;
   for (const match of stmt.text.matchAll(SET_STRING_SETTING)) {
@@ -322,7 +334,7 @@ export function changesStringSyntax(stmt: SqlStatement): string | null {
       return why(literal === undefined ? (match[2] ?? '').trim() || 'a computed value' : `'${literal}'`);
     }
   }
-  const [first] = leadingWords(stmt, 1);
+  const [first] = leadingWords(stmt, 1, tokens);
   if (first === 'UPDATE' && UPDATE_SETTINGS.test(stmt.text)) return why('a value from an UPDATE of pg_settings');
   return null;
 }

@@ -53,7 +53,16 @@ export class StatementReader {
       else if (token.kind === 'closeParen' && this.parenDepth > 0) this.parenDepth--;
       return;
     }
-    // Long words (identifiers) are neither keywords that matter here nor worth upper-casing.
+    // Long words (identifiers) are neither keywords that matter here nor worth upper-casing. Nor
+    // are the words that no rule below reads: a word is read only among the first four (the
+    // routine marks, the first word), in a COPY (… FROM STDIN), and outside parentheses in a
+    // routine (BEGIN, CASE, END). Every other word (names, types, most of a file) is passed over
+    // without a slice and a copy of it: in trackRoutineBody it only counts.
+    const read = this.wordCount < 4 || this.firstWord === 'COPY' || (this.isRoutine && this.parenDepth === 0);
+    if (!read) {
+      this.trackRoutineBody('', token.start);
+      return;
+    }
     const upper = token.end - token.start <= 12 ? asciiUpper(sql.slice(token.start, token.end)) : '';
     this.firstWord ??= upper;
     if (this.firstWord === 'COPY' && this.parenDepth === 0 && this.previousWord === 'FROM' && upper === 'STDIN') {

@@ -246,9 +246,11 @@ export class TokenStream {
       const kind = token.kind;
       if (kind === 'space' || kind === 'lineComment' || kind === 'blockComment') continue;
       if (kind === 'closeParen' && this.depth > 0) this.depth--;
-      const significant = token as SignificantToken;
-      significant.upper = token.end - token.start <= UPPER_LIMIT ? asciiUpper(text.slice(token.start, token.end)) : '';
-      significant.depth = this.depth;
+      // A new object with every field at once, not the scanned one grown by two: one shape for all.
+      const upper = token.end - token.start <= UPPER_LIMIT ? asciiUpper(text.slice(token.start, token.end)) : '';
+      const significant: SignificantToken = token.unterminated
+        ? { kind, start: token.start, end: token.end, unterminated: true, upper, depth: this.depth }
+        : { kind, start: token.start, end: token.end, upper, depth: this.depth };
       if (kind === 'openParen') this.depth++;
       return significant;
     }

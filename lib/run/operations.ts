@@ -11,11 +11,10 @@ import { historyTables, insertLogSql, logValues, type HistoryRow, type HistoryTa
 import type { TableName } from '../core/ident.js';
 import { PGPAIR_VERSION } from '../core/meta.js';
 import { parseTarget, planDown, planStamp, planUp, type Plan, type Target } from '../core/plan.js';
-import { renderScriptParts, type ScriptPart } from '../core/render.js';
+import type { ScriptPart } from '../core/render.js';
 import { computeStatus, type StatusReport } from '../core/status.js';
 import { compareVersions, isVersion, versionKey } from '../core/version.js';
 import { readCopyData } from '../read/source.js';
-import { executePlan } from './executor.js';
 import { withLock } from './lock.js';
 import { readHistory } from './read-history.js';
 import { currentStatus, DEFAULT_LOCK_TIMEOUT_MS, ensureHistory, type RunCallOptions, type RunResult, type Session } from './session.js';
@@ -118,6 +117,11 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
     if (options.lint && plan.command === 'up' && plan.steps.length > 0) await (await import('./lint.js')).lintBeforeRun(session, history.rows, plan, options.lint);
     if (!history.exists) await ensureHistory(session);
     await noteChangedDownFiles(session, plan);
+    // The executor (and the modules only running migrations needs: execute/*, program, guards) is
+    // loaded when there is a step to run. With none, executePlan does nothing and returns no
+    // result (its program is empty), so a no-op run does not load it.
+    if (plan.steps.length === 0) return { command: plan.command, from: plan.from, to: plan.to, steps: [], database: session.db.displayUrl };
+    const { executePlan } = await import('./executor.js');
     const steps = await executePlan(session.db, session.tables, plan, {
       logger: session.logger,
       claim,
@@ -237,11 +241,16 @@ async function* scriptPieces(parts: readonly ScriptPart[]): AsyncGenerator<strin
   }
 }
 
-/** The script that takes a database in `state` where `planner` says, in pieces. Pure but for the logger. */
-export function scriptFrom(state: StartingState, planner: (report: StatusReport) => Plan, settings: ScriptSettings, logger: Logger): ScriptStream {
+/**
+ * The script that takes a database in `state` where `planner` says, in pieces. Pure but for the
+ * logger. The renderer (render.ts and the script-* modules) is loaded here, by the runs that write
+ * a script, not by every run.
+ */
+export async function scriptFrom(state: StartingState, planner: (report: StatusReport) => Plan, settings: ScriptSettings, logger: Logger): Promise<ScriptStream> {
   const report = computeStatus(state.files.migrations, state.rows);
   const plan = planner(report);
   warnChangedDownFiles(logger, plan, 'the script runs');
+  const { renderScriptParts } = await import('../core/render.js');
   const parts = renderScriptParts({
     plan,
     tables: state.tables,

@@ -8,7 +8,7 @@ import { createLogger } from './logger.js';
 import { connect } from '../db/index.js';
 import type { Connection, Notice } from '../db/types.js';
 import { ConfigError, DatabaseError, HistoryTableError, InterruptedError, PgpairError } from '../core/errors.js';
-import { wrapDatabaseError, type StepResult } from './executor.js';
+import type { StepResult } from './executor.js';
 import type { MigrationSet } from '../core/files.js';
 import { createHistorySql, historyLogProblem, historyTables, type HistoryRow, type HistoryTables } from '../core/history.js';
 import { readHistory } from './read-history.js';
@@ -232,7 +232,8 @@ export async function ensureHistory(session: Session): Promise<HistoryRow[]> {
   try {
     await session.db.transaction((tx) => tx.exec(createHistorySql(t, { createSchema: session.createSchema })));
   } catch (error) {
-    throw wrapDatabaseError(error, `Cannot create the history table ${t.display}`);
+    // The executor's wrapper, loaded on this failure only: a run that creates nothing never needs it.
+    throw (await import('./executor.js')).wrapDatabaseError(error, `Cannot create the history table ${t.display}`);
   }
   session.logger.info({ table: t.display }, `created ${state.schemaExists ? '' : `schema ${t.schema}, `}history table ${t.display} and its log ${t.schema}.${t.logName}`);
   return [];
