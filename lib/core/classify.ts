@@ -390,7 +390,44 @@ export function isInert(stmt: SqlStatement): boolean {
   // checked against it); CREATE SCHEMA may hold such a CREATE TABLE as one of its elements.
   if (/\bPARTITION\s+OF\b/i.test(stmt.text)) return false;
   if (start.includes('INDEX') && start[0] === 'CREATE') return plainColumnsIndex(stmt.text);
+  // A schema element may build an index (on rows the element list cannot have added, but it is not worth the proof).
+  if (start[1] === 'SCHEMA' && start[0] === 'CREATE' && /\bINDEX\b/i.test(stmt.text)) return false;
   return true;
+}
+
+const NAME = String.raw`((?:"(?:[^"]|"")+"|[A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*)(?:\s*\.\s*(?:"(?:[^"]|"")+"|[A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))?)`;
+const CREATED_TABLE = new RegExp(String.raw`^CREATE\s+(?:UNLOGGED\s+)?TABLE\s+${NAME}`, 'i');
+const INDEXED_TABLE = new RegExp(String.raw`\bON\s+(?:ONLY\s+)?${NAME}`, 'i');
+
+/** A table name as written, folded as PostgreSQL folds it: unquoted parts lower-cased, quotes kept. */
+function folded(name: string): string {
+  return name
+    .split(/\s*\.\s*/)
+    .map((part) => (part.startsWith('"') ? part : part.toLowerCase()))
+    .join('.');
+}
+
+/**
+ * isInert for each statement of a file, with one more condition: an index is built without
+ * calling any function of the user's (its type's or its operator class's support functions) only
+ * when its table has no rows, so a CREATE INDEX counts as inert only on a table that an earlier
+ * statement of the same file created (`CREATE TABLE`, not `IF NOT EXISTS`, which may find one
+ * with rows), under the same name as written.
+ */
+export function inertStatements(statements: readonly SqlStatement[]): boolean[] {
+  const created = new Set<string>();
+  return statements.map((stmt) => {
+    if (!isInert(stmt)) return false;
+    const words = leadingWords(stmt, 4);
+    if (words[0] !== 'CREATE') return true;
+    const table = CREATED_TABLE.exec(stmt.text);
+    if (table && !/^CREATE\s+(?:UNLOGGED\s+)?TABLE\s+IF\b/i.test(stmt.text)) created.add(folded(table[1]!));
+    if (words[1] === 'INDEX' || words[2] === 'INDEX') {
+      const on = INDEXED_TABLE.exec(stmt.text);
+      return on !== null && created.has(folded(on[1]!));
+    }
+    return true;
+  });
 }
 
 /**

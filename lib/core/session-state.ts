@@ -275,3 +275,19 @@ export function pipelinedCommitGuardSql(lockKeySql: string): string {
   END IF;
 END`)};`;
 }
+
+/**
+ * The lock half of the guard, for a pipelined migration of plain DDL (lib/core/classify.ts
+ * inertStatements), which runs no code of the user's unless an event trigger fires: the lock is
+ * read (pg_locks, the costly part) only while an event trigger is enabled, and GUARD_LOCK_LOST is
+ * raised unless this session holds it.
+ */
+export function lockGuardUnderEventTriggersSql(lockKeySql: string): string {
+  return `DO ${dollarQuote(`BEGIN
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D') THEN
+    IF NOT ${lockHeldSql(lockKeySql)} THEN
+      RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
+    END IF;
+  END IF;
+END`)};`;
+}

@@ -71,7 +71,8 @@ describe('plain DDL that runs the user\'s code, in the pipeline across migration
     });
     const result = await runCli(['up', '--url', db.url], { cwd });
     assert.equal(result.code, 1, result.stderr);
-    assert.match(result.stderr, /statement 1 of 1 \(sql\/0002_index\.up\.sql:1:1\) or one before it released pgpair's migration lock/);
+    // An index on a table the migration did not create may run the type's functions on its rows, so a check follows it.
+    assert.match(result.stderr, /statement 1 of 1 \(sql\/0002_index\.up\.sql:1:1\) released pgpair's migration lock/);
     assert.match(result.stderr, /nothing of 0002 was applied/i);
     noStack(result.stderr);
     assert.deepEqual(await applied(db), ['0001']);

@@ -25,7 +25,7 @@
  */
 import { pgErrorFields } from '../../db/errors.js';
 import type { Connection } from '../../db/types.js';
-import { isInert } from '../../core/classify.js';
+import { inertStatements } from '../../core/classify.js';
 import type { HistoryTables } from '../../core/history.js';
 import type { SqlStatement } from '../../core/lexer.js';
 import { bindElapsed, type Block, type MigrationBlock } from '../../core/program.js';
@@ -36,7 +36,7 @@ import {
   GUARD_PREVIOUS_FAILED,
   GUARD_SESSION_MOVED,
   GUARD_TRANSACTION_ENDED,
-  lockGuardSql,
+  lockGuardUnderEventTriggersSql,
   markCommittedSql,
   ownSessionGuardSql,
   pipelinedCommitGuardSql,
@@ -87,7 +87,8 @@ export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContex
   let xid: Promise<string | null> = Promise.resolve(null);
   // Plain DDL cannot end the transaction: its migration needs no check after its statements and no xid at BEGIN. It may
   // still run the user's code (classify.ts isInert), so it keeps the lock guard and the restore before its history row.
-  const inert = !ctx.userCodeOnDdl && block.analysis.statements.every(isInert);
+  const inertFlags = inertStatements(block.analysis.statements);
+  const inert = !ctx.userCodeOnDdl && inertFlags.every(Boolean);
   // pgpair's own statements that return nothing travel in one message, up to the next that must be told apart.
   let begin: string[] = [];
   const guardSql = pipelinedCommitGuardSql(ctx.lockKeySql);
@@ -123,7 +124,7 @@ export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContex
         sendBegin();
         items.push({ kind: 'statement', index: op.index, statement: op.statement, outcome: caught(db.exec(op.statement.text)) });
         // The check raises: a migration that lets the lock go is rolled back even when it takes the lock again.
-        if (!inert && (ctx.userCodeOnDdl || !isInert(op.statement))) items.push({ kind: 'check', index: op.index, statement: op.statement, outcome: caught(db.exec(guardSql)) });
+        if (!inert && (ctx.userCodeOnDdl || !inertFlags[op.index])) items.push({ kind: 'check', index: op.index, statement: op.statement, outcome: caught(db.exec(guardSql)) });
         break;
       case 'check':
         // Sent with the restore, in one message (below).
@@ -133,7 +134,7 @@ export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContex
         // An inert migration has no check after its statements and no xid read at BEGIN (so the guard's transaction half
         // cannot run), but it still gets the lock guard and the restore: isInert reads text, and plain DDL can still run the
         // user's code (a partition bound, an index build's type functions, an event trigger created through dynamic SQL).
-        tail = inert ? [claim ? ownSessionGuardSql(claim) : '', lockGuardSql(ctx.lockKeySql), ctx.restoreSql, markCommittedSql(token)] : [guardSql, ctx.restoreSql, markCommittedSql(token)];
+        tail = inert ? [claim ? ownSessionGuardSql(claim) : '', lockGuardUnderEventTriggersSql(ctx.lockKeySql), ctx.restoreSql, markCommittedSql(token)] : [guardSql, ctx.restoreSql, markCommittedSql(token)];
         break;
       case 'record':
         // A record that need not say how many rows it changed travels in the guard's message, after the marker.
