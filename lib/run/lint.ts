@@ -109,8 +109,11 @@ async function lintWithHistory(session: Session, rows: readonly HistoryRow[], pl
   const base = { serverVersionNum: session.db.server.versionNum, serverVersionSource: 'server' as const, minRows: settings.minRows ?? 0 };
   // First pass: which tables the rules ask about; then their sizes, in one query; then the findings.
   const touched: TableRef[] = [];
-  lintMigrations(migrations, { ...base, sizes: [], onLookup: (ref) => touched.push(ref) });
+  const first = lintMigrations(migrations, { ...base, sizes: [], onLookup: (ref) => touched.push(ref) });
   const sizes = await tableSizes(session.db, touched);
+  // None of the tables exists yet (a new database, or migrations that create what they use): the
+  // second pass would see the same facts as the first, and say the same.
+  if (sizes.length === 0) return first;
   return lintMigrations(migrations, { ...base, sizes } satisfies LintFacts);
 }
 
