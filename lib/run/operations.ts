@@ -113,9 +113,6 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
     // (the directory reader checks every file; the planner is the last word on what is about to run).
     const history = await readHistory(session.db, session.tables);
     const plan = makePlan(await currentStatus(session, history.rows));
-    // Loaded while lint and the history table's creation wait for the server.
-    const executor = plan.steps.length > 0 ? import('./executor.js') : null;
-    executor?.catch(() => {});
     // Lint judges the migrations about to run: with none (a no-op up), there is nothing to lint or to size.
     if (options.lint && plan.command === 'up' && plan.steps.length > 0) await (await import('./lint.js')).lintBeforeRun(session, history.rows, plan, options.lint);
     if (!history.exists) await ensureHistory(session);
@@ -124,7 +121,7 @@ export async function runPlan(session: Session, options: RunCallOptions, makePla
     // loaded when there is a step to run. With none, executePlan does nothing and returns no
     // result (its program is empty), so a no-op run does not load it.
     if (plan.steps.length === 0) return { command: plan.command, from: plan.from, to: plan.to, steps: [], database: session.db.displayUrl };
-    const { executePlan } = await (executor ?? import('./executor.js'));
+    const { executePlan } = await import('./executor.js');
     const steps = await executePlan(session.db, session.tables, plan, {
       logger: session.logger,
       claim,
