@@ -105,7 +105,13 @@ async function retryAfterPause(db: Connection, tables: HistoryTables, block: Mig
     options.logger.warn({ err: error }, 'could not append the retry to the history log');
   }
   attempts.used++;
-  return pauseUnlessAborted(delayMs, options.signal);
+  const resumed = await pauseUnlessAborted(delayMs, options.signal);
+  // A signal during the pause: the run's cancel of "the statement in progress" may still be on its way, and would land
+  // on what pgpair runs next (dropping a left-over index, marking the migration failed; seen in CI as "current
+  // transaction is aborted" there). Waiting for it while the session is idle makes it harmless: a cancel that finds
+  // no statement is ignored. cancel() shares one that is on its way, or sends one now, to an idle session.
+  if (!resumed) await db.cancel();
+  return resumed;
 }
 
 /** The last attempt failed on a lock too: its `failed` log entry. A failure to write it must not hide the migration's own error. */
