@@ -343,14 +343,13 @@ export function changesStringSyntax(stmt: SqlStatement, tokens?: TokenCursor): s
  * Statements that run no function of the user's when they run (in pgpair's transaction, on
  * objects the migration names): plain DDL whose expressions are only stored, not evaluated.
  * A function, a trigger, a default being filled in or a materialized view refresh could release
- * pgpair's lock; these cannot, short of an event trigger. The pipeline across migrations checks
- * the lock after every other statement (lib/run/execute/pipeline.ts). `CREATE TABLE … AS` runs its
- * query, and any `AS` word (a generated column too) makes a CREATE TABLE count as not inert; so
- * does `PARTITION OF` (its bound is evaluated). Text cannot tell everything: an index build calls
- * its column type's functions (a range type's subtype_diff may be PL/pgSQL), and an event trigger
- * may be created through dynamic SQL. So this only decides where a check goes, to name the
- * statement: an inert migration still gets the lock guard and the session restore before its
- * history row, and a release there is reported at its last statement "or one before it".
+ * pgpair's lock; these cannot, short of an event trigger (lib/run/execute/pipeline.ts checks the
+ * lock after every other statement, and reads it before an inert migration's history row while an
+ * event trigger is enabled). `CREATE TABLE … AS` runs its query, and any `AS` word (a generated
+ * column too) makes a CREATE TABLE count as not inert; so does `PARTITION OF` (its bound is
+ * evaluated). An index build calls its column type's functions on the table's rows (a range
+ * type's subtype_diff may be PL/pgSQL), so inertStatements counts it only on a table the same
+ * file created.
  */
 const INERT_STARTS: readonly (readonly string[])[] = [
   ['CREATE', 'TABLE'],
@@ -381,8 +380,8 @@ const INERT_STARTS: readonly (readonly string[])[] = [
   ['DROP', 'SCHEMA'],
 ];
 
-export function isInert(stmt: SqlStatement): boolean {
-  const words = leadingWords(stmt, 4);
+/** Whether one statement, its first four leading words given, is inert by the list and the text rules above. */
+function isInert(stmt: SqlStatement, words: readonly string[]): boolean {
   const start = INERT_STARTS.find((prefix) => prefix.every((word, i) => words[i] === word));
   if (!start) return false;
   if (start.includes('TABLE') && start[0] === 'CREATE' && /\bAS\b/i.test(stmt.text)) return false;
@@ -408,7 +407,7 @@ function folded(name: string): string {
 }
 
 /**
- * isInert for each statement of a file, with one more condition: an index is built without
+ * For each statement of a file, whether it is inert (the list above), with one more condition: an index is built without
  * calling any function of the user's (its type's or its operator class's support functions) only
  * when its table has no rows, so a CREATE INDEX counts as inert only on a table that an earlier
  * statement of the same file created (`CREATE TABLE`, not `IF NOT EXISTS`, which may find one
@@ -417,8 +416,8 @@ function folded(name: string): string {
 export function inertStatements(statements: readonly SqlStatement[]): boolean[] {
   const created = new Set<string>();
   return statements.map((stmt) => {
-    if (!isInert(stmt)) return false;
     const words = leadingWords(stmt, 4);
+    if (!isInert(stmt, words)) return false;
     if (words[0] !== 'CREATE') return true;
     const table = CREATED_TABLE.exec(stmt.text);
     if (table && !/^CREATE\s+(?:UNLOGGED\s+)?TABLE\s+IF\b/i.test(stmt.text)) created.add(folded(table[1]!));

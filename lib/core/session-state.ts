@@ -142,10 +142,7 @@ export function beforeCommitGuardSql(lockKeySql: string): string {
   IF COALESCE(current_setting(${quoteLiteral(TRANSACTION_MARKER)}, true), '') IS DISTINCT FROM COALESCE(txid_current_if_assigned()::text, 'none') THEN
     RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK)';
   END IF;
-  IF NOT ${lockHeldSql(lockKeySql)} THEN
-    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
-  END IF;
-END`;
+${unlessLockHeld(lockKeySql)}END`;
   return `DO ${dollarQuote(body)};`;
 }
 
@@ -155,10 +152,15 @@ END`;
  */
 export function lockGuardSql(lockKeySql: string): string {
   return `DO ${dollarQuote(`BEGIN
-  IF NOT ${lockHeldSql(lockKeySql)} THEN
-    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
-  END IF;
-END`)};`;
+${unlessLockHeld(lockKeySql)}END`)};`;
+}
+
+/** The PL/pgSQL lines of every guard that raise GUARD_LOCK_LOST unless this session holds the lock. */
+function unlessLockHeld(lockKeySql: string, indent = '  '): string {
+  return `${indent}IF NOT ${lockHeldSql(lockKeySql)} THEN
+${indent}  RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
+${indent}END IF;
+`;
 }
 
 /**
@@ -214,10 +216,15 @@ export const GUARD_SESSION_MOVED = 'PPM01';
  */
 export function ownSessionGuardSql(claim: SessionClaim): string {
   return `DO ${dollarQuote(`BEGIN
-  IF NOT ${ownSessionSql(claim)} THEN
+${unlessOwnSession(claim)}END`)};`;
+}
+
+/** The PL/pgSQL lines that raise GUARD_SESSION_MOVED unless this runs on the run's own backend. */
+function unlessOwnSession(claim: SessionClaim): string {
+  return `  IF NOT ${ownSessionSql(claim)} THEN
     RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_SESSION_MOVED)}, MESSAGE = 'pgpair: this statement ran on another server connection than the run started on (a pooler in transaction mode)';
   END IF;
-END`)};`;
+`;
 }
 
 /**
@@ -245,14 +252,8 @@ export function markCommittedSql(token: string): string {
  * another backend.
  */
 export function previousCommittedGuardSql(token: string, claim?: SessionClaim): string {
-  const moved = claim
-    ? `IF NOT ${ownSessionSql(claim)} THEN
-    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_SESSION_MOVED)}, MESSAGE = 'pgpair: this statement ran on another server connection than the run started on (a pooler in transaction mode)';
-  END IF;
-  `
-    : '';
   return `DO ${dollarQuote(`BEGIN
-  ${moved}IF COALESCE(current_setting(${quoteLiteral(PIPELINE_MARKER)}, true), '') IS DISTINCT FROM ${quoteLiteral(token)} THEN
+${claim ? unlessOwnSession(claim) : ''}  IF COALESCE(current_setting(${quoteLiteral(PIPELINE_MARKER)}, true), '') IS DISTINCT FROM ${quoteLiteral(token)} THEN
     RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_PREVIOUS_FAILED)}, MESSAGE = 'pgpair: the migration before this one did not commit, so this one does not run';
   END IF;
 END`)};`;
@@ -270,10 +271,7 @@ export function pipelinedCommitGuardSql(lockKeySql: string): string {
   IF txid_current_if_assigned() IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_TRANSACTION_ENDED)}, MESSAGE = 'pgpair: a statement of the migration ended pgpair''s transaction (COMMIT or ROLLBACK)';
   END IF;
-  IF NOT ${lockHeldSql(lockKeySql)} THEN
-    RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
-  END IF;
-END`)};`;
+${unlessLockHeld(lockKeySql)}END`)};`;
 }
 
 /**
@@ -285,9 +283,6 @@ END`)};`;
 export function lockGuardUnderEventTriggersSql(lockKeySql: string): string {
   return `DO ${dollarQuote(`BEGIN
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D') THEN
-    IF NOT ${lockHeldSql(lockKeySql)} THEN
-      RAISE EXCEPTION USING ERRCODE = ${quoteLiteral(GUARD_LOCK_LOST)}, MESSAGE = 'pgpair: the migration released pgpair''s migration lock';
-    END IF;
-  END IF;
+${unlessLockHeld(lockKeySql, '    ')}  END IF;
 END`)};`;
 }

@@ -89,8 +89,11 @@ export async function executePlan(db: Connection, tables: HistoryTables, plan: P
   // recorded migrations, never part of one: each one's SQL and history row are in the same transaction.
   const relaxed = db.pipelining && plan.steps.length > 1;
   const ctx = await runContext(db, tables, relaxed, options.claim);
-  if (relaxed) await db.exec('SET synchronous_commit = off');
-  if (db.pipelining && plan.steps.length > 1) ctx.userCodeOnDdl = await userCodeOnDdl(db, program);
+  if (relaxed) {
+    await db.exec('SET synchronous_commit = off');
+    // Only a run that may pipeline (the same condition) asks: a single step is never sent ahead.
+    ctx.userCodeOnDdl = await userCodeOnDdl(db, program);
+  }
   // The pipeline across migrations (execute/pipeline.ts): `ahead` is the migration after the current one, already sent.
   const runToken = randomBytes(8).toString('hex');
   const tokenOf = (index: number) => `${runToken}:${index}`;

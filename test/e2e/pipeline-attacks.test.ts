@@ -1,6 +1,6 @@
 /**
  * Attacks on the pipeline across migrations (lib/run/execute/pipeline.ts) from migrations whose
- * statements pgpair reads as plain DDL (classify.ts isInert): a migration of only such statements
+ * statements pgpair reads as plain DDL (classify.ts inertStatements): a migration of only such statements
  * gets no check after its statements and, before the fix, neither the lock guard nor the session
  * restore before its history row. Each test runs at least two migrations, so that the pipeline is
  * used, and asserts what a user sees: the exit code, the message, the history and the schema.

@@ -16,8 +16,8 @@
  *   and the marker: when it fails, neither of them happens.
  * - Failures point at the file. Every answer is read in order, and a statement's error is reported
  *   as it is today. After a statement that could run a function (anything but plain DDL,
- *   isInert), pgpair's check travels right behind it, so a lock released through a function is
- *   pinned to its statement.
+ *   core/classify.ts inertStatements), pgpair's check travels right behind it, so a lock released
+ *   through a function is pinned to its statement.
  * - At most two migrations are on their way. A signal stops the sending, and the run reports what
  *   the server did with the ones already sent (committed or rolled back), as the history says.
  * - The history row's duration_ms is the server's time since BEGIN (as in a `--sql` script). The
@@ -38,7 +38,6 @@ import {
   GUARD_TRANSACTION_ENDED,
   lockGuardUnderEventTriggersSql,
   markCommittedSql,
-  ownSessionGuardSql,
   pipelinedCommitGuardSql,
   previousCommittedGuardSql,
   type SessionClaim,
@@ -78,6 +77,12 @@ export function pipelinable(db: Connection, block: Block | undefined): block is 
   return block.analysis.statements.every((statement) => !statement.copyData && !MAY_END_TRANSACTION.test(statement.text));
 }
 
+/** One of pgpair's statements, ended by a semicolon, to travel with others in one message. */
+function terminated(sql: string): string {
+  const text = sql.trimEnd();
+  return text.endsWith(';') ? text : `${text};`;
+}
+
 /**
  * Sends a pipelinable block whole: nothing here waits. `previous` is the token of the migration
  * sent before it, still unread (null when that one is known to have committed, or there is none).
@@ -85,8 +90,8 @@ export function pipelinable(db: Connection, block: Block | undefined): block is 
 export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContext, token: string, previous: string | null, claim: SessionClaim | undefined): Flight {
   const items: Item[] = [];
   let xid: Promise<string | null> = Promise.resolve(null);
-  // Plain DDL cannot end the transaction: its migration needs no check after its statements and no xid at BEGIN. It may
-  // still run the user's code (classify.ts isInert), so it keeps the lock guard and the restore before its history row.
+  // Plain DDL cannot end the transaction: its migration needs no check after its statements and no xid at BEGIN. It runs
+  // the user's code only through an event trigger, so its guard reads the lock only while one is enabled (below).
   const inertFlags = inertStatements(block.analysis.statements);
   const inert = !ctx.userCodeOnDdl && inertFlags.every(Boolean);
   // pgpair's own statements that return nothing travel in one message, up to the next that must be told apart.
@@ -99,7 +104,7 @@ export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContex
   // The guard before the history row, the restore, the marker and the records that follow: one message.
   let tail: string[] | null = null;
   const sendTail = () => {
-    if (tail !== null) items.push({ kind: 'commit-guard', outcome: caught(db.exec(tail.filter((sql) => sql !== '').join(' '))) });
+    if (tail !== null) items.push({ kind: 'commit-guard', outcome: caught(db.exec(tail.join(' '))) });
     tail = null;
   };
   for (const op of block.ops) {
@@ -115,10 +120,7 @@ export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContex
         xid = db.query<{ xid: string }>('SELECT txid_current()::text AS xid').then((rows) => rows[0]?.xid ?? null, () => null);
         break;
       case 'guards':
-        for (const [name, value] of op.settings) {
-          const sql = inlineParams(SET_GUARD_SQL, [name, value, op.local]).trimEnd();
-          begin.push(sql.endsWith(';') ? sql : `${sql};`);
-        }
+        for (const [name, value] of op.settings) begin.push(terminated(inlineParams(SET_GUARD_SQL, [name, value, op.local])));
         break;
       case 'statement':
         sendBegin();
@@ -132,15 +134,15 @@ export function sendFlight(db: Connection, block: MigrationBlock, ctx: RunContex
       case 'restore':
         sendBegin();
         // An inert migration has no check after its statements and no xid read at BEGIN (so the guard's transaction half
-        // cannot run), but it still gets the lock guard and the restore: isInert reads text, and plain DDL can still run the
-        // user's code (a partition bound, an index build's type functions, an event trigger created through dynamic SQL).
-        tail = inert ? [claim ? ownSessionGuardSql(claim) : '', lockGuardUnderEventTriggersSql(ctx.lockKeySql), ctx.restoreSql, markCommittedSql(token)] : [guardSql, ctx.restoreSql, markCommittedSql(token)];
+        // cannot run). Its restore comes first: with the run's claim it begins with the own-session guard, so the one
+        // guard is not sent twice; neither it nor the restore touches an advisory lock, so the lock guard after it reads
+        // what the migration left (an event trigger, made by dynamic SQL earlier in the run too, may have let go).
+        tail = inert ? [ctx.restoreSql, lockGuardUnderEventTriggersSql(ctx.lockKeySql), markCommittedSql(token)] : [guardSql, ctx.restoreSql, markCommittedSql(token)];
         break;
       case 'record':
         // A record that need not say how many rows it changed travels in the guard's message, after the marker.
         if (tail !== null && op.record.mustChangeOneRow === undefined) {
-          const sql = inlineParams(op.record.sql, bindElapsed(op.record.params, (e) => e.script)).trimEnd();
-          tail.push(sql.endsWith(';') ? sql : `${sql};`);
+          tail.push(terminated(inlineParams(op.record.sql, bindElapsed(op.record.params, (e) => e.script))));
           break;
         }
         sendTail();
